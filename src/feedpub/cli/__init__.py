@@ -1,0 +1,77 @@
+"""The `feedpub` command line: a thin click layer over the library.
+
+Each command loads the config, makes one call into `feedpub.jobs` or `feedpub.store`, and
+prints the result. Only this package maps `FeedpubError` to exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..config import Config, load_config
+from ..errors import FeedpubError
+
+
+class Context:
+    """What every command receives: the config path and verbosity; config is loaded lazily."""
+
+    def __init__(self, config_path: Path | None, verbosity: int) -> None:
+        self.config_path = config_path
+        self.verbosity = verbosity
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class FeedpubGroup(click.Group):
+    """A click group that turns FeedpubError into a one-line message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FeedpubError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=FeedpubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Path to config.toml (default: ./config.toml).")
+@click.option("-v", "--verbose", count=True, help="More output (repeat for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(__version__, prog_name="feedpub")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
+    """Publish RSS, Atom and JSON feeds from a folder of articles, and mail digests."""
+    verbosity = -1 if quiet else verbose
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path, verbosity)
+
+
+def _register() -> None:
+    from . import daemon, mail, publish
+
+    for module in (publish, mail, daemon):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="feedpub")
