@@ -7,8 +7,14 @@ has to care.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+
+from .config import SiteConfig
+from .errors import ArticleError
 
 
 @dataclass(frozen=True)
@@ -40,3 +46,152 @@ class Article:
     def url_path(self) -> str:
         """Path of the article's own page, relative to the site's base URL."""
         return f"posts/{self.slug}.html"
+
+
+# --- reading -----------------------------------------------------------------------------
+
+ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
+
+# XML 1.0 forbids C0 controls other than tab, newline and carriage return, lone surrogates and
+# U+FFFE/U+FFFF. They are removed here so that no later stage can produce a broken feed.
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> tuple[str, list[int]]:
+    """Remove XML-illegal characters; return the text and the 1-based lines they were on."""
+    if not _ILLEGAL_XML.search(text):
+        return text, []
+    lines = sorted({text.count("\n", 0, m.start()) + 1 for m in _ILLEGAL_XML.finditer(text)})
+    return _ILLEGAL_XML.sub("", text), lines
+
+
+def decode_article(data: bytes, source: str) -> str:
+    """Decode UTF-8 (with or without BOM); undecodable bytes are an error naming line and offset."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ArticleError(
+            source,
+            f"bytes are not valid UTF-8 at byte offset {exc.start} "
+            f"({data[exc.start:exc.start + 4]!r})",
+            line=line,
+            fix="save the file as UTF-8",
+        ) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def slug_for(source: str) -> str:
+    """URL-safe slug from the file's path relative to articles/ (without suffix)."""
+    stem = str(PurePosixPath(source).with_suffix(""))
+    slug = re.sub(r"[^\w.-]+", "-", stem.replace("/", "-"), flags=re.ASCII).strip("-.").lower()
+    return slug or "article"
+
+
+def parse_article(text: str, source: str, site: SiteConfig) -> Article:
+    """Parse one article (format chosen by the file suffix). Pure: no file access.
+
+    `source` is the path relative to articles/, used in ids, slugs and error messages.
+    Raises ArticleError naming the file, line and fix.
+    """
+    from .readers import parse_markdown, parse_plain
+
+    cleaned, bad_lines = clean_text(text)
+    warnings = tuple(
+        f"{source}:{line}: removed characters that XML does not allow (control characters)"
+        for line in bad_lines
+    )
+    if not cleaned.strip():
+        raise ArticleError(source, "the file is empty", line=1,
+                           fix="start it with a line such as 'date 2024-03-05 Title'")
+    suffix = PurePosixPath(source).suffix.lower()
+    reader = parse_markdown if suffix in (".md", ".markdown") else parse_plain
+    article = reader(cleaned, source, site)
+    return replace(article, warnings=warnings + article.warnings) if warnings else article
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Every article that parsed, newest first, and an error for each file that did not."""
+
+    articles: list[Article]
+    errors: list[ArticleError]
+
+    def published(self, now: datetime) -> list[Article]:
+        """Articles readers may see at `now`: not drafts, not dated in the future."""
+        return [a for a in self.articles if not a.draft and a.published <= now]
+
+
+def sort_articles(articles: list[Article]) -> list[Article]:
+    """Newest first; entries on the same instant in a stable order by slug."""
+    articles.sort(key=lambda a: a.slug)
+    articles.sort(key=lambda a: a.published, reverse=True)
+    return articles
+
+
+def article_files(folder: Path) -> list[str]:
+    """Article files under `folder`, relative POSIX paths, sorted; hidden files skipped."""
+    found: list[str] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir():
+                stack.append(Path(entry.path))
+            elif entry.name.lower().endswith(ARTICLE_SUFFIXES):
+                found.append(Path(entry.path).relative_to(folder).as_posix())
+    return sorted(found)
+
+
+def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
+    """Read and parse one file of the article store."""
+    path = folder / source
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArticleError(source, f"cannot read the file: {exc.strerror or exc}",
+                           fix="check that it exists and is readable") from exc
+    return parse_article(decode_article(data, source), source, site)
+
+
+def check_unique(articles: list[Article]) -> tuple[list[Article], list[ArticleError]]:
+    """Drop later articles whose slug or id repeats an earlier one's, with an error for each."""
+    seen_slug: dict[str, str] = {}
+    seen_id: dict[str, str] = {}
+    kept: list[Article] = []
+    errors: list[ArticleError] = []
+    for article in sorted(articles, key=lambda a: a.source):
+        if article.slug in seen_slug:
+            errors.append(ArticleError(
+                article.source, f"its URL slug '{article.slug}' is already used by "
+                f"{seen_slug[article.slug]}", fix="rename one of the two files"))
+        elif article.id in seen_id:
+            errors.append(ArticleError(
+                article.source, f"its id '{article.id}' is already used by "
+                f"{seen_id[article.id]}", fix="give one of them a different 'id'"))
+        else:
+            seen_slug[article.slug] = article.source
+            seen_id[article.id] = article.source
+            kept.append(article)
+    return kept, errors
+
+
+def load_articles(folder: Path, site: SiteConfig) -> LoadResult:
+    """Read every article under `folder`. Bad files become errors; the rest still load."""
+    articles: list[Article] = []
+    errors: list[ArticleError] = []
+    for source in article_files(folder):
+        try:
+            articles.append(read_article(folder, source, site))
+        except ArticleError as exc:
+            errors.append(exc)
+    kept, dup_errors = check_unique(articles)
+    return LoadResult(sort_articles(kept), errors + dup_errors)

@@ -23,7 +23,7 @@ class ConfigError(FeedpubError):
 class ArticleError(FeedpubError):
     """An article file cannot be published as it is."""
 
-    def __init__(self, source: Path | str, message: str, *, line: int | None = None,
+    def __init__(self, source: Path | str, message: str, line: int | None = None,
                  fix: str = "") -> None:
         self.source = str(source)
         self.line = line
@@ -34,6 +34,9 @@ class ArticleError(FeedpubError):
         if fix:
             text += f" ({fix})"
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[type[ArticleError], tuple[str, str, int | None, str]]:
+        return (type(self), (self.source, self.reason, self.line, self.fix))
 
 
 class FeedError(FeedpubError):

@@ -1,0 +1,261 @@
+"""The publishing job: articles/ -> parsed articles -> planned outputs -> public/.
+
+A rebuild re-reads only the article files whose size or mtime changed (parsed articles are
+cached in the data folder) and re-renders only the outputs whose key changed. When neither the
+files nor the config nor the set of published entries changed, nothing is loaded at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..articles import (
+    Article,
+    LoadResult,
+    article_files,
+    check_unique,
+    read_article,
+    sort_articles,
+)
+from ..config import Config
+from ..errors import ArticleError
+from ..fsutil import atomic_write
+from ..outputs import OutputFile
+
+log = logging.getLogger("feedpub.build")
+
+CACHE_VERSION = 1
+Progress = Callable[[int, int], None]
+Stat = tuple[int, int]  # (mtime_ns, size)
+
+
+@dataclass
+class BuildReport:
+    """What a build did. `skipped` lists the articles that could not be published."""
+
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[ArticleError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    articles: int = 0
+    outputs: int = 0
+    next_publish: datetime | None = None
+    reparsed: int = 0
+    up_to_date: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+
+@dataclass
+class _Cache:
+    """What the previous build knew: file stats, parsed articles, output keys."""
+
+    fingerprint: str = ""
+    stats: dict[str, Stat] = field(default_factory=dict)
+    parsed: dict[str, Article | ArticleError] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    published_ids: tuple[str, ...] = ()
+    next_publish: datetime | None = None
+    errors: list[ArticleError] = field(default_factory=list)
+
+
+def _config_fingerprint(cfg: Config) -> str:
+    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, str(cfg.articles_dir), str(cfg.public_dir),
+                str(cfg.templates_dir), _templates_stamp(cfg.templates_dir))
+    return hashlib.sha256(repr(relevant).encode()).hexdigest()
+
+
+def _templates_stamp(folder: Path) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(folder)))
+    except FileNotFoundError:
+        return ()
+
+
+def _cache_paths(cfg: Config) -> tuple[Path, Path]:
+    return cfg.data_dir / "build-manifest.pickle", cfg.data_dir / "build-articles.pickle"
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def _load_manifest(cfg: Config) -> _Cache:
+    manifest_path, _ = _cache_paths(cfg)
+    data = _load_pickle(manifest_path)
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return _Cache()
+    return _Cache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
+                  published_ids=data["published_ids"], next_publish=data["next_publish"],
+                  errors=data["errors"])
+
+
+def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
+    manifest_path, articles_path = _cache_paths(cfg)
+    if with_articles:
+        atomic_write(articles_path, pickle.dumps(cache.parsed, protocol=pickle.HIGHEST_PROTOCOL),
+                     fsync=False)
+    manifest = {"version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
+                "outputs": cache.outputs, "published_ids": cache.published_ids,
+                "next_publish": cache.next_publish, "errors": cache.errors}
+    atomic_write(manifest_path, pickle.dumps(manifest, protocol=pickle.HIGHEST_PROTOCOL),
+                 fsync=False)
+
+
+def _scan(folder: Path) -> dict[str, Stat]:
+    stats: dict[str, Stat] = {}
+    for source in article_files(folder):
+        try:
+            st = os.stat(folder / source)
+        except FileNotFoundError:
+            continue
+        stats[source] = (st.st_mtime_ns, st.st_size)
+    return stats
+
+
+def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
+              progress: Progress | None) -> tuple[LoadResult, int]:
+    """Parse changed files, reuse cached results for the others."""
+    if cache.stats and not cache.parsed:
+        _, articles_path = _cache_paths(cfg)
+        cached = _load_pickle(articles_path)
+        cache.parsed = cached if isinstance(cached, dict) else {}
+        if not cache.parsed:
+            cache.stats = {}
+    parsed: dict[str, Article | ArticleError] = {}
+    reparsed = 0
+    total = len(stats)
+    for done, (source, stat) in enumerate(stats.items(), start=1):
+        previous = cache.parsed.get(source)
+        if previous is not None and cache.stats.get(source) == stat:
+            parsed[source] = previous
+        else:
+            reparsed += 1
+            try:
+                parsed[source] = read_article(cfg.articles_dir, source, cfg.site)
+            except ArticleError as exc:
+                parsed[source] = exc
+        if progress is not None and (done % 250 == 0 or done == total):
+            progress(done, total)
+    cache.parsed = parsed
+    good = [v for v in parsed.values() if isinstance(v, Article)]
+    errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
+    kept, dup_errors = check_unique(good)
+    return LoadResult(sort_articles(kept), errors + dup_errors), reparsed
+
+
+def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
+    """Every article (drafts and future ones included) and the errors, newest first."""
+    stats = _scan(cfg.articles_dir)
+    result, _ = _read_all(cfg, stats, _Cache(), None)
+    return result
+
+
+def published_articles(cfg: Config, now: datetime | None = None) -> list[Article]:
+    """Articles readers may see now (not drafts, not future-dated), newest first."""
+    return load_site(cfg).published(now or datetime.now(UTC))
+
+
+def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
+    """Everything the build writes: the feed set and, when available, the site pages."""
+    from .. import feeds
+
+    planned = list(feeds.plan_feeds(articles, cfg))
+    try:
+        from .. import pages
+    except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
+        return planned
+    planned.extend(pages.plan_pages(articles, cfg))
+    return planned
+
+
+def _next_publish(articles: Iterable[Article], now: datetime) -> datetime | None:
+    future = [a.published for a in articles if not a.draft and a.published > now]
+    return min(future) if future else None
+
+
+def _remove_stale(public: Path, old: Iterable[str], new: set[str]) -> list[str]:
+    removed = []
+    for path in sorted(set(old) - new):
+        try:
+            (public / path).unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = None,
+                progress: Progress | None = None, force: bool = False) -> BuildReport:
+    """Build every feed and page into public/. See the module docstring for what is skipped.
+
+    With `strict`, any bad article means nothing is written. Otherwise bad articles are
+    reported in `skipped` and the rest are published.
+    """
+    now = now or datetime.now(UTC)
+    cache = _Cache() if force else _load_manifest(cfg)
+    stats = _scan(cfg.articles_dir)
+    fingerprint = _config_fingerprint(cfg)
+    if cache.fingerprint != fingerprint:
+        cache = _Cache()
+    public = cfg.public_dir
+    report = BuildReport()
+    unchanged = (
+        bool(cache.outputs)
+        and stats == cache.stats
+        and (cache.next_publish is None or cache.next_publish > now)
+        and all((public / path).exists() for path in cache.outputs)
+    )
+    if unchanged:
+        report.up_to_date = True
+        report.outputs = len(cache.outputs)
+        report.articles = len(cache.published_ids)
+        report.next_publish = cache.next_publish
+        report.skipped = list(cache.errors)
+        return report
+
+    result, report.reparsed = _read_all(cfg, stats, cache, progress)
+    report.skipped = result.errors
+    report.warnings = [w for a in result.articles for w in a.warnings]
+    for warning in report.warnings:
+        log.warning(warning)
+    if strict and result.errors:
+        return report
+    published = result.published(now)
+    report.articles = len(published)
+    report.next_publish = _next_publish(result.articles, now)
+    planned = plan_outputs(published, cfg)
+    keys: dict[str, str] = {}
+    for done, output in enumerate(planned, start=1):
+        keys[output.path] = output.key
+        target = public / output.path
+        if cache.outputs.get(output.path) != output.key or not target.exists():
+            atomic_write(target, output.render())
+            report.written.append(output.path)
+        if progress is not None and (done % 100 == 0 or done == len(planned)):
+            progress(done, len(planned))
+    report.removed = _remove_stale(public, cache.outputs, set(keys))
+    report.outputs = len(keys)
+    cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
+    cache.published_ids = tuple(a.id for a in published)
+    cache.next_publish = report.next_publish
+    cache.errors = list(result.errors)
+    _save_cache(cfg, cache, with_articles=True)
+    log.info("build articles=%d written=%d removed=%d skipped=%d reparsed=%d",
+             report.articles, len(report.written), len(report.removed), len(report.skipped),
+             report.reparsed)
+    return report
