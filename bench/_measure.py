@@ -1,0 +1,141 @@
+"""Run one command in a fresh wrapper process and measure its wall time and peak memory.
+
+The wrapper starts the command, samples the summed RSS of the command's process tree every
+10 ms from /proc, and after it ends reads getrusage(RUSAGE_CHILDREN).ru_maxrss, which is the
+peak RSS of the largest single process of the tree. A fresh wrapper per run keeps the rusage
+figures of one run apart from the next.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+_WRAPPER = r"""
+import json, os, resource, subprocess, sys, time
+
+def tree_rss_kb(root):
+    total, todo, seen = 0, [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return total
+
+cmd, cwd, out_path, limit = json.loads(sys.argv[1])
+with open(out_path, "wb") as out:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    tree_peak = 0
+    while proc.poll() is None:
+        tree_peak = max(tree_peak, tree_rss_kb(proc.pid))
+        if time.perf_counter() - start > limit:
+            proc.kill()
+            proc.wait()
+            break
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "tree_kb": tree_peak,
+                  "rc": proc.returncode, "cpu": usage.ru_utime + usage.ru_stime}))
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured run: wall seconds, peak RSS in MB, exit status and output file."""
+
+    wall: float
+    rss_mb: float  # ru_maxrss of the largest process
+    tree_mb: float  # sampled peak of the summed process tree (0 if too short to sample)
+    cpu: float  # user + system seconds of the whole tree
+    rc: int
+    log: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def tail(self, lines: int = 15) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def measure(cmd: list[str], cwd: Path, log: Path, limit: float = 1200.0) -> Sample:
+    """Run `cmd` in `cwd` under a fresh wrapper process; output goes to `log`.
+
+    A command still running after `limit` seconds is killed (and reported as failed).
+    """
+    payload = json.dumps([cmd, str(cwd), str(log), limit])
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, payload], capture_output=True,
+                          text=True, check=True)
+    data = json.loads(done.stdout)
+    return Sample(wall=data["wall"], rss_mb=data["maxrss_kb"] / 1024,
+                  tree_mb=data["tree_kb"] / 1024, cpu=data["cpu"], rc=data["rc"], log=log)
+
+
+@dataclass(frozen=True)
+class Series:
+    """All runs of one scenario of one tool at one corpus size."""
+
+    size: int
+    tool: str
+    scenario: str
+    samples: tuple[Sample, ...]
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.samples) and all(s.ok for s in self.samples)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(s.wall for s in self.samples)
+
+    @property
+    def rss(self) -> float:
+        return statistics.median(s.rss_mb for s in self.samples)
+
+    @property
+    def peak_rss(self) -> float:
+        """Highest memory of any run: the larger of single-process and tree peaks."""
+        return max(max(s.rss_mb, s.tree_mb) for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of every file under `folder`, to count what a build rewrote."""
+    if not folder.exists():
+        return {}
+    out: dict[str, tuple[int, int]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            out[str(path.relative_to(folder))] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> int:
+    """How many files were added, rewritten or removed between two snapshots."""
+    keys = before.keys() | after.keys()
+    return sum(1 for k in keys if before.get(k) != after.get(k))

@@ -1,0 +1,308 @@
+"""Build benchmark: `feedpub build` against Pelican on the same synthetic articles.
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/build.py                  # N = 1,000 and 10,000, 3 runs each
+    .venv/bin/python bench/build.py --quick          # N = 200, 1 run: a smoke test
+    .venv/bin/python bench/build.py --sizes 10000 --runs 5 --no-pelican --profile
+
+Every figure is the wall time of a whole CLI process started as a subprocess, and its peak
+memory. feedpub: a cold build (no public/, no data/), a rebuild with nothing changed, one
+with a single article edited and one with a single article only touched. Pelican (in its own
+venv under bench/.work/) runs cold every time. The script prints figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _corpus  # noqa: E402
+import _pelican  # noqa: E402
+import _profile  # noqa: E402
+from _measure import Sample, Series, changed, measure, snapshot  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work"
+BASE_URL = "https://bench.example.org/"
+FEED_ITEMS = 20  # feedpub's default feeds.size; Pelican's FEED_MAX_ITEMS is set to match
+CONFIG = f"""\
+[site]
+title = "Bench"
+base_url = "{BASE_URL}"
+"""
+TARGET_SIZE = 10_000
+TARGET_RATIO = 10.0
+TARGET_REBUILD_S = 1.0
+TARGET_MEMORY_MB = 300.0
+
+
+def default_python() -> str:
+    """The interpreter that runs feedpub: the project venv's if present, else this one."""
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def feedpub_cmd(python: str, site: Path) -> list[str]:
+    return [python, "-m", "feedpub", "--config", str(site / "config.toml"), "build"]
+
+
+def clean_feedpub(site: Path) -> None:
+    """A fresh site: only config.toml and articles/ stay."""
+    for entry in site.iterdir():
+        if entry.name in ("config.toml", "articles"):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def run_series(size: int, tool: str, scenario: str, runs: int, cmd: list[str], cwd: Path,
+               logs: Path, before_each: Callable[[int], None],
+               after_each: Callable[[int, Sample], str] | None = None) -> Series:
+    """Measure `runs` runs, calling `before_each(i)` (unmeasured) before every one."""
+    samples: list[Sample] = []
+    notes: list[str] = []
+    for i in range(runs):
+        before_each(i)
+        log = logs / f"{tool}-{scenario.replace(' ', '_')}-{size}-{i}.log"
+        sample = measure(cmd, cwd, log)
+        samples.append(sample)
+        if after_each is not None:
+            notes.append(after_each(i, sample))
+        print(f"  {tool:8} {scenario:24} run {i + 1}: {sample.wall:8.3f} s "
+              f"{max(sample.rss_mb, sample.tree_mb):7.1f} MB  rc={sample.rc}", flush=True)
+        if not sample.ok:
+            print(f"    FAILED, last lines of {log}:\n{sample.tail()}", flush=True)
+            break
+    note = "; ".join(dict.fromkeys(n for n in notes if n))
+    return Series(size, tool, scenario, tuple(samples), note)
+
+
+def describe_feedpub_output(public: Path, size: int) -> str:
+    if not public.exists():
+        return "no public/ folder"
+    files = [p for p in public.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    posts = len(list((public / "posts").glob("*.html"))) if (public / "posts").exists() else 0
+    feeds = sorted(str(p.relative_to(public)) for p in files
+                   if p.suffix in (".xml", ".json") and p.parent == public)
+    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; feeds: {feeds}"
+    if posts != size:
+        text += f"  (WARNING: expected {size} article pages)"
+    return text
+
+
+def describe_pelican_output(output: Path, size: int) -> str:
+    if not output.exists():
+        return "no output/ folder"
+    files = [p for p in output.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    posts = len(list((output / "posts").glob("*.html"))) if (output / "posts").exists() else 0
+    feeds = sorted(str(p.relative_to(output)) for p in (output / "feeds").glob("*"))
+    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; feeds: {feeds}"
+    if posts != size:
+        text += f"  (WARNING: expected {size} article pages)"
+    return text
+
+
+def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> list[Series]:
+    """Cold builds, then no-change, one-edited and one-touched rebuilds."""
+    cmd = feedpub_cmd(python, site)
+    public = site / "public"
+    cold = run_series(size, "feedpub", "cold build", runs, cmd, site, logs,
+                      lambda i: clean_feedpub(site))
+    print(f"  feedpub output: {describe_feedpub_output(public, size)}", flush=True)
+    out = [cold]
+    if not cold.ok:
+        return out
+    articles = sorted((site / "articles").glob("*.txt"))
+    state: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def remember(_: int) -> None:
+        state["before"] = snapshot(public)
+
+    def count(_: int, __: Sample) -> str:
+        return f"{changed(state['before'], snapshot(public))} output files changed"
+
+    def edit(i: int) -> None:
+        path = articles[(size // 2 + 7919 * i) % len(articles)]
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.rstrip("\n") + f"\n\nAn editor added this paragraph ({i}).\n",
+                        encoding="utf-8")
+        remember(i)
+
+    def touch(i: int) -> None:
+        path = articles[(size // 3 + 104729 * i) % len(articles)]
+        now = time.time() + i + 1
+        os.utime(path, (now, now))
+        remember(i)
+
+    for scenario, prepare in (("no-change rebuild", remember), ("rebuild, 1 edited", edit),
+                              ("rebuild, 1 touched", touch)):
+        series = run_series(size, "feedpub", scenario, runs, cmd, site, logs, prepare, count)
+        out.append(series)
+        if not series.ok:
+            break
+    return out
+
+
+def bench_pelican(size: int, site: Path, exe: Path, runs: int, logs: Path) -> list[Series]:
+    series = run_series(size, "pelican", "cold build", runs, _pelican.command(exe), site,
+                        logs, lambda i: _pelican.clean(site))
+    print(f"  pelican output: {describe_pelican_output(site / 'output', size)}", flush=True)
+    return [series]
+
+
+def prepare_sites(size: int, seed: int, with_pelican: bool) -> tuple[Path, Path]:
+    base = WORK / f"build-{size}"
+    shutil.rmtree(base, ignore_errors=True)
+    fp_site, pel_site = base / "feedpub", base / "pelican"
+    fp_site.mkdir(parents=True)
+    (fp_site / "config.toml").write_text(CONFIG, encoding="utf-8")
+    started = time.perf_counter()
+    corpus = _corpus.make_corpus(size, seed)
+    written = _corpus.write_corpus(corpus, fp_site / "articles",
+                                   pel_site / "content" if with_pelican else None)
+    if with_pelican:
+        _pelican.write_settings(pel_site, BASE_URL, FEED_ITEMS)
+    print(f"corpus N={size}: {written / 1e6:.1f} MB of plain text generated in "
+          f"{time.perf_counter() - started:.1f} s (seed {seed})", flush=True)
+    return fp_site, pel_site
+
+
+def find(results: list[Series], size: int, tool: str, scenario: str) -> Series | None:
+    for series in results:
+        if (series.size, series.tool, series.scenario) == (size, tool, scenario) and series.ok:
+            return series
+    return None
+
+
+def report(results: list[Series], sizes: list[int]) -> None:
+    print("\n=== Results: medians (wall time of the whole CLI process) ===")
+    head = (f"{'N':>6}  {'tool':8} {'scenario':22} {'median s':>9} {'peak MB':>8} "
+            f"{'cpu s':>7}  all runs (s)")
+    print(head)
+    print("-" * len(head))
+    for s in results:
+        runs = " ".join(f"{x.wall:.3f}" for x in s.samples)
+        status = "" if s.ok else "  FAILED"
+        print(f"{s.size:>6}  {s.tool:8} {s.scenario:22} {s.wall:9.3f} {s.peak_rss:8.1f} "
+              f"{s.cpu:7.2f}  {runs}{status}")
+        if s.note:
+            print(f"{'':>8}{'':8} {'':22} ({s.note})")
+    print("\n=== Pelican / feedpub (cold build, median wall time) ===")
+    for size in sizes:
+        ours, theirs = (find(results, size, t, "cold build") for t in ("feedpub", "pelican"))
+        if ours and theirs:
+            print(f"  N={size:>6}: {theirs.wall:.2f} s / {ours.wall:.2f} s = "
+                  f"{theirs.wall / ours.wall:.1f}x")
+        else:
+            print(f"  N={size:>6}: n/a (a side was not run or failed)")
+    targets(results, sizes)
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a " if ok is None else ("PASS" if ok else "MISS")
+
+
+def targets(results: list[Series], sizes: list[int]) -> None:
+    size = TARGET_SIZE if TARGET_SIZE in sizes else max(sizes)
+    where = "" if size == TARGET_SIZE else f" (targets are set at N={TARGET_SIZE})"
+    print(f"\n=== Targets at N={size}{where} ===")
+    cold = find(results, size, "feedpub", "cold build")
+    pelican = find(results, size, "pelican", "cold build")
+    rebuild = find(results, size, "feedpub", "no-change rebuild")
+    ratio = pelican.wall / cold.wall if cold and pelican else None
+    print(f"  {verdict(None if ratio is None else ratio >= TARGET_RATIO)}  cold build at least "
+          f"{TARGET_RATIO:.0f}x faster than Pelican: "
+          + (f"{ratio:.1f}x" if ratio is not None else "not measured"))
+    print(f"  {verdict(None if rebuild is None else rebuild.wall < TARGET_REBUILD_S)}  "
+          f"no-change rebuild under {TARGET_REBUILD_S:.0f} s: "
+          + (f"{rebuild.wall:.3f} s" if rebuild else "not measured"))
+    ours = [s for s in results if s.size == size and s.tool == "feedpub" and s.samples]
+    peak = max((s.peak_rss for s in ours), default=None)
+    print(f"  {verdict(None if peak is None else peak < TARGET_MEMORY_MB)}  peak memory under "
+          f"{TARGET_MEMORY_MB:.0f} MB (highest of all feedpub runs): "
+          + (f"{peak:.1f} MB" if peak is not None else "not measured"))
+
+
+def save(results: list[Series], path: Path, meta: dict[str, object]) -> None:
+    data = {
+        "meta": meta,
+        "series": [
+            {"size": s.size, "tool": s.tool, "scenario": s.scenario, "note": s.note,
+             "median_s": s.wall if s.samples else None,
+             "peak_mb": s.peak_rss if s.samples else None,
+             "runs": [{**asdict(x), "log": str(x.log)} for x in s.samples]}
+            for s in results
+        ],
+    }
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    print(f"\nraw figures: {path}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="corpus sizes, comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument("--no-pelican", action="store_true", help="skip the Pelican baseline")
+    parser.add_argument("--quick", action="store_true", help="smoke test: N=200, 1 run")
+    parser.add_argument("--seed", type=int, default=20240305, help="corpus seed")
+    parser.add_argument("--python", default=default_python(), help="interpreter for feedpub")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, profile feedpub's cold build and no-change rebuild "
+                             "(cProfile, tracemalloc) at the largest size")
+    parser.add_argument("--json", type=Path, default=WORK / "build-results.json",
+                        help="where to write all raw figures")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [200] if args.quick else [int(x) for x in args.sizes.split(",") if x.strip()]
+    runs = 1 if args.quick else max(1, args.runs)
+    WORK.mkdir(parents=True, exist_ok=True)
+    logs = WORK / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir()
+    started = time.perf_counter()
+    version = subprocess.run([args.python, "-m", "feedpub", "--version"], capture_output=True,
+                             text=True, cwd=REPO)  # also warms the bytecode cache
+    print(f"feedpub: {version.stdout.strip() or version.stderr.strip()} ({args.python})")
+    exe = None if args.no_pelican else _pelican.ensure_venv(WORK / "pelican-venv")
+    if exe is not None:
+        print(f"pelican: {_pelican.version(exe)} ({exe})")
+    print(f"sizes {sizes}, {runs} run(s) each, {os.cpu_count()} CPUs\n", flush=True)
+    results: list[Series] = []
+    for size in sizes:
+        fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
+        results += bench_feedpub(size, fp_site, args.python, runs, logs)
+        if exe is not None:
+            results += bench_pelican(size, pel_site, exe, runs, logs)
+    report(results, sizes)
+    save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
+                              "python": args.python, "cpus": os.cpu_count(),
+                              "pelican": _pelican.version(exe) if exe else None,
+                              "elapsed_s": time.perf_counter() - started})
+    if args.profile:
+        site = WORK / f"build-{max(sizes)}" / "feedpub"
+        _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site))
+    print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
