@@ -1,0 +1,146 @@
+"""The site's HTML pages: a home/archive page and one page per article (pure).
+
+`plan_pages(articles, cfg)` returns OutputFile records whose keys cover every input (template
+sources, site settings, article fields), so the build re-renders only what changed. Templates
+come from the site's templates/ folder first, then the package defaults. The web app renders
+its form pages with the same environment (`page_environment`, `render_page`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+
+from . import __version__
+from .articles import Article
+from .config import Config, SiteConfig
+from .outputs import OutputFile
+from .templating import environment
+
+RECENT = 10  # articles shown with their summary on the home page; the rest are listed
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """One `<link rel="alternate">` for feed autodiscovery."""
+
+    href: str
+    type: str
+    title: str
+
+
+@dataclass(frozen=True)
+class TagFeeds:
+    """The per-tag feed files of one tag."""
+
+    tag: str
+    rss: str
+    atom: str
+
+
+def tag_slug(tag: str) -> str:
+    """File name stem of a tag's feeds (tags/<slug>.xml); the feed builder's rule if present."""
+    try:
+        from .feeds import tag_slug as feeds_tag_slug  # type: ignore[attr-defined]
+    except ImportError:
+        folded = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode("ascii")
+        return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "tag"
+    return str(feeds_tag_slug(tag))
+
+
+def _day(value: datetime, site: SiteConfig) -> str:
+    local = value.astimezone(site.tz)
+    return f"{local.day} {local:%B %Y}"
+
+
+def page_environment(cfg: Config) -> Environment:
+    """The HTML environment (autoescaping) with the page filters installed."""
+    env = environment(cfg, autoescape=True)
+    env.filters["day"] = _day
+    return env
+
+
+def text_environment(cfg: Config) -> Environment:
+    """The plain-text environment, for email bodies."""
+    return environment(cfg, autoescape=False)
+
+
+def site_feeds(cfg: Config, tags: Sequence[str]) -> tuple[list[FeedLink], list[TagFeeds]]:
+    """Autodiscovery links for the main feeds and the feeds of `tags` (absolute URLs)."""
+    base, title = cfg.site.base_url, cfg.site.title
+    links = [FeedLink(base + "feed.xml", "application/rss+xml", f"{title} (RSS)"),
+             FeedLink(base + "atom.xml", "application/atom+xml", f"{title} (Atom)"),
+             FeedLink(base + "feed.json", "application/feed+json", f"{title} (JSON Feed)")]
+    per_tag: list[TagFeeds] = []
+    if cfg.feeds.tag_feeds:
+        for tag in sorted(set(tags), key=str.lower):
+            slug = tag_slug(tag)
+            per_tag.append(TagFeeds(tag, f"tags/{slug}.xml", f"tags/{slug}.atom"))
+            links.append(FeedLink(base + f"tags/{slug}.xml", "application/rss+xml",
+                                  f"{title}: {tag} (RSS)"))
+            links.append(FeedLink(base + f"tags/{slug}.atom", "application/atom+xml",
+                                  f"{title}: {tag} (Atom)"))
+    return links, per_tag
+
+
+def render_page(env: Environment, name: str, cfg: Config, *, root: str = "",
+                feeds: Sequence[FeedLink] | None = None, **context: Any) -> str:
+    """Render one page template with the common context (site, root, feeds)."""
+    if feeds is None:
+        feeds = site_feeds(cfg, ())[0]
+    return env.get_template(name).render(site=cfg.site, root=root, feeds=feeds, **context)
+
+
+def _key(env: Environment, names: Sequence[str], *parts: object) -> str:
+    digest = hashlib.sha256(__version__.encode())
+    for name in names:
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        digest.update(source.encode("utf-8"))
+    digest.update(repr(parts).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
+    """index.html (newest first), posts/<slug>.html per article, and style.css."""
+    env = page_environment(cfg)
+    ordered = sorted(articles, key=lambda a: a.published, reverse=True)
+    all_tags = sorted({t for a in ordered for t in a.tags}, key=str.lower)
+    links, tag_feeds = site_feeds(cfg, all_tags)
+    site_key = (cfg.site, cfg.feeds.tag_feeds)
+    recent, older = ordered[:RECENT], ordered[RECENT:]
+    home_summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
+    home_list = tuple((a.slug, a.title, a.published) for a in older)
+
+    def render_home() -> bytes:
+        return render_page(env, "home.html.j2", cfg, feeds=links, recent=recent, older=older,
+                           tag_feeds=tag_feeds).encode("utf-8")
+
+    outputs = [
+        OutputFile("index.html", _key(env, ("base.html.j2", "home.html.j2"), site_key,
+                                      home_summary, home_list, tag_feeds), render_home),
+        OutputFile("style.css", _key(env, ("style.css",)),
+                   lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
+                   .encode("utf-8")),
+    ]
+    for article in ordered:
+        outputs.append(_article_page(env, cfg, article, site_key))
+    return outputs
+
+
+def _article_page(env: Environment, cfg: Config, article: Article,
+                  site_key: object) -> OutputFile:
+    links, _ = site_feeds(cfg, article.tags)
+
+    def render() -> bytes:
+        return render_page(env, "article.html.j2", cfg, root="../", feeds=links, article=article,
+                           canonical=cfg.site.base_url + article.url_path).encode("utf-8")
+
+    key = _key(env, ("base.html.j2", "article.html.j2"), site_key, article)
+    return OutputFile(article.url_path, key, render)
