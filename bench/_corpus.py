@@ -22,44 +22,19 @@ AUTHORS = (
     "Kenji Sato", "María José Ortega", "Oluwaseun Adeyemi",
 )
 WORDS = (
-    "t", "h", "e", "c", "o", "u", "n", "c", "i", "l", "l", "i", "b", "r", "a", "r", "y", "b", "r",
-    "i", "d", "g", "e", "s", "t", "a", "t", "i", "o", "n", "m", "a", "r", "k", "e", "t", "r", "i",
-    "v", "e", "r", "s", "c", "h", "o", "o", "l", "h", "o", "s", "p", "i", "t", "a", "l", "m", "u",
-    "s", "e", "u", "m", "p", "a", "r", "k", "c", "o", "u", "n", "c", "i", "l", "b", "u", "d", "g",
-    "e", "t", "p", "l", "a", "n", "s", "t", "r", "e", "e", "t", "t", "r", "a", "m", "b", "u", "s",
-    "l", "i", "n", "e", "e", "v", "e", "n", "i", "n", "g", "m", "o", "r", "n", "i", "n", "g", "w",
-    "e", "e", "k", "e", "n", "d", "s", "e", "a", "s", "o", "n", "r", "e", "p", "o", "r", "t", "r",
-    "e", "s", "i", "d", "e", "n", "t", "s", "v", "i", "s", "i", "t", "o", "r", "s", "t", "e", "a",
-    "c", "h", "e", "r", "s", "n", "u", "r", "s", "e", "s", "d", "r", "i", "v", "e", "r", "s", "v",
-    "o", "l", "u", "n", "t", "e", "e", "r", "s", "o", "f", "f", "i", "c", "i", "a", "l", "s", "e",
-    "n", "g", "i", "n", "e", "e", "r", "s", "a", "r", "t", "i", "s", "t", "s", "o", "p", "e", "n",
-    "e", "d", "c", "l", "o", "s", "e", "d", "e", "x", "t", "e", "n", "d", "e", "d", "a", "n", "n",
-    "o", "u", "n", "c", "e", "d", "a", "p", "p", "r", "o", "v", "e", "d", "d", "e", "l", "a", "y",
-    "e", "d", "r", "e", "p", "a", "i", "r", "e", "d", "r", "e", "n", "a", "m", "e", "d", "e", "x",
-    "p", "a", "n", "d", "e", "d", "r", "e", "v", "i", "e", "w", "e", "d", "m", "e", "a", "s", "u",
-    "r", "e", "d", "c", "o", "u", "n", "t", "e", "d", "p", "u", "b", "l", "i", "s", "h", "e", "d",
-    "w", "e", "l", "c", "o", "m", "e", "d", "q", "u", "e", "s", "t", "i", "o", "n", "e", "d", "s",
-    "u", "p", "p", "o", "r", "t", "e", "d", "r", "e", "j", "e", "c", "t", "e", "d", "n", "e", "w",
-    "o", "l", "d", "l", "a", "r", "g", "e", "r", "s", "m", "a", "l", "l", "e", "r", "q", "u", "i",
-    "e", "t", "e", "r", "b", "u", "s", "i", "e", "r", "l", "o", "c", "a", "l", "r", "e", "g", "i",
-    "o", "n", "a", "l", "n", "a", "t", "i", "o", "n", "a", "l", "p", "u", "b", "l", "i", "c", "p",
-    "r", "i", "v", "a", "t", "e", "e", "a", "r", "l", "y", "l", "a", "t", "e", "f", "i", "r", "s",
-    "t", "l", "a", "s", "t", "s", "e", "v", "e", "r", "a", "l", "m", "a", "n", "y", "f", "e", "w",
-    "m", "o", "s", "t", "e", "v", "e", "r", "y", "e", "a", "c", "h", "s", "o", "m", "e", "o", "t",
-    "h", "e", "r", "h", "o", "u", "r", "s", "r", "o", "o", "m", "s", "s", "e", "a", "t", "s", "t",
-    "i", "c", "k", "e", "t", "s", "p", "l", "a", "n", "s", "r", "u", "l", "e", "s", "f", "e", "e",
-    "s", "g", "r", "a", "n", "t", "s", "r", "o", "u", "t", "e", "s", "s", "e", "r", "v", "i", "c",
-    "e", "s", "l", "e", "s", "s", "o", "n", "s", "n", "o", "r", "t", "h", "s", "o", "u", "t", "h",
-    "e", "a", "s", "t", "w", "e", "s", "t", "c", "e", "n", "t", "r", "a", "l", "h", "a", "r", "b",
-    "o", "u", "r", "h", "i", "l", "l", "v", "a", "l", "l", "e", "y", "s", "q", "u", "a", "r", "e",
-    "g", "a", "r", "d", "e", "n", "a", "v", "e", "n", "u", "e", "b", "e", "c", "a", "u", "s", "e",
-    "w", "h", "i", "l", "e", "a", "f", "t", "e", "r", "b", "e", "f", "o", "r", "e", "d", "u", "r",
-    "i", "n", "g", "s", "i", "n", "c", "e", "a", "l", "t", "h", "o", "u", "g", "h", "u", "n", "l",
-    "e", "s", "s", "u", "n", "t", "i", "l", "w", "h", "e", "t", "h", "e", "r", "s", "a", "i", "d",
-    "t", "o", "l", "d", "w", "r", "o", "t", "e", "a", "s", "k", "e", "d", "n", "o", "t", "e", "d",
-    "a", "d", "d", "e", "d", "e", "x", "p", "l", "a", "i", "n", "e", "d", "c", "o", "n", "f", "i",
-    "r", "m", "e", "d", "s", "u", "g", "g", "e", "s", "t", "e", "d", "e", "x", "p", "e", "c", "t",
-    "e", "d",
+    "the", "council", "library", "bridge", "station", "market", "river", "school", "hospital",
+    "museum", "park", "budget", "plan", "street", "tram", "bus", "line", "evening", "morning",
+    "weekend", "season", "report", "residents", "visitors", "teachers", "nurses", "drivers",
+    "volunteers", "officials", "engineers", "artists", "opened", "closed", "extended",
+    "announced", "approved", "delayed", "repaired", "renamed", "expanded", "reviewed", "measured",
+    "counted", "published", "welcomed", "questioned", "supported", "rejected", "new", "old",
+    "larger", "smaller", "quieter", "busier", "local", "regional", "national", "public",
+    "private", "early", "late", "first", "last", "several", "many", "few", "most", "every",
+    "each", "some", "other", "hours", "rooms", "seats", "tickets", "plans", "rules", "fees",
+    "grants", "routes", "services", "lessons", "north", "south", "east", "west", "central",
+    "harbour", "hill", "valley", "square", "garden", "avenue", "because", "while", "after",
+    "before", "during", "since", "although", "unless", "until", "whether", "said", "told",
+    "wrote", "asked", "noted", "added", "explained", "confirmed", "suggested", "expected",
 )
 ACCENTED = (
     "café", "naïve", "façade", "Zürich", "São Paulo", "Kraków", "smörgåsbord", "déjà vu",
@@ -184,8 +159,10 @@ def to_text(article: SyntheticArticle) -> str:
 
 def to_pelican_markdown(article: SyntheticArticle, time_of_day: str = "09:00") -> str:
     """Pelican Markdown: metadata headers, then the same body with `## ` subheadings."""
+    # Category: the default theme needs one on every article, and Pelican only assigns
+    # DEFAULT_CATEGORY when it also writes category pages (switched off for the benchmark).
     head = [f"Title: {article.title}", f"Date: {article.day.isoformat()} {time_of_day}",
-            f"Slug: {article.slug}"]
+            f"Slug: {article.slug}", "Category: News"]
     if article.author:
         head.append(f"Author: {article.author}")
     if article.tags:

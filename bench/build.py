@@ -232,7 +232,7 @@ def targets(results: list[Series], sizes: list[int]) -> None:
     print(f"  {verdict(None if rebuild is None else rebuild.wall < TARGET_REBUILD_S)}  "
           f"no-change rebuild under {TARGET_REBUILD_S:.0f} s: "
           + (f"{rebuild.wall:.3f} s" if rebuild else "not measured"))
-    ours = [s for s in results if s.size == size and s.tool == "feedpub" and s.samples]
+    ours = [s for s in results if s.size == size and s.tool == "feedpub" and s.ok]
     peak = max((s.peak_rss for s in ours), default=None)
     print(f"  {verdict(None if peak is None else peak < TARGET_MEMORY_MB)}  peak memory under "
           f"{TARGET_MEMORY_MB:.0f} MB (highest of all feedpub runs): "
