@@ -67,8 +67,6 @@ def clean_text(text: str) -> tuple[str, list[int]]:
 
 def decode_article(data: bytes, source: str) -> str:
     """Decode UTF-8 (with or without BOM); undecodable bytes are an error naming line and offset."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -80,7 +78,7 @@ def decode_article(data: bytes, source: str) -> str:
             line=line,
             fix="save the file as UTF-8",
         ) from exc
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def slug_for(source: str) -> str:
@@ -98,6 +96,7 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
     """
     from .readers import parse_markdown, parse_plain
 
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     cleaned, bad_lines = clean_text(text)
     warnings = tuple(
         f"{source}:{line}: removed characters that XML does not allow (control characters)"

@@ -1,7 +1,93 @@
-"""Commands of this area; each is registered through COMMANDS."""
+"""Publishing commands: build, check, articles, new."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ..jobs import check as check_job
+from ..jobs import publish
+from . import Context, pass_ctx
+from .progress import LazyProgress
+
+
+@click.command()
+@click.option("--strict", is_flag=True, help="Write nothing if any article is bad.")
+@click.option("--force", is_flag=True, help="Re-read every article and rewrite every file.")
+@pass_ctx
+def build(ctx: Context, strict: bool, force: bool) -> None:
+    """Build the RSS, Atom and JSON feeds (and pages) into public/.
+
+    Bad articles are reported with file, line and fix; the others are still published and
+    the command exits with status 1. With --strict nothing is written if any article is bad.
+    """
+    with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
+        report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress)
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for error in report.skipped:
+        click.secho(f"error: {error}", fg="red", err=True)
+    if strict and report.skipped:
+        click.secho(f"{len(report.skipped)} bad article(s); --strict: nothing was written.",
+                    fg="red", err=True)
+        sys.exit(1)
+    if ctx.verbosity >= 0:
+        state = "up to date" if report.up_to_date else f"{len(report.written)} file(s) written"
+        click.echo(f"{report.articles} article(s) published, {report.outputs} file(s) in "
+                   f"{ctx.config.public_dir}: {state}.")
+    if report.skipped:
+        click.secho(f"{len(report.skipped)} article(s) skipped because of errors.", fg="red",
+                    err=True)
+        sys.exit(1)
+
+
+@click.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Lint the articles and validate the built feeds; exit 1 on any problem."""
+    report = check_job.check_site(ctx.config)
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow")
+    for problem in report.problems:
+        click.secho(f"problem: {problem}", fg="red")
+    click.echo(f"{report.articles} article(s) read, {report.checked} feed file(s) validated, "
+               f"{len(report.problems)} problem(s), {len(report.warnings)} warning(s).")
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("articles")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_ctx
+def list_articles(ctx: Context, as_json: bool) -> None:
+    """List the articles: date, title, tags and file (drafts and bad files marked)."""
+    result = publish.load_site(ctx.config)
+    rows = [{"date": a.published.isoformat(), "title": a.title, "tags": list(a.tags),
+             "file": a.source, "id": a.id, "draft": a.draft} for a in result.articles]
+    if as_json:
+        click.echo(json.dumps({"articles": rows,
+                               "errors": [str(e) for e in result.errors]},
+                              ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        mark = " [draft]" if row["draft"] else ""
+        click.echo(f"{row['date'][:10]}  {row['title']}{mark}  "
+                   f"[{', '.join(row['tags'])}]  {row['file']}")
+    for error in result.errors:
+        click.secho(f"error: {error}", fg="red", err=True)
+
+
+@click.command()
+@click.argument("title")
+@click.option("--tags", default="", help="Comma-separated tags, e.g. --tags 'city, transport'.")
+@pass_ctx
+def new(ctx: Context, title: str, tags: str) -> None:
+    """Create a dated plain-text entry in articles/ from the new-article template."""
+    tag_list = [t.strip() for t in tags.split(",") if t.strip()]
+    path = publish.new_article(ctx.config, title, tag_list)
+    click.echo(str(path))
+
+
+COMMANDS: list[click.Command] = [build, check, list_articles, new]

@@ -11,6 +11,8 @@ import hashlib
 import logging
 import os
 import pickle
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -259,3 +261,34 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
              report.articles, len(report.written), len(report.removed), len(report.skipped),
              report.reparsed)
     return report
+
+
+def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:
+    """Write a dated plain-text entry from the `new-article.txt.j2` template; never overwrite."""
+    from ..templating import environment
+
+    title = " ".join(title.split())
+    if not title:
+        raise ArticleError("new", "the title is empty", fix='pass a title: feedpub new "Title"')
+    day = (today or datetime.now(cfg.site.tz)).astimezone(cfg.site.tz).date()
+    text = environment(cfg, autoescape=False).get_template("new-article.txt.j2").render(
+        date=day.isoformat(), title=title, tags=tags, author=cfg.site.author)
+    base = slugify(title) or "entry"
+    folder = cfg.articles_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        name = f"{day.isoformat()}-{base}{'' if n == 1 else f'-{n}'}.txt"
+        path = folder / name
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+        except FileExistsError:
+            continue
+    raise ArticleError(folder, f"too many entries named '{base}' today", fix="choose another title")
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII slug (accents folded) for file names and URLs."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-")

@@ -1,0 +1,207 @@
+"""The article store: both formats, every bad input, ids, time zones, drafts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from feedpub.articles import clean_text, load_articles, parse_article
+from feedpub.config import SiteConfig
+from feedpub.errors import ArticleError
+
+SITE = SiteConfig(base_url="https://news.example.org/", timezone="Europe/Berlin",
+                  default_time="09:00")
+
+SAMPLE = """\
+ date 2024-03-05 Local Library Extends Weekend Hours
+
+By: Jane Doe
+
+March 4, 2024
+
+The city library will open on Sundays from next month, the council said on Monday.
+
+What Changes
+
+Opening hours on Saturdays move to 9:00–18:00. “We listened,” the librarian said.
+"""
+
+
+def test_plain_text_example_from_the_format_description() -> None:
+    article = parse_article(SAMPLE, "2024-03-05-library.txt", SITE)
+    assert article.title == "Local Library Extends Weekend Hours"
+    assert article.author == "Jane Doe"
+    assert article.byline_date == date(2024, 3, 4)
+    assert article.published == datetime(2024, 3, 5, 9, 0, tzinfo=SITE.tz)
+    assert article.published.utcoffset() == timedelta(hours=1)
+    assert article.html == (
+        "<p>The city library will open on Sundays from next month, the council said on "
+        "Monday.</p>\n<h2>What Changes</h2>\n<p>Opening hours on Saturdays move to "
+        "9:00–18:00. “We listened,” the librarian said.</p>"
+    )
+    assert article.id == "tag:news.example.org,2024-03-05:library"
+    assert article.summary.startswith("The city library will open")
+    assert "What Changes" in article.text
+
+
+@pytest.mark.parametrize("line", ["March 4, 2024", "4 March 2024", "2024/03/04"])
+def test_human_readable_byline_dates(line: str) -> None:
+    text = f"date 2024-03-05 Title\n\n{line}\n\nBody text here.\n"
+    assert parse_article(text, "a.txt", SITE).byline_date == date(2024, 3, 4)
+
+
+def test_tags_and_crlf_bom_trailing_whitespace() -> None:
+    text = ("\ufeffdate 2024-03-05 Title \t\r\n\r\nTags: City, transport , city\t\r\n\r\n"
+            "First line\r\ncontinues here.  \r\n")
+    article = parse_article(text, "a.txt", SITE)
+    assert article.title == "Title"
+    assert article.tags == ("City", "transport")
+    assert article.html == "<p>First line continues here.</p>"
+
+
+def test_text_is_escaped_and_unicode_passes_through() -> None:
+    body = 'Tom & Jerry <script>alert("x")</script> — café 🎉 שלום עולם.'
+    article = parse_article(f"date 2024-03-05 A <b>bold</b> & title\n\n{body}\n", "a.txt", SITE)
+    assert article.title == "A <b>bold</b> & title"
+    assert "<script>" not in article.html
+    raw = ("---\ntitle: T\ndate: 2024-03-05\n---\n"
+           "<a href=\"javascript:x()\">l</a> <img src=x onerror=y>\n")
+    sanitized = parse_article(raw, "r.md", SITE).html
+    assert "javascript:" not in sanitized and "onerror" not in sanitized
+    assert "&lt;script&gt;" in article.html
+    assert "café 🎉 שלום עולם." in article.html
+
+
+def test_editing_title_and_body_keeps_the_id() -> None:
+    one = parse_article("date 2024-03-05 First title\n\nBody.\n", "2024-03-05-x.txt", SITE)
+    two = parse_article("date 2024-03-05 Second title\n\nOther.\n", "2024-03-05-x.txt", SITE)
+    assert one.id == two.id
+    assert one.updated is None and two.updated is None
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "empty"),
+        ("\n\n   \n", 1, "empty"),
+        ("Title without header\n\nBody.\n", 1, "no 'date' header"),
+        ("date 2024-02-30 Impossible\n", 1, "not a real calendar date"),
+        ("date 2024-03-05\n\nBody.\n", 1, "no title"),
+        ("date\n", 1, "no date"),
+        ("\n\ndate 05/03/2024 Title\n", 3, "YYYY-MM-DD"),
+    ],
+)
+def test_bad_plain_text_names_file_line_and_fix(text: str, line: int, words: str) -> None:
+    with pytest.raises(ArticleError) as info:
+        parse_article(text, "bad.txt", SITE)
+    assert info.value.source == "bad.txt"
+    assert info.value.line == line
+    assert words in str(info.value)
+    assert info.value.fix
+
+
+def test_control_characters_are_removed_with_a_warning() -> None:
+    article = parse_article("date 2024-03-05 Bell\x07 title\n\nA\x00B\x1b C.\n", "c.txt", SITE)
+    assert article.title == "Bell title"
+    assert article.html == "<p>AB C.</p>"
+    assert article.warnings == ("c.txt:1: removed characters that XML does not allow "
+                                "(control characters)",
+                                "c.txt:3: removed characters that XML does not allow "
+                                "(control characters)")
+    assert clean_text("tab\tand\nnewline") == ("tab\tand\nnewline", [])
+
+
+MARKDOWN = """\
+---
+title: "Markdown & more"
+date: 2024-03-05T14:30:00+01:00
+author: Ann Author
+tags: [a, b]
+summary: Short summary.
+updated: 2024-03-07
+---
+Hello **world** <span onclick="evil()">x</span>
+<script>alert(1)</script>
+
+[link](javascript:alert(1)) and [ok](/relative/page.html)
+"""
+
+
+def test_markdown_front_matter_and_sanitizing() -> None:
+    article = parse_article(MARKDOWN, "m.md", SITE)
+    assert article.title == "Markdown & more"
+    assert article.published == datetime(2024, 3, 5, 13, 30, tzinfo=UTC)
+    assert article.updated == datetime(2024, 3, 7, 9, 0, tzinfo=SITE.tz)
+    assert article.tags == ("a", "b")
+    assert article.summary == "Short summary."
+    assert article.format == "markdown"
+    assert "<strong>world</strong>" in article.html
+    for bad in ("<script", "onclick", 'href="javascript:'):
+        assert bad not in article.html
+    assert 'href="/relative/page.html"' in article.html
+
+
+def test_markdown_custom_id_and_draft() -> None:
+    text = "---\ntitle: T\ndate: 2024-03-05\nid: urn:uuid:1234\ndraft: true\n---\nBody\n"
+    article = parse_article(text, "d.md", SITE)
+    assert article.id == "urn:uuid:1234"
+    assert article.draft is True
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("no front matter\n", 1, "front matter"),
+        ("---\ntitle: T\ndate: 2024-03-05\n", 1, "not closed"),
+        ("---\ndate: 2024-03-05\n---\nx\n", 2, "no 'title'"),
+        ("---\ntitle: T\n---\nx\n", 2, "no 'date'"),
+        ("---\ntitle: T\ndate: 2024-02-30\n---\nx\n", 3, "not a real calendar date"),
+        ("---\ntitle: T\ndate: 2024-03-05\ntitel: x\n---\n", 4, "unknown front-matter key"),
+        ("---\ntitle: [unclosed\ndate: 2024-03-05\n---\n", 3, "not valid YAML"),
+        ("---\ntitle: T\ndate: soon\n---\n", 3, "not a date"),
+    ],
+)
+def test_bad_markdown_names_file_line_and_fix(text: str, line: int, words: str) -> None:
+    with pytest.raises(ArticleError) as info:
+        parse_article(text, "bad.md", SITE)
+    assert info.value.line == line
+    assert words in str(info.value)
+    assert str(info.value).startswith(f"bad.md:{line}: ")
+
+
+def test_load_articles_keeps_good_files_and_reports_bad_ones(tmp_path: Path) -> None:
+    (tmp_path / "2024-01-01-good.txt").write_text("date 2024-01-01 Good\n\nBody.\n")
+    (tmp_path / "2024-01-02-same-day-b.txt").write_text("date 2024-01-02 B\n\nBody.\n")
+    (tmp_path / "2024-01-02-same-day-a.txt").write_text("date 2024-01-02 A\n\nBody.\n")
+    (tmp_path / "latin1.txt").write_bytes("date 2024-01-03 Caf\xe9\n".encode("latin-1"))
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / ".hidden.txt").write_text("not an article")
+    (tmp_path / "notes.rst").write_text("ignored")
+    result = load_articles(tmp_path, SITE)
+    assert [a.title for a in result.articles] == ["A", "B", "Good"]
+    assert len({a.id for a in result.articles}) == 3
+    messages = sorted(str(e) for e in result.errors)
+    assert messages[0].startswith("empty.txt:1: the file is empty")
+    assert messages[1].startswith("latin1.txt:1: bytes are not valid UTF-8 at byte offset 19")
+    assert "save the file as UTF-8" in messages[1]
+
+
+def test_duplicate_slugs_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "post.txt").write_text("date 2024-01-01 One\n\nBody.\n")
+    (tmp_path / "post.md").write_text("---\ntitle: Two\ndate: 2024-01-01\n---\nBody\n")
+    result = load_articles(tmp_path, SITE)
+    assert len(result.articles) == 1
+    assert "already used by post.md" in str(result.errors[0])
+
+
+def test_drafts_and_future_entries_are_not_published(tmp_path: Path) -> None:
+    (tmp_path / "now.txt").write_text("date 2024-01-01 Now\n\nBody.\n")
+    (tmp_path / "later.txt").write_text("date 2099-01-01 Later\n\nBody.\n")
+    (tmp_path / "draft.md").write_text("---\ntitle: D\ndate: 2024-01-01\ndraft: yes\n---\nB\n")
+    result = load_articles(tmp_path, SITE)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert [a.title for a in result.published(now)] == ["Now"]
+    assert [a.title for a in result.published(datetime(2099, 1, 2, tzinfo=UTC))] == [
+        "Later", "Now"]

@@ -1,0 +1,79 @@
+"""config.toml: defaults, unknown keys with suggestions, wrong types, the shipped file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from feedpub.config import Config, load_config, parse_config
+from feedpub.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _all_keys(obj: object, prefix: str = "") -> dict[str, object]:
+    keys: dict[str, object] = {}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        if f.name == "root":
+            continue
+        value = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            keys.update(_all_keys(value, name + "."))
+        else:
+            keys[name] = value
+    return keys
+
+
+def test_shipped_config_lists_every_key_with_its_default_and_a_comment() -> None:
+    shipped = load_config(ROOT / "config.toml")
+    defaults = Config(root=ROOT)
+    assert _all_keys(shipped) == _all_keys(defaults)
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    for key in _all_keys(defaults):
+        leaf = key.rsplit(".", 1)[-1]
+        lines = [line for line in text.splitlines() if line.startswith(f"{leaf} ")]
+        assert lines, f"config.toml lacks {key}"
+        assert all("#" in line for line in lines), f"{key} has no comment"
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'feeds.sise'; did you mean 'feeds.size'"):
+        parse_config("[feeds]\nsise = 3\n", tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown key 'sitee'; did you mean 'site'"):
+        parse_config("[sitee]\ntitle = 'x'\n", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[feeds]\nsize = 'twenty'\n", "'feeds.size' must be a whole number"),
+        ("[feeds]\ntag_feeds = 1\n", "'feeds.tag_feeds' must be a bool"),
+        ("[delivery.smtp]\nport = true\n", "'delivery.smtp.port' must be a whole number"),
+        ("site = 3\n", "[site] must be a table"),
+        ("[site]\ntimezone = 'Mars/Olympus'\n", "'site.timezone'"),
+        ("[site]\nbase_url = 'example.org'\n", "'site.base_url'"),
+        ("[site]\ndefault_time = 'noon'\n", "'site.default_time'"),
+        ("[delivery.smtp]\nsecurity = 'ssl'\n", "'delivery.smtp.security'"),
+        ("[feeds\n", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path, "site/config.toml")
+    assert words in str(info.value)
+    assert str(info.value).startswith("site/config.toml: ")
+
+
+def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    cfg = parse_config("[paths]\npublic = 'out'\n", tmp_path)
+    assert cfg.public_dir == tmp_path / "out"
+    assert cfg.database_url == f"sqlite:///{tmp_path.resolve()}/data/feedpub.db"
+    assert cfg.delivery.smtp.timeout == 30.0
+
+
+def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
