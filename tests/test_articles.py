@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from feedpub.articles import clean_text, load_articles, parse_article
 from feedpub.config import SiteConfig
@@ -205,3 +208,17 @@ def test_drafts_and_future_entries_are_not_published(tmp_path: Path) -> None:
     assert [a.title for a in result.published(now)] == ["Now"]
     assert [a.title for a in result.published(datetime(2099, 1, 2, tzinfo=UTC))] == [
         "Later", "Now"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=st.text(min_size=1, max_size=80), body=st.text(max_size=400))
+def test_any_unicode_parses_or_fails_cleanly(title: str, body: str) -> None:
+    text = f"date 2024-03-05 {title}\n\n{body}\n"
+    try:
+        article = parse_article(text, "p.txt", SITE)
+    except ArticleError as exc:  # e.g. a title made only of whitespace
+        assert exc.line is not None and exc.fix
+        return
+    for value in (article.title, article.html, article.text, article.summary):
+        assert clean_text(value)[1] == []  # nothing XML forbids survives
+    etree.fromstring(f"<div>{article.html}</div>".encode())  # well-formed markup
