@@ -1,0 +1,257 @@
+"""Serve the files of public/ with validators, gzip and a hot in-memory cache.
+
+Each file is read once and kept with its strong ETag (content hash), Last-Modified and, on
+first demand, its gzip bytes (keyed by ETag). A request costs one `stat` to notice rebuilds;
+a 304 never reads the file. Paths that leave public/ (`..`, encoded or not) are refused.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+from starlette.types import Receive, Scope, Send
+
+from .security import SECURITY_HEADERS
+
+try:  # the feed builder owns the canonical mapping
+    from ..feeds import FEED_CONTENT_TYPES as _FEED_TYPES  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build stage being present
+    _FEED_TYPES = {}
+
+FEED_MEDIA_TYPES: dict[str, str] = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/feed+json",
+}
+COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
+                "application/json", "application/xml", "image/svg+xml")
+MIN_GZIP_SIZE = 256
+
+
+def content_type_for(relpath: str) -> tuple[str, bool]:
+    """Media type (with charset for text) of a public file, and whether it is a feed."""
+    known = _FEED_TYPES.get(relpath) if isinstance(_FEED_TYPES, dict) else None
+    suffix = os.path.splitext(relpath)[1].lower()
+    media = known or FEED_MEDIA_TYPES.get(suffix)
+    if media:
+        media = media.split(";")[0].strip()
+        return f"{media}; charset=utf-8", True
+    guessed = mimetypes.guess_type(relpath)[0] or "application/octet-stream"
+    if guessed.startswith("text/") or guessed in ("application/javascript", "image/svg+xml"):
+        return f"{guessed}; charset=utf-8", False
+    return guessed, False
+
+
+def safe_relpath(path: str) -> str | None:
+    """The public/-relative path for a decoded URL path, or None if it could escape."""
+    if not path.startswith("/") or "\x00" in path or "\\" in path:
+        return None
+    if path.endswith("/"):
+        path += "index.html"
+    parts = path[1:].split("/")
+    for part in parts:
+        if part in ("", ".", "..") or part.startswith("."):
+            return None
+    return "/".join(parts)
+
+
+@dataclass
+class CachedFile:
+    """One public file as served: bytes, validators and ready-made headers."""
+
+    path: Path
+    body: bytes
+    etag: str
+    gzip_etag: str
+    mtime_ns: int
+    inode: int
+    size: int
+    mtime: int  # whole seconds, as Last-Modified carries
+    is_feed: bool
+    compressible: bool
+    headers: list[tuple[bytes, bytes]]  # everything but length, etag and encoding
+
+
+class FileCache:
+    """Keeps public files in memory; `lookup` re-reads a file only when it changed on disk."""
+
+    def __init__(self, root: Path, *, cache_control: str, base_url: str, hub: str = "") -> None:
+        self.root = root
+        self._root_resolved = root.resolve()
+        self.cache_control = cache_control
+        self.base_url = base_url
+        self.hub = hub
+        self._entries: dict[str, CachedFile] = {}
+        self._gzip: dict[str, bytes] = {}  # ETag -> compressed bytes
+        self._lock = threading.Lock()
+
+    def invalidate(self, relpaths: Iterable[str] | None = None) -> None:
+        """Forget some (or all) files, e.g. after a rebuild wrote them."""
+        with self._lock:
+            keys = list(self._entries) if relpaths is None else list(relpaths)
+            for key in keys:
+                entry = self._entries.pop(key, None)
+                if entry is not None:
+                    self._gzip.pop(entry.gzip_etag, None)
+
+    def lookup(self, relpath: str) -> CachedFile | None:
+        """The current version of `relpath`, or None if it is not a servable file."""
+        entry = self._entries.get(relpath)
+        path = entry.path if entry is not None else self.root / relpath
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError, OSError):
+            if entry is not None:
+                self.invalidate([relpath])
+            return None
+        if entry is not None and entry.mtime_ns == st.st_mtime_ns and entry.inode == st.st_ino \
+                and entry.size == st.st_size:
+            return entry
+        return self._load(relpath, path)
+
+    def _load(self, relpath: str, path: Path) -> CachedFile | None:
+        try:
+            resolved = path.resolve(strict=True)
+            if not resolved.is_relative_to(self._root_resolved) or not resolved.is_file():
+                return None
+            with open(resolved, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                body = handle.read()
+        except OSError:
+            return None
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        media, is_feed = content_type_for(relpath)
+        headers = [
+            (b"content-type", media.encode()),
+            (b"last-modified", formatdate(int(st.st_mtime), usegmt=True).encode()),
+            (b"cache-control", self.cache_control.encode("latin-1")),
+        ]
+        compressible = media.startswith(COMPRESSIBLE) and len(body) >= MIN_GZIP_SIZE
+        if compressible:
+            headers.append((b"vary", b"Accept-Encoding"))
+        if is_feed and self.hub:
+            self_url = self.base_url + relpath
+            headers.append((b"link", f'<{self.hub}>; rel="hub"'.encode("latin-1")))
+            headers.append((b"link", f'<{self_url}>; rel="self"'.encode("latin-1")))
+        headers.extend(SECURITY_HEADERS)
+        entry = CachedFile(path=path, body=body, etag=f'"{digest}"', gzip_etag=f'"{digest}-gz"',
+                           mtime_ns=st.st_mtime_ns, inode=st.st_ino, size=st.st_size,
+                           mtime=int(st.st_mtime), is_feed=is_feed, compressible=compressible,
+                           headers=headers)
+        with self._lock:
+            old = self._entries.get(relpath)
+            if old is not None and old.gzip_etag != entry.gzip_etag:
+                self._gzip.pop(old.gzip_etag, None)
+            self._entries[relpath] = entry
+        return entry
+
+    def gzipped(self, entry: CachedFile) -> bytes:
+        """Compressed bytes of `entry`, made once per ETag."""
+        data = self._gzip.get(entry.gzip_etag)
+        if data is None:
+            data = gzip.compress(entry.body, compresslevel=6, mtime=0)
+            with self._lock:
+                self._gzip[entry.gzip_etag] = data
+        return data
+
+
+def accepts_gzip(value: bytes) -> bool:
+    """Whether an Accept-Encoding header value allows gzip (honouring q=0)."""
+    if b"gzip" not in value and b"*" not in value:
+        return False
+    for item in value.decode("latin-1").lower().split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip() in ("gzip", "x-gzip", "*"):
+            q = params.replace(" ", "")
+            if q.startswith("q="):
+                try:
+                    return float(q[2:]) > 0
+                except ValueError:
+                    return False
+            return True
+    return False
+
+
+def etag_matches(value: bytes, *etags: str) -> bool:
+    """If-None-Match weak comparison against any of our tags."""
+    text = value.decode("latin-1").strip()
+    if text == "*":
+        return True
+    for candidate in text.split(","):
+        tag = candidate.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag in etags:
+            return True
+    return False
+
+
+def not_modified_since(value: bytes, mtime: int) -> bool:
+    try:
+        since = parsedate_to_datetime(value.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False
+    return since is not None and since.timestamp() >= mtime
+
+
+class StaticFiles:
+    """ASGI handler: answers GET/HEAD for a public file, or returns False to pass it on."""
+
+    def __init__(self, cache: FileCache, *, on_feed: Callable[[], None] | None = None,
+                 on_not_modified: Callable[[], None] | None = None) -> None:
+        self.cache = cache
+        self.on_feed = on_feed
+        self.on_not_modified = on_not_modified
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            return False
+        relpath = safe_relpath(scope["path"])
+        if relpath is None:
+            return False
+        entry = self.cache.lookup(relpath)
+        if entry is None:
+            return False
+        inm = ims = ae = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                inm = value
+            elif name == b"if-modified-since":
+                ims = value
+            elif name == b"accept-encoding":
+                ae = value
+        if entry.is_feed and self.on_feed is not None:
+            self.on_feed()
+        use_gzip = entry.compressible and ae is not None and accepts_gzip(ae)
+        etag = entry.gzip_etag if use_gzip else entry.etag
+        if inm is not None:
+            fresh = etag_matches(inm, entry.etag, entry.gzip_etag)
+        else:
+            fresh = ims is not None and not_modified_since(ims, entry.mtime)
+        if fresh:
+            if self.on_not_modified is not None:
+                self.on_not_modified()
+            await _respond(send, 304, [(b"etag", etag.encode()), *entry.headers], b"")
+            return True
+        body = self.cache.gzipped(entry) if use_gzip else entry.body
+        headers = [(b"content-length", str(len(body)).encode()), (b"etag", etag.encode()),
+                   *entry.headers]
+        if use_gzip:
+            headers.append((b"content-encoding", b"gzip"))
+        await _respond(send, 200, headers, b"" if method == "HEAD" else body)
+        return True
+
+
+async def _respond(send: Callable[[dict[str, object]], Awaitable[None]], status: int,
+                   headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
