@@ -9,8 +9,6 @@ its form pages with the same environment (`page_environment`, `render_page`).
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +19,8 @@ from jinja2 import Environment
 from . import __version__
 from .articles import Article
 from .config import Config, SiteConfig
+from .feeds import tag_slugs
+from .feeds_model import clean_tags
 from .outputs import OutputFile
 from .templating import environment
 
@@ -45,16 +45,6 @@ class TagFeeds:
     atom: str
 
 
-def tag_slug(tag: str) -> str:
-    """File name stem of a tag's feeds (tags/<slug>.xml); the feed builder's rule if present."""
-    try:
-        from .feeds import tag_slug as feeds_tag_slug  # type: ignore[attr-defined]
-    except ImportError:
-        folded = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode("ascii")
-        return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "tag"
-    return str(feeds_tag_slug(tag))
-
-
 def _day(value: datetime, site: SiteConfig) -> str:
     local = value.astimezone(site.tz)
     return f"{local.day} {local:%B %Y}"
@@ -72,16 +62,23 @@ def text_environment(cfg: Config) -> Environment:
     return environment(cfg, autoescape=False)
 
 
-def site_feeds(cfg: Config, tags: Sequence[str]) -> tuple[list[FeedLink], list[TagFeeds]]:
-    """Autodiscovery links for the main feeds and the feeds of `tags` (absolute URLs)."""
+def site_feeds(cfg: Config, tags: Sequence[str], slugs: dict[str, str] | None = None,
+               ) -> tuple[list[FeedLink], list[TagFeeds]]:
+    """Autodiscovery links for the main feeds and the feeds of `tags` (absolute URLs).
+
+    `slugs` maps every tag of the site to its feed file stem (the feed builder's rule, which
+    depends on the whole tag set); it defaults to the slugs of `tags` alone.
+    """
     base, title = cfg.site.base_url, cfg.site.title
     links = [FeedLink(base + "feed.xml", "application/rss+xml", f"{title} (RSS)"),
              FeedLink(base + "atom.xml", "application/atom+xml", f"{title} (Atom)"),
              FeedLink(base + "feed.json", "application/feed+json", f"{title} (JSON Feed)")]
     per_tag: list[TagFeeds] = []
     if cfg.feeds.tag_feeds:
-        for tag in sorted(set(tags), key=str.lower):
-            slug = tag_slug(tag)
+        wanted = clean_tags(tags)
+        slugs = slugs if slugs is not None else tag_slugs(wanted)
+        for tag in sorted(wanted, key=str.lower):
+            slug = slugs[tag]
             per_tag.append(TagFeeds(tag, f"tags/{slug}.xml", f"tags/{slug}.atom"))
             links.append(FeedLink(base + f"tags/{slug}.xml", "application/rss+xml",
                                   f"{title}: {tag} (RSS)"))
@@ -111,8 +108,9 @@ def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
     """index.html (newest first), posts/<slug>.html per article, and style.css."""
     env = page_environment(cfg)
     ordered = sorted(articles, key=lambda a: a.published, reverse=True)
-    all_tags = sorted({t for a in ordered for t in a.tags}, key=str.lower)
-    links, tag_feeds = site_feeds(cfg, all_tags)
+    all_tags = sorted({t for a in ordered for t in clean_tags(a.tags)}, key=str.lower)
+    slugs = tag_slugs(all_tags) if cfg.feeds.tag_feeds else {}
+    links, tag_feeds = site_feeds(cfg, all_tags, slugs)
     site_key = (cfg.site, cfg.feeds.tag_feeds)
     recent, older = ordered[:RECENT], ordered[RECENT:]
     home_summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
@@ -130,17 +128,17 @@ def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
                    .encode("utf-8")),
     ]
     for article in ordered:
-        outputs.append(_article_page(env, cfg, article, site_key))
+        outputs.append(_article_page(env, cfg, article, site_key, slugs))
     return outputs
 
 
-def _article_page(env: Environment, cfg: Config, article: Article,
-                  site_key: object) -> OutputFile:
-    links, _ = site_feeds(cfg, article.tags)
+def _article_page(env: Environment, cfg: Config, article: Article, site_key: object,
+                  slugs: dict[str, str]) -> OutputFile:
+    links, _ = site_feeds(cfg, article.tags, slugs)
 
     def render() -> bytes:
         return render_page(env, "article.html.j2", cfg, root="../", feeds=links, article=article,
                            canonical=cfg.site.base_url + article.url_path).encode("utf-8")
 
-    key = _key(env, ("base.html.j2", "article.html.j2"), site_key, article)
+    key = _key(env, ("base.html.j2", "article.html.j2"), site_key, article, links)
     return OutputFile(article.url_path, key, render)

@@ -19,18 +19,9 @@ from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
+from ..feeds import FEED_CONTENT_TYPES
 from .security import SECURITY_HEADERS
 
-try:  # the feed builder owns the canonical mapping
-    from ..feeds import FEED_CONTENT_TYPES as _FEED_TYPES  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the build stage being present
-    _FEED_TYPES = {}
-
-FEED_MEDIA_TYPES: dict[str, str] = {
-    ".xml": "application/rss+xml",
-    ".atom": "application/atom+xml",
-    ".json": "application/feed+json",
-}
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/json", "application/xml", "image/svg+xml")
 MIN_GZIP_SIZE = 256
@@ -38,9 +29,7 @@ MIN_GZIP_SIZE = 256
 
 def content_type_for(relpath: str) -> tuple[str, bool]:
     """Media type (with charset for text) of a public file, and whether it is a feed."""
-    known = _FEED_TYPES.get(relpath) if isinstance(_FEED_TYPES, dict) else None
-    suffix = os.path.splitext(relpath)[1].lower()
-    media = known or FEED_MEDIA_TYPES.get(suffix)
+    media = FEED_CONTENT_TYPES.get(os.path.splitext(relpath)[1].lower())
     if media:
         media = media.split(";")[0].strip()
         return f"{media}; charset=utf-8", True

@@ -1,0 +1,214 @@
+"""`feedpub run`: build, serve, schedule in one process; `feedpub status`: what it is doing.
+
+The web server (uvicorn) runs in the main thread; the scheduler, the articles/ watcher and
+builds run in background threads. SIGINT/SIGTERM stop the server, signal running jobs to
+checkpoint (a digest send finishes its in-flight messages and records its progress), wait for
+them, and release the scheduler lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+
+from ..config import Config
+from ..errors import FeedpubError
+from ..logfmt import log_event, use_logfmt
+from ..scheduler import (
+    CADENCES,
+    DaemonScheduler,
+    ScheduledRun,
+    digest_trigger,
+    lock_holder,
+    stored_runs,
+)
+from ..store import open_store
+from ..web import FeedpubApp, Metrics, create_app
+from ..web.websub import changed_feed_urls, ping_hub
+
+log = logging.getLogger("feedpub.daemon")
+
+META_LAST_BUILD = "daemon.last_build"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without re-raising the caught signal at exit, so cleanup can run."""
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(sig: int, frame: Any) -> None:
+            log_event(log, "signal", name=signal.Signals(sig).name)
+            self._on_signal()
+            self.handle_exit(sig, frame)
+
+        originals = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, original in originals.items():
+                signal.signal(sig, original)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; a clear error when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise FeedpubError(
+            f"cannot listen on {host}:{port}: {exc.strerror} (choose another [web] port or "
+            "pass --port; is another server running there?)"
+        ) from exc
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Daemon:
+    """The wiring of one `feedpub run`: builds, digests, metrics, web app, scheduler."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.metrics = Metrics()
+        self.app: FeedpubApp = create_app(cfg, self.metrics)
+        self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
+
+    def build(self, reason: str) -> datetime | None:
+        """One rebuild; refreshes the served files and pings the WebSub hub."""
+        from .publish import build_feeds
+
+        started = datetime.now(UTC)
+        try:
+            report = build_feeds(self.cfg)
+        except Exception:
+            self.metrics.builds.labels(result="failed").inc()
+            raise
+        finished = datetime.now(UTC)
+        self.metrics.builds.labels(result="ok").inc()
+        self.metrics.last_build.set(finished.timestamp())
+        self.app.rebuilt([*report.written, *report.removed], finished)
+        with open_store(self.cfg) as store:
+            store.set_meta(META_LAST_BUILD, finished.isoformat())
+        log_event(log, "build", reason=reason, articles=report.articles,
+                  written=len(report.written), skipped=len(report.skipped),
+                  next_publish=report.next_publish,
+                  ms=int((finished - started).total_seconds() * 1000))
+        hub = self.cfg.feeds.websub_hub
+        urls = changed_feed_urls(self.cfg.site.base_url, report.written)
+        if hub and urls:
+            ping_hub(hub, urls)
+        return report.next_publish
+
+    def send_digest(self, cadence: str) -> None:
+        """One scheduled digest; stops early (checkpointed) when the daemon shuts down."""
+        from .mailing import send_digest
+
+        report = send_digest(self.cfg, cadence, stop=self.scheduler.stopping)
+        sent = int(getattr(report, "sent", 0) or 0)
+        failed = int(getattr(report, "failed", 0) or 0)
+        self.metrics.emails_sent.labels(kind="digest").inc(sent)
+        self.metrics.emails_failed.labels(kind="digest").inc(failed)
+        log_event(log, "digest", cadence=cadence, sent=sent, failed=failed,
+                  stopped=self.scheduler.stopping.is_set())
+
+    def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
+        """Run until a signal: scheduler first (takes the lock), then the initial build in the
+        background while the server already answers."""
+        self.scheduler.start()
+        try:
+            sock = bind(host, port)
+            actual = sock.getsockname()[1]
+            url = f"http://{host if ':' not in host else f'[{host}]'}:{actual}/"
+            threading.Thread(target=self.scheduler.rebuild, args=("startup",),
+                             name="feedpub-initial-build", daemon=True).start()
+            config = uvicorn.Config(self.app, log_config=None, access_log=False,
+                                    proxy_headers=True, lifespan="on", timeout_graceful_shutdown=10)
+            server = _Server(config, on_signal=self.scheduler.stopping.set)
+            log_event(log, "listening", url=url, public=self.cfg.public_dir)
+            if ready is not None:
+                ready(url)
+            server.run(sockets=[sock])
+        finally:
+            self.scheduler.shutdown(wait=True)
+            log_event(log, "stopped")
+
+
+def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,
+        ready: Callable[[str], None] | None = None) -> None:
+    """Build, serve and schedule until SIGINT/SIGTERM. Raises SchedulerError if another
+    `feedpub run` owns this data set."""
+    use_logfmt(logging.INFO if verbosity >= 0 else None)
+    Daemon(cfg).serve(host or cfg.web.host, cfg.web.port if port is None else port, ready)
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """What `feedpub status` shows."""
+
+    pid: int | None  # of the running daemon, None when none runs
+    next_runs: list[ScheduledRun]
+    last_build: str | None
+    last_issue: dict[str, str] = field(default_factory=dict)
+    subscribers: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
+    """Collect the daemon's state from the lock file, the job table and the store."""
+    now = now or datetime.now(UTC)
+    notes: list[str] = []
+    runs = [r for r in stored_runs(cfg) if r.job.startswith("digest-")]
+    if not runs:
+        for cadence in CADENCES:
+            trigger = digest_trigger(cfg, cadence)
+            if trigger is not None:
+                runs.append(ScheduledRun(f"digest-{cadence}",
+                                         trigger.get_next_fire_time(None, now)))
+        notes.append("no stored schedule yet: next runs computed from [schedule]")
+    with open_store(cfg) as store:
+        last_build = store.get_meta(META_LAST_BUILD)
+        last_issue = {c: v for c in CADENCES
+                      if (v := _last_issue(store, c)) is not None}
+        subscribers = store.count_subscribers()
+        outbox = _outbox_counts(store)
+    if outbox is None:
+        notes.append("outbox counts are not available from this store")
+    return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
+                        last_issue=last_issue, subscribers=subscribers, outbox=outbox,
+                        notes=notes)
+
+
+def _last_issue(store: Any, cadence: str) -> str | None:
+    for key in (f"last_issue.{cadence}", f"digest.{cadence}.last_issue", f"last_sent.{cadence}"):
+        value = store.get_meta(key)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def _outbox_counts(store: Any) -> dict[str, int] | None:
+    counter = getattr(store, "outbox_counts", None)
+    if counter is None:
+        return None
+    return dict(counter())
