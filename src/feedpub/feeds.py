@@ -1,0 +1,198 @@
+"""The feed builder: RSS 2.0, Atom 1.0 and JSON Feed 1.1 files, per-tag feeds, RFC 5005 archives.
+
+`plan_feeds` is pure and cheap: it lists every feed file with a key (a digest of all its
+inputs) and a `render()` that makes the bytes on demand, so a rebuild renders only what
+changed. This is the only module that uses feedgen; `feeds_plan` decides which files exist
+and how they link, `feeds_model` holds the shared values, `jsonfeed` writes JSON Feed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Sequence
+from functools import partial
+from typing import Protocol
+
+from feedgen.ext.base import BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .articles import Article
+from .config import Config
+from .errors import FeedError
+from .feeds_model import ATOM, JSON, RSS, FeedDoc, FeedItem, article_digest, doc_key, prepare_item
+from .feeds_plan import plan_docs, tag_slugs
+from .jsonfeed import render_json
+from .outputs import OutputFile
+
+__all__ = ["FEED_CONTENT_TYPES", "plan_feeds", "tag_slugs"]
+
+FEED_CONTENT_TYPES: dict[str, str] = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/feed+json",
+}
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+GENERATOR = "feedpub"
+
+# RSS elements holding plain text. The RSS Best Practices Profile asks for "&" and "<" in plain
+# text to be written as hexadecimal character references (the W3C validator warns otherwise).
+_RSS_PLAIN = re.compile(rb"<(title|description|category|dc:creator|managingEditor)>([^<]*)</\1>")
+
+# feedgen formats RSS dates through locale.setlocale(), which is process-wide: two renders in
+# different threads could otherwise switch the locale under each other. Every feedgen render
+# holds this lock.
+_FEEDGEN_LOCK = threading.Lock()
+
+
+class _History(BaseExtension):
+    """What feedgen leaves out: `fh:archive` (RFC 5005) and, in RSS, the non-self atom:links."""
+
+    def __init__(self) -> None:
+        self.links: tuple[tuple[str, str], ...] = ()
+        self.archived = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archived else {}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.archived:
+            etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed[0]
+        for rel, href in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
+        if self.archived:
+            etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
+        return feed
+
+
+def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
+    """A FeedGenerator with the feed-level fields both XML formats share."""
+    gen = FeedGenerator()
+    gen.register_extension("history", _History, None)
+    gen.history.links = doc.links
+    gen.history.archived = doc.archived
+    gen.id(doc.feed_id)
+    gen.title(doc.title)
+    gen.subtitle(doc.description)
+    gen.description(doc.description)
+    if doc.language:
+        gen.language(doc.language)
+    gen.updated(doc.updated)  # the newest change among the entries, never the build time
+    gen.generator(GENERATOR)
+    gen.link(href=doc.self_url, rel="self", type=mime)
+    return gen
+
+
+def _render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
+    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"])
+    author = {"name": doc.author, "email": doc.email} if doc.email else {"name": doc.author}
+    gen.author(author)
+    for rel, href in doc.links:
+        gen.link(href=href, rel=rel)
+    gen.link(href=doc.home_url, rel="alternate", type="text/html")
+    for item in items:
+        entry = gen.add_entry(order="append")
+        entry.id(item.id)
+        entry.title(item.title)
+        entry.updated(item.modified)
+        entry.published(item.published)
+        entry.author(name=item.author)
+        entry.link(href=item.url, rel="alternate", type="text/html")
+        entry.content(item.html, type="html")
+        if item.summary:
+            entry.summary(item.summary)
+        for tag in item.tags:
+            entry.category(term=tag)
+    with _FEEDGEN_LOCK:
+        return bytes(gen.atom_str(pretty=True))
+
+
+def _render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
+    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"])
+    gen.load_extension("dc", atom=False, rss=True)
+    if doc.email:
+        gen.managingEditor(f"{doc.email} ({doc.author})")
+    gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
+    for item in items:
+        entry = gen.add_entry(order="append")
+        entry.title(item.title)
+        entry.link(href=item.url)
+        if item.summary:
+            # <description> is HTML in RSS: the plain-text summary is escaped once for it.
+            entry.description(html.escape(item.summary, quote=False))
+        entry.content(item.html)  # content:encoded, or <description> when no summary
+        entry.guid(item.id, permalink=False)
+        entry.pubDate(item.published)
+        entry.dc.dc_creator(item.author)  # RSS <author> must be an e-mail address
+        for tag in item.tags:
+            entry.category(term=tag)
+    with _FEEDGEN_LOCK:
+        data = bytes(gen.rss_str(pretty=True))
+    return _RSS_PLAIN.sub(_hex_references, data)
+
+
+def _hex_references(match: re.Match[bytes]) -> bytes:
+    text = match.group(2).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b"<%s>%s</%s>" % (match.group(1), text, match.group(1))
+
+
+class _Writer(Protocol):
+    def __call__(self, doc: FeedDoc, items: Sequence[FeedItem], /) -> bytes: ...
+
+
+_WRITERS: dict[str, _Writer] = {RSS: _render_rss, ATOM: _render_atom, JSON: render_json}
+
+
+class _Items:
+    """FeedItems of one plan, prepared on first use and shared by all files that show them."""
+
+    def __init__(self, articles: Sequence[Article], cfg: Config) -> None:
+        self._articles = articles
+        self._base = cfg.site.base_url
+        self._author = cfg.site.author.strip() or cfg.site.title
+        self._done: dict[int, FeedItem] = {}
+
+    def get(self, indexes: Sequence[int]) -> list[FeedItem]:
+        out = []
+        for index in indexes:
+            item = self._done.get(index)
+            if item is None:
+                item = prepare_item(self._articles[index], self._base, self._author)
+                self._done[index] = item
+            out.append(item)
+        return out
+
+
+def _render(doc: FeedDoc, items: _Items) -> bytes:
+    return _WRITERS[doc.fmt](doc, items.get(doc.entries))
+
+
+def _check_ids(articles: Sequence[Article]) -> None:
+    seen: dict[str, str] = {}
+    for article in articles:
+        other = seen.setdefault(article.id, article.source)
+        if other != article.source:
+            raise FeedError(f"{article.source}: id {article.id!r} is already used by {other}; "
+                            "entry ids must be unique (give one of them its own id)")
+
+
+def plan_feeds(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
+    """Every feed file under public/, each with its content key and a lazy renderer.
+
+    `articles` are the published ones, newest first (published desc, slug asc). Pure and cheap:
+    keys come from digests of the inputs, nothing is rendered until `render()` is called.
+    Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
+    """
+    _check_ids(articles)
+    digests = [article_digest(article) for article in articles]
+    items = _Items(articles, cfg)
+    return [OutputFile(doc.path, doc_key(doc, digests), partial(_render, doc, items))
+            for doc in plan_docs(articles, cfg)]

@@ -1,0 +1,189 @@
+"""Values the feed writers share: one feed document (`FeedDoc`) and one entry (`FeedItem`).
+
+Pure functions only. `prepare_item` turns an Article into what every format prints (absolute
+links, XML-safe text); `article_digest` and `doc_key` fingerprint the inputs of a file so a
+rebuild can tell unchanged files without rendering them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+from .articles import Article
+
+# Bump when the rendered bytes change for the same input (new element, other layout).
+FORMAT_VERSION = "feedpub-feeds-1"
+
+RSS = "rss"
+ATOM = "atom"
+JSON = "json"
+
+# Updated date of a feed without entries: fixed, so an empty feed is deterministic too.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Characters XML 1.0 forbids. The article parser removes them already; feeds strip them again
+# so that no input can make a feed unparsable.
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# Attributes lxml.html treats as links. A body where each of them holds an http(s) URL (and
+# no CSS url() or @import) has nothing to resolve and is not re-parsed: the cheap, common case.
+_LINK_ATTRS = frozenset({
+    "action", "archive", "background", "cite", "classid", "codebase", "data", "href",
+    "longdesc", "profile", "src", "usemap", "dynsrc", "lowsrc", "formaction", "xlink:href",
+    "content", "value",
+})
+_NAME_BEFORE = re.compile(r"([a-z:-]+)\s*$")
+_ABSOLUTE = ("http://", "https://")
+
+
+def _may_have_relative_link(html: str) -> bool:
+    """False only when no link in `html` can be relative (errs towards True)."""
+    low = html.lower()
+    if "url(" in low or "@import" in low:
+        return True
+    pos = low.find("=")
+    while pos != -1:
+        name = _NAME_BEFORE.search(low, max(0, pos - 24), pos)
+        if name and name.group(1) in _LINK_ATTRS:
+            value = low[pos + 1:pos + 24].lstrip().lstrip("\"'")
+            if not value.startswith(_ABSOLUTE):
+                return True
+        pos = low.find("=", pos + 1)
+    return False
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML 1.0 cannot carry."""
+    return _XML_ILLEGAL.sub("", value)
+
+
+def absolute_links(html: str, base_url: str, page_url: str) -> str:
+    """Make every link in an HTML fragment absolute.
+
+    Paths resolve against the site's `base_url` (articles are written with site-relative links);
+    a bare `#fragment` resolves against the article's own page. Feed readers show the HTML away
+    from the site, where a relative link would break.
+    """
+    if not _may_have_relative_link(html):
+        return html
+
+    def resolve(link: str) -> str:
+        if link.startswith("#"):
+            return page_url + link
+        return urljoin(base_url, link)
+
+    try:
+        wrapper = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html  # nothing parseable to rewrite; keep the body as it is
+    wrapper.rewrite_links(resolve, resolve_base_href=False)
+    out = lxml.html.tostring(wrapper, encoding="unicode")
+    return out[len("<div>"):-len("</div>")]
+
+
+def _seconds(moment: datetime) -> datetime:
+    """Whole seconds: RSS dates cannot show fractions, so no format shows them."""
+    return moment.replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry as every feed format prints it: absolute URLs, XML-safe text."""
+
+    id: str
+    url: str
+    title: str
+    html: str
+    summary: str
+    author: str
+    tags: tuple[str, ...]
+    published: datetime
+    modified: datetime
+
+
+def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """The article's tags, XML-safe, blank ones and repeats dropped, order kept."""
+    seen: dict[str, None] = {}
+    for tag in tags:
+        cleaned = xml_text(tag).strip()
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return tuple(seen)
+
+
+def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
+    """What the feeds show of `article`. Costly only when its body has relative links."""
+    url = base_url + article.url_path
+    title = xml_text(article.title)
+    return FeedItem(
+        id=xml_text(article.id),
+        url=url,
+        title=title if title.strip() else article.slug,
+        html=absolute_links(xml_text(article.html), base_url, url),
+        summary=xml_text(article.summary),
+        author=xml_text(article.author or "").strip() or site_author,
+        tags=clean_tags(article.tags),
+        published=_seconds(article.published),
+        modified=_seconds(article.modified),
+    )
+
+
+def article_digest(article: Article) -> bytes:
+    """sha256 of every Article field a feed entry is made from."""
+    digest = hashlib.sha256()
+    parts = (article.id, article.slug, article.title, article.html, article.summary,
+             article.author or "", article.published.isoformat(), article.modified.isoformat(),
+             *article.tags)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class FeedDoc:
+    """One feed file, except its entries' bodies: everything the writers need to know.
+
+    `entries` index the planned article list (newest first). `links` are (rel, absolute URL)
+    pairs beyond self/alternate, in output order: hub, prev-archive, next-archive, current.
+    `archived` marks an RFC 5005 archive document that will not change (`fh:archive`).
+    """
+
+    fmt: str
+    path: str
+    title: str
+    feed_id: str
+    self_url: str
+    home_url: str
+    description: str
+    language: str
+    author: str
+    email: str
+    updated: datetime
+    links: tuple[tuple[str, str], ...]
+    archived: bool
+    entries: tuple[int, ...]
+
+    def link(self, rel: str) -> str | None:
+        """The URL of the first link with relation `rel`, if any."""
+        return next((href for name, href in self.links if name == rel), None)
+
+
+def doc_key(doc: FeedDoc, digests: Sequence[bytes]) -> str:
+    """sha256 hex of everything that determines the file's bytes (header, entries, version)."""
+    head = (FORMAT_VERSION, doc.fmt, doc.path, doc.title, doc.feed_id, doc.self_url,
+            doc.home_url, doc.description, doc.language, doc.author, doc.email,
+            doc.updated.isoformat(), doc.links, doc.archived)
+    digest = hashlib.sha256(repr(head).encode("utf-8", "surrogatepass"))
+    for index in doc.entries:
+        digest.update(digests[index])
+    return digest.hexdigest()
