@@ -39,6 +39,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        pool_size=20, max_overflow=20,  # one per sending thread and then some
     )
 
     @sa.event.listens_for(engine, "connect")

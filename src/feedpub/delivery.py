@@ -1,0 +1,178 @@
+"""Delivery backends: hand a finished message to a Maildir or an SMTP server.
+
+Backends implement the small `Mailer` protocol and are chosen by `[delivery] backend` from
+the `MAILERS` registry. A mailer is a context manager: connections open on enter, close on
+exit. Failures are classified so the sender knows what to do next:
+
+* `TemporaryFailure` (4xx, connection dropped mid-message): retry this message later;
+* `PermanentFailure` (5xx for this recipient): give up on this message, go on with others;
+* `ConnectionFailure` (server unreachable, TLS or login refused): stop, resume next run.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import getaddresses, parseaddr
+from types import TracebackType
+from typing import Protocol
+
+from .config import Config
+from .errors import ConfigError, DeliveryError
+
+
+class TemporaryFailure(DeliveryError):
+    """The server deferred this message (4xx) or the connection broke; try again later."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermanentFailure(DeliveryError):
+    """The server refused this message for good (5xx for the recipient)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectionFailure(DeliveryError):
+    """No message can go out now: server unreachable, TLS failed or login refused."""
+
+
+class Mailer(Protocol):
+    """Hands finished messages on. Opens connection(s) on enter, closes them on exit."""
+
+    def __enter__(self) -> Mailer: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def send(self, message: EmailMessage) -> str:
+        """Send a message to its To addresses; returns the server's reply or the Maildir key."""
+        ...
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> str:
+        """Send ready-made CRLF message bytes to one recipient (the digest fast path)."""
+        ...
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """Serialize for the wire: CRLF line ends, headers folded, 7-bit safe."""
+    return message.as_bytes(policy=SMTP)
+
+
+def envelope(message: EmailMessage) -> tuple[str, list[str]]:
+    """Envelope sender and recipients of a message (From and To/Cc headers)."""
+    sender = parseaddr(str(message.get("From", "")))[1]
+    recipients = [addr for _, addr in getaddresses(
+        [str(v) for v in message.get_all("To", []) + message.get_all("Cc", [])]) if addr]
+    if not sender or not recipients:
+        raise DeliveryError("a message needs a From and at least one To address")
+    return sender, recipients
+
+
+def ascii_address(address: str) -> str:
+    """The address with an internationalized domain in its ASCII (IDNA) form."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+class MaildirMailer:
+    """Writes each message into a Maildir (`[delivery] maildir`); nothing leaves the machine."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.path = cfg.path(cfg.delivery.maildir)
+        self._box: mailbox.Maildir | None = None
+
+    def __enter__(self) -> MaildirMailer:
+        try:
+            self._box = mailbox.Maildir(self.path, create=True)
+        except OSError as exc:
+            raise ConnectionFailure(
+                f"cannot open the Maildir {self.path}: {exc} (check [delivery] maildir)"
+            ) from exc
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._box is not None:
+            self._box.close()
+            self._box = None
+
+    def send(self, message: EmailMessage) -> str:
+        envelope(message)  # same checks as SMTP
+        return self._add(message_bytes(message))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> str:
+        return self._add(data)
+
+    def _add(self, data: bytes) -> str:
+        if self._box is None:
+            raise DeliveryError("the Maildir mailer is not open (use it in a with block)")
+        try:
+            key = self._box.add(data.replace(b"\r\n", b"\n"))
+        except OSError as exc:
+            raise ConnectionFailure(f"cannot write to the Maildir {self.path}: {exc}") from exc
+        return f"maildir {key}"
+
+
+def _smtp_mailer(cfg: Config) -> Mailer:
+    from .smtp import SmtpMailer
+
+    return SmtpMailer(cfg)
+
+
+MAILERS: dict[str, Callable[[Config], Mailer]] = {
+    "maildir": MaildirMailer,
+    "smtp": _smtp_mailer,
+}
+
+
+# How many sessions a backend may run side by side (a Maildir needs only one writer).
+SESSIONS: dict[str, Callable[[Config], int]] = {
+    "maildir": lambda cfg: 1,
+    "smtp": lambda cfg: max(1, cfg.delivery.smtp.connections),
+}
+
+
+def sessions(cfg: Config) -> int:
+    """Parallel sessions to open for the configured backend."""
+    return SESSIONS.get(cfg.delivery.backend, lambda _: 1)(cfg)
+
+
+class RateLimiter:
+    """Spaces sends evenly to at most `rate` per second over all threads (0 = unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def open_mailer(cfg: Config) -> Mailer:
+    """The mailer named by `[delivery] backend` (not yet connected: use it in `with`)."""
+    factory = MAILERS.get(cfg.delivery.backend)
+    if factory is None:
+        raise ConfigError(
+            f"delivery.backend = {cfg.delivery.backend!r} is not a known backend "
+            f"(use one of: {', '.join(sorted(MAILERS))})"
+        )
+    return factory(cfg)

@@ -1,0 +1,257 @@
+"""Newsletter jobs: plan an issue, send it (resuming any unfinished one), preview, report.
+
+Chains the stages: articles -> digest (rendered once) -> outbox rows -> sender -> mailer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..articles import Article
+from ..config import Config
+from ..delivery import open_mailer
+from ..digest import Digest, period, render_digest, select_articles, subscriber_values
+from ..errors import DigestError
+from ..fsutil import atomic_write
+from ..message import MessageTemplate, Recipient
+from ..sender import IssueSender, recipient_for
+from ..store import Store, Subscriber, open_store
+from ..store.outbox import Issue, IssueCounts, Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What `send_digest` did."""
+
+    cadence: str
+    issue_id: int | None  # None: nothing new, no issue
+    resumed: bool  # an unfinished issue was continued
+    articles: int
+    total: int  # rows in the issue
+    sent: int  # sent by this run
+    failed: int  # given up by this run
+    retried: int
+    bounced: int
+    pending: int  # still to send (stopped, or deferred rows not yet due)
+    stopped: bool
+
+    @property
+    def summary(self) -> str:
+        if self.issue_id is None:
+            return f"{self.cadence} digest: nothing new since the last issue; nothing sent"
+        verb = "resumed" if self.resumed else "sent"
+        text = (f"{self.cadence} issue #{self.issue_id} {verb}: {self.articles} article(s), "
+                f"{self.sent} sent, {self.failed} failed, {self.pending} pending "
+                f"of {self.total} subscriber(s)")
+        if self.bounced:
+            text += f"; {self.bounced} subscriber(s) marked bounced"
+        if self.stopped:
+            text += " (stopped; the next run resumes)"
+        return text
+
+
+def _articles(cfg: Config, now: datetime) -> list[Article]:
+    from .publish import published_articles
+
+    return published_articles(cfg, now)
+
+
+def _check_cadence(cadence: str) -> None:
+    period(cadence)  # raises DigestError for an unknown cadence
+
+
+def _selection(cfg: Config, outbox: Outbox, cadence: str, now: datetime,
+               articles: Sequence[Article]) -> tuple[datetime, list[Article]]:
+    """Articles for the next issue: published since the previous one, never sent before."""
+    last = outbox.last_issue(cadence)
+    since = last.created if last is not None else now - period(cadence)
+    chosen = select_articles(articles, since=since, now=now,
+                             already_sent=outbox.sent_article_ids(cadence),
+                             limit=cfg.digest.max_articles)
+    return since, chosen
+
+
+def _variant_renderer(cfg: Config, cadence: str, chosen: Sequence[Article],
+                      now: datetime) -> Callable[[tuple[str, ...]], Digest | None]:
+    def render(tags: tuple[str, ...]) -> Digest | None:
+        wanted = set(tags)
+        subset = [a for a in chosen if not wanted or wanted & {t.lower() for t in a.tags}]
+        return render_digest(cfg, cadence, subset, now) if subset else None
+
+    return render
+
+
+def plan_issue(cfg: Config, store: Store, cadence: str, *, now: datetime,
+               articles: Sequence[Article]) -> Issue | None:
+    """Create the next issue and all its outbox rows in one transaction (None: nothing new)."""
+    _check_cadence(cadence)
+    outbox = Outbox(store)
+    since, chosen = _selection(cfg, outbox, cadence, now, articles)
+    if not chosen:
+        log.info("%s digest: no new article since %s; nothing to send", cadence,
+                 since.isoformat())
+        return None
+    issue = outbox.create_issue(
+        cadence, now=now, since=since, article_ids=[a.id for a in chosen],
+        default_cadence=cfg.digest.default_cadence,
+        variant_for=_variant_renderer(cfg, cadence, chosen, now))
+    log.info("%s issue #%d planned: %d article(s), %d subscriber(s)", cadence, issue.id,
+             len(chosen), issue.total)
+    return issue
+
+
+def send_digest(cfg: Config, cadence: str, *, now: datetime | None = None,
+                stop: threading.Event | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                articles: Sequence[Article] | None = None) -> SendReport:
+    """Send the next issue of `cadence`, or finish the unfinished one first.
+
+    `stop` set: finish the messages in flight, record them and return (the next call
+    resumes). `articles` (newest first) defaults to the site's published articles.
+    """
+    _check_cadence(cadence)
+    when = now or datetime.now(UTC)
+    with open_store(cfg) as store:
+        outbox = Outbox(store)
+        issue = outbox.pending_issue(cadence)
+        resumed = issue is not None
+        if issue is None:
+            pool = list(articles) if articles is not None else _articles(cfg, when)
+            issue = plan_issue(cfg, store, cadence, now=when, articles=pool)
+        if issue is None:
+            return SendReport(cadence, None, False, 0, 0, 0, 0, 0, 0, 0, False)
+        tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
+        outbox.finish_issue(issue.id)
+        counts = outbox.counts([issue.id])[0]
+    report = SendReport(
+        cadence=cadence, issue_id=issue.id, resumed=resumed, articles=len(issue.article_ids),
+        total=issue.total, sent=tally.sent, failed=tally.failed, retried=tally.retried,
+        bounced=tally.bounced, pending=counts.pending,
+        stopped=bool(stop is not None and stop.is_set() and counts.pending))
+    log.info(report.summary)
+    return report
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The next message of a cadence, as it would be sent."""
+
+    subject: str
+    recipient: str
+    data: bytes  # the exact message bytes
+    html: str
+    issue_id: int | None  # the unfinished issue it comes from, or None for a new one
+    recipients: int  # how many subscribers the issue goes (or would go) to
+    articles: int
+
+
+def _sample_recipient(cfg: Config, store: Store, cadence: str,
+                      email: str | None) -> Subscriber | None:
+    if email is not None:
+        found = store.get_subscriber(email)
+        if found is None:
+            raise DigestError(f"no subscriber {email!r} (see `feedpub subscribers list`)")
+        return found
+    for sub in store.iter_subscribers("active"):
+        if (sub.cadence or cfg.digest.default_cadence) == cadence:
+            return sub
+    return None
+
+
+def _count_recipients(cfg: Config, store: Store, cadence: str,
+                      render: Callable[[tuple[str, ...]], Digest | None]) -> int:
+    matches: dict[tuple[str, ...], bool] = {}
+    total = 0
+    for sub in store.iter_subscribers("active"):
+        if (sub.cadence or cfg.digest.default_cadence) != cadence:
+            continue
+        if sub.tags not in matches:
+            matches[sub.tags] = render(sub.tags) is not None
+        total += matches[sub.tags]
+    return total
+
+
+def preview_digest(cfg: Config, cadence: str, *, email: str | None = None,
+                   now: datetime | None = None, to: str | None = None,
+                   articles: Sequence[Article] | None = None) -> Preview | None:
+    """Build the next message without sending or recording anything (None: nothing new).
+
+    `email` picks the subscriber to personalize for; `to` addresses it elsewhere (test send).
+    """
+    _check_cadence(cadence)
+    when = now or datetime.now(UTC)
+    with open_store(cfg) as store:
+        outbox = Outbox(store)
+        sub = _sample_recipient(cfg, store, cadence, email)
+        issue = outbox.pending_issue(cadence)
+        if issue is not None:
+            row = next(iter(outbox.due_rows(issue.id, after_id=0, now=datetime.max.replace(
+                tzinfo=UTC), limit=1)), None)
+            if row is None:
+                return None
+            digest, date, issue_id, count = (outbox.variant(row.variant_id), issue.created,
+                                             issue.id, issue.total)
+            narrow = None
+        else:
+            pool = list(articles) if articles is not None else _articles(cfg, when)
+            _, chosen = _selection(cfg, outbox, cadence, when, pool)
+            if not chosen:
+                return None
+            render = _variant_renderer(cfg, cadence, chosen, when)
+            narrow = render(sub.tags) if sub is not None and sub.tags else None
+            full = render(())
+            assert full is not None
+            digest, date, issue_id = narrow or full, when, None
+            count = _count_recipients(cfg, store, cadence, render)
+    sid, address, name = (sub.id, sub.email, sub.name) if sub else (0, "reader@example.com",
+                                                                      "Reader")
+    recipient: Recipient = recipient_for(cfg, sid, to or address, name)
+    template = MessageTemplate(cfg, digest, issue_id=issue_id or 0, date=date)
+    data = template.render(recipient)
+    html = template.html.fill(subscriber_values(name, recipient.unsubscribe_url,
+                                                recipient.preferences_url))
+    return Preview(subject=digest.subject, recipient=recipient.email, data=data, html=html,
+                   issue_id=issue_id, recipients=count, articles=len(digest.article_ids))
+
+
+def write_preview(cfg: Config, cadence: str, out_dir: Path, *, email: str | None = None,
+                  now: datetime | None = None) -> tuple[Preview, list[Path]] | None:
+    """`feedpub digest preview`: write next.eml and next.html into `out_dir`."""
+    preview = preview_digest(cfg, cadence, email=email, now=now)
+    if preview is None:
+        return None
+    eml, page = out_dir / f"{cadence}-next.eml", out_dir / f"{cadence}-next.html"
+    atomic_write(eml, preview.data, fsync=False)
+    atomic_write(page, preview.html.encode("utf-8"), fsync=False)
+    return preview, [eml, page]
+
+
+def send_test_message(cfg: Config, cadence: str, address: str, *,
+              now: datetime | None = None) -> tuple[Preview, str] | None:
+    """Send the next message to `address` only; nothing is recorded as sent."""
+    from ..store import normalize_email
+
+    target = normalize_email(address)
+    preview = preview_digest(cfg, cadence, now=now, to=target)
+    if preview is None:
+        return None
+    with open_mailer(cfg) as mailer:
+        reply = mailer.send_raw(cfg.digest.from_address, target, preview.data)
+    return preview, reply
+
+
+def digest_status(cfg: Config, limit: int = 20) -> list[IssueCounts]:
+    """Per issue, newest first: pending, sent and failed messages."""
+    with open_store(cfg) as store:
+        return Outbox(store).counts(limit=limit)
+
+
+__all__ = ["Preview", "SendReport", "digest_status", "plan_issue", "preview_digest",
+           "send_digest", "send_test_message", "write_preview"]

@@ -1,0 +1,139 @@
+"""Digest emails as bytes: headers and MIME structure built once per issue, filled per subscriber.
+
+`MessageTemplate.render()` is the one implementation of the message format: it returns the
+exact bytes handed to the server (CRLF line ends, quoted-printable UTF-8 parts, headers folded
+under 78 columns and never over 998 octets). `build_message()` parses those same bytes into an
+`EmailMessage` for callers that want an object. Both are pure (no I/O).
+"""
+
+from __future__ import annotations
+
+import binascii
+import email
+import email.policy
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import cast
+
+from .config import Config
+from .digest import Digest, Personalizer, clean_header_text, subscriber_values
+
+CRLF = b"\r\n"
+_POLICY = email.policy.SMTP
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+
+
+def _fold(name: str, value: str) -> bytes:
+    """One header, folded and RFC 2047-encoded as needed (value must be a single line)."""
+    header = _POLICY.header_factory(name, clean_header_text(value))
+    return header.fold(policy=_POLICY).encode("ascii")
+
+
+def _fold_address(name: str, display_name: str, address: str) -> bytes:
+    """An address header; the display name is quoted or RFC 2047-encoded as needed."""
+    display_name = clean_header_text(display_name)
+    if _PLAIN_NAME.fullmatch(display_name) and address.isascii():
+        line = f"{name}: {display_name} <{address}>" if display_name else f"{name}: {address}"
+        if len(line) <= 78:
+            return line.encode("ascii") + CRLF  # common case, no parsing needed
+    username, _, domain = address.rpartition("@")
+    value = Address(display_name=display_name, username=username,
+                    domain=domain)
+    return _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable UTF-8 with CRLF line ends and lines of at most 76 characters."""
+    normalized = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    if not normalized.endswith("\r\n"):
+        normalized += "\r\n"
+    return binascii.b2a_qp(normalized.encode("utf-8"), quotetabs=False, istext=True,
+                           header=False)
+
+
+def sender_address(cfg: Config) -> str:
+    """The From address, as "Name <address>"."""
+    return formataddr((cfg.digest.from_name or cfg.site.title, cfg.digest.from_address),
+                      charset="utf-8")
+
+
+def list_id(cfg: Config, cadence: str) -> str:
+    return f"{clean_header_text(cfg.site.title)} <{cadence}.{cfg.site.domain}>"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who one copy goes to, and their personal links."""
+
+    subscriber_id: int
+    email: str
+    name: str | None
+    unsubscribe_url: str
+    preferences_url: str
+
+
+class MessageTemplate:
+    """A digest variant turned into a message skeleton; `render()` fills one recipient in."""
+
+    def __init__(self, cfg: Config, digest: Digest, *, issue_id: int, date: datetime) -> None:
+        self.domain = cfg.site.domain
+        self.issue_id = issue_id
+        self.stamp = int(date.timestamp())
+        self.envelope_from = cfg.digest.from_address
+        seed = f"{issue_id}:{self.stamp}:{digest.subject}".encode()
+        # "==" never occurs in quoted-printable text, so the boundary cannot clash with a body.
+        self.boundary = "==fp_" + hashlib.sha256(seed).hexdigest()[:24] + "=="
+        self.head = b"".join([
+            _fold("From", sender_address(cfg)),
+            _fold("Subject", digest.subject),
+            _fold("Date", format_datetime(date)),
+            _fold("List-Id", list_id(cfg, digest.cadence)),
+        ])
+        self.mailto = f"mailto:{cfg.digest.from_address}?subject=unsubscribe"
+        self.mime_head = (
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/alternative; boundary="' + self.boundary.encode() + b'"\r\n'
+            b"\r\n"
+        )
+        part = (b"Content-Type: text/%s; charset=\"utf-8\"\r\n"
+                b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        delimiter = b"--" + self.boundary.encode()
+        self.text_head = delimiter + CRLF + part % b"plain"
+        self.html_head = delimiter + CRLF + part % b"html"
+        self.tail = delimiter + b"--" + CRLF
+        self.text = Personalizer(digest.text, escape=False)
+        self.html = Personalizer(digest.html, escape=True)
+
+    def message_id(self, subscriber_id: int) -> str:
+        """Stable per (issue, subscriber): a repeated copy carries the same Message-ID."""
+        return f"<feedpub.{self.issue_id}.{subscriber_id}.{self.stamp}@{self.domain}>"
+
+    def render(self, to: Recipient) -> bytes:
+        """The complete message for one recipient, ready for SMTP DATA."""
+        values = subscriber_values(to.name, to.unsubscribe_url, to.preferences_url)
+        name = clean_header_text(to.name) if to.name else ""
+        unsubscribe = clean_header_text(to.unsubscribe_url)
+        return b"".join([
+            self.head,
+            _fold_address("To", name, to.email),
+            b"Message-ID: " + self.message_id(to.subscriber_id).encode("ascii") + CRLF,
+            b"List-Unsubscribe: <" + unsubscribe.encode("ascii") + b">,\r\n <"
+            + self.mailto.encode("ascii") + b">\r\n",
+            self.mime_head,
+            self.text_head, _qp(self.text.fill(values)),
+            self.html_head, _qp(self.html.fill(values)),
+            self.tail,
+        ])
+
+
+def build_message(cfg: Config, digest: Digest, to: Recipient, *, issue_id: int,
+                  date: datetime) -> EmailMessage:
+    """The digest message for one recipient as an EmailMessage (same bytes as on the wire)."""
+    data = MessageTemplate(cfg, digest, issue_id=issue_id, date=date).render(to)
+    return cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
