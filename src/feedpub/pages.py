@@ -87,12 +87,12 @@ def site_feeds(cfg: Config, tags: Sequence[str], slugs: dict[str, str] | None = 
     return links, per_tag
 
 
-def render_page(env: Environment, name: str, cfg: Config, *, root: str = "",
+def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = "",
                 feeds: Sequence[FeedLink] | None = None, **context: Any) -> str:
     """Render one page template with the common context (site, root, feeds)."""
     if feeds is None:
         feeds = site_feeds(cfg, ())[0]
-    return env.get_template(name).render(site=cfg.site, root=root, feeds=feeds, **context)
+    return env.get_template(template).render(site=cfg.site, root=root, feeds=feeds, **context)
 
 
 def _key(env: Environment, names: Sequence[str], *parts: object) -> str:

@@ -22,6 +22,8 @@ from starlette.types import Receive, Scope, Send
 from ..feeds import FEED_CONTENT_TYPES
 from .security import SECURITY_HEADERS
 
+# Feeds whose suffix does not tell their format (the Atom subscription feed is atom.xml).
+SPECIAL_FEEDS = {"atom.xml": "application/atom+xml; charset=utf-8"}
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/json", "application/xml", "image/svg+xml")
 MIN_GZIP_SIZE = 256
@@ -29,6 +31,8 @@ MIN_GZIP_SIZE = 256
 
 def content_type_for(relpath: str) -> tuple[str, bool]:
     """Media type (with charset for text) of a public file, and whether it is a feed."""
+    if relpath in SPECIAL_FEEDS:
+        return SPECIAL_FEEDS[relpath], True
     media = FEED_CONTENT_TYPES.get(os.path.splitext(relpath)[1].lower())
     if media:
         media = media.split(";")[0].strip()

@@ -1,0 +1,109 @@
+"""Site pages: home/archive and article pages, feed autodiscovery, template overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import feedparser
+from lxml import html
+
+from feedpub.articles import Article
+from feedpub.jobs.publish import build_feeds
+from feedpub.pages import plan_pages
+from web_helpers import ARTICLES
+
+
+def _article(slug: str, day: int, **kw: object) -> Article:
+    values: dict[str, object] = {
+        "id": f"tag:x,2026:{slug}", "slug": slug, "title": f"Title {slug}",
+        "published": datetime(2026, 1, day, 9, tzinfo=UTC), "html": f"<p>Body {slug}</p>",
+        "text": f"Body {slug}", "source": f"{slug}.txt", "summary": f"Summary {slug}"}
+    values.update(kw)
+    return Article(**values)  # type: ignore[arg-type]
+
+
+def _alternates(doc: html.HtmlElement) -> dict[str, str]:
+    return {link.get("href"): link.get("type")
+            for link in doc.xpath('//link[@rel="alternate"]')}
+
+
+def test_build_writes_pages_with_autodiscovery_for_every_feed(make_site) -> None:
+    cfg = make_site(ARTICLES)
+    build_feeds(cfg)
+    public = cfg.public_dir
+    home = html.fromstring((public / "index.html").read_bytes())
+    alternates = _alternates(home)
+    base = cfg.site.base_url
+    expected = {"feed.xml": "application/rss+xml", "atom.xml": "application/atom+xml",
+                "feed.json": "application/feed+json", "tags/python.xml": "application/rss+xml",
+                "tags/python.atom": "application/atom+xml", "tags/web.xml": "application/rss+xml",
+                "tags/web.atom": "application/atom+xml"}
+    assert alternates == {base + path: kind for path, kind in expected.items()}
+    for path in expected:  # every advertised feed exists
+        assert (public / path).is_file(), path
+    titles = [a.text_content() for a in home.xpath("//main//h2/a")]
+    assert titles == ["Second post", "First post"]  # newest first
+    assert home.xpath("//html/@lang") == ["en"]
+    assert home.xpath('//a[@href="subscribe"]')
+
+
+def test_feed_items_link_to_the_article_pages(make_site) -> None:
+    cfg = make_site(ARTICLES)
+    build_feeds(cfg)
+    feed = feedparser.parse((cfg.public_dir / "feed.xml").read_bytes())
+    for entry in feed.entries:
+        path = entry.link.removeprefix(cfg.site.base_url)
+        page = html.fromstring((cfg.public_dir / path).read_bytes())
+        assert page.xpath("//h1")[0].text_content() == entry.title
+        assert page.xpath('//link[@rel="canonical"]/@href') == [entry.link]
+        assert page.xpath('//link[@rel="stylesheet"]/@href') == ["../style.css"]
+        # the article's own tag feeds are advertised, with the feed builder's file names
+        for href in _alternates(page):
+            assert (cfg.public_dir / href.removeprefix(cfg.site.base_url)).is_file()
+
+
+def test_plan_pages_is_pure_and_keys_follow_content(site) -> None:
+    articles = [_article("b", 2, tags=("Café Crème",)), _article("a", 3)]
+    first = {o.path: o for o in plan_pages(articles, site)}
+    assert set(first) == {"index.html", "style.css", "posts/a.html", "posts/b.html"}
+    again = {o.path: o.key for o in plan_pages(articles, site)}
+    assert again == {p: o.key for p, o in first.items()}
+    edited = [articles[0], dataclasses.replace(articles[1], html="<p>Changed</p>")]
+    changed = {o.path: o.key for o in plan_pages(edited, site)}
+    assert changed["posts/a.html"] != first["posts/a.html"].key
+    assert changed["posts/b.html"] == first["posts/b.html"].key
+    assert changed["index.html"] == first["index.html"].key  # body is not on the home page
+    page = first["posts/b.html"].render().decode()
+    assert "tags/cafe-creme.atom" in page
+    home = html.fromstring(first["index.html"].render())
+    assert [a.text_content() for a in home.xpath("//main//h2/a")] == ["Title a", "Title b"]
+
+
+def test_text_is_escaped_and_sanitized_html_kept(site) -> None:
+    article = _article("x", 2, title="<script>alert(1)</script> & co", html="<p><em>ok</em></p>")
+    out = {o.path: o.render().decode() for o in plan_pages([article], site)}
+    assert "<script>" not in out["index.html"] and "<script>" not in out["posts/x.html"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in out["posts/x.html"]
+    assert "<p><em>ok</em></p>" in out["posts/x.html"]
+
+
+def test_site_templates_override_the_defaults(make_site) -> None:
+    cfg = make_site()
+    before = {o.path: o.key for o in plan_pages([_article("a", 2)], cfg)}
+    cfg.templates_dir.mkdir(exist_ok=True)
+    (cfg.templates_dir / "article.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block main %}<p class="mine">{{ article.title }}</p>'
+        "{% endblock %}", encoding="utf-8")
+    pages = {o.path: o for o in plan_pages([_article("a", 2)], cfg)}
+    assert '<p class="mine">Title a</p>' in pages["posts/a.html"].render().decode()
+    assert pages["posts/a.html"].key != before["posts/a.html"]
+    assert pages["index.html"].key == before["index.html"]
+
+
+def test_long_archive_lists_older_articles(site) -> None:
+    articles = [_article(f"p{n:02d}", n) for n in range(1, 26)]
+    home = html.fromstring({o.path: o for o in plan_pages(articles, site)}["index.html"].render())
+    assert len(home.xpath("//main//article")) == 10
+    listed = [a.get("href") for a in home.xpath('//ul[@class="archive"]//a')]
+    assert listed == [f"posts/p{n:02d}.html" for n in range(15, 0, -1)]

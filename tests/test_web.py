@@ -1,0 +1,238 @@
+"""Feeds over HTTP from a real uvicorn server on loopback: types, validators, gzip, HEAD,
+traversal, cache refresh, WebSub headers and pings, health and metrics."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import threading
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import feedparser
+import httpx
+import pytest
+
+from feedpub.fsutil import atomic_write
+from feedpub.jobs.publish import build_feeds
+from feedpub.web import create_app
+from feedpub.web.static import accepts_gzip, etag_matches, safe_relpath
+from feedpub.web.websub import ping_hub
+from web_helpers import ARTICLES, raw_request, serve
+
+FEED_TYPES = {
+    "feed.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+    "feed.json": "application/feed+json; charset=utf-8",
+    "tags/python.xml": "application/rss+xml; charset=utf-8",
+    "tags/python.atom": "application/atom+xml; charset=utf-8",
+}
+
+
+@pytest.fixture
+def served(make_site) -> Iterator[tuple]:
+    cfg = make_site(ARTICLES, extra="""
+        [web]
+        cache_control = "public, max-age=123"
+        """)
+    with serve(cfg) as (server, app), httpx.Client(base_url=server.url, timeout=10) as client:
+        yield cfg, server, app, client
+
+
+def test_feed_content_types_validators_and_cache_control(served) -> None:
+    cfg, server, app, client = served
+    for path, media in FEED_TYPES.items():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == media
+        assert response.headers["etag"].startswith('"') and len(response.headers["etag"]) > 10
+        assert response.headers["last-modified"].endswith("GMT")
+        assert response.headers["cache-control"] == "public, max-age=123"
+        assert response.content == (cfg.public_dir / path).read_bytes()
+    parsed = feedparser.parse(client.get("feed.xml").content)
+    assert [e.title for e in parsed.entries] == ["Second post", "First post"]
+
+
+def test_conditional_get_answers_304_without_body(served) -> None:
+    _, _, app, client = served
+    first = client.get("feed.xml")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    again = client.get("feed.xml", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    weak = client.get("feed.xml", headers={"If-None-Match": f'"nope", W/{etag}'})
+    assert weak.status_code == 304
+    by_date = client.get("feed.xml", headers={"If-Modified-Since": modified})
+    assert by_date.status_code == 304
+    stale = client.get("feed.xml", headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    assert stale.status_code == 200 and stale.content
+    other = client.get("feed.xml", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+    metrics = client.get("metrics").text
+    assert "feedpub_not_modified_total 3.0" in metrics
+    assert "feedpub_feed_requests_total 6.0" in metrics
+
+
+def test_gzip_when_asked_with_vary_and_its_own_etag(served) -> None:
+    cfg, _, _, client = served
+    plain = client.get("atom.xml", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    with client.stream("GET", "atom.xml", headers={"Accept-Encoding": "gzip"}) as response:
+        raw = b"".join(response.iter_raw())
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.headers["vary"] == "Accept-Encoding"
+        gz_etag = response.headers["etag"]
+    assert gzip.decompress(raw) == (cfg.public_dir / "atom.xml").read_bytes()
+    assert len(raw) < len(plain.content)
+    assert gz_etag != plain.headers["etag"]
+    refused = client.get("atom.xml", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    cached = client.get("atom.xml", headers={"Accept-Encoding": "gzip", "If-None-Match": gz_etag})
+    assert cached.status_code == 304
+
+
+def test_head_has_headers_and_no_body(served) -> None:
+    _, server, _, client = served
+    plain = {"Accept-Encoding": "identity"}
+    get = client.get("feed.json", headers=plain)
+    head = client.head("feed.json", headers=plain)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == "application/feed+json; charset=utf-8"
+    status, headers, body = raw_request(server.port, "/feed.json", method="HEAD")
+    assert status == 200 and body == b"" and headers["content-length"] == str(len(get.content))
+
+
+@pytest.mark.parametrize("target", [
+    "/../config.toml", "/%2e%2e/config.toml", "/tags/..%2f..%2fconfig.toml",
+    "/%2e%2e%2fconfig.toml", "/tags/%2e%2e/%2e%2e/config.toml", "/..%5cconfig.toml",
+    "/posts/../../config.toml", "/.%2e/data/secret.key",
+])
+def test_paths_outside_public_are_404(served, target: str) -> None:
+    cfg, server, _, _ = served
+    status, _, body = raw_request(server.port, target)
+    assert status == 404
+    assert b"base_url" not in body and b"[site]" not in body
+    assert (cfg.root / "config.toml").exists()
+
+
+def test_hidden_files_and_directories_are_not_served(served) -> None:
+    cfg, _, _, client = served
+    atomic_write(cfg.public_dir / ".secret", b"hidden")
+    assert client.get(".secret").status_code == 404
+    assert client.get("tags").status_code == 404
+
+
+def test_pages_are_html_with_security_headers(served) -> None:
+    _, _, _, client = served
+    for path in ("", "index.html", "posts/2026-01-05-second.html"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+    missing = client.get("nope.html")
+    assert missing.status_code == 404
+    assert "text/html" in missing.headers["content-type"]
+    assert "Page not found" in missing.text
+    assert missing.headers["x-content-type-options"] == "nosniff"
+
+
+def test_rebuilt_file_is_served_fresh(served) -> None:
+    cfg, _, app, client = served
+    old = client.get("feed.xml")
+    (cfg.articles_dir / "2026-01-09-third.txt").write_text(
+        "date 2026-01-09 Third post\n\nA new one.\n", encoding="utf-8")
+    report = build_feeds(cfg)
+    assert "feed.xml" in report.written
+    app.rebuilt(report.written)
+    new = client.get("feed.xml", headers={"If-None-Match": old.headers["etag"]})
+    assert new.status_code == 200
+    assert new.headers["etag"] != old.headers["etag"]
+    assert b"Third post" in new.content
+    # a change made behind the app's back (another process) is noticed by its stat check
+    atomic_write(cfg.public_dir / "feed.xml", b"<rss version='2.0'><channel/></rss>")
+    assert client.get("feed.xml").content == b"<rss version='2.0'><channel/></rss>"
+
+
+def test_healthz_and_metrics_use_their_own_registry(served) -> None:
+    cfg, _, app, client = served
+    health = client.get("healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    client.get("feed.xml")
+    text = client.get("metrics").text
+    assert "feedpub_feed_requests_total 1.0" in text
+    assert "feedpub_emails_sent_total" in text and "feedpub_builds_total" in text
+    other = create_app(cfg)
+    assert b"feedpub_feed_requests_total 0.0" in other.metrics.render()
+
+
+class _Hub(http.server.BaseHTTPRequestHandler):
+    received: list[dict[str, list[str]]] = []
+    failures_left = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers["Content-Length"])
+        form = parse_qs(self.rfile.read(length).decode())
+        cls = type(self)
+        if cls.failures_left > 0:
+            cls.failures_left -= 1
+            self.send_response(503)
+        else:
+            cls.received.append(form)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hub() -> Iterator[tuple[str, type[_Hub]]]:
+    handler = type("Hub", (_Hub,), {"received": [], "failures_left": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hub", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_websub_link_headers_when_a_hub_is_set(make_site, hub) -> None:
+    hub_url, _ = hub
+    cfg = make_site(ARTICLES, extra=f'[feeds]\nwebsub_hub = "{hub_url}"\n')
+    with serve(cfg) as (server, _), httpx.Client(base_url=server.url) as client:
+        response = client.get("atom.xml")
+        links = response.headers.get_list("link")
+        assert f'<{hub_url}>; rel="hub"' in links
+        assert '<https://news.example.org/atom.xml>; rel="self"' in links
+        assert "link" not in client.get("index.html").headers
+
+
+def test_websub_ping_retries_until_the_hub_accepts(hub) -> None:
+    hub_url, handler = hub
+    handler.failures_left = 1
+    failed = ping_hub(hub_url, ["https://news.example.org/feed.xml"], backoff=0.05)
+    assert failed == []
+    assert handler.received == [{"hub.mode": ["publish"],
+                                 "hub.url": ["https://news.example.org/feed.xml"]}]
+    handler.failures_left = 5
+    assert ping_hub(hub_url, ["https://x.example/feed.xml"], attempts=2, backoff=0.01) == [
+        "https://x.example/feed.xml"]
+
+
+def test_helpers() -> None:
+    assert safe_relpath("/") == "index.html"
+    assert safe_relpath("/tags/a.xml") == "tags/a.xml"
+    for bad in ("/../x", "/a/../../x", "/a//b", "/.hidden", "/a\\..\\b", "x", "/a\x00"):
+        assert safe_relpath(bad) is None, bad
+    assert accepts_gzip(b"gzip, deflate, br")
+    assert accepts_gzip(b"br;q=1.0, gzip;q=0.8")
+    assert not accepts_gzip(b"gzip;q=0")
+    assert not accepts_gzip(b"br")
+    assert etag_matches(b'W/"abc"', '"abc"') and etag_matches(b"*", '"x"')
+    assert not etag_matches(b'"abd"', '"abc"')

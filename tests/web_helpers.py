@@ -1,0 +1,153 @@
+"""Helpers for the web tests: a real uvicorn server in a thread, raw HTTP, a sample site."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from feedpub.config import Config
+from feedpub.jobs.daemon import bind
+from feedpub.jobs.publish import build_feeds
+from feedpub.web import FeedpubApp, create_app
+
+ARTICLES = {
+    "2026-01-05-second.txt": """
+        date 2026-01-05 Second post
+
+        By: Ann Author
+
+        Tags: Python, Web
+
+        The second post talks about the web.
+        """,
+    "2026-01-02-first.txt": """
+        date 2026-01-02 First post
+
+        By: Ann Author
+
+        Tags: Python
+
+        The very first post.
+        """,
+}
+
+
+class ServerThread:
+    """uvicorn serving `app` on 127.0.0.1:<ephemeral> in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.sock = bind("127.0.0.1", 0)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@contextmanager
+def serve(cfg: Config, build: bool = True) -> Iterator[tuple[ServerThread, FeedpubApp]]:
+    """Build the site (optionally) and serve it; yields (server, app)."""
+    if build:
+        build_feeds(cfg)
+    app = create_app(cfg)
+    server = ServerThread(app).start()
+    try:
+        yield server, app
+    finally:
+        server.stop()
+
+
+def raw_request(port: int, target: str, method: str = "GET",
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Send the request line exactly as given (no client-side path normalization)."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+class SmtpCatcher:
+    """A real aiosmtpd server on 127.0.0.1:<ephemeral> that keeps every message it gets."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        catcher = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any,  # noqa: N802
+                                  envelope: Any) -> str:
+                from email import message_from_bytes, policy
+
+                catcher.messages.append(message_from_bytes(envelope.content,
+                                                           policy=policy.default))
+                return "250 OK"
+
+        with socket.socket() as probe:  # aiosmtpd checks readiness on the given port
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpCatcher:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def config(self) -> str:
+        """The [delivery] config text pointing at this server."""
+        return (f'[delivery]\nbackend = "smtp"\n\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+                f'port = {self.port}\nsecurity = "none"\ntimeout = 10.0\n')
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.messages
+
+
+def link_in(message: Any, purpose: str) -> str:
+    """The first `<base>purpose?token=…` link in a message's text."""
+    import re
+
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    found = re.search(rf"https?://\S+/{purpose}\?token=\S+", body)
+    assert found, body
+    return found.group(0)
