@@ -424,9 +424,9 @@ def test_site_without_articles_has_valid_fixed_feeds(cfg: Config) -> None:
     assert set(files) == {"feed.xml", "atom.xml", "feed.json"}
     check_all(files)
     assert etree.fromstring(files["atom.xml"]).findtext("a:updated", namespaces=NS) == (
-        "1970-01-01T00:00:00+00:00")
+        "2000-01-01T00:00:00+00:00")
     channel = etree.fromstring(files["feed.xml"]).find("channel")
-    assert channel.findtext("lastBuildDate") == "Thu, 01 Jan 1970 00:00:00 +0000"
+    assert channel.findtext("lastBuildDate") == "Sat, 01 Jan 2000 00:00:00 +0000"
     assert json.loads(files["feed.json"])["items"] == []
     assert build([], cfg) == files
 

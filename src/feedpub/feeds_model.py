@@ -26,8 +26,9 @@ RSS = "rss"
 ATOM = "atom"
 JSON = "json"
 
-# Updated date of a feed without entries: fixed, so an empty feed is deterministic too.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Updated date of a feed without entries: fixed, so an empty feed is deterministic too (and
+# after 1990, which feed validators take as the earliest plausible date).
+EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Characters XML 1.0 forbids. The article parser removes them already; feeds strip them again
 # so that no input can make a feed unparsable.

@@ -22,7 +22,7 @@ from datetime import datetime
 from .articles import Article
 from .config import Config
 from .errors import FeedError
-from .feeds_model import ATOM, EPOCH, JSON, RSS, FeedDoc, clean_tags, xml_text
+from .feeds_model import ATOM, EMPTY_FEED_DATE, JSON, RSS, FeedDoc, clean_tags, xml_text
 
 SUBSCRIPTION_PATHS = {RSS: "feed.xml", ATOM: "atom.xml", JSON: "feed.json"}
 SUFFIXES = {RSS: ".xml", ATOM: ".atom", JSON: ".json"}
@@ -81,7 +81,7 @@ def archive_path(number: int, fmt: str) -> str:
 def _updated(articles: Sequence[Article], entries: Sequence[int]) -> datetime:
     """A feed's date is the latest change among its own entries, never the build time."""
     if not entries:
-        return EPOCH
+        return EMPTY_FEED_DATE
     return max(articles[i].modified for i in entries).replace(microsecond=0)
 
 
