@@ -39,8 +39,9 @@ def status(ctx: Context) -> None:
 
     info = daemon_status(ctx.config)
     click.echo(f"daemon:       {'running, pid ' + str(info.pid) if info.pid else 'not running'}")
-    for run_ in info.next_runs:
-        click.echo(f"next {run_.job + ':':<13}{_when(run_.next_run)}")
+    for number, run_ in enumerate(info.next_runs):
+        label = "next runs:" if number == 0 else ""
+        click.echo(f"{label:<14}{run_.job} {_when(run_.next_run)}")
     click.echo(f"last build:   {_when(info.last_build)}")
     if info.last_issue:
         for cadence, when in sorted(info.last_issue.items()):

@@ -124,12 +124,10 @@ class Daemon:
         from .mailing import send_digest
 
         report = send_digest(self.cfg, cadence, stop=self.scheduler.stopping)
-        sent = int(getattr(report, "sent", 0) or 0)
-        failed = int(getattr(report, "failed", 0) or 0)
-        self.metrics.emails_sent.labels(kind="digest").inc(sent)
-        self.metrics.emails_failed.labels(kind="digest").inc(failed)
-        log_event(log, "digest", cadence=cadence, sent=sent, failed=failed,
-                  stopped=self.scheduler.stopping.is_set())
+        self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
+        self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
+        log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,
+                  failed=report.failed, pending=report.pending, stopped=report.stopped)
 
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
@@ -175,7 +173,9 @@ class DaemonStatus:
 
 
 def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
-    """Collect the daemon's state from the lock file, the job table and the store."""
+    """Collect the daemon's state from the lock file, the job table, the store and outbox."""
+    from .mailing import digest_status
+
     now = now or datetime.now(UTC)
     notes: list[str] = []
     runs = [r for r in stored_runs(cfg) if r.job.startswith("digest-")]
@@ -188,27 +188,18 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         notes.append("no stored schedule yet: next runs computed from [schedule]")
     with open_store(cfg) as store:
         last_build = store.get_meta(META_LAST_BUILD)
-        last_issue = {c: v for c in CADENCES
-                      if (v := _last_issue(store, c)) is not None}
         subscribers = store.count_subscribers()
-        outbox = _outbox_counts(store)
-    if outbox is None:
-        notes.append("outbox counts are not available from this store")
+    issues = digest_status(cfg, limit=50)
+    last_issue: dict[str, str] = {}
+    outbox = {"pending": 0, "sent": 0, "failed": 0}
+    for issue in issues:  # newest first
+        last_issue.setdefault(issue.cadence, f"#{issue.issue_id} {issue.created.isoformat()} "
+                                             f"({issue.status})")
+        outbox["pending"] += issue.pending
+        outbox["sent"] += issue.sent
+        outbox["failed"] += issue.failed
+    if len(issues) == 50:
+        notes.append("outbox counts cover the newest 50 issues")
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
                         last_issue=last_issue, subscribers=subscribers, outbox=outbox,
                         notes=notes)
-
-
-def _last_issue(store: Any, cadence: str) -> str | None:
-    for key in (f"last_issue.{cadence}", f"digest.{cadence}.last_issue", f"last_sent.{cadence}"):
-        value = store.get_meta(key)
-        if value is not None:
-            return str(value)
-    return None
-
-
-def _outbox_counts(store: Any) -> dict[str, int] | None:
-    counter = getattr(store, "outbox_counts", None)
-    if counter is None:
-        return None
-    return dict(counter())

@@ -9,7 +9,6 @@ response never reveals who is subscribed.
 from __future__ import annotations
 
 import logging
-import mailbox
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,6 +16,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 
 from ..config import Config
+from ..delivery import open_mailer
 from ..logfmt import log_event
 from ..pages import text_environment
 from ..store import Store, Subscriber, normalize_email, normalize_tags
@@ -71,20 +71,8 @@ def notice_message(cfg: Config, subscriber: Subscriber) -> EmailMessage:
 
 def send_message(cfg: Config, message: EmailMessage) -> str:
     """Hand one message to the configured delivery backend."""
-    try:
-        from ..delivery import open_mailer  # type: ignore[attr-defined]
-    except ImportError:  # delivery backends not installed: drop it into the Maildir
-        return _maildir_send(cfg, message)
     with open_mailer(cfg) as mailer:
         return str(mailer.send(message))
-
-
-def _maildir_send(cfg: Config, message: EmailMessage) -> str:
-    box = mailbox.Maildir(cfg.path(cfg.delivery.maildir), create=True)
-    try:
-        return str(box.add(message))
-    finally:
-        box.close()
 
 
 def request_subscription(cfg: Config, store: Store, email: str, name: str | None = None,

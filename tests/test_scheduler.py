@@ -1,0 +1,155 @@
+"""The scheduler: catch-up after downtime, one instance per data set, rebuild triggers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+from feedpub.config import Config
+from feedpub.errors import SchedulerError
+from feedpub.scheduler import JOB_TABLE, DaemonScheduler, digest_trigger, lock_holder, stored_runs
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def _site_with_daily(make_site, grace: int) -> Config:
+    """A daily digest whose last occurrence was three hours ago (site time)."""
+    from zoneinfo import ZoneInfo
+
+    at = datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)
+    return make_site(extra=f"""
+        [schedule]
+        daily = "{at.minute} {at.hour} * * *"
+        weekly = ""
+        grace_seconds = {grace}
+        """)
+
+
+def _simulate_downtime(cfg: Config, days: int) -> None:
+    """Move the stored next run `days` back, as if the daemon had been down that long."""
+    store = SQLAlchemyJobStore(url=cfg.database_url, tablename=JOB_TABLE)
+    job = store.lookup_job("digest-daily")
+    assert job is not None
+    job.next_run_time = job.next_run_time - timedelta(days=days)
+    store.update_job(job)
+    store.shutdown()
+
+
+def _run_once(cfg: Config, calls: list[str]) -> DaemonScheduler:
+    sched = DaemonScheduler(cfg, rebuild=lambda reason: None, digest=calls.append, watch=False)
+    sched.start()
+    return sched
+
+
+@pytest.mark.parametrize(("grace", "expected"), [
+    (6 * 86400, ["daily"]),  # all five missed runs are in the window: still exactly one
+    (4 * 3600, ["daily"]),
+    (3600, []),  # the latest missed run is older than the window: none
+])
+def test_downtime_gives_one_catch_up_within_grace(make_site, grace: int,
+                                                  expected: list[str]) -> None:
+    cfg = _site_with_daily(make_site, grace)
+    calls: list[str] = []
+    _run_once(cfg, calls).shutdown()
+    assert calls == []
+    _simulate_downtime(cfg, days=5)  # five runs missed, the latest three hours ago
+    sched = _run_once(cfg, calls)
+    try:
+        now = datetime.now(cfg.site.tz)
+        assert _wait_for(lambda: all(r.next_run and r.next_run > now
+                                     for r in sched.next_runs()))
+        time.sleep(1.0)  # let any (wrong) extra runs happen
+        assert calls == expected
+    finally:
+        sched.shutdown()
+    (run,) = stored_runs(cfg)
+    assert run.job == "digest-daily" and run.next_run is not None
+    assert timedelta(hours=20) < run.next_run - datetime.now(cfg.site.tz) < timedelta(hours=22)
+
+
+def test_unchanged_schedule_keeps_the_stored_next_run(make_site) -> None:
+    cfg = _site_with_daily(make_site, 60)
+    calls: list[str] = []
+    _run_once(cfg, calls).shutdown()
+    (before,) = stored_runs(cfg)
+    _run_once(cfg, calls).shutdown()
+    assert stored_runs(cfg) == [before]
+
+
+def test_second_instance_is_refused_with_lock_file_and_pid(make_site) -> None:
+    import os
+
+    cfg = make_site()
+    first = _run_once(cfg, [])
+    try:
+        assert lock_holder(cfg) == os.getpid()
+        with pytest.raises(SchedulerError) as info:
+            _run_once(cfg, [])
+        message = str(info.value)
+        assert str(cfg.data_dir / "scheduler.lock") in message
+        assert f"pid {os.getpid()}" in message
+    finally:
+        first.shutdown()
+    assert lock_holder(cfg) is None
+    _run_once(cfg, []).shutdown()  # free again once the first stopped
+
+
+def test_digest_triggers_follow_config(make_site) -> None:
+    cfg = make_site(extra='[schedule]\ndaily = "30 6 * * *"\nweekly = ""\n')
+    trigger = digest_trigger(cfg, "daily")
+    assert trigger is not None and str(trigger.timezone) == "Europe/Berlin"
+    assert digest_trigger(cfg, "weekly") is None
+    sched = _run_once(cfg, [])
+    try:
+        jobs = {r.job: r.next_run for r in sched.next_runs()}
+        assert set(jobs) == {"digest-daily"}
+        fire = jobs["digest-daily"]
+        assert fire is not None
+        local = fire.astimezone(cfg.site.tz)
+        assert (local.hour, local.minute) == (6, 30)
+    finally:
+        sched.shutdown()
+    bad = make_site(extra='[schedule]\ndaily = "every morning"\n')
+    with pytest.raises(SchedulerError, match=r"\[schedule\] daily"):
+        digest_trigger(bad, "daily")
+
+
+def test_disabling_a_cadence_removes_its_stored_job(make_site) -> None:
+    cfg = make_site()
+    _run_once(cfg, []).shutdown()
+    assert {r.job for r in stored_runs(cfg)} == {"digest-daily", "digest-weekly"}
+    cfg = make_site(extra='[schedule]\nweekly = ""\n')
+    _run_once(cfg, []).shutdown()
+    assert {r.job for r in stored_runs(cfg)} == {"digest-daily"}
+
+
+def test_article_change_and_publish_time_trigger_rebuilds(make_site) -> None:
+    cfg = make_site(extra="[schedule]\ndebounce_ms = 100\n")
+    reasons: list[str] = []
+
+    def rebuild(reason: str) -> datetime | None:
+        reasons.append(reason)
+        return None
+
+    sched = DaemonScheduler(cfg, rebuild=rebuild, digest=lambda c: None)
+    sched.start()
+    try:
+        time.sleep(0.3)  # the watcher is up
+        (cfg.articles_dir / "2026-02-01-new.txt").write_text("date 2026-02-01 New\n\nHi\n")
+        assert _wait_for(lambda: "articles_changed" in reasons)
+        sched.schedule_publish(datetime.now(cfg.site.tz) + timedelta(seconds=0.5))
+        assert _wait_for(lambda: "publish_time" in reasons)
+    finally:
+        sched.shutdown()
+    assert sched.stopping.is_set()
