@@ -104,7 +104,9 @@ def raw_request(port: int, target: str, method: str = "GET",
 class SmtpCatcher:
     """A real aiosmtpd server on 127.0.0.1:<ephemeral> that keeps every message it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        import asyncio
+
         from aiosmtpd.controller import Controller
 
         self.messages: list[Any] = []
@@ -115,6 +117,8 @@ class SmtpCatcher:
                                   envelope: Any) -> str:
                 from email import message_from_bytes, policy
 
+                if delay:
+                    await asyncio.sleep(delay)
                 catcher.messages.append(message_from_bytes(envelope.content,
                                                            policy=policy.default))
                 return "250 OK"

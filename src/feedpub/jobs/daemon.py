@@ -41,29 +41,37 @@ META_LAST_BUILD = "daemon.last_build"
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without re-raising the caught signal at exit, so cleanup can run."""
+    """uvicorn whose SIGINT/SIGTERM handling covers the whole daemon: a signal during
+    startup or serving asks everything to stop, and is not re-raised at exit (so the
+    scheduler can still checkpoint and release its lock)."""
 
     def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_signal = on_signal
 
+    def handle_signal(self, sig: int, frame: Any) -> None:
+        log_event(log, "signal", name=signal.Signals(sig).name)
+        self._on_signal()
+        self.handle_exit(sig, frame)
+
     @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
+    def signals(self) -> Iterator[None]:
+        """Install the handlers (main thread only) for the duration of the block."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-
-        def handler(sig: int, frame: Any) -> None:
-            log_event(log, "signal", name=signal.Signals(sig).name)
-            self._on_signal()
-            self.handle_exit(sig, frame)
-
-        originals = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        originals = {sig: signal.signal(sig, self.handle_signal)
+                     for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
             for sig, original in originals.items():
                 signal.signal(sig, original)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with self.signals():
+            yield
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -132,23 +140,26 @@ class Daemon:
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
         background while the server already answers."""
-        self.scheduler.start()
-        try:
-            sock = bind(host, port)
-            actual = sock.getsockname()[1]
-            url = f"http://{host if ':' not in host else f'[{host}]'}:{actual}/"
-            threading.Thread(target=self.scheduler.rebuild, args=("startup",),
-                             name="feedpub-initial-build", daemon=True).start()
-            config = uvicorn.Config(self.app, log_config=None, access_log=False,
-                                    proxy_headers=True, lifespan="on", timeout_graceful_shutdown=10)
-            server = _Server(config, on_signal=self.scheduler.stopping.set)
-            log_event(log, "listening", url=url, public=self.cfg.public_dir)
-            if ready is not None:
-                ready(url)
-            server.run(sockets=[sock])
-        finally:
-            self.scheduler.shutdown(wait=True)
-            log_event(log, "stopped")
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, proxy_headers=True,
+                                lifespan="on", timeout_graceful_shutdown=10)
+        server = _Server(config, on_signal=self.scheduler.stopping.set)
+        with server.signals():
+            self.scheduler.start()
+            try:
+                sock = bind(host, port)
+                actual = sock.getsockname()[1]
+                shown = f"[{host}]" if ":" in host else host
+                threading.Thread(target=self.scheduler.rebuild, args=("startup",),
+                                 name="feedpub-initial-build", daemon=True).start()
+                log_event(log, "listening", url=f"http://{shown}:{actual}/",
+                          public=self.cfg.public_dir)
+                if ready is not None:
+                    ready(f"http://{shown}:{actual}/")
+                with sock:
+                    server.run(sockets=[sock])
+            finally:
+                self.scheduler.shutdown(wait=True)
+                log_event(log, "stopped")
 
 
 def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,

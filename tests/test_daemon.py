@@ -1,0 +1,178 @@
+"""`feedpub run` as a real subprocess: serving, rebuild on file drop, one instance per data
+set, graceful stop (a digest being sent is checkpointed and resumed), `feedpub status`."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+from feedpub.config import Config
+from feedpub.jobs.mailing import digest_status, send_digest
+from feedpub.scheduler import JOB_TABLE, lock_holder
+from feedpub.store import open_store
+from web_helpers import ARTICLES, SmtpCatcher
+
+
+class Daemon:
+    """A `feedpub run --port 0` subprocess whose log lines are collected as they come."""
+
+    def __init__(self, cfg: Config) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"), "run",
+             "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if found := re.search(pattern, line):
+                    return found
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not logged:\n" + "\n".join(self.lines))
+
+    @property
+    def url(self) -> str:
+        return self.wait_for(r"event=listening url=(\S+)").group(1)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def _poll(url: str, check: str, timeout: float = 20.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=5)
+            if last.status_code == 200 and check in last.text:
+                return last
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{check!r} never appeared at {url}: {last and last.status_code}")
+
+
+def test_run_serves_and_picks_up_a_dropped_article(make_site, daemons) -> None:
+    cfg = make_site(ARTICLES, extra="[schedule]\ndebounce_ms = 200\n")
+    daemon = Daemon(cfg)
+    daemons.append(daemon)
+    url = daemon.url
+    _poll(url + "feed.xml", "Second post")
+    assert httpx.get(url + "healthz").json()["status"] == "ok"
+    (cfg.articles_dir / "2026-01-07-dropped.txt").write_text(
+        "date 2026-01-07 Dropped in while running\n\nHello from the watcher.\n",
+        encoding="utf-8")
+    feed = _poll(url + "feed.xml", "Dropped in while running")
+    assert feed.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    _poll(url + "posts/2026-01-07-dropped.html", "Hello from the watcher")
+    daemon.wait_for(r"event=build reason=articles_changed")
+    assert daemon.stop() == 0
+    daemon.wait_for(r"event=stopped")
+    assert lock_holder(cfg) is None
+
+
+def test_second_run_on_the_same_data_is_refused(make_site, daemons) -> None:
+    cfg = make_site(ARTICLES)
+    first = Daemon(cfg)
+    daemons.append(first)
+    first.url  # noqa: B018 - wait until it runs
+    status = subprocess.run([sys.executable, "-m", "feedpub", "--config",
+                             str(cfg.root / "config.toml"), "status"],
+                            capture_output=True, text=True, timeout=60)
+    assert f"running, pid {first.proc.pid}" in status.stdout
+    assert "digest-daily" in status.stdout and "digest-weekly" in status.stdout
+    second = subprocess.run([sys.executable, "-m", "feedpub", "--config",
+                             str(cfg.root / "config.toml"), "run", "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode != 0
+    assert str(cfg.data_dir / "scheduler.lock") in second.stderr
+    assert f"pid {first.proc.pid}" in second.stderr
+    assert first.proc.poll() is None  # the first one is unaffected
+    assert first.stop(signal.SIGINT) == 0
+
+
+def _recent_article(cfg: Config) -> None:
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    (cfg.articles_dir / "fresh.md").write_text(
+        f"---\ntitle: Fresh news\ndate: {when}\n---\nSomething new today.\n", encoding="utf-8")
+
+
+def test_sigterm_during_a_digest_checkpoints_and_nothing_is_lost(make_site, daemons) -> None:
+    smtp = SmtpCatcher(delay=0.15).start()
+    try:
+        at = datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)
+        cfg = make_site(extra=smtp.config() + f"""
+            [schedule]
+            daily = "{at.minute} {at.hour} * * *"
+            weekly = ""
+            grace_seconds = 14400
+            """)
+        _recent_article(cfg)
+        with open_store(cfg) as store:
+            for n in range(20):
+                store.add_subscriber(f"reader{n}@example.org", status="active", cadence="daily")
+        first = Daemon(cfg)  # creates the stored job, then stops
+        daemons.append(first)
+        first.url  # noqa: B018
+        assert first.stop() == 0
+        store = SQLAlchemyJobStore(url=cfg.database_url, tablename=JOB_TABLE)
+        job = store.lookup_job("digest-daily")
+        job.next_run_time = job.next_run_time - timedelta(days=2)  # it was down: runs missed
+        store.update_job(job)
+        store.shutdown()
+        second = Daemon(cfg)  # catches up with one issue right away
+        daemons.append(second)
+        deadline = time.monotonic() + 30
+        while len(smtp.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(smtp.messages) >= 3, "\n".join(second.lines)
+        assert second.stop() == 0
+        second.wait_for(r"event=digest cadence=daily .*stopped=True")
+        delivered = len(smtp.messages)
+        assert delivered < 20
+        (counts,) = digest_status(cfg)
+        assert counts.sent == delivered and counts.pending == 20 - delivered
+        report = send_digest(cfg, "daily")  # the next run resumes the same issue
+        assert report.resumed and report.sent == 20 - delivered
+        recipients = [m["To"].addresses[0].addr_spec for m in smtp.wait(20)]
+        assert sorted(recipients) == sorted(f"reader{n}@example.org" for n in range(20))
+    finally:
+        smtp.stop()
