@@ -87,7 +87,7 @@ class MessageTemplate:
         self.envelope_from = cfg.digest.from_address
         seed = f"{issue_id}:{self.stamp}:{digest.subject}".encode()
         # "==" never occurs in quoted-printable text, so the boundary cannot clash with a body.
-        self.boundary = "==fp_" + hashlib.sha256(seed).hexdigest()[:24] + "=="
+        self.boundary = "==fp_" + hashlib.sha256(seed).hexdigest()[:20] + "=="
         self.head = b"".join([
             _fold("From", sender_address(cfg)),
             _fold("Subject", digest.subject),

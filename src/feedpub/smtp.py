@@ -87,7 +87,7 @@ class SmtpMailer:
                     raise ConnectionFailure(
                         f"SMTP server {self.where}: user {s.username!r} is configured but "
                         f"{PASSWORD_ENV} is not set (export the password in {PASSWORD_ENV})")
-                client.login(s.username, self.password)
+                _login(client, s.username, self.password)
         except smtplib.SMTPAuthenticationError as exc:
             _abort(client)
             raise ConnectionFailure(
@@ -188,6 +188,22 @@ class SmtpMailer:
             self._client.rset()
         except (OSError, smtplib.SMTPException):
             self._drop()
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the strongest advertised mechanism, once (no retry with weaker ones)."""
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("AUTH (the server offers no login)")
+    advertised = client.esmtp_features["auth"].upper().split()
+    for mechanism in ("CRAM-MD5", "PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            break
+    else:
+        raise smtplib.SMTPNotSupportedError(f"any of our AUTH mechanisms (it offers "
+                                            f"{' '.join(advertised)})")
+    client.user, client.password = username, password
+    method = getattr(client, "auth_" + mechanism.lower().replace("-", "_"))
+    client.auth(mechanism, method)
 
 
 def _text(reply: bytes | str) -> str:

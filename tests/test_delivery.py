@@ -1,0 +1,181 @@
+"""Messages and delivery backends against a real aiosmtpd server (plain, STARTTLS + AUTH)."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+from email.message import EmailMessage
+
+import pytest
+from mail_helpers import NOW, add_subscribers, article
+from smtp_server import PASSWORD, USER, Received, SmtpServer, smtp_server, tls_smtp_server
+
+from feedpub.delivery import ConnectionFailure, open_mailer
+from feedpub.digest import render_digest
+from feedpub.errors import ConfigError, DeliveryError
+from feedpub.jobs.mailing import digest_status, send_digest
+from feedpub.message import Recipient, build_message
+from feedpub.store import open_store
+
+__all__ = ["smtp_server", "tls_smtp_server"]  # fixtures used by name
+
+
+def check_wire_format(item: Received) -> EmailMessage:
+    """What every received message must satisfy, checked on the received bytes."""
+    data = item.data
+    assert b"\n" not in data.replace(b"\r\n", b""), "bare LF on the wire"
+    head = data.split(b"\r\n\r\n", 1)[0]
+    for line in data.split(b"\r\n"):
+        assert len(line) <= 998
+    for line in head.split(b"\r\n"):
+        assert len(line) <= 78 or b"://" in line, line  # only a URL may not be folded
+    assert head.isascii()
+    msg = item.message()
+    assert not msg.defects
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    for part in parts:
+        assert not part.defects
+        assert part.get_content_charset() == "utf-8"
+    return msg
+
+
+def test_digest_message_headers_and_parts(make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        sub, _ = store.add_subscriber("Zoe.Smith@Example.ORG", "Zoë Ünicode")
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1, title="Grüße aus Köln"),
+                                                         article(2)])
+    assert report.sent == 1
+    [item] = smtp_server.handler.received
+    assert item.rcpt_tos == ["Zoe.Smith@example.org"]
+    assert item.mail_from == "letters@news.example.org"
+    msg = check_wire_format(item)
+    raw_head = item.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert "=?utf-8?" in raw_head  # RFC 2047 for the non-ASCII subject and name
+    assert msg["Subject"] == "Test Site: 2 new, Grüße aus Köln"
+    assert msg["From"].addresses[0].display_name == "Test Site"
+    assert msg["From"].addresses[0].addr_spec == "letters@news.example.org"
+    assert msg["To"].addresses[0].display_name == "Zoë Ünicode"
+    assert msg["Date"].datetime == NOW
+    assert re.fullmatch(r"<[^@<>\s]+@news\.example\.org>", msg["Message-ID"])
+    assert msg["List-Id"] == "Test Site <weekly.news.example.org>"
+    assert re.fullmatch(
+        r"<https://news\.example\.org/unsubscribe\?token=[\w.-]+>, "
+        r"<mailto:letters@news\.example\.org\?subject=unsubscribe>", msg["List-Unsubscribe"])
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = msg.get_body(("plain",)).get_content()
+    page = msg.get_body(("html",)).get_content()
+    assert "Hello Zoë Ünicode," in text and "Grüße aus Köln" in text
+    assert "https://news.example.org/posts/post-1.html" in text
+    assert "Hello Zoë Ünicode," in page and "<table" in page
+    unsubscribe = msg["List-Unsubscribe"].split(">")[0][1:]
+    assert unsubscribe in text and unsubscribe in page.replace("&amp;", "&")
+
+
+def test_no_header_injection_from_titles_or_names(make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        store.add_subscriber("victim@example.com", "Eve\r\nBcc: spy@example.com\r\nX-Evil: 1")
+    title = "Breaking\r\nBcc: spy@example.com\nX-Evil: yes\r\n\r\n<b>body</b>"
+    send_digest(cfg, "weekly", now=NOW, articles=[article(1, title=title)])
+    [item] = smtp_server.handler.received
+    assert item.rcpt_tos == ["victim@example.com"]
+    msg = check_wire_format(item)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert len(msg.get_all("To")) == 1 and len(msg.get_all("Subject")) == 1
+    assert "Bcc: spy@example.com X-Evil: yes" in msg["Subject"]
+    assert msg["To"].addresses[0].addr_spec == "victim@example.com"
+
+
+def test_pure_build_message_matches_the_wire_format(make_site) -> None:
+    cfg = make_site()
+    digest = render_digest(cfg, "weekly", [article(1)], NOW)
+    to = Recipient(5, "a@example.com", None, "https://news.example.org/unsubscribe?token=t",
+                   "https://news.example.org/preferences?token=p")
+    msg = build_message(cfg, digest, to, issue_id=9, date=NOW)
+    assert isinstance(msg, EmailMessage)
+    assert msg["Message-ID"] == f"<feedpub.9.5.{int(NOW.timestamp())}@news.example.org>"
+    assert msg["To"] == "a@example.com"
+    assert "Hello, here is" in msg.get_body(("plain",)).get_content()
+
+
+def test_starttls_with_private_ca_and_auth(make_site, tls_smtp_server, monkeypatch) -> None:
+    server = tls_smtp_server.server
+    extra = server.config("starttls", f'username = "{USER}"\nca_file = "{tls_smtp_server.ca_file}"')
+    cfg = make_site(extra=extra)
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    monkeypatch.setenv("FEEDPUB_SMTP_PASSWORD", PASSWORD)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert report.sent == 3 and report.pending == 0
+    assert sorted(server.handler.copies()) == [f"user{i}@example.com" for i in range(3)]
+    for item in server.handler.received:
+        check_wire_format(item)
+
+
+def test_wrong_password_stops_with_clear_error_and_loses_nothing(make_site, tls_smtp_server,
+                                                                 monkeypatch) -> None:
+    server = tls_smtp_server.server
+    extra = server.config("starttls", f'username = "{USER}"\nca_file = "{tls_smtp_server.ca_file}"')
+    cfg = make_site(extra=extra)
+    with open_store(cfg) as store:
+        add_subscribers(store, 2)
+    monkeypatch.setenv("FEEDPUB_SMTP_PASSWORD", "wrong")
+    with pytest.raises(DeliveryError, match=rf"127\.0\.0\.1:{server.port}.*login"):
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    [issue] = digest_status(cfg)
+    assert (issue.status, issue.pending, issue.sent) == ("pending", 2, 0)
+    monkeypatch.setenv("FEEDPUB_SMTP_PASSWORD", PASSWORD)
+    report = send_digest(cfg, "weekly", now=NOW)
+    assert report.resumed and report.sent == 2
+    assert server.handler.copies() == {"user0@example.com": 1, "user1@example.com": 1}
+
+
+def test_untrusted_certificate_is_refused(make_site, tls_smtp_server, monkeypatch) -> None:
+    cfg = make_site(extra=tls_smtp_server.server.config("starttls", f'username = "{USER}"'))
+    monkeypatch.setenv("FEEDPUB_SMTP_PASSWORD", PASSWORD)
+    with pytest.raises(ConnectionFailure, match=r"TLS .*127\.0\.0\.1.*ca_file"):
+        with open_mailer(cfg) as mailer:
+            mailer.send_raw("a@example.com", "b@example.com", b"Subject: x\r\n\r\nx\r\n")
+    assert tls_smtp_server.server.handler.received == []
+
+
+def test_unreachable_server_keeps_the_issue_pending_then_resumes(make_site) -> None:
+    from smtp_server import free_port
+
+    port = free_port()
+    cfg = make_site(extra=f'\n[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+                          f'port = {port}\nsecurity = "none"\ntimeout = 2.0\n')
+    with open_store(cfg) as store:
+        add_subscribers(store, 4)
+    with pytest.raises(DeliveryError, match=rf"127\.0\.0\.1:{port}"):
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    [issue] = digest_status(cfg)
+    assert (issue.status, issue.pending) == ("pending", 4)
+    server = SmtpServer()
+    server.port = port
+    server.controller.port = port
+    with server:
+        report = send_digest(cfg, "weekly", now=NOW)
+    assert report.resumed and report.sent == 4
+    assert set(server.handler.copies().values()) == {1}
+
+
+def test_maildir_is_the_default_backend(make_site) -> None:
+    cfg = make_site()
+    assert cfg.delivery.backend == "maildir"
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert report.sent == 3
+    box = mailbox.Maildir(cfg.root / "outbox", create=False)
+    recipients = sorted(str(m["To"]) for m in box)
+    assert recipients == [f"User {i} <user{i}@example.com>" for i in range(3)]
+
+
+def test_unknown_backend_names_the_key(make_site) -> None:
+    cfg = make_site(extra='\n[delivery]\nbackend = "carrier-pigeon"\n')
+    with pytest.raises(ConfigError, match="delivery.backend"):
+        open_mailer(cfg)
