@@ -52,16 +52,23 @@ def _print_stats(path: Path, title: str) -> None:
     stats.sort_stats("tottime").print_stats(20)
 
 
-def profile_build(python: str, site: Path, work: Path, clean: Callable[[], None]) -> None:
-    """Profile a cold build and a no-change rebuild, then the memory of a cold build."""
+def profile_build(python: str, site: Path, work: Path, clean: Callable[[], None],
+                  edit: Callable[[], None]) -> None:
+    """Profile a cold build, a no-change and a one-edited rebuild, then a cold build's memory."""
     args = ["--config", str(site / "config.toml"), "build"]
     print(f"\n=== Profile of feedpub at {site} ===", flush=True)
     clean()
     for name, title in (("profile-cold.prof", "cold build"),
-                        ("profile-rebuild.prof", "no-change rebuild")):
+                        ("profile-rebuild.prof", "no-change rebuild"),
+                        ("profile-edited.prof", "rebuild, 1 edited")):
+        if name == "profile-edited.prof":
+            edit()
         out = work / name
-        subprocess.run([python, "-m", "cProfile", "-o", str(out), "-m", "feedpub", *args],
-                       cwd=site, check=False, capture_output=True)
+        out.unlink(missing_ok=True)
+        done = subprocess.run([python, "-m", "cProfile", "-o", str(out), "-m", "feedpub",
+                               *args], cwd=site, check=False, capture_output=True, text=True)
+        said = (done.stdout.strip().splitlines() or ["(nothing)"])[-1]
+        print(f"\n{title}: exit status {done.returncode}; feedpub said: {said}")
         if out.exists():
             _print_stats(out, title)
         else:

@@ -15,6 +15,7 @@ venv under bench/.work/) runs cold every time. The script prints figures and ass
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -91,6 +92,14 @@ def run_series(size: int, tool: str, scenario: str, runs: int, cmd: list[str], c
     return Series(size, tool, scenario, tuple(samples), note)
 
 
+def edit_article(articles: list[Path], i: int) -> None:
+    """Append a paragraph to one article (a different one for each `i`)."""
+    path = articles[(len(articles) // 2 + 7919 * i) % len(articles)]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.rstrip("\n") + f"\n\nAn editor added this paragraph ({i}).\n",
+                    encoding="utf-8")
+
+
 def describe_feedpub_output(public: Path, size: int) -> str:
     if not public.exists():
         return "no public/ folder"
@@ -138,10 +147,7 @@ def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> 
         return f"{changed(state['before'], snapshot(public))} output files changed"
 
     def edit(i: int) -> None:
-        path = articles[(size // 2 + 7919 * i) % len(articles)]
-        text = path.read_text(encoding="utf-8")
-        path.write_text(text.rstrip("\n") + f"\n\nAn editor added this paragraph ({i}).\n",
-                        encoding="utf-8")
+        edit_article(articles, i)
         remember(i)
 
     def touch(i: int) -> None:
@@ -202,7 +208,7 @@ def report(results: list[Series], sizes: list[int]) -> None:
         print(f"{s.size:>6}  {s.tool:8} {s.scenario:22} {s.wall:9.3f} {s.peak_rss:8.1f} "
               f"{s.cpu:7.2f}  {runs}{status}")
         if s.note:
-            print(f"{'':>8}{'':8} {'':22} ({s.note})")
+            print(f"{'':17}({s.note})")
     print("\n=== Pelican / feedpub (cold build, median wall time) ===")
     for size in sizes:
         ours, theirs = (find(results, size, t, "cold build") for t in ("feedpub", "pelican"))
@@ -265,16 +271,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile feedpub's cold build and no-change rebuild "
                              "(cProfile, tracemalloc) at the largest size")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="make the corpus of the largest size and only profile feedpub")
     parser.add_argument("--json", type=Path, default=WORK / "build-results.json",
                         help="where to write all raw figures")
     return parser.parse_args(argv)
+
+
+def lock_work_dir() -> int | None:
+    """Hold bench/.work/ for this run: two runs at once would share sites and CPUs."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    fd = os.open(WORK / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def profile_only(args: argparse.Namespace, size: int) -> int:
+    site, _ = prepare_sites(size, args.seed, with_pelican=False)
+    articles = sorted((site / "articles").glob("*.txt"))
+    _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site),
+                           lambda: edit_article(articles, 0))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [200] if args.quick else [int(x) for x in args.sizes.split(",") if x.strip()]
     runs = 1 if args.quick else max(1, args.runs)
-    WORK.mkdir(parents=True, exist_ok=True)
+    if lock_work_dir() is None:
+        print(f"another build benchmark is using {WORK}; run this one when it has finished",
+              file=sys.stderr)
+        return 2
+    if args.profile_only:
+        return profile_only(args, max(sizes))
     logs = WORK / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir()
@@ -285,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     exe = None if args.no_pelican else _pelican.ensure_venv(WORK / "pelican-venv")
     if exe is not None:
         print(f"pelican: {_pelican.version(exe)} ({exe})")
-    print(f"sizes {sizes}, {runs} run(s) each, {os.cpu_count()} CPUs\n", flush=True)
+    print(f"sizes {sizes}, {runs} run(s) each, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} (other work on the machine makes figures noisier)\n",
+          flush=True)
     results: list[Series] = []
     for size in sizes:
         fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
@@ -296,10 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
                               "python": args.python, "cpus": os.cpu_count(),
                               "pelican": _pelican.version(exe) if exe else None,
-                              "elapsed_s": time.perf_counter() - started})
+                              "elapsed_s": time.perf_counter() - started,
+                              "load_average_end": os.getloadavg()[0]})
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.profile:
         site = WORK / f"build-{max(sizes)}" / "feedpub"
-        _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site))
+        articles = sorted((site / "articles").glob("*.txt"))
+        _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site),
+                               lambda: edit_article(articles, 99))
     print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
     return 0
 
