@@ -41,9 +41,9 @@ ARTICLES = {
 class ServerThread:
     """uvicorn serving `app` on 127.0.0.1:<ephemeral> in a background thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, sock: socket.socket | None = None) -> None:
         self.app = app
-        self.sock = bind("127.0.0.1", 0)
+        self.sock = sock or bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
