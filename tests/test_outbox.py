@@ -1,0 +1,256 @@
+"""The outbox: rows written before sending, exactly once, retries, bounces, stop and crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from mail_helpers import NOW, add_subscribers, article
+from smtp_server import SmtpServer, smtp_server
+
+from feedpub.jobs.mailing import digest_status, plan_issue, send_digest
+from feedpub.store import open_store, schema
+from feedpub.store.outbox import Outbox
+
+__all__ = ["smtp_server"]
+
+
+def rows(cfg, issue_id: int) -> list[sa.Row]:
+    with open_store(cfg) as store, store.engine.connect() as conn:
+        return list(conn.execute(sa.select(schema.outbox).where(
+            schema.outbox.c.issue_id == issue_id).order_by(schema.outbox.c.id)))
+
+
+def test_issue_and_all_rows_exist_before_sending(make_site) -> None:
+    cfg = make_site()
+    with open_store(cfg) as store:
+        add_subscribers(store, 5)
+        add_subscribers(store, 2, start=10, status="pending")
+        add_subscribers(store, 1, start=20, cadence="daily")
+        issue = plan_issue(cfg, store, "weekly", now=NOW, articles=[article(1), article(2)])
+        assert issue is not None and issue.total == 5 and issue.status == "pending"
+        with pytest.raises(sa.exc.IntegrityError), store.writer.begin() as conn:
+            first = conn.execute(sa.select(schema.outbox).limit(1)).one()
+            conn.execute(schema.outbox.insert().values(
+                issue_id=first.issue_id, subscriber_id=first.subscriber_id,
+                variant_id=first.variant_id, email=first.email, status="pending"))
+    assert {r.status for r in rows(cfg, issue.id)} == {"pending"}
+    [counts] = digest_status(cfg)
+    assert (counts.pending, counts.sent, counts.failed) == (5, 0, 0)
+
+
+def test_nothing_new_sends_nothing_and_edits_are_never_resent(make_site,
+                                                              smtp_server: SmtpServer,
+                                                              caplog) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        add_subscribers(store, 2)
+    old = article(9, hours_ago=24 * 30)  # outside the first week: never flooded
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1), old])
+    assert report.sent == 2 and report.articles == 1
+    edited = article(1, title="Edited title", updated=NOW + timedelta(hours=1))
+    caplog.set_level("INFO", logger="feedpub")
+    again = send_digest(cfg, "weekly", now=NOW + timedelta(days=7), articles=[edited, old])
+    assert again.issue_id is None and "nothing new" in again.summary
+    assert "no new article" in caplog.text
+    assert len(smtp_server.handler.received) == 2
+    fresh = article(2, now=NOW + timedelta(days=7))
+    third = send_digest(cfg, "weekly", now=NOW + timedelta(days=7), articles=[fresh, edited])
+    assert third.articles == 1 and third.sent == 2
+    last = smtp_server.handler.received[-1].message()
+    assert "Article number 2" in last.get_body(("plain",)).get_content()
+    assert "Edited title" not in last.get_body(("plain",)).get_content()
+
+
+def test_temporary_failures_are_retried_with_backoff(make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000"))
+    handler = smtp_server.handler
+    handler.rcpt_replies["user1@example.com"] = ["451 4.3.0 try later", "451 4.3.0 again", "250"]
+    handler.rcpt_replies["user2@example.com"] = ["421 4.3.2 shutting down", "250"]
+    handler.rcpt_replies["user3@example.com"] = ["452 4.2.2 mailbox full"]  # always
+    with open_store(cfg) as store:
+        add_subscribers(store, 5)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert handler.copies() == {f"user{i}@example.com": 1 for i in (0, 1, 2, 4)}
+    assert (report.sent, report.failed, report.pending) == (4, 1, 0)
+    by_email = {r.email: r for r in rows(cfg, report.issue_id)}
+    assert by_email["user1@example.com"].attempts == 3
+    assert by_email["user1@example.com"].reply.startswith("250")
+    failed = by_email["user3@example.com"]
+    assert failed.status == "failed" and failed.attempts == cfg.delivery.max_attempts
+    assert "452" in failed.reply
+    assert handler.sessions >= 2  # 421 closed the session; a new one was opened
+    [counts] = digest_status(cfg)
+    assert (counts.status, counts.sent, counts.failed, counts.pending) == ("done", 4, 1, 0)
+
+
+def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
+                                                              smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
+                                                       "retry_base = 0.05\nbounce_limit = 2"))
+    smtp_server.handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    first = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert (first.sent, first.failed, first.bounced) == (2, 1, 0)
+    later = NOW + timedelta(days=7)
+    second = send_digest(cfg, "weekly", now=later, articles=[article(2, now=later)])
+    assert (second.sent, second.failed, second.bounced) == (2, 1, 1)
+    with open_store(cfg) as store:
+        assert store.get_subscriber("user0@example.com").status == "bounced"
+        assert store.get_subscriber("user1@example.com").status == "active"
+    third_time = NOW + timedelta(days=14)
+    third = send_digest(cfg, "weekly", now=third_time, articles=[article(3, now=third_time)])
+    assert third.total == 2  # the bounced subscriber is no longer mailed
+    assert "550" in [r for r in rows(cfg, first.issue_id) if r.status == "failed"][0].reply
+
+
+def test_dropped_connection_mid_batch_loses_and_repeats_nothing(make_site,
+                                                                smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000"))
+    smtp_server.handler.drop_at = {3, 7}
+    with open_store(cfg) as store:
+        add_subscribers(store, 10)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert report.sent == 10 and report.pending == 0
+    assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(10)}
+    assert smtp_server.handler.sessions == 3
+
+
+def test_unsubscribed_after_planning_gets_nothing(make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        ids = add_subscribers(store, 3)
+        plan_issue(cfg, store, "weekly", now=NOW, articles=[article(1)])
+        store.set_status(ids[1], "unsubscribed")
+    report = send_digest(cfg, "weekly", now=NOW)
+    assert report.resumed and report.sent == 2 and report.failed == 1
+    assert "user1@example.com" not in smtp_server.handler.copies()
+
+
+def test_tag_filters_and_cadences_pick_the_right_variant(make_site,
+                                                         smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        store.add_subscriber("all@example.com")
+        store.add_subscriber("py@example.com", tags=["python"])
+        store.add_subscriber("rust@example.com", tags=["rust"])
+        store.add_subscriber("daily@example.com", cadence="daily")
+    arts = [article(1, tags=("Python",)), article(2, tags=("go",))]
+    report = send_digest(cfg, "weekly", now=NOW, articles=arts)
+    assert report.total == 2
+    got = {r.rcpt_tos[0]: r.message().get_body(("plain",)).get_content()
+           for r in smtp_server.handler.received}
+    assert set(got) == {"all@example.com", "py@example.com"}
+    assert "Article number 2" in got["all@example.com"]
+    assert "Article number 1" in got["py@example.com"]
+    assert "Article number 2" not in got["py@example.com"]
+    daily = send_digest(cfg, "daily", now=NOW, articles=arts)
+    assert daily.total == 1 and smtp_server.handler.copies()["daily@example.com"] == 1
+
+
+def test_stop_finishes_in_flight_and_the_next_run_resumes(make_site,
+                                                          smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config(extra="connections = 2"))
+    with open_store(cfg) as store:
+        add_subscribers(store, 40)
+    stop = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done >= 10:
+            stop.set()
+
+    first = send_digest(cfg, "weekly", now=NOW, articles=[article(1)], stop=stop,
+                        progress=progress)
+    assert first.stopped and 10 <= first.sent < 40 and first.pending == 40 - first.sent
+    assert seen[0] == (0, 40)
+    second = send_digest(cfg, "weekly", now=NOW)
+    assert second.resumed and second.sent == first.pending
+    assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(40)}
+
+
+def test_the_issue_is_rendered_once_for_all_subscribers(make_site, monkeypatch) -> None:
+    import feedpub.jobs.mailing as mailing
+
+    calls: list[int] = []
+    real = mailing.render_digest
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mailing, "render_digest", counting)
+    cfg = make_site()
+    with open_store(cfg) as store:
+        add_subscribers(store, 30)
+    assert send_digest(cfg, "weekly", now=NOW, articles=[article(1)]).sent == 30
+    assert len(calls) == 1
+
+
+CRASH_SUBSCRIBERS = 500
+
+
+def test_crash_mid_issue_then_restart_sends_each_copy_once(make_site, tmp_path: Path) -> None:
+    """SIGKILL the sending process halfway; the restart repeats at most `connections`."""
+    connections = 2
+    with SmtpServer() as server:
+        server.handler.data_delay = 0.004
+        cfg = make_site(extra=server.config(extra=f"connections = {connections}"))
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+        (cfg.articles_dir / "news.md").write_text(
+            f"---\ntitle: Crash course\ndate: {yesterday}\n---\nHello, *world*.\n",
+            encoding="utf-8")
+        with open_store(cfg) as store:
+            add_subscribers(store, CRASH_SUBSCRIBERS)
+        command = [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"),
+                   "digest", "send", "--cadence", "weekly"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while len(server.handler.received) < CRASH_SUBSCRIBERS // 3:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at = len(server.handler.received)
+        assert killed_at < CRASH_SUBSCRIBERS, "the kill must land mid-issue"
+        [status] = digest_status(cfg)
+        assert status.status == "pending" and status.pending > 0
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "resumed" in done.stdout
+    copies = server.handler.copies()
+    assert set(copies) == {f"user{i}@example.com" for i in range(CRASH_SUBSCRIBERS)}
+    repeats = sum(n - 1 for n in copies.values())
+    assert repeats <= connections, copies
+    [status] = digest_status(cfg)
+    assert (status.status, status.sent, status.pending) == ("done", CRASH_SUBSCRIBERS, 0)
+    ids: dict[str, set[str]] = {}
+    for item in server.handler.received:
+        msg = item.message()
+        assert msg["Subject"] == "Test Site: 1 new, Crash course"
+        ids.setdefault(item.rcpt_tos[0], set()).add(msg["Message-ID"])
+        assert msg.get_body(("html",)) is not None
+    assert all(len(v) == 1 for v in ids.values())  # a repeat carries the same Message-ID
+
+
+def test_outbox_counts_per_issue(make_site) -> None:
+    cfg = make_site()
+    with open_store(cfg) as store:
+        add_subscribers(store, 4)
+    send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    with open_store(cfg) as store:
+        [counts] = Outbox(store).counts()
+    assert (counts.cadence, counts.sent, counts.pending, counts.failed) == ("weekly", 4, 0, 0)
