@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
-from smtp_server import SmtpServer, smtp_server
 
 from feedpub.cli import cli
 from feedpub.jobs.mailing import digest_status
 from feedpub.store import open_store
+from smtp_server import SmtpServer, smtp_server
 
 __all__ = ["smtp_server"]
 

@@ -7,8 +7,6 @@ import re
 from email.message import EmailMessage
 
 import pytest
-from mail_helpers import NOW, add_subscribers, article
-from smtp_server import PASSWORD, USER, Received, SmtpServer, smtp_server, tls_smtp_server
 
 from feedpub.delivery import ConnectionFailure, open_mailer
 from feedpub.digest import render_digest
@@ -16,6 +14,8 @@ from feedpub.errors import ConfigError, DeliveryError
 from feedpub.jobs.mailing import digest_status, send_digest
 from feedpub.message import Recipient, build_message
 from feedpub.store import open_store
+from mail_helpers import NOW, add_subscribers, article
+from smtp_server import PASSWORD, USER, Received, SmtpServer, smtp_server, tls_smtp_server
 
 __all__ = ["smtp_server", "tls_smtp_server"]  # fixtures used by name
 
@@ -136,9 +136,9 @@ def test_wrong_password_stops_with_clear_error_and_loses_nothing(make_site, tls_
 def test_untrusted_certificate_is_refused(make_site, tls_smtp_server, monkeypatch) -> None:
     cfg = make_site(extra=tls_smtp_server.server.config("starttls", f'username = "{USER}"'))
     monkeypatch.setenv("FEEDPUB_SMTP_PASSWORD", PASSWORD)
-    with pytest.raises(ConnectionFailure, match=r"TLS .*127\.0\.0\.1.*ca_file"):
-        with open_mailer(cfg) as mailer:
-            mailer.send_raw("a@example.com", "b@example.com", b"Subject: x\r\n\r\nx\r\n")
+    with (pytest.raises(ConnectionFailure, match=r"TLS .*127\.0\.0\.1.*ca_file"),
+          open_mailer(cfg) as mailer):
+        mailer.send_raw("a@example.com", "b@example.com", b"Subject: x\r\n\r\nx\r\n")
     assert tls_smtp_server.server.handler.received == []
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
-from mail_helpers import NOW, article
 
 from feedpub.digest import (
     Personalizer,
@@ -18,6 +17,7 @@ from feedpub.digest import (
     subscriber_values,
 )
 from feedpub.errors import DigestError
+from mail_helpers import NOW, article
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from mail_helpers import NOW, add_subscribers, article
-from smtp_server import SmtpServer, smtp_server
 
 from feedpub.jobs.mailing import digest_status, plan_issue, send_digest
 from feedpub.store import open_store, schema
 from feedpub.store.outbox import Outbox
+from mail_helpers import NOW, add_subscribers, article
+from smtp_server import SmtpServer, smtp_server
 
 __all__ = ["smtp_server"]
 
