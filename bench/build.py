@@ -15,6 +15,7 @@ venv under bench/.work/) runs cold every time. The script prints figures and ass
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import os
@@ -133,7 +134,9 @@ def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> 
     public = site / "public"
     cold = run_series(size, "feedpub", "cold build", runs, cmd, site, logs,
                       lambda i: clean_feedpub(site))
-    print(f"  feedpub output: {describe_feedpub_output(public, size)}", flush=True)
+    written = describe_feedpub_output(public, size)
+    print(f"  feedpub output: {written}", flush=True)
+    cold = dataclasses.replace(cold, note=f"wrote {written}")
     out = [cold]
     if not cold.ok:
         return out
@@ -168,8 +171,9 @@ def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> 
 def bench_pelican(size: int, site: Path, exe: Path, runs: int, logs: Path) -> list[Series]:
     series = run_series(size, "pelican", "cold build", runs, _pelican.command(exe), site,
                         logs, lambda i: _pelican.clean(site))
-    print(f"  pelican output: {describe_pelican_output(site / 'output', size)}", flush=True)
-    return [series]
+    written = describe_pelican_output(site / "output", size)
+    print(f"  pelican output: {written}", flush=True)
+    return [dataclasses.replace(series, note=f"wrote {written}")]
 
 
 def prepare_sites(size: int, seed: int, with_pelican: bool) -> tuple[Path, Path]:
@@ -209,12 +213,14 @@ def report(results: list[Series], sizes: list[int]) -> None:
               f"{s.cpu:7.2f}  {runs}{status}")
         if s.note:
             print(f"{'':17}({s.note})")
-    print("\n=== Pelican / feedpub (cold build, median wall time) ===")
+    print("\n=== Pelican / feedpub, cold build (medians; CPU time is less disturbed by other "
+          "load) ===")
     for size in sizes:
         ours, theirs = (find(results, size, t, "cold build") for t in ("feedpub", "pelican"))
         if ours and theirs:
-            print(f"  N={size:>6}: {theirs.wall:.2f} s / {ours.wall:.2f} s = "
-                  f"{theirs.wall / ours.wall:.1f}x")
+            print(f"  N={size:>6}: wall {theirs.wall:.2f} s / {ours.wall:.2f} s = "
+                  f"{theirs.wall / ours.wall:.1f}x;  CPU {theirs.cpu:.2f} s / {ours.cpu:.2f} s"
+                  f" = {theirs.cpu / ours.cpu:.1f}x")
         else:
             print(f"  N={size:>6}: n/a (a side was not run or failed)")
     targets(results, sizes)
@@ -273,6 +279,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(cProfile, tracemalloc) at the largest size")
     parser.add_argument("--profile-only", action="store_true",
                         help="make the corpus of the largest size and only profile feedpub")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to this long for the 1-minute load average to "
+                             "fall below 1.0")
     parser.add_argument("--json", type=Path, default=WORK / "build-results.json",
                         help="where to write all raw figures")
     return parser.parse_args(argv)
@@ -288,6 +297,15 @@ def lock_work_dir() -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def wait_idle(limit: float) -> None:
+    """Other work on the machine slows every figure; wait (bounded) for it to settle."""
+    deadline = time.monotonic() + limit
+    while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
+        print(f"load average {os.getloadavg()[0]:.2f}; waiting for the machine to be idle",
+              flush=True)
+        time.sleep(min(30.0, max(0.0, deadline - time.monotonic())))
 
 
 def profile_only(args: argparse.Namespace, size: int) -> int:
@@ -306,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"another build benchmark is using {WORK}; run this one when it has finished",
               file=sys.stderr)
         return 2
+    wait_idle(args.wait_idle)
     if args.profile_only:
         return profile_only(args, max(sizes))
     logs = WORK / "logs"
