@@ -238,3 +238,13 @@ def test_resubscribing_after_unsubscribe_needs_confirmation(make_site, smtp) -> 
         (message,) = smtp.wait(1)
         assert client.get(_local(link_in(message, "confirm"), server.url)).status_code == 200
     assert _status(cfg, "back@example.org") == "active"
+
+
+def test_one_address_gets_at_most_three_mails_an_hour(make_site, smtp: SmtpCatcher) -> None:
+    cfg = _site(make_site, smtp, "[web]\nsubscribe_rate = 100\n")
+    with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
+        answers = [_subscribe(client, "victim@example.org") for _ in range(5)]
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.text for a in answers}) == 1  # the same page every time
+    time.sleep(0.3)
+    assert len(smtp.messages) == 3

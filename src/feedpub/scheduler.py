@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -255,6 +255,3 @@ class DaemonScheduler:
     def stopping(self) -> threading.Event:
         """Set when the daemon is shutting down; long jobs poll it to checkpoint."""
         return self._stop
-
-    def describe(self) -> dict[str, Any]:
-        return {"lock": str(self._lock.path), "jobs": self.next_runs()}

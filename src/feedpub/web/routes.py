@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ..errors import DeliveryError, FeedpubError, SubscriberError
 from ..jobs import subscriptions as subs
 from ..logfmt import log_event
-from ..store import CADENCES
+from ..store import CADENCES, normalize_email
 from ..tokens import TokenError, link
 from .security import CSRF_COOKIE, CSRF_FIELD
 from .state import WebState
@@ -100,24 +100,29 @@ async def subscribe_submit(request: Request) -> Response:
     name = str(form.get("name") or "")[:200] or None
     cadence = _cadence(form.get("cadence"))
     try:
-        result = await run_in_threadpool(subs.request_subscription, state.cfg, state.store(),
-                                         email, name, cadence)
+        address = normalize_email(email)
     except SubscriberError:
         state.metrics.subscribe_requests.labels(result="invalid").inc()
         return page(request, "subscribe.html.j2", 400, email=email, name=name or "",
                     cadence=cadence or state.cfg.digest.default_cadence,
                     error="Please enter a valid email address, such as name@example.org.")
+    if state.address_limiter.hit(address.lower()):
+        # Someone keeps asking for this address: answer as usual but mail nothing more.
+        state.metrics.subscribe_requests.labels(result="address_limited").inc()
+        log_event(log, "subscribe_address_limited", level=logging.WARNING, client=client)
+        return page(request, "confirm.html.j2")
+    try:
+        await run_in_threadpool(subs.request_subscription, state.cfg, state.store(), address,
+                                name, cadence)
     except DeliveryError as exc:
         state.metrics.subscribe_requests.labels(result="failed").inc()
         state.metrics.emails_failed.labels(kind="confirm").inc()
         log_event(log, "confirm_mail_failed", level=logging.ERROR, reason=str(exc))
         return error_page(request, 503, "Please try again later",
                           "We could not send the confirmation email just now. Nothing was "
-                          "lost; please try again in a few minutes.",
-                          )
+                          "lost; please try again in a few minutes.")
     state.metrics.subscribe_requests.labels(result="ok").inc()
     state.metrics.emails_sent.labels(kind="confirm").inc()
-    del result
     return page(request, "confirm.html.j2")
 
 
@@ -163,8 +168,7 @@ async def preferences_page(request: Request) -> Response:
     return await _preferences(request, saved=False)
 
 
-async def _preferences(request: Request, *, saved: bool, status: int = 200,
-                       error: str | None = None) -> Response:
+async def _preferences(request: Request, *, saved: bool) -> Response:
     state = _state(request)
     try:
         sub = await run_in_threadpool(subs.subscriber_for, state.cfg, state.store(),
@@ -172,8 +176,8 @@ async def _preferences(request: Request, *, saved: bool, status: int = 200,
     except TokenError as exc:
         return bad_link(request, exc)
     all_tags = sorted(set(await run_in_threadpool(state.known_tags)) | set(sub.tags))
-    return page(request, "preferences.html.j2", status, **subs.describe(sub, state.cfg),
-                saved=saved, error=error, all_tags=all_tags, action=str(request.url),
+    return page(request, "preferences.html.j2", **subs.describe(sub, state.cfg),
+                saved=saved, error=None, all_tags=all_tags, action=str(request.url),
                 unsubscribe_url=link(state.cfg, "unsubscribe", sub.id))
 
 
