@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from lxml import etree
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _corpus  # noqa: E402
@@ -79,7 +81,8 @@ def run_series(size: int, tool: str, scenario: str, runs: int, cmd: list[str], c
     notes: list[str] = []
     for i in range(runs):
         before_each(i)
-        log = logs / f"{tool}-{scenario.replace(' ', '_')}-{size}-{i}.log"
+        name = "".join(c if c.isalnum() else "_" for c in scenario)
+        log = logs / f"{tool}-{name}-{size}-{i}.log"
         sample = measure(cmd, cwd, log)
         samples.append(sample)
         if after_each is not None:
@@ -101,15 +104,29 @@ def edit_article(articles: list[Path], i: int) -> None:
                     encoding="utf-8")
 
 
+def entries(path: Path) -> str:
+    """'name: N entries' for an Atom or RSS file (parsed, so a broken feed shows), or JSON."""
+    try:
+        if path.suffix == ".json":
+            count = len(json.loads(path.read_bytes()).get("items", []))
+        else:
+            root = etree.parse(str(path)).getroot()
+            count = len(root.findall("{http://www.w3.org/2005/Atom}entry")
+                        or root.findall("channel/item"))
+    except (OSError, ValueError, etree.XMLSyntaxError) as exc:
+        return f"{path.name}: unreadable ({exc})"
+    return f"{path.name}: {count}"
+
+
 def describe_feedpub_output(public: Path, size: int) -> str:
     if not public.exists():
         return "no public/ folder"
     files = [p for p in public.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     posts = len(list((public / "posts").glob("*.html"))) if (public / "posts").exists() else 0
-    feeds = sorted(str(p.relative_to(public)) for p in files
-                   if p.suffix in (".xml", ".json") and p.parent == public)
-    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; feeds: {feeds}"
+    feeds = ", ".join(entries(p) for p in sorted(files)
+                      if p.suffix in (".xml", ".json") and p.parent == public)
+    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; entries: {feeds}"
     if posts != size:
         text += f"  (WARNING: expected {size} article pages)"
     return text
@@ -121,8 +138,8 @@ def describe_pelican_output(output: Path, size: int) -> str:
     files = [p for p in output.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     posts = len(list((output / "posts").glob("*.html"))) if (output / "posts").exists() else 0
-    feeds = sorted(str(p.relative_to(output)) for p in (output / "feeds").glob("*"))
-    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; feeds: {feeds}"
+    feeds = ", ".join(entries(p) for p in sorted((output / "feeds").glob("*")))
+    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; entries: {feeds}"
     if posts != size:
         text += f"  (WARNING: expected {size} article pages)"
     return text
