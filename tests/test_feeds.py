@@ -522,3 +522,19 @@ def test_blank_title_uses_the_slug_and_bad_characters_are_dropped(cfg: Config) -
     check_all(files)
     assert atom_parse(files["atom.xml"]).entries[0].title == "post-001"
     assert json.loads(files["feed.json"])["items"][0]["content_html"] == "<p>abc</p>"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('<p><A HREF="x.html">a</A></p>', '<p><a href="https://news.example.org/x.html">a</a></p>'),
+    ("<p><a href='x.html'>a</a></p>", '<p><a href="https://news.example.org/x.html">a</a></p>'),
+    ('<p><a href = x.html>a</a></p>', '<p><a href="https://news.example.org/x.html">a</a></p>'),
+    ('<p><a href="//cdn.example.net/x">a</a></p>', '<p><a href="https://cdn.example.net/x">a</a></p>'),
+    ('<p style="background: url(bg.png)">a</p>',
+     '<p style="background: url(https://news.example.org/bg.png)">a</p>'),
+    ('<p>x = 1, <a href="https://a.example/">a</a><br/></p>',
+     '<p>x = 1, <a href="https://a.example/">a</a><br/></p>'),  # nothing relative: untouched
+])
+def test_relative_link_detection_errs_towards_rewriting(cfg: Config, body: str,
+                                                        expected: str) -> None:
+    files = build([art(1, html=body)], cfg)
+    assert json.loads(files["feed.json"])["items"][0]["content_html"] == expected

@@ -11,7 +11,9 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from email.utils import format_datetime
 from functools import partial
 from typing import Protocol
 
@@ -37,6 +39,8 @@ FEED_CONTENT_TYPES: dict[str, str] = {
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 GENERATOR = "feedpub"
 
 # RSS elements holding plain text. The RSS Best Practices Profile asks for "&" and "<" in plain
@@ -45,23 +49,36 @@ _RSS_PLAIN = re.compile(rb"<(title|description|category|dc:creator|managingEdito
 
 # feedgen formats RSS dates through locale.setlocale(), which is process-wide: two renders in
 # different threads could otherwise switch the locale under each other. Every feedgen render
-# holds this lock.
+# holds this lock. (Entry dates are formatted by email.utils, which needs no locale.)
 _FEEDGEN_LOCK = threading.Lock()
 
 
-class _History(BaseExtension):
-    """What feedgen leaves out: `fh:archive` (RFC 5005) and, in RSS, the non-self atom:links."""
+class _Additions(BaseExtension):
+    """Everything feedpub adds to a feedgen document: the entries, RFC 5005 `fh:archive` and,
+    in RSS, the atom:links feedgen keeps only for rel="self" (hub, archive links).
+
+    feedgen writes the feed head; the entries are written here with lxml, in one pass per
+    document, because feedgen's per-entry objects cost several times more than the XML
+    itself and archive pages put every article of the site through this code.
+    """
 
     def __init__(self) -> None:
+        self.fmt = ATOM
         self.links: tuple[tuple[str, str], ...] = ()
         self.archived = False
+        self.items: Sequence[FeedItem] = ()
 
     def extend_ns(self) -> dict[str, str]:
-        return {"fh": HISTORY_NS} if self.archived else {}
+        namespaces = {"dc": DC_NS} if self.fmt == RSS else {}
+        if self.archived:
+            namespaces["fh"] = HISTORY_NS
+        return namespaces
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         if self.archived:
             etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        for item in self.items:
+            _atom_entry(feed, item)
         return feed
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
@@ -70,15 +87,58 @@ class _History(BaseExtension):
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
         if self.archived:
             etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
+        for item in self.items:
+            _rss_item(channel, item)
         return feed
 
 
-def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
+def _text(parent: etree._Element, tag: str, text: str, **attrs: str) -> etree._Element:
+    element = etree.SubElement(parent, tag, **attrs)
+    element.text = text
+    return element
+
+
+def _atom_entry(feed: etree._Element, item: FeedItem) -> None:
+    # Unqualified names, as feedgen writes them: the root's default namespace is Atom's.
+    entry = etree.SubElement(feed, "entry")
+    _text(entry, "id", item.id)
+    _text(entry, "title", item.title)
+    _text(entry, "updated", item.modified.isoformat())
+    _text(etree.SubElement(entry, "author"), "name", item.author)
+    _text(entry, "content", item.html, type="html")
+    etree.SubElement(entry, "link", href=item.url, rel="alternate", type="text/html")
+    if item.summary:
+        _text(entry, "summary", item.summary)
+    for tag in item.tags:
+        etree.SubElement(entry, "category", term=tag)
+    _text(entry, "published", item.published.isoformat())
+
+
+def _rss_item(channel: etree._Element, item: FeedItem) -> None:
+    entry = etree.SubElement(channel, "item")
+    _text(entry, "title", item.title)
+    _text(entry, "link", item.url)
+    if item.summary:
+        # <description> is HTML in RSS: the plain-text summary is escaped once for it.
+        _text(entry, "description", html.escape(item.summary, quote=False))
+        _text(entry, f"{{{CONTENT_NS}}}encoded", item.html)
+    else:
+        _text(entry, "description", item.html)
+    _text(entry, "guid", item.id, isPermaLink="false")
+    for tag in item.tags:
+        _text(entry, "category", tag)
+    _text(entry, "pubDate", format_datetime(item.published))
+    _text(entry, f"{{{DC_NS}}}creator", item.author)  # RSS <author> must be an e-mail address
+
+
+def _generator(doc: FeedDoc, items: Sequence[FeedItem], mime: str) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields both XML formats share."""
     gen = FeedGenerator()
-    gen.register_extension("history", _History, None)
-    gen.history.links = doc.links
-    gen.history.archived = doc.archived
+    gen.register_extension("feedpub", _Additions, None)
+    gen.feedpub.fmt = doc.fmt
+    gen.feedpub.links = doc.links
+    gen.feedpub.archived = doc.archived
+    gen.feedpub.items = items
     gen.id(doc.feed_id)
     gen.title(doc.title)
     gen.subtitle(doc.description)
@@ -92,48 +152,21 @@ def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
 
 
 def _render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"])
+    gen = _generator(doc, items, FEED_CONTENT_TYPES[".atom"])
     author = {"name": doc.author, "email": doc.email} if doc.email else {"name": doc.author}
     gen.author(author)
     for rel, href in doc.links:
         gen.link(href=href, rel=rel)
     gen.link(href=doc.home_url, rel="alternate", type="text/html")
-    for item in items:
-        entry = gen.add_entry(order="append")
-        entry.id(item.id)
-        entry.title(item.title)
-        entry.updated(item.modified)
-        entry.published(item.published)
-        entry.author(name=item.author)
-        entry.link(href=item.url, rel="alternate", type="text/html")
-        entry.content(item.html, type="html")
-        if item.summary:
-            entry.summary(item.summary)
-        for tag in item.tags:
-            entry.category(term=tag)
     with _FEEDGEN_LOCK:
         return bytes(gen.atom_str(pretty=True))
 
 
 def _render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"])
-    gen.load_extension("dc", atom=False, rss=True)
+    gen = _generator(doc, items, FEED_CONTENT_TYPES[".xml"])
     if doc.email:
         gen.managingEditor(f"{doc.email} ({doc.author})")
     gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
-    for item in items:
-        entry = gen.add_entry(order="append")
-        entry.title(item.title)
-        entry.link(href=item.url)
-        if item.summary:
-            # <description> is HTML in RSS: the plain-text summary is escaped once for it.
-            entry.description(html.escape(item.summary, quote=False))
-        entry.content(item.html)  # content:encoded, or <description> when no summary
-        entry.guid(item.id, permalink=False)
-        entry.pubDate(item.published)
-        entry.dc.dc_creator(item.author)  # RSS <author> must be an e-mail address
-        for tag in item.tags:
-            entry.category(term=tag)
     with _FEEDGEN_LOCK:
         data = bytes(gen.rss_str(pretty=True))
     return _RSS_PLAIN.sub(_hex_references, data)
@@ -152,21 +185,34 @@ _WRITERS: dict[str, _Writer] = {RSS: _render_rss, ATOM: _render_atom, JSON: rend
 
 
 class _Items:
-    """FeedItems of one plan, prepared on first use and shared by all files that show them."""
+    """FeedItems of one plan, prepared on first use and kept while files nearby need them.
+
+    The formats of one page, and neighbouring feeds, show the same entries: a small
+    least-recently-used cache prepares each item about once without holding every body of a
+    large site in memory.
+    """
 
     def __init__(self, articles: Sequence[Article], cfg: Config) -> None:
         self._articles = articles
         self._base = cfg.site.base_url
         self._author = cfg.site.author.strip() or cfg.site.title
-        self._done: dict[int, FeedItem] = {}
+        self._limit = 4 * (cfg.feeds.archive_size + cfg.feeds.size)
+        self._done: OrderedDict[int, FeedItem] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, indexes: Sequence[int]) -> list[FeedItem]:
         out = []
         for index in indexes:
-            item = self._done.get(index)
+            with self._lock:
+                item = self._done.get(index)
+                if item is not None:
+                    self._done.move_to_end(index)
             if item is None:
                 item = prepare_item(self._articles[index], self._base, self._author)
-                self._done[index] = item
+                with self._lock:
+                    self._done[index] = item
+                    if len(self._done) > self._limit:
+                        self._done.popitem(last=False)
             out.append(item)
         return out
 

@@ -35,29 +35,32 @@ EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # Attributes lxml.html treats as links. A body where each of them holds an http(s) URL (and
-# no CSS url() or @import) has nothing to resolve and is not re-parsed: the cheap, common case.
+# with no style attribute or element, which may hold CSS url()) has nothing to resolve and is
+# not re-parsed: the cheap, common case.
 _LINK_ATTRS = frozenset({
     "action", "archive", "background", "cite", "classid", "codebase", "data", "href",
     "longdesc", "profile", "src", "usemap", "dynsrc", "lowsrc", "formaction", "xlink:href",
     "content", "value",
 })
-_NAME_BEFORE = re.compile(r"([a-z:-]+)\s*$")
+_NAME_BEFORE = re.compile(r"([A-Za-z:-]+)\s*$")
 _ABSOLUTE = ("http://", "https://")
 
 
 def _may_have_relative_link(html: str) -> bool:
     """False only when no link in `html` can be relative (errs towards True)."""
-    low = html.lower()
-    if "url(" in low or "@import" in low:
+    if "<style" in html or "<STYLE" in html:  # CSS url() and @import inside
         return True
-    pos = low.find("=")
+    pos = html.find("=")
     while pos != -1:
-        name = _NAME_BEFORE.search(low, max(0, pos - 24), pos)
-        if name and name.group(1) in _LINK_ATTRS:
-            value = low[pos + 1:pos + 24].lstrip().lstrip("\"'")
+        name = _NAME_BEFORE.search(html, max(0, pos - 24), pos)
+        attribute = name.group(1).lower() if name else ""
+        if attribute == "style":  # CSS url() inside
+            return True
+        if attribute in _LINK_ATTRS:
+            value = html[pos + 1:pos + 24].lstrip().lstrip("\"'").lower()
             if not value.startswith(_ABSOLUTE):
                 return True
-        pos = low.find("=", pos + 1)
+        pos = html.find("=", pos + 1)
     return False
 
 
