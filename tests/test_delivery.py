@@ -179,3 +179,68 @@ def test_unknown_backend_names_the_key(make_site) -> None:
     cfg = make_site(extra='\n[delivery]\nbackend = "carrier-pigeon"\n')
     with pytest.raises(ConfigError, match="delivery.backend"):
         open_mailer(cfg)
+
+
+def test_implicit_tls_and_sessions_renewed_after_per_connection(make_site, tmp_path) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with SmtpServer(ssl_context=context) as server:
+        cfg = make_site(extra=server.config("tls", f'ca_file = "{ca_file}"\nper_connection = 3'))
+        with open_store(cfg) as store:
+            add_subscribers(store, 7)
+        report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert report.sent == 7
+    assert server.handler.sessions == 3  # 3 + 3 + 1 messages
+    assert set(server.handler.copies().values()) == {1}
+
+
+def test_mailer_send_takes_an_email_message(make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    msg = EmailMessage()
+    msg["From"] = "Site <letters@news.example.org>"
+    msg["To"] = "Ann <ann@example.com>, bob@example.com"
+    msg["Subject"] = "Please confirm – ünïcode"
+    msg.set_content("Confirm here: https://news.example.org/confirm?token=x\n")
+    with open_mailer(cfg) as mailer:
+        reply = mailer.send(msg)
+    assert reply.count("250") == 2
+    assert smtp_server.handler.copies() == {"ann@example.com": 1, "bob@example.com": 1}
+    got = smtp_server.handler.received[0].message()
+    assert got["Subject"] == "Please confirm – ünïcode"
+    box_cfg = make_site()
+    with open_mailer(box_cfg) as mailer:
+        key = mailer.send(msg)
+    assert key.startswith("maildir ")
+    assert len(list(mailbox.Maildir(box_cfg.root / "outbox", create=False))) == 1
+
+
+def test_rate_limiter_spaces_sends() -> None:
+    import threading
+    import time
+
+    from feedpub.delivery import RateLimiter
+
+    limiter = RateLimiter(20.0)
+    stamps: list[float] = []
+
+    def go() -> None:
+        for _ in range(3):
+            limiter.wait()
+            stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stamps.sort()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 0.045  # 1/20 s apart, across both threads
+    RateLimiter(0).wait()  # unlimited: returns at once

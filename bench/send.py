@@ -1,0 +1,221 @@
+"""Benchmark `feedpub digest send` over SMTP against a plain smtplib loop (prints only).
+
+    .venv/bin/python bench/send.py            # 10,000 subscribers, 1 and 4 connections, 3 runs
+    .venv/bin/python bench/send.py --quick    # small smoke run
+
+An aiosmtpd sink runs in a separate process on loopback and only counts messages. For each
+connection count the script times the whole `python -m feedpub digest send` process (planning
+the issue, rendering, writing 10,000 outbox rows, sending, recording each reply) and reads its
+peak memory (ru_maxrss of the child). The baseline, in the same run, sends the same
+pre-rendered message bytes with smtplib over the same number of connections to the same sink.
+The last step repeats the send with 10x the subscribers and compares peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work" / "send"  # only this folder is ours to clear
+PER_CONNECTION = 1000
+
+
+def sink(port: int) -> None:
+    """Run an SMTP sink that accepts and counts every message (child process)."""
+    from aiosmtpd.controller import Controller
+
+    class Count:
+        def __init__(self) -> None:
+            self.n = 0
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            self.n += 1
+            return "250 2.0.0 queued"
+
+    controller = Controller(Count(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()  # run until the parent closes our stdin
+    finally:
+        controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def article_text(n: int, day: str) -> str:
+    para = ("The council met on Tuesday to discuss the harbour, the ferry timetable and the "
+            "new cycle lanes along the river. Residents asked questions about parking. ")
+    return (f"---\ntitle: 'Town news item {n}: what happened this week'\ndate: {day}\n"
+            f"author: Desk {n % 3}\ntags: [town, item{n % 4}]\n---\n"
+            + "\n\n".join(para * 2 for _ in range(4))
+            + f"\n\nMore at [the minutes](/minutes/{n}.html).\n")
+
+
+def make_site(base: Path, port: int, connections: int, subscribers: int,
+              template_db: Path | None) -> Path:
+    """A site folder with 20 fresh articles and `subscribers` active subscribers."""
+    if base.exists():
+        shutil.rmtree(base)
+    (base / "articles").mkdir(parents=True)
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    for n in range(20):
+        (base / "articles" / f"item-{n:02d}.md").write_text(article_text(n, day),
+                                                            encoding="utf-8")
+    (base / "config.toml").write_text(
+        '[site]\ntitle = "Bench Town News"\nbase_url = "https://news.example.org/"\n'
+        '[digest]\nfrom_address = "letters@news.example.org"\nmax_articles = 20\n'
+        '[delivery]\nbackend = "smtp"\n'
+        f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        f"connections = {connections}\nper_connection = {PER_CONNECTION}\n", encoding="utf-8")
+    db = base / "data" / "feedpub.db"
+    db.parent.mkdir()
+    (base / "data" / "secret.key").write_text("bench-secret-key", encoding="ascii")
+    if template_db is not None:
+        shutil.copy(template_db, db)
+    else:
+        fill_subscribers(base, subscribers)
+    return base
+
+
+def fill_subscribers(base: Path, count: int) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from feedpub.config import load_config
+    from feedpub.store import open_store, schema
+
+    cfg = load_config(base / "config.toml")
+    now = datetime.now(UTC)
+    with open_store(cfg) as store:
+        for start in range(0, count, 5000):
+            with store.writer.begin() as conn:
+                conn.execute(schema.subscribers.insert(), [
+                    {"email": f"reader{i}@example.com", "name": f"Reader {i}",
+                     "status": "active", "created": now, "confirmed": now, "tags": "",
+                     "bounces": 0}
+                    for i in range(start, min(count, start + 5000))])
+
+
+def feedpub_send(site: Path) -> tuple[float, int, str]:
+    """Seconds and peak RSS (KiB) of one `digest send` process, and its last output line."""
+    env = {**os.environ, "FEEDPUB_SECRET_KEY": "bench-secret-key"}
+    command = [sys.executable, "-m", "feedpub", "--config", str(site / "config.toml"),
+               "digest", "send"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = status
+    if status != 0:
+        raise SystemExit(f"feedpub digest send failed:\n{out}")
+    return elapsed, usage.ru_maxrss, out.strip().splitlines()[-1]
+
+
+def preview_bytes(site: Path) -> bytes:
+    env = {**os.environ, "FEEDPUB_SECRET_KEY": "bench-secret-key"}
+    out = site / "preview"
+    subprocess.run([sys.executable, "-m", "feedpub", "--config", str(site / "config.toml"),
+                    "digest", "preview", "--out", str(out)], env=env, check=True,
+                   capture_output=True)
+    return (out / "weekly-next.eml").read_bytes()
+
+
+def smtplib_floor(port: int, data: bytes, count: int, connections: int) -> float:
+    """Seconds for a bare smtplib loop to send `count` copies over `connections` sessions."""
+    def worker(share: range) -> None:
+        client = smtplib.SMTP("127.0.0.1", port, local_hostname="news.example.org")
+        try:
+            for n, i in enumerate(share):
+                if n and n % PER_CONNECTION == 0:
+                    client.quit()
+                    client = smtplib.SMTP("127.0.0.1", port, local_hostname="news.example.org")
+                client.sendmail("letters@news.example.org", [f"reader{i}@example.com"], data)
+        finally:
+            client.quit()
+
+    shares = [range(k, count, connections) for k in range(connections)]
+    threads = [threading.Thread(target=worker, args=(s,)) for s in shares]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--subscribers", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--no-memory", action="store_true", help="skip the 10x memory run")
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        sink(args.sink)
+        return
+    count = args.subscribers or (500 if args.quick else 10_000)
+    runs = args.runs or (1 if args.quick else 3)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--sink", str(port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert server.stdout is not None
+    server.stdout.readline()
+    try:
+        WORK.mkdir(parents=True, exist_ok=True)
+        template = make_site(WORK / "template", port, 1, count, None) / "data" / "feedpub.db"
+        data = preview_bytes(WORK / "template")
+        print(f"{count} subscribers, 20 articles, message {len(data)} bytes, "
+              f"sink aiosmtpd on 127.0.0.1:{port} (separate process)")
+        peak_at: dict[int, int] = {}
+        for connections in args.connections:
+            ours, floors, peaks = [], [], []
+            for run in range(runs):
+                site = make_site(WORK / f"run-{connections}-{run}", port, connections, count,
+                                 template)
+                seconds, peak, line = feedpub_send(site)
+                ours.append(count / seconds)
+                peaks.append(peak)
+                floors.append(count / smtplib_floor(port, data, count, connections))
+            mine, floor = statistics.median(ours), statistics.median(floors)
+            peak_at[connections] = int(statistics.median(peaks))
+            each = ", ".join(f"{x:.0f}" for x in ours)
+            base = ", ".join(f"{x:.0f}" for x in floors)
+            print(f"connections={connections}: feedpub {mine:8.0f} msg/s | smtplib floor "
+                  f"{floor:8.0f} msg/s | ratio {mine / floor:5.2f} | peak RSS "
+                  f"{peak_at[connections] / 1024:6.1f} MiB | runs {each} vs {base}")
+            print(f"    last run: {line}")
+        if not args.no_memory:
+            big = count * 10
+            connections = args.connections[-1]
+            site = make_site(WORK / "big", port, connections, big, None)
+            seconds, peak, line = feedpub_send(site)
+            base = peak_at[connections]
+            print(f"memory: {big} subscribers peak RSS {peak / 1024:.1f} MiB vs {count}: "
+                  f"{base / 1024:.1f} MiB -> x{peak / base:.2f} ({big / seconds:.0f} msg/s)")
+            print(f"    {line}")
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
