@@ -101,8 +101,14 @@ def check_all(files: dict[str, bytes]) -> None:
             doc = json.loads(data)
             assert doc["version"] == "https://jsonfeed.org/version/1.1"
             assert doc["title"] and isinstance(doc["items"], list)
+            for url in (doc["home_page_url"], doc["feed_url"], doc.get("next_url", BASE)):
+                assert url.startswith(BASE)
             for item in doc["items"]:
-                assert item["id"] and item["content_html"] is not None
+                assert isinstance(item["id"], str) and item["id"]
+                assert item["url"].startswith(BASE) and isinstance(item["content_html"], str)
+                for key in ("date_published", "date_modified"):
+                    assert datetime.fromisoformat(item[key]).tzinfo is not None
+                assert all(isinstance(a["name"], str) for a in item["authors"])
         elif path.endswith(".atom") or path == "atom.xml":
             atom_parse(data)
         else:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import lxml.html
 from lxml import etree
@@ -125,7 +125,7 @@ def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
 
 def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
     """What the feeds show of `article`. Costly only when its body has relative links."""
-    url = base_url + article.url_path
+    url = base_url + quote(article.url_path, safe="/%:@!$&'()*+,;=~")
     title = xml_text(article.title)
     return FeedItem(
         id=xml_text(article.id),
