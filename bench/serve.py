@@ -133,18 +133,32 @@ def check_304(url: str, etag: str) -> None:
     sys.exit(f"{url} did not answer 304 to If-None-Match: {etag}")
 
 
+# Counts response statuses (wrk -s); with one wrk thread the counts are complete.
+STATUS_SCRIPT = """
+local counts = {}
+response = function(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
+done = function(summary, latency, requests)
+  for status, n in pairs(counts) do io.write(string.format("status %d %d\\n", status, n)) end
+end
+"""
+
+
 def wrk(binary: str, url: str, duration: str, connections: int, threads: int,
-        etag: str | None) -> float:
-    cmd = [binary, f"-t{threads}", f"-c{connections}", f"-d{duration}", url]
+        etag: str | None, script: Path) -> float:
+    cmd = [binary, f"-t{threads}", f"-c{connections}", f"-d{duration}", "-s", str(script), url]
     if etag:
         cmd[1:1] = ["-H", f"If-None-Match: {etag}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not found:
         sys.exit(f"unexpected wrk output:\n{out}")
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if non2xx:
-        print(f"  warning: {non2xx.group(1)} error responses from {url}")
+    expected = "304" if etag else "200"
+    other = {code: n for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.MULTILINE)
+             if code != expected}
+    errors = re.search(r"Socket errors: .*", out)
+    if other or errors:
+        print(f"  warning: {url}: unexpected statuses {other or '-'}; "
+              f"{errors.group(0) if errors else ''}")
     return float(found.group(1))
 
 
@@ -168,6 +182,8 @@ def main() -> None:
     print(f"file: feed.xml, {size} bytes")
 
     results: dict[tuple[str, str], float] = {}
+    script = WORK / "status.lua"
+    script.write_text(STATUS_SCRIPT, encoding="utf-8")
     fp_proc, fp_url = start_feedpub(site)
     ng_proc, ng_url, ng_tmp = start_nginx(nginx_bin, site / "public", args.nginx_workers)
     try:
@@ -178,7 +194,7 @@ def main() -> None:
         for case in ("200", "304"):
             for name in ("nginx", "feedpub"):
                 samples = [wrk(wrk_bin, urls[name], args.duration, args.connections,
-                               args.threads, etags[name] if case == "304" else None)
+                               args.threads, etags[name] if case == "304" else None, script)
                            for _ in range(args.runs)]
                 results[(name, case)] = statistics.median(samples)
                 shown = ", ".join(f"{s:,.0f}" for s in samples)
