@@ -19,6 +19,7 @@ from typing import Protocol
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.version import version_str as feedgen_version
 from lxml import etree
 
 from .articles import Article
@@ -42,6 +43,8 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 GENERATOR = "feedpub"
+# Library versions that shape the bytes: part of every key, so an upgrade rewrites the feeds.
+_WRITER = f"feedgen {feedgen_version}, lxml {etree.__version__}"
 
 # RSS elements holding plain text. The RSS Best Practices Profile asks for "&" and "<" in plain
 # text to be written as hexadecimal character references (the W3C validator warns otherwise).
@@ -240,5 +243,5 @@ def plan_feeds(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
     _check_ids(articles)
     digests = [article_digest(article) for article in articles]
     items = _Items(articles, cfg)
-    return [OutputFile(doc.path, doc_key(doc, digests), partial(_render, doc, items))
+    return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items))
             for doc in plan_docs(articles, cfg)]

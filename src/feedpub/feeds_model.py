@@ -20,7 +20,7 @@ from lxml import etree
 from .articles import Article
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
-FORMAT_VERSION = "feedpub-feeds-1"
+FORMAT_VERSION = "feedpub-feeds-2"
 
 RSS = "rss"
 ATOM = "atom"
@@ -182,9 +182,10 @@ class FeedDoc:
         return next((href for name, href in self.links if name == rel), None)
 
 
-def doc_key(doc: FeedDoc, digests: Sequence[bytes]) -> str:
-    """sha256 hex of everything that determines the file's bytes (header, entries, version)."""
-    head = (FORMAT_VERSION, doc.fmt, doc.path, doc.title, doc.feed_id, doc.self_url,
+def doc_key(doc: FeedDoc, digests: Sequence[bytes], writer: str = "") -> str:
+    """sha256 hex of everything that determines the file's bytes: the header, the entries'
+    digests, FORMAT_VERSION and `writer` (the versions of the libraries that write it)."""
+    head = (FORMAT_VERSION, writer, doc.fmt, doc.path, doc.title, doc.feed_id, doc.self_url,
             doc.home_url, doc.description, doc.language, doc.author, doc.email,
             doc.updated.isoformat(), doc.links, doc.archived)
     digest = hashlib.sha256(repr(head).encode("utf-8", "surrogatepass"))
