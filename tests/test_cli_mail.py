@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from feedpub.cli import cli
 from feedpub.jobs.mailing import digest_status
 from feedpub.store import open_store
+from feedpub.tokens import read_token
 from smtp_server import SmtpServer, smtp_server
 
 __all__ = ["smtp_server"]
@@ -129,6 +130,9 @@ def test_dry_run_and_test_send_mark_nothing(make_site, smtp_server: SmtpServer) 
     code, out, err = run(cfg, "digest", "send", "--to", "Editor@News.Example.org")
     assert code == 0, out + err
     assert smtp_server.handler.copies() == {"Editor@news.example.org": 1}
+    test_copy = smtp_server.handler.received[0].message()
+    token = test_copy["List-Unsubscribe"].split("token=")[1].split(">")[0]
+    assert read_token(cfg, "unsubscribe", token) == 0  # never a real subscriber's link
     assert digest_status(cfg) == []
     code, out, _ = run(cfg, "digest", "send")
     assert code == 0 and "2 sent, 0 failed, 0 pending" in out

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedpub.jobs.mailing import digest_status, plan_issue, send_digest
+from feedpub.jobs.mailing import digest_status, plan_issue, preview_digest, send_digest
 from feedpub.store import open_store, schema
 from feedpub.store.outbox import Outbox
 from mail_helpers import NOW, add_subscribers, article
@@ -254,3 +254,19 @@ def test_outbox_counts_per_issue(make_site) -> None:
     with open_store(cfg) as store:
         [counts] = Outbox(store).counts()
     assert (counts.cadence, counts.sent, counts.pending, counts.failed) == ("weekly", 4, 0, 0)
+
+
+def test_preview_of_an_unfinished_issue_uses_the_subscribers_variant(make_site) -> None:
+    cfg = make_site()
+    with open_store(cfg) as store:
+        store.add_subscriber("all@example.com")
+        store.add_subscriber("py@example.com", "Py Fan", tags=["python"])
+        plan_issue(cfg, store, "weekly", now=NOW,
+                   articles=[article(1, tags=("python",)), article(2)])
+    shown = preview_digest(cfg, "weekly", email="py@example.com")
+    assert shown is not None and shown.issue_id is not None
+    assert shown.articles == 1 and shown.recipient == "py@example.com"
+    assert "Hello Py Fan," in shown.html
+    assert preview_digest(cfg, "weekly", email="all@example.com").articles == 2
+    [counts] = digest_status(cfg)
+    assert counts.pending == 2  # previews change nothing

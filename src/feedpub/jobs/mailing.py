@@ -192,27 +192,29 @@ def preview_digest(cfg: Config, cadence: str, *, email: str | None = None,
         sub = _sample_recipient(cfg, store, cadence, email)
         issue = outbox.pending_issue(cadence)
         if issue is not None:
-            row = next(iter(outbox.due_rows(issue.id, after_id=0, now=datetime.max.replace(
-                tzinfo=UTC), limit=1)), None)
-            if row is None:
+            variant_id = outbox.next_variant(issue.id, sub.id if sub else None)
+            if variant_id is None:
                 return None
-            digest, date, issue_id, count = (outbox.variant(row.variant_id), issue.created,
+            digest, date, issue_id, count = (outbox.variant(variant_id), issue.created,
                                              issue.id, issue.total)
-            narrow = None
         else:
             pool = list(articles) if articles is not None else _articles(cfg, when)
             _, chosen = _selection(cfg, outbox, cadence, when, pool)
             if not chosen:
                 return None
             render = _variant_renderer(cfg, cadence, chosen, when)
-            narrow = render(sub.tags) if sub is not None and sub.tags else None
+            narrow = render(sub.tags) if sub is not None and sub.tags and to is None else None
             full = render(())
             assert full is not None
             digest, date, issue_id = narrow or full, when, None
             count = _count_recipients(cfg, store, cadence, render)
-    sid, address, name = (sub.id, sub.email, sub.name) if sub else (0, "reader@example.com",
-                                                                      "Reader")
-    recipient: Recipient = recipient_for(cfg, sid, to or address, name)
+    if to is not None:  # a test copy: its links must not act on a real subscriber
+        sid, address, name = 0, to, None
+    elif sub is not None:
+        sid, address, name = sub.id, sub.email, sub.name
+    else:
+        sid, address, name = 0, "reader@example.com", "Reader"
+    recipient: Recipient = recipient_for(cfg, sid, address, name)
     template = MessageTemplate(cfg, digest, issue_id=issue_id or 0, date=date)
     data = template.render(recipient)
     html = template.html.fill(subscriber_values(name, recipient.unsubscribe_url,

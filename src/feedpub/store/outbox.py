@@ -181,6 +181,19 @@ class Outbox:
         return Digest(cadence=row.cadence, subject=row.subject, html=row.html, text=row.text,
                       article_ids=tuple(json.loads(row.article_ids)))
 
+    def next_variant(self, issue_id: int, subscriber_id: int | None = None) -> int | None:
+        """The variant of a subscriber's pending row (or of the first pending row)."""
+        query = (sa.select(_O.c.variant_id).where(_O.c.issue_id == issue_id,
+                                                  _O.c.status == "pending")
+                 .order_by(_O.c.id).limit(1))
+        with self.engine.connect() as conn:
+            if subscriber_id is not None:
+                found = conn.execute(query.where(_O.c.subscriber_id == subscriber_id)).scalar()
+                if found is not None:
+                    return int(found)
+            first = conn.execute(query).scalar()
+        return None if first is None else int(first)
+
     def finish_issue(self, issue_id: int) -> bool:
         """Mark the issue done if no row is pending. True if it is done."""
         with self.writer.begin() as conn:
