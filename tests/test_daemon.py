@@ -92,10 +92,16 @@ def _poll(url: str, check: str, timeout: float = 20.0) -> httpx.Response:
 
 def test_run_serves_and_picks_up_a_dropped_article(make_site, daemons) -> None:
     cfg = make_site(ARTICLES, extra="[schedule]\ndebounce_ms = 200\n")
+    soon = (datetime.now(UTC) + timedelta(seconds=6)).isoformat(timespec="seconds")
+    (cfg.articles_dir / "embargoed.md").write_text(
+        f"---\ntitle: Embargoed until now\ndate: {soon}\n---\nOut on time.\n",
+        encoding="utf-8")
     daemon = Daemon(cfg)
     daemons.append(daemon)
     url = daemon.url
-    _poll(url + "feed.xml", "Second post")
+    first = _poll(url + "feed.xml", "Second post")
+    assert "Embargoed until now" not in first.text  # future-dated: not yet
+    daemon.wait_for(r"event=publish_scheduled")
     assert httpx.get(url + "healthz").json()["status"] == "ok"
     (cfg.articles_dir / "2026-01-07-dropped.txt").write_text(
         "date 2026-01-07 Dropped in while running\n\nHello from the watcher.\n",
@@ -104,6 +110,8 @@ def test_run_serves_and_picks_up_a_dropped_article(make_site, daemons) -> None:
     assert feed.headers["content-type"] == "application/rss+xml; charset=utf-8"
     _poll(url + "posts/2026-01-07-dropped.html", "Hello from the watcher")
     daemon.wait_for(r"event=build reason=articles_changed")
+    _poll(url + "feed.xml", "Embargoed until now")  # rebuilt at its publish time
+    daemon.wait_for(r"event=build reason=publish_time")
     assert daemon.stop() == 0
     daemon.wait_for(r"event=stopped")
     assert lock_holder(cfg) is None
@@ -176,3 +184,44 @@ def test_sigterm_during_a_digest_checkpoints_and_nothing_is_lost(make_site, daem
         assert sorted(recipients) == sorted(f"reader{n}@example.org" for n in range(20))
     finally:
         smtp.stop()
+
+
+def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
+    import http.server
+    from urllib.parse import parse_qs
+
+    from feedpub.jobs.daemon import Daemon as DaemonJob
+
+    pings: list[str] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            assert form["hub.mode"] == ["publish"]
+            pings.extend(form["hub.url"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        cfg = make_site(ARTICLES, extra=f"""
+            [feeds]
+            websub_hub = "http://127.0.0.1:{hub.server_address[1]}/"
+            """)
+        job = DaemonJob(cfg)
+        job.build("test")
+        base = cfg.site.base_url
+        assert {base + "feed.xml", base + "atom.xml", base + "feed.json",
+                base + "tags/python.xml", base + "tags/web.atom"} <= set(pings)
+        assert not any(p.endswith(".html") or p.endswith(".css") for p in pings)
+        pings.clear()
+        job.build("test")  # nothing changed: no ping
+        assert pings == []
+        assert b'feedpub_builds_total{result="ok"} 2.0' in job.metrics.render()
+    finally:
+        hub.shutdown()
+        hub.server_close()
