@@ -128,3 +128,44 @@ def test_shipped_templates_match_the_package_defaults() -> None:
             encoding="utf-8")
         assert top == packaged, name
         assert re.search(r"unsubscribe_url", top)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+def test_html_reads_well_at_phone_and_desktop_widths_and_in_dark_mode(make_site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    cfg = make_site()
+    long_word = "https://news.example.org/" + "x" * 120
+    arts = [article(1, html=f"<p>{long_word}</p><p><img src='wide.png' width='1200'></p>"),
+            article(2)]
+    digest = render_digest(cfg, "weekly", arts, NOW)
+    page_html = Personalizer(digest.html, escape=True).fill(
+        subscriber_values("Ann", "https://news.example.org/unsubscribe?token=t",
+                          "https://news.example.org/preferences?token=p"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (375, 800):
+                for scheme in ("light", "dark"):
+                    page = browser.new_page(viewport={"width": width, "height": 900},
+                                            color_scheme=scheme)
+                    page.set_content(page_html)
+                    scroll = page.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= width, (width, scroll)
+                    sheet = page.evaluate(
+                        "document.querySelector('table.sheet').getBoundingClientRect().width")
+                    assert sheet <= 600
+                    if width == 800:
+                        assert sheet == 600
+                    background = page.evaluate(
+                        "getComputedStyle(document.querySelector('table.sheet'))"
+                        ".backgroundColor")
+                    dark = background == "rgb(22, 27, 34)"
+                    assert dark == (scheme == "dark"), (scheme, background)
+                    page.close()
+        finally:
+            browser.close()
