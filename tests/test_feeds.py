@@ -516,6 +516,12 @@ def test_duplicate_entry_ids_are_refused_with_both_files_named(cfg: Config) -> N
     assert "other.md" in str(caught.value) and "post-001.md" in str(caught.value)
 
 
+def test_dates_without_a_time_zone_are_refused_naming_the_file(cfg: Config) -> None:
+    naive = art(1, updated=datetime(2024, 5, 1, 12, 0))
+    with pytest.raises(FeedError, match=r"post-001\.md: the updated .* has no time zone"):
+        plan_feeds([naive], cfg)
+
+
 def test_empty_site_title_is_refused_naming_the_key(make_site: Any) -> None:
     cfg = make_site(extra="")
     cfg = dataclasses.replace(cfg, site=dataclasses.replace(cfg.site, title="  "))

@@ -224,9 +224,14 @@ def _render(doc: FeedDoc, items: _Items) -> bytes:
     return _WRITERS[doc.fmt](doc, items.get(doc.entries))
 
 
-def _check_ids(articles: Sequence[Article]) -> None:
+def _check_articles(articles: Sequence[Article]) -> None:
+    """Refuse what no feed can show: a shared entry id, a date without a time zone."""
     seen: dict[str, str] = {}
     for article in articles:
+        for name, moment in (("date", article.published), ("updated", article.updated)):
+            if moment is not None and moment.utcoffset() is None:
+                raise FeedError(f"{article.source}: the {name} {moment.isoformat()} has no time "
+                                "zone (give it an offset, or set [site] timezone)")
         other = seen.setdefault(article.id, article.source)
         if other != article.source:
             raise FeedError(f"{article.source}: id {article.id!r} is already used by {other}; "
@@ -240,7 +245,7 @@ def plan_feeds(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
     keys come from digests of the inputs, nothing is rendered until `render()` is called.
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
-    _check_ids(articles)
+    _check_articles(articles)
     digests = [article_digest(article) for article in articles]
     items = _Items(articles, cfg)
     return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items))
