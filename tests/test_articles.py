@@ -49,6 +49,16 @@ def test_plain_text_example_from_the_format_description() -> None:
     assert "What Changes" in article.text
 
 
+def test_header_may_carry_a_time_of_day() -> None:
+    local = parse_article("date 2024-03-05T14:30 Title\n\nBody.\n", "t.txt", SITE)
+    assert local.published == datetime(2024, 3, 5, 14, 30, tzinfo=SITE.tz)
+    offset = parse_article("date 2024-03-05T14:30+00:00 Title\n", "t.txt", SITE)
+    assert offset.published == datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
+    assert offset.id == "tag:news.example.org,2024-03-05:t"
+    with pytest.raises(ArticleError, match="not a valid date and time"):
+        parse_article("date 2024-03-05T25:00 Title\n", "t.txt", SITE)
+
+
 @pytest.mark.parametrize("line", ["March 4, 2024", "4 March 2024", "2024/03/04"])
 def test_human_readable_byline_dates(line: str) -> None:
     text = f"date 2024-03-05 Title\n\n{line}\n\nBody text here.\n"

@@ -1,7 +1,7 @@
 """The feed builder: formats, round trips, links, archives, tag feeds, keys and determinism.
 
 Every produced file is parsed with feedparser (RSS, Atom) or json (JSON Feed) and lxml; Atom
-files are validated against the RFC 4287 RELAX NG schema in tests/schemas/atom.rng.
+files are validated against the RFC 4287 RELAX NG schema shipped in src/feedpub/schemas/atom.rng.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import nh3
 import pytest
 from lxml import etree
 
+import feedpub
 from feedpub.articles import Article
 from feedpub.config import Config
 from feedpub.errors import FeedError
@@ -31,7 +32,8 @@ ATOM = "http://www.w3.org/2005/Atom"
 FH = "http://purl.org/syndication/history/1.0"
 NS = {"a": ATOM, "fh": FH, "content": "http://purl.org/rss/1.0/modules/content/",
       "dc": "http://purl.org/dc/elements/1.1/"}
-SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parent / "schemas" / "atom.rng")))
+SCHEMA_PATH = Path(feedpub.__file__).parent / "schemas" / "atom.rng"
+SCHEMA = etree.RelaxNG(etree.parse(str(SCHEMA_PATH)))
 START = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 
 TRICKY_TITLE = "Fish & Chips <3 > \"quoted\" 'single' — café Ünïcödé 😀 שלום عربي"

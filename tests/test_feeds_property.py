@@ -18,12 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+import feedpub
 from feedpub.articles import Article
 from feedpub.config import parse_config
 from feedpub.feeds import plan_feeds
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parent / "schemas" / "atom.rng")))
+SCHEMA_PATH = Path(feedpub.__file__).parent / "schemas" / "atom.rng"
+SCHEMA = etree.RelaxNG(etree.parse(str(SCHEMA_PATH)))
 CFG = parse_config('[site]\nbase_url = "https://news.example.org/"\n[feeds]\narchive_size = 2\n',
                    Path("."))
 XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

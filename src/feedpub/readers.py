@@ -58,6 +58,19 @@ def _iso_date(value: str, source: str, line: int) -> date:
                            fix="correct the day or month") from exc
 
 
+def _header_when(value: str, source: str, line: int, site: SiteConfig) -> datetime:
+    """`YYYY-MM-DD` (placed at the site's publish time) or `YYYY-MM-DDTHH:MM[:SS][+HH:MM]`."""
+    if "T" not in value:
+        return _at_publish_time(_iso_date(value, source, line), site)
+    _iso_date(value.split("T", 1)[0], source, line)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ArticleError(source, f"'{value}' is not a valid date and time", line=line,
+                           fix="write e.g. 2024-03-05T14:30 or 2024-03-05T14:30+01:00") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz)
+
+
 def _byline_date(line: str) -> date | None:
     """A human-readable date line ("March 4, 2024", "4 March 2024", "2024/03/04"), else None."""
     stripped = line.strip()
@@ -106,7 +119,8 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
     if not raw_date:
         raise ArticleError(source, "the 'date' header has no date", line=first + 1,
                            fix=HEADER_FIX)
-    day = _iso_date(raw_date, source, first + 1)
+    published = _header_when(raw_date, source, first + 1, site)
+    day = published.date()
     if not title:
         raise ArticleError(source, "the 'date' header has no title after the date",
                            line=first + 1, fix="put the title after the date on the first line")
@@ -146,7 +160,7 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         id=entry_id(site, day, slug),
         slug=slug,
         title=title,
-        published=_at_publish_time(day, site),
+        published=published,
         html="\n".join(parts_html),
         text=body_text,
         source=source,
@@ -257,8 +271,12 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
     updated = (_when(scalar("updated"), "updated", source, _key_line(front, "updated"), site)
                if scalar("updated") else None)
     raw_tags = data.get("tags", [])
-    tags = _split_tags(raw_tags) if isinstance(raw_tags, str) else _split_tags(
-        ",".join(str(t) for t in raw_tags if isinstance(t, str)))
+    if isinstance(raw_tags, list):
+        raw_tags = ",".join(t for t in raw_tags if isinstance(t, str))
+    if not isinstance(raw_tags, str):
+        raise ArticleError(source, "'tags' must be a list or a comma-separated line",
+                           line=_key_line(front, "tags"), fix="write 'tags: [a, b]'")
+    tags = _split_tags(raw_tags)
     draft_value = scalar("draft").lower()
     if draft_value not in ("", "true", "false", "yes", "no"):
         raise ArticleError(source, f"'draft: {draft_value}' must be true or false",

@@ -71,10 +71,10 @@ def list_articles(ctx: Context, as_json: bool) -> None:
                                "errors": [str(e) for e in result.errors]},
                               ensure_ascii=False, indent=2))
         return
-    for row in rows:
-        mark = " [draft]" if row["draft"] else ""
-        click.echo(f"{row['date'][:10]}  {row['title']}{mark}  "
-                   f"[{', '.join(row['tags'])}]  {row['file']}")
+    for a in result.articles:
+        mark = " [draft]" if a.draft else ""
+        click.echo(f"{a.published.date().isoformat()}  {a.title}{mark}  "
+                   f"[{', '.join(a.tags)}]  {a.source}")
     for error in result.errors:
         click.secho(f"error: {error}", fg="red", err=True)
 
