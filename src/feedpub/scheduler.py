@@ -29,6 +29,7 @@ from apscheduler.triggers.date import DateTrigger
 from .config import Config
 from .errors import SchedulerError
 from .logfmt import log_event
+from .store.dialect import create_engine
 
 log = logging.getLogger("feedpub.scheduler")
 
@@ -116,6 +117,12 @@ def digest_trigger(cfg: Config, cadence: str) -> CronTrigger | None:
         ) from exc
 
 
+def _job_store(cfg: Config) -> SQLAlchemyJobStore:
+    """APScheduler's job table in the project database, on an engine set up like the store's
+    (WAL, busy timeout) so scheduler and store writes wait for each other instead of failing."""
+    return SQLAlchemyJobStore(engine=create_engine(cfg.database_url), tablename=JOB_TABLE)
+
+
 @dataclass(frozen=True)
 class ScheduledRun:
     job: str
@@ -124,7 +131,7 @@ class ScheduledRun:
 
 def stored_runs(cfg: Config) -> list[ScheduledRun]:
     """Next run times of the stored digest jobs (readable while another process runs them)."""
-    store = SQLAlchemyJobStore(url=cfg.database_url, tablename=JOB_TABLE)
+    store = _job_store(cfg)
     try:
         return [ScheduledRun(job.id, job.next_run_time) for job in store.get_all_jobs()]
     except Exception:  # noqa: BLE001 - no table yet, or an unreadable job: nothing stored
@@ -162,8 +169,7 @@ class DaemonScheduler:
         grace = self.cfg.schedule.grace_seconds
         _RUNNERS[self._key] = self._digest
         scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=self.cfg.database_url,
-                                                     tablename=JOB_TABLE),
+            jobstores={"default": _job_store(self.cfg),
                        "memory": MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
             timezone=self.cfg.site.tz,

@@ -73,6 +73,11 @@ def _csrf_failed(request: Request) -> HTMLResponse:
                       "and submit it again.")
 
 
+def _same_page(request: Request) -> str:
+    """A relative form action: this path with its token (host-independent behind proxies)."""
+    return request.url.path.rsplit("/", 1)[-1] + "?" + request.url.query
+
+
 def _cadence(value: object) -> str | None:
     return value if isinstance(value, str) and value in CADENCES else None
 
@@ -146,7 +151,7 @@ async def unsubscribe_page(request: Request) -> Response:
     except TokenError as exc:
         return bad_link(request, exc)
     return page(request, "unsubscribe.html.j2", done=False, email=sub.email,
-                action=str(request.url), preferences_url=link(state.cfg, "preferences", sub.id))
+                action=_same_page(request), preferences_url=link(state.cfg, "preferences", sub.id))
 
 
 async def unsubscribe_submit(request: Request) -> Response:
@@ -177,7 +182,7 @@ async def _preferences(request: Request, *, saved: bool) -> Response:
         return bad_link(request, exc)
     all_tags = sorted(set(await run_in_threadpool(state.known_tags)) | set(sub.tags))
     return page(request, "preferences.html.j2", **subs.describe(sub, state.cfg),
-                saved=saved, error=None, all_tags=all_tags, action=str(request.url),
+                saved=saved, error=None, all_tags=all_tags, action=_same_page(request),
                 unsubscribe_url=link(state.cfg, "unsubscribe", sub.id))
 
 
