@@ -102,47 +102,32 @@ def raw_request(port: int, target: str, method: str = "GET",
 
 
 class SmtpCatcher:
-    """A real aiosmtpd server on 127.0.0.1:<ephemeral> that keeps every message it gets."""
+    """The shared aiosmtpd test server (tests/smtp_server.py), with parsed messages."""
 
     def __init__(self, delay: float = 0.0) -> None:
-        import asyncio
+        from smtp_server import Handler, SmtpServer
 
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[Any] = []
-        catcher = self
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any,  # noqa: N802
-                                  envelope: Any) -> str:
-                from email import message_from_bytes, policy
-
-                if delay:
-                    await asyncio.sleep(delay)
-                catcher.messages.append(message_from_bytes(envelope.content,
-                                                           policy=policy.default))
-                return "250 OK"
-
-        with socket.socket() as probe:  # aiosmtpd checks readiness on the given port
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.server = SmtpServer(Handler(data_delay=delay))
+        self.port = self.server.port
 
     def start(self) -> SmtpCatcher:
-        self.controller.start()
+        self.server.__enter__()
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        self.server.__exit__()
+
+    @property
+    def messages(self) -> list[Any]:
+        return [item.message() for item in list(self.server.handler.received)]
 
     def config(self) -> str:
         """The [delivery] config text pointing at this server."""
-        return (f'[delivery]\nbackend = "smtp"\n\n[delivery.smtp]\nhost = "127.0.0.1"\n'
-                f'port = {self.port}\nsecurity = "none"\ntimeout = 10.0\n')
+        return self.server.config()
 
     def wait(self, count: int, timeout: float = 10.0) -> list[Any]:
         deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
+        while len(self.server.handler.received) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.messages
 
