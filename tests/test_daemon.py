@@ -92,7 +92,7 @@ def _poll(url: str, check: str, timeout: float = 20.0) -> httpx.Response:
 
 def test_run_serves_and_picks_up_a_dropped_article(make_site, daemons) -> None:
     cfg = make_site(ARTICLES, extra="[schedule]\ndebounce_ms = 200\n")
-    soon = (datetime.now(UTC) + timedelta(seconds=6)).isoformat(timespec="seconds")
+    soon = (datetime.now(UTC) + timedelta(seconds=10)).isoformat(timespec="seconds")
     (cfg.articles_dir / "embargoed.md").write_text(
         f"---\ntitle: Embargoed until now\ndate: {soon}\n---\nOut on time.\n",
         encoding="utf-8")
