@@ -166,7 +166,8 @@ def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbos
         ready: Callable[[str], None] | None = None) -> None:
     """Build, serve and schedule until SIGINT/SIGTERM. Raises SchedulerError if another
     `feedpub run` owns this data set."""
-    use_logfmt(logging.INFO if verbosity >= 0 else None)
+    levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
+    use_logfmt(levels.get(verbosity, logging.DEBUG))
     Daemon(cfg).serve(host or cfg.web.host, cfg.web.port if port is None else port, ready)
 
 
