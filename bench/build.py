@@ -73,27 +73,46 @@ def clean_feedpub(site: Path) -> None:
             entry.unlink()
 
 
-def run_series(size: int, tool: str, scenario: str, runs: int, cmd: list[str], cwd: Path,
-               logs: Path, before_each: Callable[[int], None],
-               after_each: Callable[[int, Sample], str] | None = None) -> Series:
-    """Measure `runs` runs, calling `before_each(i)` (unmeasured) before every one."""
-    samples: list[Sample] = []
-    notes: list[str] = []
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One scenario of one tool: the command and what happens before and after each run."""
+
+    tool: str
+    scenario: str
+    cmd: list[str]
+    cwd: Path
+    before_each: Callable[[int], None]
+    after_each: Callable[[int, Sample], str] | None = None
+
+
+def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
+    """Measure `runs` runs of each job, interleaved (run 1 of each, then run 2, ...).
+
+    Interleaving spreads any change in background load evenly over the tools compared.
+    `before_each(i)` is not measured. A job stops at its first failed run.
+    """
+    samples: dict[int, list[Sample]] = {k: [] for k in range(len(jobs))}
+    notes: dict[int, list[str]] = {k: [] for k in range(len(jobs))}
+    failed: set[int] = set()
     for i in range(runs):
-        before_each(i)
-        name = "".join(c if c.isalnum() else "_" for c in scenario)
-        log = logs / f"{tool}-{name}-{size}-{i}.log"
-        sample = measure(cmd, cwd, log)
-        samples.append(sample)
-        if after_each is not None:
-            notes.append(after_each(i, sample))
-        print(f"  {tool:8} {scenario:24} run {i + 1}: {sample.wall:8.3f} s "
-              f"{max(sample.rss_mb, sample.tree_mb):7.1f} MB  rc={sample.rc}", flush=True)
-        if not sample.ok:
-            print(f"    FAILED, last lines of {log}:\n{sample.tail()}", flush=True)
-            break
-    note = "; ".join(dict.fromkeys(n for n in notes if n))
-    return Series(size, tool, scenario, tuple(samples), note)
+        for k, job in enumerate(jobs):
+            if k in failed:
+                continue
+            job.before_each(i)
+            name = "".join(c if c.isalnum() else "_" for c in job.scenario)
+            log = logs / f"{job.tool}-{name}-{size}-{i}.log"
+            sample = measure(job.cmd, job.cwd, log)
+            samples[k].append(sample)
+            if job.after_each is not None:
+                notes[k].append(job.after_each(i, sample))
+            print(f"  {job.tool:8} {job.scenario:24} run {i + 1}: {sample.wall:8.3f} s "
+                  f"{max(sample.rss_mb, sample.tree_mb):7.1f} MB  rc={sample.rc}", flush=True)
+            if not sample.ok:
+                print(f"    FAILED, last lines of {log}:\n{sample.tail()}", flush=True)
+                failed.add(k)
+    return [Series(size, job.tool, job.scenario, tuple(samples[k]),
+                   "; ".join(dict.fromkeys(n for n in notes[k] if n)))
+            for k, job in enumerate(jobs)]
 
 
 def edit_article(articles: list[Path], i: int) -> None:
@@ -145,17 +164,26 @@ def describe_pelican_output(output: Path, size: int) -> str:
     return text
 
 
-def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> list[Series]:
-    """Cold builds, then no-change, one-edited and one-touched rebuilds."""
+def bench_size(size: int, site: Path, python: str, pelican: tuple[Path, Path] | None,
+               runs: int, logs: Path) -> list[Series]:
+    """Cold builds (feedpub and Pelican interleaved), then feedpub's rebuilds."""
     cmd = feedpub_cmd(python, site)
     public = site / "public"
-    cold = run_series(size, "feedpub", "cold build", runs, cmd, site, logs,
-                      lambda i: clean_feedpub(site))
+    jobs = [Job("feedpub", "cold build", cmd, site, lambda i: clean_feedpub(site))]
+    if pelican is not None:
+        exe, pel_site = pelican
+        jobs.append(Job("pelican", "cold build", _pelican.command(exe), pel_site,
+                        lambda i: _pelican.clean(pel_site)))
+    cold = run_jobs(size, jobs, runs, logs)
     written = describe_feedpub_output(public, size)
     print(f"  feedpub output: {written}", flush=True)
-    cold = dataclasses.replace(cold, note=f"wrote {written}")
-    out = [cold]
-    if not cold.ok:
+    cold[0] = dataclasses.replace(cold[0], note=f"wrote {written}")
+    if pelican is not None:
+        written = describe_pelican_output(pelican[1] / "output", size)
+        print(f"  pelican output: {written}", flush=True)
+        cold[1] = dataclasses.replace(cold[1], note=f"wrote {written}")
+    out = list(cold)
+    if not cold[0].ok:
         return out
     articles = sorted((site / "articles").glob("*.txt"))
     state: dict[str, dict[str, tuple[int, int]]] = {}
@@ -178,19 +206,12 @@ def bench_feedpub(size: int, site: Path, python: str, runs: int, logs: Path) -> 
 
     for scenario, prepare in (("no-change rebuild", remember), ("rebuild, 1 edited", edit),
                               ("rebuild, 1 touched", touch)):
-        series = run_series(size, "feedpub", scenario, runs, cmd, site, logs, prepare, count)
-        out.append(series)
-        if not series.ok:
+        series = run_jobs(size, [Job("feedpub", scenario, cmd, site, prepare, count)], runs,
+                          logs)
+        out.extend(series)
+        if not series[0].ok:
             break
     return out
-
-
-def bench_pelican(size: int, site: Path, exe: Path, runs: int, logs: Path) -> list[Series]:
-    series = run_series(size, "pelican", "cold build", runs, _pelican.command(exe), site,
-                        logs, lambda i: _pelican.clean(site))
-    written = describe_pelican_output(site / "output", size)
-    print(f"  pelican output: {written}", flush=True)
-    return [dataclasses.replace(series, note=f"wrote {written}")]
 
 
 def prepare_sites(size: int, seed: int, with_pelican: bool) -> tuple[Path, Path]:
@@ -360,9 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Series] = []
     for size in sizes:
         fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
-        results += bench_feedpub(size, fp_site, args.python, runs, logs)
-        if exe is not None:
-            results += bench_pelican(size, pel_site, exe, runs, logs)
+        results += bench_size(size, fp_site, args.python,
+                              None if exe is None else (exe, pel_site), runs, logs)
     report(results, sizes)
     save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
                               "python": args.python, "cpus": os.cpu_count(),
