@@ -212,6 +212,8 @@ class DaemonScheduler:
     def rebuild(self, reason: str) -> None:
         """Run one build now (serialized) and schedule the next future-dated publish."""
         with self._build_lock:
+            if self._stop.is_set():
+                return
             try:
                 next_publish = self._rebuild(reason)
             except Exception:  # noqa: BLE001 - a failed build must not stop the daemon
@@ -253,6 +255,8 @@ class DaemonScheduler:
             self._watcher.join(timeout=10)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        if wait and self._build_lock.acquire(timeout=120):  # let a running build finish
+            self._build_lock.release()
         _RUNNERS.pop(self._key, None)
         self._lock.release()
         log_event(log, "scheduler_stopped")
