@@ -107,3 +107,15 @@ def test_long_archive_lists_older_articles(site) -> None:
     assert len(home.xpath("//main//article")) == 10
     listed = [a.get("href") for a in home.xpath('//ul[@class="archive"]//a')]
     assert listed == [f"posts/p{n:02d}.html" for n in range(15, 0, -1)]
+
+
+def test_article_links_are_rebased_for_the_posts_folder(site) -> None:
+    body = ('<p><a href="maps/market.html">map</a> <a href="/about.html">about</a> '
+            '<img src="img/a.png" alt="a"> <a href="#top">top</a> '
+            '<a href="https://elsewhere.example/x">out</a></p>')
+    page = {o.path: o for o in plan_pages([_article("x", 2, html=body)], site)}["posts/x.html"]
+    doc = html.fromstring(page.render())
+    hrefs = doc.xpath('//div[@class="body"]//a/@href')
+    assert hrefs == ["../maps/market.html", "../about.html", "#top",
+                     "https://elsewhere.example/x"]
+    assert doc.xpath('//div[@class="body"]//img/@src') == ["../img/a.png"]

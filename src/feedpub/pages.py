@@ -9,12 +9,16 @@ its form pages with the same environment (`page_environment`, `render_page`).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 
+import lxml.html
 from jinja2 import Environment
+from lxml import etree
 
 from . import __version__
 from .articles import Article
@@ -43,6 +47,35 @@ class TagFeeds:
     tag: str
     rss: str
     atom: str
+
+
+_MAYBE_RELATIVE = re.compile(
+    r"""(?:href|src|srcset|poster|cite|data|action)\s*=\s*["']?(?!https?:|mailto:|tel:|data:|#)""",
+    re.IGNORECASE)
+
+
+def page_links(html: str, base_url: str, root: str) -> str:
+    """Rewrite the site-relative links of an article body for a page `root` levels down.
+
+    Article links are relative to the site's base URL; on `posts/<slug>.html` they must be
+    relative to that page instead ("../maps/x.html"), so the site works under any host.
+    Links leaving the site stay absolute.
+    """
+    if not root or not _MAYBE_RELATIVE.search(html):
+        return html
+
+    def rebase(link: str) -> str:
+        if link.startswith("#"):
+            return link
+        absolute = urljoin(base_url, link)
+        return root + absolute[len(base_url):] if absolute.startswith(base_url) else absolute
+
+    try:
+        wrapper = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html
+    wrapper.rewrite_links(rebase, resolve_base_href=False)
+    return lxml.html.tostring(wrapper, encoding="unicode")[len("<div>"):-len("</div>")]
 
 
 def _day(value: datetime, site: SiteConfig) -> str:
@@ -137,8 +170,10 @@ def _article_page(env: Environment, cfg: Config, article: Article, site_key: obj
     links, _ = site_feeds(cfg, article.tags, slugs)
 
     def render() -> bytes:
+        body = page_links(article.html, cfg.site.base_url, "../")
         return render_page(env, "article.html.j2", cfg, root="../", feeds=links, article=article,
-                           canonical=cfg.site.base_url + article.url_path).encode("utf-8")
+                           body=body, canonical=cfg.site.base_url + article.url_path
+                           ).encode("utf-8")
 
     key = _key(env, ("base.html.j2", "article.html.j2"), site_key, article, links)
     return OutputFile(article.url_path, key, render)
