@@ -118,6 +118,13 @@ def test_paths_outside_public_are_404(served, target: str) -> None:
     assert (cfg.root / "config.toml").exists()
 
 
+def test_files_only_answer_get_and_head(served) -> None:
+    _, _, _, client = served
+    response = client.post("feed.xml", content=b"x")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
 def test_hidden_files_and_directories_are_not_served(served) -> None:
     cfg, _, _, client = served
     atomic_write(cfg.public_dir / ".secret", b"hidden")

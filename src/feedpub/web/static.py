@@ -206,14 +206,16 @@ class StaticFiles:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
         method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            return False
         relpath = safe_relpath(scope["path"])
         if relpath is None:
             return False
         entry = self.cache.lookup(relpath)
         if entry is None:
             return False
+        if method not in ("GET", "HEAD"):
+            await _respond(send, 405, [(b"allow", b"GET, HEAD"), (b"content-length", b"0"),
+                                       *SECURITY_HEADERS], b"")
+            return True
         inm = ims = ae = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
