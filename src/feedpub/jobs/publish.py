@@ -30,6 +30,7 @@ from ..articles import (
 from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_write
+from ..logfmt import log_event
 from ..outputs import OutputFile
 
 log = logging.getLogger("feedpub.build")
@@ -257,9 +258,8 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     _save_cache(cfg, cache, with_articles=True)
-    log.info("build articles=%d written=%d removed=%d skipped=%d reparsed=%d",
-             report.articles, len(report.written), len(report.removed), len(report.skipped),
-             report.reparsed)
+    log_event(log, "build_written", articles=report.articles, written=len(report.written),
+              removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
 
 
