@@ -110,7 +110,8 @@ def _load_manifest(cfg: Config) -> _Cache:
 def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
     manifest_path, articles_path = _cache_paths(cfg)
     if with_articles:
-        atomic_write(articles_path, pickle.dumps(cache.parsed, protocol=pickle.HIGHEST_PROTOCOL),
+        data = {"version": CACHE_VERSION, "stats": cache.stats, "parsed": cache.parsed}
+        atomic_write(articles_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
                      fsync=False)
     manifest = {"version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
                 "outputs": cache.outputs, "published_ids": cache.published_ids,
@@ -134,11 +135,12 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
               progress: Progress | None) -> tuple[LoadResult, int]:
     """Parse changed files, reuse cached results for the others."""
     if cache.stats and not cache.parsed:
-        _, articles_path = _cache_paths(cfg)
-        cached = _load_pickle(articles_path)
-        cache.parsed = cached if isinstance(cached, dict) else {}
-        if not cache.parsed:
-            cache.stats = {}
+        # Stats and parsed articles come from the same file, so a build that replaces the
+        # cache while we read can never pair new stats with old articles.
+        cached = _load_pickle(_cache_paths(cfg)[1])
+        valid = isinstance(cached, dict) and cached.get("version") == CACHE_VERSION
+        cache.stats = cached["stats"] if valid else {}
+        cache.parsed = cached["parsed"] if valid else {}
     parsed: dict[str, Article | ArticleError] = {}
     reparsed = 0
     total = len(stats)
@@ -162,9 +164,14 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
-    """Every article (drafts and future ones included) and the errors, newest first."""
-    stats = _scan(cfg.articles_dir)
-    result, _ = _read_all(cfg, stats, _Cache(), None)
+    """Every article (drafts and future ones included) and the errors, newest first.
+
+    Reuses the last build's parsed articles for files that did not change since.
+    """
+    cache = _load_manifest(cfg)
+    if cache.fingerprint != _config_fingerprint(cfg):
+        cache = _Cache()
+    result, _ = _read_all(cfg, _scan(cfg.articles_dir), cache, None)
     return result
 
 
