@@ -163,3 +163,16 @@ def test_shipped_sample_site_builds_cleanly(tmp_path: Path) -> None:
     report = build_feeds(cfg)
     assert report.ok and report.articles >= 8
     assert not report.warnings
+
+
+def test_published_articles_reuses_the_build_cache_but_sees_edits(make_site) -> None:
+    from feedpub.jobs.publish import published_articles
+
+    cfg = make_site(GOOD)
+    build_feeds(cfg)
+    assert [a.title for a in published_articles(cfg)] == ["Market news",
+                                                         "Library & Museum <Hours>"]
+    path = cfg.articles_dir / "2024-03-06-market.md"
+    path.write_text(path.read_text().replace("Market news", "Market notes"), encoding="utf-8")
+    os.utime(path, ns=(2, 2))
+    assert published_articles(cfg)[0].title == "Market notes"
