@@ -182,7 +182,8 @@ def main() -> None:
         WORK.mkdir(parents=True, exist_ok=True)
         template = make_site(WORK / "template", port, 1, count, None) / "data" / "feedpub.db"
         data = preview_bytes(WORK / "template")
-        print(f"{count} subscribers, 20 articles, message {len(data)} bytes, "
+        print(f"{count} subscribers, 20 articles, message {len(data)} bytes, per_connection "
+              f"{PER_CONNECTION}, "
               f"sink aiosmtpd on 127.0.0.1:{port} (separate process)")
         peak_at: dict[int, int] = {}
         for connections in args.connections:

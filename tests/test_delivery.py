@@ -7,12 +7,14 @@ import re
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedpub.delivery import ConnectionFailure, open_mailer
-from feedpub.digest import render_digest
+from feedpub.digest import FIELDS, Personalizer, render_digest
 from feedpub.errors import ConfigError, DeliveryError
 from feedpub.jobs.mailing import digest_status, send_digest
-from feedpub.message import Recipient, build_message
+from feedpub.message import EncodedBody, Recipient, build_message
 from feedpub.store import open_store
 from mail_helpers import NOW, add_subscribers, article
 from smtp_server import PASSWORD, USER, Received, SmtpServer, smtp_server, tls_smtp_server
@@ -244,3 +246,26 @@ def test_rate_limiter_spaces_sends() -> None:
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     assert min(gaps) >= 0.045  # 1/20 s apart, across both threads
     RateLimiter(0).wait()  # unlimited: returns at once
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="@"),
+                max_size=300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(_TEXT, min_size=1, max_size=5),
+       values=st.fixed_dictionaries({k: _TEXT for k in FIELDS}), escape=st.booleans())
+def test_encoded_body_decodes_to_the_filled_in_text(pieces: list[str], values: dict[str, str],
+                                                    escape: bool) -> None:
+    import binascii
+
+    body = "".join(p + (f"@@fp:{FIELDS[i % len(FIELDS)]}@@" if i < len(pieces) - 1 else "")
+                   for i, p in enumerate(pieces))
+    part = EncodedBody(body, escape=escape)
+    encoded = part.fill(values)
+    assert b"\n" not in encoded.replace(b"\r\n", b"") and b"\r" not in encoded.replace(b"\r\n", b"")
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    decoded = binascii.a2b_qp(encoded).decode("utf-8")
+    expected = Personalizer(body, escape=escape).fill(values)
+    normalize = lambda t: t.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
+    assert normalize(decoded).rstrip("\n") == normalize(expected).rstrip("\n")

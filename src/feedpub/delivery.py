@@ -57,8 +57,13 @@ class Mailer(Protocol):
         """Send a message to its To addresses; returns the server's reply or the Maildir key."""
         ...
 
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> str:
-        """Send ready-made CRLF message bytes to one recipient (the digest fast path)."""
+    def send_raw(self, sender: str, recipient: str, data: bytes,
+                 before_end: Callable[[], None] | None = None) -> str:
+        """Send ready-made CRLF message bytes to one recipient (the digest fast path).
+
+        `before_end` runs before the point where the message becomes accepted (SMTP: before
+        the final "."); the sender waits there for the previous message's record.
+        """
         ...
 
 
@@ -111,7 +116,10 @@ class MaildirMailer:
         envelope(message)  # same checks as SMTP
         return self._add(message_bytes(message))
 
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> str:
+    def send_raw(self, sender: str, recipient: str, data: bytes,
+                 before_end: Callable[[], None] | None = None) -> str:
+        if before_end is not None:
+            before_end()
         return self._add(data)
 
     def _add(self, data: bytes) -> str:

@@ -195,18 +195,20 @@ class Personalizer:
 
     def __init__(self, body: str, *, escape: bool) -> None:
         parts = _MARKER_RE.split(body)
-        self._static = parts[0::2]
-        self._keys = parts[1::2]
-        unknown = set(self._keys) - set(FIELDS)
+        self.static: list[str] = parts[0::2]  # len(static) == len(keys) + 1
+        self.keys: list[str] = parts[1::2]
+        unknown = set(self.keys) - set(FIELDS)
         if unknown:
             raise DigestError(f"unknown personalization field(s): {', '.join(sorted(unknown))}")
-        self._escape = escape
+        self.escape = escape
+
+    def value(self, values: Mapping[str, str], key: str) -> str:
+        return html.escape(values[key]) if self.escape else values[key]
 
     def fill(self, values: Mapping[str, str]) -> str:
-        out = [self._static[0]]
-        for key, static in zip(self._keys, self._static[1:], strict=True):
-            value = values[key]
-            out.append(html.escape(value) if self._escape else value)
+        out = [self.static[0]]
+        for key, static in zip(self.keys, self.static[1:], strict=True):
+            out.append(self.value(values, key))
             out.append(static)
         return "".join(out)
 

@@ -13,6 +13,7 @@ import email
 import email.policy
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -48,12 +49,44 @@ def _fold_address(name: str, display_name: str, address: str) -> bytes:
 
 
 def _qp(text: str) -> bytes:
-    """Quoted-printable UTF-8 with CRLF line ends and lines of at most 76 characters."""
+    """Quoted-printable UTF-8, CRLF line ends, lines of at most 76 characters.
+
+    Encodes a piece that starts at column 0; it may end anywhere (callers follow it with a
+    soft line break). binascii picks LF for soft breaks when the piece has no line end of its
+    own, so line ends are normalized afterwards (the output holds no other CR or LF).
+    """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    if not normalized.endswith("\r\n"):
-        normalized += "\r\n"
-    return binascii.b2a_qp(normalized.encode("utf-8"), quotetabs=False, istext=True,
-                           header=False)
+    encoded = binascii.b2a_qp(normalized.encode("utf-8"), quotetabs=False, istext=True,
+                              header=False)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
+
+
+class EncodedBody:
+    """A body part encoded once; per recipient only the short values are encoded.
+
+    Every value is framed by soft line breaks, so each encoded static piece starts at column
+    0 exactly as when it was encoded, and the decoded text equals the filled-in body.
+    """
+
+    def __init__(self, body: str, *, escape: bool) -> None:
+        self.split = Personalizer(body, escape=escape)
+        pieces = list(self.split.static)
+        if not pieces[-1].endswith(("\n", "\r")):
+            pieces[-1] += "\n"  # the part must end with a line break before the boundary
+        self.encoded = [_qp(piece) for piece in pieces]
+
+    def fill(self, values: Mapping[str, str]) -> bytes:
+        out = [self.encoded[0]]
+        for key, piece in zip(self.split.keys, self.encoded[1:], strict=True):
+            out += (SOFT_BREAK, _qp(self.split.value(values, key)), SOFT_BREAK, piece)
+        return b"".join(out)
+
+    def text(self, values: Mapping[str, str]) -> str:
+        """The filled-in body as text (what a reader sees after decoding)."""
+        return self.split.fill(values)
 
 
 def sender_address(cfg: Config) -> str:
@@ -107,8 +140,8 @@ class MessageTemplate:
         self.text_head = delimiter + CRLF + part % b"plain"
         self.html_head = delimiter + CRLF + part % b"html"
         self.tail = delimiter + b"--" + CRLF
-        self.text = Personalizer(digest.text, escape=False)
-        self.html = Personalizer(digest.html, escape=True)
+        self.text = EncodedBody(digest.text, escape=False)
+        self.html = EncodedBody(digest.html, escape=True)
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, subscriber): a repeated copy carries the same Message-ID."""
@@ -126,8 +159,8 @@ class MessageTemplate:
             b"List-Unsubscribe: <" + unsubscribe.encode("ascii") + b">,\r\n <"
             + self.mailto.encode("ascii") + b">\r\n",
             self.mime_head,
-            self.text_head, _qp(self.text.fill(values)),
-            self.html_head, _qp(self.html.fill(values)),
+            self.text_head, self.text.fill(values),
+            self.html_head, self.html.fill(values),
             self.tail,
         ])
 

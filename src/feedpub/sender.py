@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,7 @@ from .store.outbox import Issue, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+SendRaw = Callable[[str, str, bytes, Callable[[], None]], str]
 
 
 @dataclass
@@ -72,6 +74,7 @@ class IssueSender:
         self.queue: queue.Queue[tuple[OutboxRow, bytes] | None] = queue.Queue(
             maxsize=self.workers * 4)
         self._templates: dict[int, MessageTemplate] = {}
+        self.recorder: ThreadPoolExecutor | None = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -99,6 +102,8 @@ class IssueSender:
         counts = self.outbox.counts([self.issue.id])[0]
         self.tally.done = counts.sent + counts.failed
         self._report()
+        self.recorder = ThreadPoolExecutor(max_workers=self.workers,
+                                           thread_name_prefix="feedpub-record")
         threads = [threading.Thread(target=self._worker, name=f"feedpub-send-{n}", daemon=True)
                    for n in range(self.workers)]
         for thread in threads:
@@ -120,6 +125,7 @@ class IssueSender:
                 self.queue.put(None)
             for thread in threads:
                 thread.join()
+            self.recorder.shutdown(wait=True)
         if self.failure is not None:
             raise self.failure
         return self.tally
@@ -153,22 +159,57 @@ class IssueSender:
             self._fail(exc)
         self._consume(None)  # this session is gone: discard until the end marker
 
-    def _consume(self, send: Callable[[str, str, bytes], str] | None) -> bool:
-        """Send queued items until the end marker (True); a failure propagates."""
-        while (item := self.queue.get()) is not None:
-            try:
-                if send is not None and not self._halted():
-                    self._send_one(send, *item)
-            finally:
-                self.queue.task_done()
+    def _consume(self, send: SendRaw | None) -> bool:
+        """Send queued items until the end marker (True); a failure propagates.
+
+        The record of a sent message is written by the recorder pool while the next message
+        streams to the server; the next message is only let through to acceptance (the final
+        "." of DATA) once that record is committed. An item counts as done for `run()` only
+        when its record is written.
+        """
+        recording: Future[None] | None = None
+
+        def settle() -> None:
+            nonlocal recording
+            if recording is not None:
+                previous, recording = recording, None
+                try:
+                    previous.result()
+                finally:
+                    self.queue.task_done()
+
+        try:
+            while (item := self._next_item(settle)) is not None:
+                try:
+                    pending = None
+                    if send is not None and not self._halted():
+                        pending = self._send_one(send, *item, settle)
+                except BaseException:
+                    self.queue.task_done()
+                    raise
+                if pending is None:
+                    self.queue.task_done()
+                else:
+                    recording = pending
+        finally:
+            settle()
         return True
 
-    def _send_one(self, send: Callable[[str, str, bytes], str], row: OutboxRow,
-                  data: bytes) -> None:
+    def _next_item(self, settle: Callable[[], None]) -> tuple[OutboxRow, bytes] | None:
+        """The next queued item; before waiting for one, finish the pending record."""
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            settle()
+            return self.queue.get()
+
+    def _send_one(self, send: SendRaw, row: OutboxRow, data: bytes,
+                  settle: Callable[[], None]) -> Future[None] | None:
+        """Send one message; returns the future of its 'sent' record (None: recorded now)."""
         self.limiter.wait()
         sender = self.cfg.digest.from_address
         try:
-            reply = send(sender, ascii_address(row.email), data)
+            reply = send(sender, ascii_address(row.email), data, settle)
         except TemporaryFailure as exc:
             attempts = row.attempts + 1
             if attempts >= self.cfg.delivery.max_attempts:
@@ -178,7 +219,7 @@ class IssueSender:
                 delay = self.cfg.delivery.retry_base * (2 ** (attempts - 1))
                 self.outbox.mark_retry(row.id, str(exc), self.clock() + timedelta(seconds=delay))
                 self._count("retried")
-            return
+            return None
         except PermanentFailure as exc:
             bounced = self.outbox.mark_failed(row.id, str(exc),
                                               bounce_limit=self.cfg.delivery.bounce_limit)
@@ -187,11 +228,15 @@ class IssueSender:
                 self._count("bounced")
                 log.warning("%s bounced %d times; marked as bounced", row.email,
                             self.cfg.delivery.bounce_limit)
-            return
+            return None
         except ConnectionFailure as exc:
             self._fail(exc)
-            return
-        self.outbox.mark_sent(row.id, reply, self.clock())
+            return None
+        assert self.recorder is not None
+        return self.recorder.submit(self._record_sent, row.id, reply)
+
+    def _record_sent(self, row_id: int, reply: str) -> None:
+        self.outbox.mark_sent(row_id, reply, self.clock())
         self._count("sent")
 
     def _fail(self, exc: Exception) -> None:

@@ -9,8 +9,10 @@ recorded against its outbox row.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -144,7 +146,8 @@ class SmtpMailer:
         data = message_bytes(message)
         return "; ".join(self.send_raw(sender, rcpt, data) for rcpt in recipients)
 
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> str:
+    def send_raw(self, sender: str, recipient: str, data: bytes,
+                 before_end: Callable[[], None] | None = None) -> str:
         client = self._session()
         self._count += 1
         try:
@@ -154,11 +157,9 @@ class SmtpMailer:
             code, reply = client.rcpt(ascii_address(recipient))
             if code not in (250, 251):
                 self._fail(code, reply, f"RCPT TO:<{recipient}>")
-            code, reply = client.data(data)
+            code, reply = _data(client, data, before_end)
             if code != 250:
                 self._fail(code, reply, "DATA")
-        except smtplib.SMTPResponseException as exc:  # e.g. DATA answered with 4xx/5xx
-            self._fail(exc.smtp_code, exc.smtp_error, "DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
@@ -188,6 +189,30 @@ class SmtpMailer:
             self._client.rset()
         except (OSError, smtplib.SMTPException):
             self._drop()
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(client: smtplib.SMTP, data: bytes,
+          before_end: Callable[[], None] | None) -> tuple[int, bytes]:
+    """DATA, with a hook run just before the final "." that lets the server accept it.
+
+    The body streams to the server first; the sender uses the hook to wait until the
+    previous message is recorded as sent, so at most one accepted message per session is
+    ever unrecorded, while the recording overlaps this message's transfer.
+    """
+    code, reply = client.docmd("DATA")
+    if code != 354:
+        return code, reply
+    body = _LEADING_DOT.sub(b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    client.send(body)
+    if before_end is not None:
+        before_end()
+    client.send(b".\r\n")
+    return client.getreply()
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:

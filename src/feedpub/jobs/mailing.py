@@ -217,7 +217,7 @@ def preview_digest(cfg: Config, cadence: str, *, email: str | None = None,
     recipient: Recipient = recipient_for(cfg, sid, address, name)
     template = MessageTemplate(cfg, digest, issue_id=issue_id or 0, date=date)
     data = template.render(recipient)
-    html = template.html.fill(subscriber_values(name, recipient.unsubscribe_url,
+    html = template.html.text(subscriber_values(name, recipient.unsubscribe_url,
                                                 recipient.preferences_url))
     return Preview(subject=digest.subject, recipient=recipient.email, data=data, html=html,
                    issue_id=issue_id, recipients=count, articles=len(digest.article_ids))

@@ -67,6 +67,15 @@ def _issue(row: Any) -> Issue:
                  total=row.total)
 
 
+# Built once: constructing a statement costs more than executing it on SQLite.
+_MARK_SENT = (
+    _O.update()
+    .where(_O.c.id == sa.bindparam("row_id"), _O.c.status == "pending")
+    .values(status="sent", reply=sa.bindparam("reply"), sent_at=sa.bindparam("now"),
+            attempts=_O.c.attempts + 1)
+)
+
+
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:
@@ -232,9 +241,9 @@ class Outbox:
         return when  # type: ignore[no-any-return]
 
     def mark_sent(self, row_id: int, reply: str, now: datetime) -> None:
+        """Record the server's acceptance (one short transaction: this is the hot path)."""
         with self.writer.begin() as conn:
-            conn.execute(_O.update().where(_O.c.id == row_id, _O.c.status == "pending").values(
-                status="sent", reply=reply[:1000], sent_at=now, attempts=_O.c.attempts + 1))
+            conn.execute(_MARK_SENT, {"row_id": row_id, "reply": reply[:1000], "now": now})
 
     def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> None:
         with self.writer.begin() as conn:
