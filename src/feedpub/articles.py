@@ -130,24 +130,38 @@ def sort_articles(articles: list[Article]) -> list[Article]:
     return articles
 
 
-def article_files(folder: Path) -> list[str]:
-    """Article files under `folder`, relative POSIX paths, sorted; hidden files skipped."""
-    found: list[str] = []
-    stack = [folder]
+def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of each article file under `folder`, keyed by relative POSIX path.
+
+    Hidden files and folders (`.`, `_`) are skipped. A file that cannot be stat'ed (a dangling
+    link, say) gets (-1, -1), so that reading it reports the problem instead of hiding it.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    stack = [("", str(folder))]
     while stack:
-        current = stack.pop()
+        prefix, current = stack.pop()
         try:
             entries = list(os.scandir(current))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            name = entry.name
+            if name.startswith((".", "_")):
                 continue
             if entry.is_dir():
-                stack.append(Path(entry.path))
-            elif entry.name.lower().endswith(ARTICLE_SUFFIXES):
-                found.append(Path(entry.path).relative_to(folder).as_posix())
-    return sorted(found)
+                stack.append((f"{prefix}{name}/", entry.path))
+            elif name.lower().endswith(ARTICLE_SUFFIXES):
+                try:
+                    st = entry.stat()
+                    found[prefix + name] = (st.st_mtime_ns, st.st_size)
+                except OSError:
+                    found[prefix + name] = (-1, -1)
+    return dict(sorted(found.items()))
+
+
+def article_files(folder: Path) -> list[str]:
+    """Article files under `folder`, relative POSIX paths, sorted; hidden files skipped."""
+    return list(article_stats(folder))
 
 
 def read_article(folder: Path, source: str, site: SiteConfig) -> Article:

@@ -46,7 +46,7 @@ _NAME_BEFORE = re.compile(r"([A-Za-z:-]+)\s*$")
 _ABSOLUTE = ("http://", "https://")
 
 
-def _may_have_relative_link(html: str) -> bool:
+def may_have_relative_link(html: str) -> bool:
     """False only when no link in `html` can be relative (errs towards True)."""
     if "<style" in html or "<STYLE" in html:  # CSS url() and @import inside
         return True
@@ -76,7 +76,7 @@ def absolute_links(html: str, base_url: str, page_url: str) -> str:
     a bare `#fragment` resolves against the article's own page. Feed readers show the HTML away
     from the site, where a relative link would break.
     """
-    if not _may_have_relative_link(html):
+    if not may_have_relative_link(html):
         return html
 
     def resolve(link: str) -> str:

@@ -5,16 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then `os.replace` it in."""
+@contextlib.contextmanager
+def atomic_open(path: Path, *, mode: int = 0o644, fsync: bool = True) -> Iterator[BinaryIO]:
+    """A binary file handle whose content replaces `path` only when the block succeeds.
+
+    The data goes to a temporary file beside `path`, is optionally fsynced, then moved in with
+    `os.replace`; on an error the temporary file is removed and `path` is left as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -26,12 +33,12 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = Tr
         raise
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write `data` unless the file already holds exactly it. True if written."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    atomic_write(path, data)
-    return True
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it, then `os.replace` it in.
+
+    `fsync=False` suits files that can be generated again (feeds, pages, caches): the write
+    stays atomic for readers, only durability across an OS crash is left to the kernel.
+    """
+    with atomic_open(path, mode=mode, fsync=fsync) as handle:
+        handle.write(data)
+

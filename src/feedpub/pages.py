@@ -9,7 +9,6 @@ its form pages with the same environment (`page_environment`, `render_page`).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from . import __version__
 from .articles import Article
 from .config import Config, SiteConfig
 from .feeds import tag_slugs
-from .feeds_model import clean_tags
+from .feeds_model import clean_tags, may_have_relative_link
 from .outputs import OutputFile
 from .templating import environment
 
@@ -49,11 +48,6 @@ class TagFeeds:
     atom: str
 
 
-_MAYBE_RELATIVE = re.compile(
-    r"""(?:href|src|srcset|poster|cite|data|action)\s*=\s*["']?(?!https?:|mailto:|tel:|data:|#)""",
-    re.IGNORECASE)
-
-
 def page_links(html: str, base_url: str, root: str) -> str:
     """Rewrite the site-relative links of an article body for a page `root` levels down.
 
@@ -61,7 +55,7 @@ def page_links(html: str, base_url: str, root: str) -> str:
     relative to that page instead ("../maps/x.html"), so the site works under any host.
     Links leaving the site stay absolute.
     """
-    if not root or not _MAYBE_RELATIVE.search(html):
+    if not root or not may_have_relative_link(html):
         return html
 
     def rebase(link: str) -> str:
@@ -128,13 +122,17 @@ def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = 
     return env.get_template(template).render(site=cfg.site, root=root, feeds=feeds, **context)
 
 
-def _key(env: Environment, names: Sequence[str], *parts: object) -> str:
+def _template_digest(env: Environment, names: Sequence[str]) -> bytes:
+    """Fingerprint of the package version and the sources of the templates `names`."""
     digest = hashlib.sha256(__version__.encode())
     for name in names:
         source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
         digest.update(source.encode("utf-8"))
-    digest.update(repr(parts).encode("utf-8"))
-    return digest.hexdigest()
+    return digest.digest()
+
+
+def _key(templates: bytes, *parts: object) -> str:
+    return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
 
 
 def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
@@ -154,19 +152,21 @@ def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
                            tag_feeds=tag_feeds).encode("utf-8")
 
     outputs = [
-        OutputFile("index.html", _key(env, ("base.html.j2", "home.html.j2"), site_key,
-                                      home_summary, home_list, tag_feeds), render_home),
-        OutputFile("style.css", _key(env, ("style.css",)),
+        OutputFile("index.html",
+                   _key(_template_digest(env, ("base.html.j2", "home.html.j2")), site_key,
+                        home_summary, home_list, tag_feeds), render_home),
+        OutputFile("style.css", _key(_template_digest(env, ("style.css",))),
                    lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
                    .encode("utf-8")),
     ]
+    templates = _template_digest(env, ("base.html.j2", "article.html.j2"))
     for article in ordered:
-        outputs.append(_article_page(env, cfg, article, site_key, slugs))
+        outputs.append(_article_page(env, cfg, article, site_key, slugs, templates))
     return outputs
 
 
 def _article_page(env: Environment, cfg: Config, article: Article, site_key: object,
-                  slugs: dict[str, str]) -> OutputFile:
+                  slugs: dict[str, str], templates: bytes) -> OutputFile:
     links, _ = site_feeds(cfg, article.tags, slugs)
 
     def render() -> bytes:
@@ -175,5 +175,5 @@ def _article_page(env: Environment, cfg: Config, article: Article, site_key: obj
                            body=body, canonical=cfg.site.base_url + article.url_path
                            ).encode("utf-8")
 
-    key = _key(env, ("base.html.j2", "article.html.j2"), site_key, article, links)
+    key = _key(templates, site_key, article, links)
     return OutputFile(article.url_path, key, render)

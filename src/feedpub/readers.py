@@ -28,6 +28,7 @@ _FIELD = re.compile(r"^\s*(by|tags)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _SENTENCE_END = tuple(".!?:;…,\"'”’»)]")
 SUBHEADING_MAX = 80
 SUMMARY_MAX = 280
+_ELLIPSIS = " …"
 
 
 def entry_id(site: SiteConfig, day: date, slug: str) -> str:
@@ -37,10 +38,15 @@ def entry_id(site: SiteConfig, day: date, slug: str) -> str:
 
 
 def summarize(text: str) -> str:
-    """First paragraph of plain text, cut at a word boundary."""
+    """First paragraph of plain text, cut at a word boundary to at most SUMMARY_MAX chars."""
     first = next((p for p in text.split("\n\n") if p.strip()), "")
     first = " ".join(first.split())
-    return textwrap.shorten(first, SUMMARY_MAX, placeholder=" …") if first else ""
+    if len(first) <= SUMMARY_MAX:
+        return first
+    cut = first.rfind(" ", 0, SUMMARY_MAX - len(_ELLIPSIS) + 1)
+    if cut <= 0:  # one very long word: let textwrap break it
+        return textwrap.shorten(first, SUMMARY_MAX, placeholder=_ELLIPSIS)
+    return first[:cut] + _ELLIPSIS
 
 
 def _at_publish_time(day: date, site: SiteConfig) -> datetime:
@@ -71,11 +77,39 @@ def _header_when(value: str, source: str, line: int, site: SiteConfig) -> dateti
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz)
 
 
+_MONTHS = {name: number for number, names in enumerate((
+    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+    ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+    ("october", "oct"), ("november", "nov"), ("december", "dec")), start=1) for name in names}
+_MONTH_FIRST = re.compile(r"([a-z]+)\.? (\d{1,2}),? (\d{4})")
+_DAY_FIRST = re.compile(r"(\d{1,2}) ([a-z]+)\.?,? (\d{4})")
+_NUMERIC = re.compile(r"(\d{4})([/.-])(\d{1,2})\2(\d{1,2})")
+
+
+def _common_date(text: str) -> date | None:
+    """The everyday English forms, without dateutil's cost; None if not one of them."""
+    folded = " ".join(text.lower().split())
+    try:
+        if match := _MONTH_FIRST.fullmatch(folded):
+            month = _MONTHS.get(match.group(1))
+            return date(int(match.group(3)), month, int(match.group(2))) if month else None
+        if match := _DAY_FIRST.fullmatch(folded):
+            month = _MONTHS.get(match.group(2))
+            return date(int(match.group(3)), month, int(match.group(1))) if month else None
+        if match := _NUMERIC.fullmatch(folded):
+            return date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
+    except ValueError:
+        return None
+    return None
+
+
 def _byline_date(line: str) -> date | None:
     """A human-readable date line ("March 4, 2024", "4 March 2024", "2024/03/04"), else None."""
     stripped = line.strip()
     if len(stripped) > 40 or not re.search(r"\d{4}", stripped):
         return None
+    if (common := _common_date(stripped)) is not None:
+        return common
     try:
         parsed = dateparser.parse(stripped, fuzzy=False)
     except (ValueError, OverflowError):

@@ -14,7 +14,7 @@ import pickle
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,22 +22,23 @@ from typing import Any
 from ..articles import (
     Article,
     LoadResult,
-    article_files,
+    article_stats,
     check_unique,
     read_article,
     sort_articles,
 )
 from ..config import Config
 from ..errors import ArticleError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_open, atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
 
 log = logging.getLogger("feedpub.build")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 Progress = Callable[[int, int], None]
 Stat = tuple[int, int]  # (mtime_ns, size)
+Written = tuple[str, int]  # (output key, size in bytes)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class _Cache:
     fingerprint: str = ""
     stats: dict[str, Stat] = field(default_factory=dict)
     parsed: dict[str, Article | ArticleError] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Written] = field(default_factory=dict)
     published_ids: tuple[str, ...] = ()
     next_publish: datetime | None = None
     errors: list[ArticleError] = field(default_factory=list)
@@ -107,28 +108,87 @@ def _load_manifest(cfg: Config) -> _Cache:
                   errors=data["errors"])
 
 
+_CHUNK = 500  # parsed articles per pickle in the article cache
+
+
+def _dump(path: Path, data: object) -> None:
+    with atomic_open(path, fsync=False) as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+
+
+def _pack(value: Article | ArticleError) -> object:
+    """An article as a tuple whose str fields are UTF-8 bytes.
+
+    Pickling a non-ASCII str makes CPython keep a UTF-8 copy inside the str object for as
+    long as it lives; encoding it here makes a short-lived copy instead, which on a large
+    site saves about as much memory as the article bodies take.
+    """
+    if isinstance(value, ArticleError):
+        return value
+    return tuple(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
+                 for v in (getattr(value, name) for name in _ARTICLE_FIELDS))
+
+
+def _unpack(value: object) -> Article | ArticleError:
+    if isinstance(value, ArticleError):
+        return value
+    assert isinstance(value, tuple)
+    return Article(**{name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+                      for name, v in zip(_ARTICLE_FIELDS, value, strict=True)})
+
+
+def _dump_articles(path: Path, cache: _Cache) -> None:
+    """The parsed articles as a header and pickles of _CHUNK items each, streamed to the
+    file, so saving a large site needs no serialized copy of all of it in memory."""
+    items = list(cache.parsed.items())
+    with atomic_open(path, fsync=False) as handle:
+        pickle.dump({"version": CACHE_VERSION, "stats": cache.stats,
+                     "chunks": -(-len(items) // _CHUNK)}, handle,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+        for start in range(0, len(items), _CHUNK):
+            chunk = [(source, _pack(value)) for source, value in items[start:start + _CHUNK]]
+            pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Article | ArticleError]]:
+    """What `_dump_articles` wrote; empty if the cache is missing, old or damaged."""
+    try:
+        with path.open("rb") as handle:
+            head = pickle.load(handle)
+            if not isinstance(head, dict) or head.get("version") != CACHE_VERSION:
+                return {}, {}
+            parsed: dict[str, Article | ArticleError] = {}
+            for _ in range(head["chunks"]):
+                parsed.update((source, _unpack(value)) for source, value in pickle.load(handle))
+            return head["stats"], parsed
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, KeyError,
+            TypeError, ValueError):
+        return {}, {}
+
+
 def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
     manifest_path, articles_path = _cache_paths(cfg)
     if with_articles:
-        data = {"version": CACHE_VERSION, "stats": cache.stats, "parsed": cache.parsed}
-        atomic_write(articles_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
-                     fsync=False)
-    manifest = {"version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
-                "outputs": cache.outputs, "published_ids": cache.published_ids,
-                "next_publish": cache.next_publish, "errors": cache.errors}
-    atomic_write(manifest_path, pickle.dumps(manifest, protocol=pickle.HIGHEST_PROTOCOL),
-                 fsync=False)
+        _dump_articles(articles_path, cache)
+    _dump(manifest_path, {
+        "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
+        "outputs": cache.outputs, "published_ids": cache.published_ids,
+        "next_publish": cache.next_publish, "errors": cache.errors})
+
+
+def _size(path: Path) -> int:
+    """Size of a file in bytes, -1 if it is missing."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return -1
 
 
 def _scan(folder: Path) -> dict[str, Stat]:
-    stats: dict[str, Stat] = {}
-    for source in article_files(folder):
-        try:
-            st = os.stat(folder / source)
-        except FileNotFoundError:
-            continue
-        stats[source] = (st.st_mtime_ns, st.st_size)
-    return stats
+    return article_stats(folder)
 
 
 def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
@@ -137,10 +197,7 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
     if cache.stats and not cache.parsed:
         # Stats and parsed articles come from the same file, so a build that replaces the
         # cache while we read can never pair new stats with old articles.
-        cached = _load_pickle(_cache_paths(cfg)[1])
-        valid = isinstance(cached, dict) and cached.get("version") == CACHE_VERSION
-        cache.stats = cached["stats"] if valid else {}
-        cache.parsed = cached["parsed"] if valid else {}
+        cache.stats, cache.parsed = _load_articles(_cache_paths(cfg)[1])
     parsed: dict[str, Article | ArticleError] = {}
     reparsed = 0
     total = len(stats)
@@ -228,7 +285,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
         bool(cache.outputs)
         and stats == cache.stats
         and (cache.next_publish is None or cache.next_publish > now)
-        and all((public / path).exists() for path in cache.outputs)
+        and all(_size(public / path) == size for path, (_, size) in cache.outputs.items())
     )
     if unchanged:
         report.up_to_date = True
@@ -249,13 +306,19 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     report.articles = len(published)
     report.next_publish = _next_publish(result.articles, now)
     planned = plan_outputs(published, cfg)
-    keys: dict[str, str] = {}
+    keys: dict[str, Written] = {}
     for done, output in enumerate(planned, start=1):
-        keys[output.path] = output.key
         target = public / output.path
-        if cache.outputs.get(output.path) != output.key or not target.exists():
-            atomic_write(target, output.render())
+        previous = cache.outputs.get(output.path)
+        if previous is None or previous[0] != output.key or _size(target) != previous[1]:
+            # No fsync per file: outputs can always be built again, and a crash that loses
+            # one leaves it missing or short, which the next build's size check rewrites.
+            data = output.render()
+            atomic_write(target, data, fsync=False)
             report.written.append(output.path)
+            keys[output.path] = (output.key, len(data))
+        else:
+            keys[output.path] = previous
         if progress is not None and (done % 100 == 0 or done == len(planned)):
             progress(done, len(planned))
     report.removed = _remove_stale(public, cache.outputs, set(keys))
