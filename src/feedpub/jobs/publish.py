@@ -136,8 +136,10 @@ def _unpack(value: object) -> Article | ArticleError:
     if isinstance(value, ArticleError):
         return value
     assert isinstance(value, tuple)
-    return Article(**{name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
-                      for name, v in zip(_ARTICLE_FIELDS, value, strict=True)})
+    values: dict[str, Any] = {
+        name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+        for name, v in zip(_ARTICLE_FIELDS, value, strict=True)}
+    return Article(**values)
 
 
 def _dump_articles(path: Path, cache: _Cache) -> None:
