@@ -14,6 +14,7 @@ import email.policy
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -42,12 +43,17 @@ class Received:
 @dataclass
 class Handler:
     """Records accepted messages; `rcpt_replies[address]` is a list of replies to give to
-    RCPT for that address, one per attempt (the last one repeats); `drop_at` closes the
-    connection instead of answering the n-th DATA (1-based, counted over the server's life)."""
+    RCPT for that address, one per attempt (the last one repeats), `data_replies[address]`
+    the same for the end of DATA; `drop_at` closes the connection instead of answering the
+    n-th DATA (1-based, counted over the server's life). `rcpt_times` records when each
+    RCPT for an address arrived."""
 
     received: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
+    rcpt_times: dict[str, list[float]] = field(default_factory=dict)  # time.monotonic()
+    data_replies: dict[str, list[str]] = field(default_factory=dict)
+    data_attempts: dict[str, int] = field(default_factory=dict)
     drop_at: set[int] = field(default_factory=set)
     data_delay: float = 0.0
     data_count: int = 0
@@ -66,6 +72,7 @@ class Handler:
         with self.lock:
             attempt = self.rcpt_attempts.get(address, 0)
             self.rcpt_attempts[address] = attempt + 1
+            self.rcpt_times.setdefault(address, []).append(time.monotonic())
             replies = self.rcpt_replies.get(address)
         if replies:
             reply = replies[min(attempt, len(replies) - 1)]
@@ -83,6 +90,15 @@ class Handler:
         if drop:
             server.transport.close()
             return "421 closing"
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        with self.lock:
+            attempt = self.data_attempts.get(rcpt, 0)
+            self.data_attempts[rcpt] = attempt + 1
+            replies = self.data_replies.get(rcpt)
+        if replies:
+            reply = replies[min(attempt, len(replies) - 1)]
+            if not reply.startswith("250"):
+                return reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                           bytes(envelope.original_content)))

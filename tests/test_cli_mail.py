@@ -157,3 +157,44 @@ def test_delivery_error_exits_non_zero_with_host_and_port(make_site) -> None:
     assert code != 0 and f"127.0.0.1:{port}" in err
     code, out, _ = run(cfg, "digest", "status")
     assert "pending" in out
+
+
+def test_import_finds_the_header_after_a_bom_and_comments(make_site, tmp_path: Path) -> None:
+    cfg = make_site()
+    data = tmp_path / "mailchimp.csv"
+    data.write_bytes("\ufeff# members export\n\n"
+                     "Email Address,First Name,Last Name\n"
+                     "ann@example.com,Ann,Lee\n"
+                     "broken,Bob,Bee\n".encode())
+    code, out, err = run(cfg, "subscribers", "import", str(data))
+    assert code == 1 and "imported 1 new" in out
+    assert f"{data}:5:" in err and "broken" in err
+    assert "Email Address" not in err  # the header is not a bad row
+    with open_store(cfg) as store:
+        assert store.get_subscriber("ann@example.com").name == "Ann Lee"
+
+
+def test_preview_of_a_subscriber_uses_their_cadence_or_says_they_get_nothing(
+        make_site, tmp_path: Path) -> None:
+    recent = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    cfg = make_site({"fresh.md": f"---\ntitle: Fresh\ndate: {recent}\ntags: [town]\n---\n"
+                                 "The bridge opens.\n"})
+    run(cfg, "subscribers", "add", "reader@example.com")
+    with open_store(cfg) as store:
+        daily = store.add_subscriber("daily@example.com", cadence="daily")[0]
+        store.update_preferences(daily.id, cadence="daily", tags=["town"])
+        store.add_subscriber("other@example.com", tags=["sports"])
+    out_dir = tmp_path / "preview"
+    code, out, err = run(cfg, "digest", "preview", "--subscriber", "daily@example.com",
+                         "--out", str(out_dir))
+    assert code == 0, out + err
+    assert (out_dir / "daily-next.eml").exists() and not (out_dir / "weekly-next.eml").exists()
+    msg = email.message_from_bytes((out_dir / "daily-next.eml").read_bytes(),
+                                   policy=email.policy.default)
+    assert msg["To"] == "daily@example.com"
+    code, out, err = run(cfg, "digest", "preview", "--subscriber", "other@example.com",
+                         "--out", str(out_dir))
+    assert code == 1
+    assert "other@example.com receives nothing in the next weekly issue" in err
+    assert "(sports)" in err
+    assert not (out_dir / "weekly-next.eml").exists()

@@ -76,6 +76,24 @@ def test_digest_message_headers_and_parts(make_site, smtp_server: SmtpServer) ->
     assert unsubscribe in text and unsubscribe in page.replace("&amp;", "&")
 
 
+def test_internationalized_domain_is_ascii_in_the_to_header(make_site,
+                                                             smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        store.add_subscriber("idn@bücher.de", "Jörg Bücher")
+        store.add_subscriber("plain@bücher.de")
+    assert send_digest(cfg, "weekly", now=NOW, articles=[article(1)]).sent == 2
+    by_rcpt = {item.rcpt_tos[0]: item for item in smtp_server.handler.received}
+    assert set(by_rcpt) == {"idn@xn--bcher-kva.de", "plain@xn--bcher-kva.de"}
+    for rcpt, item in by_rcpt.items():
+        msg = check_wire_format(item)
+        [to] = msg["To"].addresses
+        assert not msg["To"].defects
+        assert to.addr_spec == rcpt
+    named = by_rcpt["idn@xn--bcher-kva.de"].message()
+    assert named["To"].addresses[0].display_name == "Jörg Bücher"
+
+
 def test_no_header_injection_from_titles_or_names(make_site, smtp_server: SmtpServer) -> None:
     cfg = make_site(extra=smtp_server.config())
     with open_store(cfg) as store:

@@ -73,13 +73,60 @@ def test_html_part_is_email_safe_inlined_and_absolute(make_site) -> None:
     assert digest.article_ids == (evil.id, article(2).id)
 
 
+TAG = re.compile(r"<(?!https?://|mailto:)/?[A-Za-z!]")  # an HTML tag, not a <URL>
+
+
 def test_text_part_is_real_wrapped_text_with_urls(make_site) -> None:
     cfg = make_site()
     digest = render_digest(cfg, "daily", [article(1), article(2)], NOW)
-    assert "<" not in digest.text.replace("<script>", "")
+    assert not TAG.search(digest.text)
     assert "https://news.example.org/posts/post-1.html" in digest.text
-    assert "Body of article 1." in digest.text
+    assert "Body of article 1 <https://news.example.org/posts/post-1.html>." in digest.text
     for line in digest.text.splitlines():
+        assert len(line) <= 72 or "://" in line or "@@fp:" in line, line
+
+
+RICH_MARKDOWN = """---
+title: Rich post
+date: 2026-03-09
+---
+Some **bold** text, a [relative link](/maps/bridge.html) and __more__.
+
+## A heading
+
+1. First step, long enough that it has to be wrapped over the limit of the line width
+2. Second step
+   - a nested point
+3. Third step
+
+> A *quoted* line
+
+<script>alert("x")</script>
+<div class="box">Raw <b>HTML</b> block with <a href="../up.html">a link up</a></div>
+"""
+
+
+def test_text_part_of_a_markdown_article_is_plain_text(make_site) -> None:
+    from feedpub.readers import parse_markdown
+
+    cfg = make_site()
+    rich = parse_markdown(RICH_MARKDOWN, "rich.md", cfg.site)
+    text = render_digest(cfg, "weekly", [rich], NOW).text
+    body = text.split("https://news.example.org/posts/rich.html", 1)[1]
+    assert "Some bold text, a relative link <https://news.example.org/maps/bridge.html>" \
+        in " ".join(body.split())
+    assert "<https://news.example.org/up.html>" in text
+    for syntax in ("**", "__", "##", "](", "*quoted*"):
+        assert syntax not in text, syntax
+    assert not TAG.search(text) and "alert" not in text
+    lines = [line.strip() for line in body.splitlines()]
+    heading = lines.index("A heading")
+    assert set(lines[heading + 1]) == {"="}  # set off by an underline
+    assert [line[:3] for line in lines if line[:1].isdigit()] == ["1. ", "2. ", "3. "]
+    assert "- a nested point" in lines
+    assert "> A quoted line" in lines
+    assert "Raw HTML block with a link up" in " ".join(body.split())
+    for line in text.splitlines():
         assert len(line) <= 72 or "://" in line or "@@fp:" in line, line
 
 

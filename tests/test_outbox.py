@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedpub.jobs.mailing import digest_status, plan_issue, preview_digest, send_digest
+from feedpub.errors import DigestError
+from feedpub.jobs.mailing import (
+    SendBusyError,
+    digest_status,
+    plan_issue,
+    preview_digest,
+    send_digest,
+)
 from feedpub.store import open_store, schema
 from feedpub.store.outbox import Outbox
 from mail_helpers import NOW, add_subscribers, article
@@ -88,6 +95,11 @@ def test_temporary_failures_are_retried_with_backoff(make_site, smtp_server: Smt
     assert failed.status == "failed" and failed.attempts == cfg.delivery.max_attempts
     assert "452" in failed.reply
     assert handler.sessions >= 2  # 421 closed the session; a new one was opened
+    times = handler.rcpt_times["user1@example.com"]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    base = cfg.delivery.retry_base
+    # never before its backoff: retry_base, then twice that (lower bounds only)
+    assert gaps[0] >= base * 0.9 and gaps[1] >= 2 * base * 0.9, gaps
     [counts] = digest_status(cfg)
     assert (counts.status, counts.sent, counts.failed, counts.pending) == ("done", 4, 1, 0)
 
@@ -111,6 +123,38 @@ def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
     third = send_digest(cfg, "weekly", now=third_time, articles=[article(3, now=third_time)])
     assert third.total == 2  # the bounced subscriber is no longer mailed
     assert "550" in [r for r in rows(cfg, first.issue_id) if r.status == "failed"][0].reply
+
+
+def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
+        make_site, smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
+                                                       "retry_base = 0.05\nbounce_limit = 2"))
+    handler = smtp_server.handler
+    for i in range(3):  # the content is refused for everyone, twice: nobody bounces
+        handler.data_replies[f"user{i}@example.com"] = ["554 5.7.1 content rejected",
+                                                        "554 5.7.1 content rejected", "250"]
+    handler.rcpt_replies["user1@example.com"] = ["250", "250", "550 5.1.1 no such user",
+                                                 "250", "550 5.1.1 no such user"]
+    handler.data_replies["user2@example.com"] = ["554 5.7.1 content rejected",
+                                                 "554 5.7.1 content rejected",
+                                                 "552 5.2.2 mailbox full",
+                                                 "552 5.2.2 mailbox full"]
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    reports = []
+    for week in range(5):
+        when = NOW + timedelta(days=7 * week)
+        reports.append(send_digest(cfg, "weekly", now=when, articles=[article(week, now=when)]))
+    assert [(r.sent, r.failed, r.bounced) for r in reports[:2]] == [(0, 3, 0), (0, 3, 0)]
+    first = rows(cfg, reports[0].issue_id)
+    assert {r.status for r in first} == {"failed"} and "554" in first[0].reply
+    with open_store(cfg) as store:
+        # 550 in week 3, delivered in week 4, 550 in week 5: never two in a row
+        assert store.get_subscriber("user1@example.com").status == "active"
+        # two 5.2.2 at DATA in a row (weeks 3 and 4): a recipient failure, bounced
+        assert store.get_subscriber("user2@example.com").status == "bounced"
+        assert store.get_subscriber("user0@example.com").status == "active"
+    assert reports[3].bounced == 1 and reports[4].total == 2
 
 
 def test_dropped_connection_mid_batch_loses_and_repeats_nothing(make_site,
@@ -179,6 +223,88 @@ def test_stop_finishes_in_flight_and_the_next_run_resumes(make_site,
     assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(40)}
 
 
+def test_a_second_sender_stops_while_one_is_sending(make_site,
+                                                   smtp_server: SmtpServer) -> None:
+    smtp_server.handler.data_delay = 0.01
+    cfg = make_site(extra=smtp_server.config(extra="connections = 2"))
+    with open_store(cfg) as store:
+        add_subscribers(store, 60)
+    results: list[object] = []
+    first = threading.Thread(target=lambda: results.append(
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not smtp_server.handler.received:
+        assert time.monotonic() < deadline and first.is_alive()
+        time.sleep(0.005)
+    with pytest.raises(SendBusyError, match=rf"weekly digest is already being sent.*"
+                                             rf"pid {os.getpid()}.*digest-weekly\.lock"):
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    first.join()
+    [report] = results
+    assert report.sent == 60
+    assert send_digest(cfg, "weekly", now=NOW, articles=[article(1)]).issue_id is None
+    assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(60)}
+
+
+def test_two_concurrent_send_commands_deliver_each_copy_once(make_site) -> None:
+    subscribers = 120
+    with SmtpServer() as server:
+        server.handler.data_delay = 0.005
+        cfg = make_site(extra=server.config(extra="connections = 2"))
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+        (cfg.articles_dir / "news.md").write_text(
+            f"---\ntitle: Twice\ndate: {yesterday}\n---\nHello.\n", encoding="utf-8")
+        with open_store(cfg) as store:
+            add_subscribers(store, subscribers)
+        command = [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"),
+                   "digest", "send", "--cadence", "weekly"]
+        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for _ in range(2)]
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+        copies = server.handler.copies()
+    assert copies == {f"user{i}@example.com": 1 for i in range(subscribers)}, outputs
+    sent = [out for out in outputs if f"{subscribers} sent" in out]
+    assert len(sent) == 1, outputs
+    other = outputs[1 - outputs.index(sent[0])]
+    assert "already being sent" in other or "nothing new" in other, other
+    [status] = digest_status(cfg)
+    assert (status.status, status.sent) == ("done", subscribers)
+
+
+def test_mark_sent_reports_whether_it_recorded_anything(make_site) -> None:
+    cfg = make_site()
+    with open_store(cfg) as store:
+        add_subscribers(store, 1)
+        issue = plan_issue(cfg, store, "weekly", now=NOW, articles=[article(1)])
+        [row] = Outbox(store).due_rows(issue.id, after_id=0, now=NOW)
+        assert Outbox(store).mark_sent(row.id, "250 ok", NOW) == 1
+        assert Outbox(store).mark_sent(row.id, "250 again", NOW) == 0
+    [stored] = rows(cfg, issue.id)
+    assert (stored.status, stored.reply, stored.attempts) == ("sent", "250 ok", 1)
+
+
+def test_an_issue_nobody_would_receive_records_nothing(make_site, smtp_server: SmtpServer,
+                                                       caplog) -> None:
+    cfg = make_site(extra=smtp_server.config())
+    with open_store(cfg) as store:
+        store.add_subscriber("rust@example.com", tags=["rust"])
+        store.add_subscriber("late@example.com", status="pending")
+    caplog.set_level("INFO", logger="feedpub")
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1, tags=("python",))])
+    assert report.issue_id is None and report.articles == 1
+    assert "no subscriber would receive them" in report.summary
+    assert "nothing sent or recorded" in caplog.text
+    assert digest_status(cfg) == []
+    with open_store(cfg) as store:
+        assert Outbox(store).sent_article_ids("weekly") == set()
+        store.set_status(store.get_subscriber("late@example.com").id, "active")
+    later = send_digest(cfg, "weekly", now=NOW + timedelta(hours=1),
+                        articles=[article(1, tags=("python",))])
+    assert later.sent == 1 and later.articles == 1
+    assert smtp_server.handler.copies() == {"late@example.com": 1}
+
+
 def test_the_issue_is_rendered_once_for_all_subscribers(make_site, monkeypatch) -> None:
     import feedpub.jobs.mailing as mailing
 
@@ -218,14 +344,15 @@ def test_crash_mid_issue_then_restart_sends_each_copy_once(make_site, tmp_path: 
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while len(server.handler.received) < CRASH_SUBSCRIBERS // 3:
+        while len(server.handler.received) < CRASH_SUBSCRIBERS // 2:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             assert time.monotonic() < deadline
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at = len(server.handler.received)
-        assert killed_at < CRASH_SUBSCRIBERS, "the kill must land mid-issue"
+        assert CRASH_SUBSCRIBERS // 2 <= killed_at < CRASH_SUBSCRIBERS, \
+            "the kill must land halfway through the issue"
         [status] = digest_status(cfg)
         assert status.status == "pending" and status.pending > 0
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -270,3 +397,25 @@ def test_preview_of_an_unfinished_issue_uses_the_subscribers_variant(make_site) 
     assert preview_digest(cfg, "weekly", email="all@example.com").articles == 2
     [counts] = digest_status(cfg)
     assert counts.pending == 2  # previews change nothing
+
+
+def test_preview_for_a_subscriber_is_their_exact_next_message(make_site) -> None:
+    cfg = make_site()
+    with open_store(cfg) as store:
+        store.add_subscriber("daily@example.com", "Dee", cadence="daily")
+        store.add_subscriber("rust@example.com", tags=["rust"])
+        store.add_subscriber("py@example.com", tags=["python"])
+    arts = [article(1, tags=("python",)), article(2)]
+    shown = preview_digest(cfg, email="daily@example.com", now=NOW, articles=arts)
+    assert shown is not None and shown.cadence == "daily"  # their own cadence by default
+    assert shown.recipient == "daily@example.com" and shown.articles == 2
+    with pytest.raises(DigestError, match="receives the daily digest, not the weekly"):
+        preview_digest(cfg, "weekly", email="daily@example.com", now=NOW, articles=arts)
+    with pytest.raises(DigestError, match=r"rust@example\.com receives nothing in the next "
+                                          r"weekly issue.*\(rust\)"):
+        preview_digest(cfg, email="rust@example.com", now=NOW, articles=arts)
+    with open_store(cfg) as store:
+        plan_issue(cfg, store, "weekly", now=NOW, articles=arts)
+    with pytest.raises(DigestError, match="no message left in the unfinished weekly issue"):
+        preview_digest(cfg, email="rust@example.com", now=NOW)
+    assert preview_digest(cfg, email="py@example.com", now=NOW).articles == 1

@@ -146,3 +146,30 @@ def test_threads_and_another_process_write_the_same_file(site) -> None:
     with open_store(site) as store:
         emails = [s.email for s in store.iter_subscribers()]
     assert len(emails) == len(set(emails)) == 4 * 60 + 150 + 1
+
+
+@pytest.mark.parametrize("text, first_line", [
+    ("\ufeffemail,name\nann@example.com,Ann\nnot-an-address,Bob\n", 2),  # BOM
+    ("# exported 2026-03-01\nemail,name\nann@example.com,Ann\nnot-an-address,Bob\n", 3),
+    ("\n\nemail,name\nann@example.com,Ann\nnot-an-address,Bob\n", 4),
+    ("Email Address,First Name,Last Name,Tags\nann@example.com,Ann,Lee,a;b\n"
+     "not-an-address,Bob,,\n", 2),
+])
+def test_csv_header_after_bom_comments_blank_lines_and_mailchimp_names(
+        text: str, first_line: int) -> None:
+    from feedpub.store.csvio import parse_csv
+
+    rows, errors = parse_csv(text, "people.csv")
+    assert [(r.email, r.line) for r in rows] == [("ann@example.com", first_line)]
+    assert rows[0].name in ("Ann", "Ann Lee")
+    assert len(errors) == 1 and errors[0].startswith(f"people.csv:{first_line + 1}: ")
+    assert "not-an-address" in errors[0]
+
+
+def test_csv_row_holding_an_address_is_never_a_header() -> None:
+    from feedpub.store.csvio import parse_csv
+
+    rows, errors = parse_csv("# list\nemail@example.com,name\nbob@example.com,Bob\n", "x.csv")
+    assert [(r.email, r.name, r.line) for r in rows] == [("email@example.com", "name", 2),
+                                                         ("bob@example.com", "Bob", 3)]
+    assert errors == []

@@ -248,3 +248,40 @@ def test_one_address_gets_at_most_three_mails_an_hour(make_site, smtp: SmtpCatch
         assert len({a.text for a in answers}) == 1  # the same page every time
     time.sleep(0.3)
     assert len(smtp.messages) == 3
+
+
+def _signed_days_ago(cfg: Config, purpose: str, subscriber_id: int, days: int) -> str:
+    """A link as it was mailed `days` ago (itsdangerous signs with the given timestamp)."""
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from feedpub.tokens import secret_key
+
+    class Earlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - days * 86400
+
+    token = URLSafeTimedSerializer(secret_key(cfg), salt=f"feedpub-{purpose}",
+                                   signer=Earlier).dumps(subscriber_id)
+    return f"{cfg.site.base_url}{purpose}?token={token}"
+
+
+def test_unsubscribe_and_preferences_links_never_expire(make_site, smtp: SmtpCatcher) -> None:
+    cfg = _site(make_site, smtp)
+    assert cfg.web.token_max_age_days == 30
+    with open_store(cfg) as store:
+        sub, _ = store.add_subscriber("old@example.org", status="active")
+        late, _ = store.add_subscriber("late@example.org", status="pending")
+    unsubscribe = _signed_days_ago(cfg, "unsubscribe", sub.id, 400)
+    preferences = _signed_days_ago(cfg, "preferences", sub.id, 400)
+    confirm = _signed_days_ago(cfg, "confirm", late.id, 31)
+    with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get(_local(preferences, server.url)).status_code == 200
+        assert client.get(_local(unsubscribe, server.url)).status_code == 200
+        with httpx.Client(timeout=10) as mail_client:  # RFC 8058 one-click, a year later
+            done = mail_client.post(_local(unsubscribe, server.url),
+                                    data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+        expired = client.get(_local(confirm, server.url))
+        assert expired.status_code == 400 and "expired" in expired.text
+    assert _status(cfg, "old@example.org") == "unsubscribed"
+    assert _status(cfg, "late@example.org") == "pending"

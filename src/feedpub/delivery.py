@@ -12,6 +12,7 @@ exit. Failures are classified so the sender knows what to do next:
 from __future__ import annotations
 
 import mailbox
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,11 +35,28 @@ class TemporaryFailure(DeliveryError):
 
 
 class PermanentFailure(DeliveryError):
-    """The server refused this message for good (5xx for the recipient)."""
+    """The server refused this message for good (5xx).
 
-    def __init__(self, message: str, code: int = 0) -> None:
+    `bounce` is True only when the refusal is about the recipient's address (a 5xx answer to
+    RCPT TO, or an enhanced status 5.1.x / 5.2.x such as "no such user" or "mailbox full"):
+    only those count towards `bounce_limit`. A refusal of the content (e.g. 554 5.7.1 at
+    DATA) fails the message but says nothing about the subscriber.
+    """
+
+    def __init__(self, message: str, code: int = 0, *, bounce: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.bounce = bounce
+
+
+_RECIPIENT_STATUS = re.compile(r"5\.[12]\.\d{1,3}\b")
+
+
+def is_recipient_failure(command: str, code: int, reply: str) -> bool:
+    """True when a 5xx reply rejects the recipient (a hard bounce), not the message."""
+    if not 500 <= code < 600:
+        return False
+    return command == "RCPT" or bool(_RECIPIENT_STATUS.match(reply.strip()))
 
 
 class ConnectionFailure(DeliveryError):

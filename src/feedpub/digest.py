@@ -24,6 +24,7 @@ from markupsafe import Markup
 from .articles import Article
 from .config import Config
 from .errors import DigestError
+from .plaintext import html_to_text
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 FIELDS = ("greeting", "subscriber_name", "unsubscribe_url", "preferences_url")
@@ -100,14 +101,39 @@ def render_subject(cfg: Config, cadence: str, articles: Sequence[Article],
     return clean_header_text(subject)
 
 
+_LEAD = re.compile(r"(\s*)((?:[-*\u2022]|\d{1,3}[.)])\s+|>\s?)?")
+_STRUCTURE = re.compile(r"\s*(?:(?:[-*\u2022]|\d{1,3}[.)])\s|>)|  |\t|[=-]{3,}\s*$|\* \* \*")
+_KEEP = re.compile(r"(?:    |\t)(?!\s*(?:[-*\u2022]|\d{1,3}[.)])\s)|\s*(?:[=-]{3,}|\* \* \*)\s*$")
+
+
+def _wrap_line(line: str, width: int, indent: str) -> str:
+    """One structured line: a list item or quote wrapped under its own marker."""
+    if _KEEP.match(line):  # preformatted text, heading underline, rule: as it is
+        return (indent + line).rstrip()
+    lead = _LEAD.match(line)
+    assert lead is not None  # every part of the pattern is optional
+    marker = lead.group(2) or ""
+    hanging = lead.group(1) + ("> " if marker.startswith(">") else " " * len(marker))
+    body = " ".join(line[lead.end():].split())
+    if not body:
+        return (indent + lead.group(0)).rstrip()
+    return textwrap.fill(body, width=width, initial_indent=indent + lead.group(0),
+                         subsequent_indent=indent + hanging, break_long_words=False,
+                         break_on_hyphens=False)
+
+
 def wrap_text(value: str, width: int = 72, indent: str = "") -> str:
-    """Re-flow plain text paragraph by paragraph; long URLs are never broken."""
+    """Re-flow plain text paragraph by paragraph; long URLs are never broken.
+
+    A paragraph with structure (list items `- ` / `1. `, quotes `> `, indented lines,
+    heading underlines) keeps its lines; each is wrapped under its own marker.
+    """
     paragraphs = re.split(r"\n\s*\n", value.strip())
     out = []
     for para in paragraphs:
         lines = para.splitlines()
-        if any(line.startswith(("    ", "\t", "- ", "* ", "> ")) for line in lines):
-            out.append("\n".join(indent + line.rstrip() for line in lines))
+        if any(_STRUCTURE.match(line) for line in lines):
+            out.append("\n".join(_wrap_line(line.rstrip(), width, indent) for line in lines))
             continue
         out.append(textwrap.fill(" ".join(para.split()), width=width, initial_indent=indent,
                                  subsequent_indent=indent, break_long_words=False,
@@ -142,10 +168,13 @@ def make_environment(cfg: Config) -> jinja2.Environment:
 
 def _article_context(cfg: Config, article: Article) -> dict[str, object]:
     url = urljoin(cfg.site.base_url, article.url_path)
+    body = absolute_html(article.html, url)
     return {
         "id": article.id, "title": clean_header_text(article.title), "url": url,
-        "html": Markup(absolute_html(article.html, url)),
-        "text": article.text or article.summary, "summary": article.summary,
+        "html": Markup(body),
+        # The text part is rendered from the sanitized, absolute-link HTML (never the
+        # Markdown source): links as `text <URL>`, lists and headings kept.
+        "text": html_to_text(body) or article.summary, "summary": article.summary,
         "author": article.author, "tags": article.tags,
         "date": article.published.astimezone(cfg.site.tz).strftime("%d %B %Y"),
         "published": article.published,

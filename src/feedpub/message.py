@@ -22,6 +22,7 @@ from email.utils import format_datetime, formataddr
 from typing import cast
 
 from .config import Config
+from .delivery import ascii_address
 from .digest import Digest, Personalizer, clean_header_text, subscriber_values
 
 CRLF = b"\r\n"
@@ -36,8 +37,13 @@ def _fold(name: str, value: str) -> bytes:
 
 
 def _fold_address(name: str, display_name: str, address: str) -> bytes:
-    """An address header; the display name is quoted or RFC 2047-encoded as needed."""
+    """An address header; the display name is quoted or RFC 2047-encoded as needed.
+
+    An internationalized domain is written in its ASCII (IDNA) form, as in the envelope:
+    RFC 2047 encoded-words are not allowed inside an address.
+    """
     display_name = clean_header_text(display_name)
+    address = ascii_address(address)
     if _PLAIN_NAME.fullmatch(display_name) and address.isascii():
         line = f"{name}: {display_name} <{address}>" if display_name else f"{name}: {address}"
         if len(line) <= 78:

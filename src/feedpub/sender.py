@@ -221,8 +221,8 @@ class IssueSender:
                 self._count("retried")
             return None
         except PermanentFailure as exc:
-            bounced = self.outbox.mark_failed(row.id, str(exc),
-                                              bounce_limit=self.cfg.delivery.bounce_limit)
+            limit = self.cfg.delivery.bounce_limit if exc.bounce else None
+            bounced = self.outbox.mark_failed(row.id, str(exc), bounce_limit=limit)
             self._count("failed")
             if bounced:
                 self._count("bounced")
@@ -236,8 +236,11 @@ class IssueSender:
         return self.recorder.submit(self._record_sent, row.id, reply)
 
     def _record_sent(self, row_id: int, reply: str) -> None:
-        self.outbox.mark_sent(row_id, reply, self.clock())
-        self._count("sent")
+        if self.outbox.mark_sent(row_id, reply, self.clock()):
+            self._count("sent")
+        else:  # recorded by someone else meanwhile: the send lock should make this impossible
+            log.error("outbox row %d was no longer pending when its delivery was recorded",
+                      row_id)
 
     def _fail(self, exc: Exception) -> None:
         with self.tally.lock:

@@ -24,6 +24,7 @@ from .delivery import (
     TemporaryFailure,
     ascii_address,
     envelope,
+    is_recipient_failure,
     message_bytes,
 )
 from .errors import DeliveryError
@@ -156,10 +157,10 @@ class SmtpMailer:
                 self._fail(code, reply, f"MAIL FROM:<{sender}>", sender_side=True)
             code, reply = client.rcpt(ascii_address(recipient))
             if code not in (250, 251):
-                self._fail(code, reply, f"RCPT TO:<{recipient}>")
+                self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
             code, reply = _data(client, data, before_end)
             if code != 250:
-                self._fail(code, reply, "DATA")
+                self._fail(code, reply, "DATA", stage="DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
@@ -167,7 +168,7 @@ class SmtpMailer:
         return f"{code} {_text(reply)}"
 
     def _fail(self, code: int, reply: bytes | str, command: str, *,
-              sender_side: bool = False) -> None:
+              sender_side: bool = False, stage: str = "") -> None:
         text = f"{self.where} answered {code} {_text(reply)} to {command}"
         if code == 421 or code < 200:
             self._drop()  # 421: the server is closing the session
@@ -179,7 +180,8 @@ class SmtpMailer:
             raise ConnectionFailure(text + " (check digest.from_address and the server's "
                                            "sender policy)")
         if 500 <= code < 600:
-            raise PermanentFailure(text, code)
+            raise PermanentFailure(text, code,
+                                   bounce=is_recipient_failure(stage, code, _text(reply)))
         raise DeliveryError(text)
 
     def _reset(self) -> None:

@@ -1,4 +1,8 @@
-"""Signed, expiring tokens for confirm / unsubscribe / preferences links.
+"""Signed tokens for confirm / unsubscribe / preferences links.
+
+Only confirm links expire (`[web] token_max_age_days`). Unsubscribe and preferences links
+sit in every digest and in List-Unsubscribe (RFC 8058): they must keep working however old
+the message is, so they never expire; they only act on the one subscriber they name.
 
 The signing secret comes from FEEDPUB_SECRET_KEY, or is generated once and kept in
 `<data>/secret.key` (mode 0600), so links stay valid across restarts.
@@ -18,6 +22,7 @@ from .fsutil import atomic_write
 
 SECRET_ENV = "FEEDPUB_SECRET_KEY"
 PURPOSES = ("confirm", "unsubscribe", "preferences")
+EXPIRING = frozenset({"confirm"})  # the purposes whose links expire
 
 
 class TokenError(FeedpubError):
@@ -51,10 +56,15 @@ def make_token(cfg: Config, purpose: str, subscriber_id: int) -> str:
 
 
 def read_token(cfg: Config, purpose: str, token: str, max_age_days: int | None = None) -> int:
-    """Return the subscriber id in a valid token, or raise TokenError."""
+    """Return the subscriber id in a valid token, or raise TokenError.
+
+    Confirm tokens older than `max_age_days` (default `[web] token_max_age_days`) are
+    refused; the other purposes never expire.
+    """
     days = cfg.web.token_max_age_days if max_age_days is None else max_age_days
+    max_age = days * 86400 if purpose in EXPIRING else None
     try:
-        value = _serializer(cfg, purpose).loads(token, max_age=days * 86400)
+        value = _serializer(cfg, purpose).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise TokenError(
             f"this {purpose} link has expired (older than {days} days); request a new one"

@@ -113,13 +113,18 @@ def digest() -> None:
 
 @digest.command("preview")
 @cadence_option
-@click.option("--subscriber", "email", default=None, help="Personalize for this subscriber.")
+@click.option("--subscriber", "email", default=None,
+              help="This subscriber's next message (in their cadence unless --cadence).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               help="Folder for <cadence>-next.eml and <cadence>-next.html (default: here).")
 @pass_ctx
 def preview(ctx: Context, cadence: str | None, email: str | None, out: Path) -> None:
-    """Write the exact next message as .eml and .html; sends and records nothing."""
-    which = cadence or ctx.config.digest.default_cadence
+    """Write the exact next message as .eml and .html; sends and records nothing.
+
+    With --subscriber: that subscriber's next message, in their own cadence; exits with
+    status 1 and says why when they receive nothing in the next issue.
+    """
+    which = mailing.preview_cadence(ctx.config, cadence, email)
     result = mailing.write_preview(ctx.config, which, out, email=email)
     if result is None:
         click.echo(f"{which} digest: nothing new since the last issue")

@@ -128,10 +128,18 @@ class Daemon:
         return report.next_publish
 
     def send_digest(self, cadence: str) -> None:
-        """One scheduled digest; stops early (checkpointed) when the daemon shuts down."""
-        from .mailing import send_digest
+        """One scheduled digest; stops early (checkpointed) when the daemon shuts down.
 
-        report = send_digest(self.cfg, cadence, stop=self.scheduler.stopping)
+        If a `feedpub digest send` of the same cadence is running, this run is skipped: that
+        process sends the issue (and the next scheduled run picks up anything left)."""
+        from .mailing import SendBusyError, send_digest
+
+        try:
+            report = send_digest(self.cfg, cadence, stop=self.scheduler.stopping)
+        except SendBusyError as exc:
+            log_event(log, "digest_skipped", level=logging.WARNING, cadence=cadence,
+                      reason=str(exc))
+            return
         self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
         self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
         log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,

@@ -1,7 +1,8 @@
 """Subscriber CSV import and export.
 
-Import finds the header itself (a row naming an `email` column; otherwise column 1 is the
-address and column 2 the name), reports every bad row by line number, adds the good ones in
+Import finds the header itself (the first row that is not blank or a `#` comment, if it names
+an address column such as `email` or `Email Address` and holds no address; otherwise column 1
+is the address and column 2 the name), reports every bad row by line number, adds the good ones in
 one transaction and skips addresses already present, so importing a file twice changes
 nothing.
 """
@@ -39,26 +40,78 @@ class ImportReport:
     errors: tuple[str, ...]  # "file:line: reason (fix)"
 
 
-def parse_csv(text: str, source: str) -> tuple[list[CsvRow], list[str]]:
-    """Good rows and error messages (pure)."""
-    sample = text[:4096]
+# Header names (lower-case) accepted for each column; Mailchimp-style exports included.
+ALIASES = {
+    "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
+    "name": ("name", "full name"),
+    "first_name": ("first name", "firstname", "given name"),
+    "last_name": ("last name", "lastname", "surname", "family name"),
+    "cadence": ("cadence",),
+    "tags": ("tags",),
+}
+DEFAULT_COLUMNS = {"email": 0, "name": 1}
+
+
+def _skipped(cells: list[str]) -> bool:
+    """Blank and `#` comment rows carry no data."""
+    return not any(cells) or cells[0].startswith("#")
+
+
+def _parses_as_address(cell: str) -> bool:
+    if "@" not in cell:
+        return False
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t")
+        normalize_email(cell)
+    except SubscriberError:
+        return False
+    return True
+
+
+def header_columns(cells: list[str]) -> dict[str, int] | None:
+    """Column positions if `cells` is a header row: it names an address column and no cell
+    is an address. None: a data row."""
+    if any(_parses_as_address(c) for c in cells):
+        return None
+    names = [" ".join(cell.lower().replace("_", " ").split()) for cell in cells]
+    columns: dict[str, int] = {}
+    for column, aliases in ALIASES.items():
+        for alias in aliases:  # the first alias present wins: `email` before `e-mail`
+            if alias in names:
+                columns[column] = names.index(alias)
+                break
+    return columns if "email" in columns else None
+
+
+def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    """Sniffed from the data lines (blank and comment lines would mislead the sniffer)."""
+    lines = [line for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines)[:4096], ",;\t")
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        return csv.excel
+
+
+def parse_csv(text: str, source: str) -> tuple[list[CsvRow], list[str]]:
+    """Good rows and error messages (pure). Line numbers are the file's own."""
+    text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text), _dialect(text))
     rows: list[CsvRow] = []
     errors: list[str] = []
-    columns = {"email": 0, "name": 1}
+    columns = DEFAULT_COLUMNS
+    first = True
     seen: set[str] = set()
-    for index, cells in enumerate(reader):
+    for cells in reader:
         line = reader.line_num
         cells = [c.strip() for c in cells]
-        if not any(cells) or cells[0].startswith("#"):
+        if _skipped(cells):
             continue
-        if index == 0 and "email" in [c.lower() for c in cells]:
-            columns = {c.lower(): i for i, c in enumerate(cells) if c}
-            continue
+        if first:  # the first data-bearing row may be the header
+            first = False
+            found = header_columns(cells)
+            if found is not None:
+                columns = found
+                continue
         try:
             row = _row(cells, columns, line)
         except SubscriberError as exc:
@@ -76,6 +129,13 @@ def _cell(cells: list[str], columns: dict[str, int], name: str) -> str:
     return cells[index] if index is not None and index < len(cells) else ""
 
 
+def _name(cells: list[str], columns: dict[str, int]) -> str:
+    if "name" in columns:
+        return _cell(cells, columns, "name")
+    return " ".join(part for part in (_cell(cells, columns, "first_name"),
+                                      _cell(cells, columns, "last_name")) if part)
+
+
 def _row(cells: list[str], columns: dict[str, int], line: int) -> CsvRow:
     address = _cell(cells, columns, "email")
     if not address:
@@ -85,7 +145,7 @@ def _row(cells: list[str], columns: dict[str, int], line: int) -> CsvRow:
     if cadence is not None and cadence not in CADENCES:
         raise SubscriberError(f"cadence {cadence!r} is not 'daily' or 'weekly' (or leave empty)")
     return CsvRow(line=line, email=normalize_email(address),
-                  name=_clean_name(_cell(cells, columns, "name")) or None, cadence=cadence,
+                  name=_clean_name(_name(cells, columns)) or None, cadence=cadence,
                   tags=normalize_tags(_cell(cells, columns, "tags").replace(";", ",")))
 
 

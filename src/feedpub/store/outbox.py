@@ -76,6 +76,15 @@ _MARK_SENT = (
 )
 
 
+# A delivered message resets the subscriber's count of consecutive hard bounces.
+_CLEAR_BOUNCES = (
+    _S.update()
+    .where(_S.c.id == sa.select(_O.c.subscriber_id).where(_O.c.id == sa.bindparam("row_id"))
+           .scalar_subquery(), _S.c.bounces > 0)
+    .values(bounces=0)
+)
+
+
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:
@@ -122,13 +131,15 @@ class Outbox:
 
     def create_issue(self, cadence: str, *, now: datetime, since: datetime,
                      article_ids: Sequence[str], default_cadence: str,
-                     variant_for: VariantFor) -> Issue:
+                     variant_for: VariantFor) -> Issue | None:
         """Write the issue, its variants, its article ids and all outbox rows atomically.
 
         Subscribers are streamed in batches; `variant_for(tags)` renders the issue for one
-        tag filter the first time it is met (None: nothing for that filter, no row).
+        tag filter the first time it is met (None: nothing for that filter, no row). When no
+        subscriber gets a row, nothing at all is written and None is returned, so the articles
+        stay available for the subscribers who come later.
         """
-        with self.writer.begin() as conn:
+        with self.writer.connect() as conn, conn.begin() as transaction:
             issue_id = _new_id(conn.execute(_I.insert().values(
                 cadence=cadence, created=now, since=since, status="pending",
                 article_ids=json.dumps(list(article_ids)), total=0)))
@@ -164,8 +175,10 @@ class Outbox:
                 if batch:
                     conn.execute(_O.insert(), batch)
                     total += len(batch)
-            conn.execute(_I.update().where(_I.c.id == issue_id).values(
-                total=total, status="pending" if total else "done"))
+            if not total:
+                transaction.rollback()
+                return None
+            conn.execute(_I.update().where(_I.c.id == issue_id).values(total=total))
             row = conn.execute(sa.select(_I).where(_I.c.id == issue_id)).one()
         return _issue(row)
 
@@ -202,6 +215,15 @@ class Outbox:
                     return int(found)
             first = conn.execute(query).scalar()
         return None if first is None else int(first)
+
+    def pending_variant(self, issue_id: int, subscriber_id: int) -> int | None:
+        """The variant of this subscriber's pending row in the issue, if they have one."""
+        query = sa.select(_O.c.variant_id).where(
+            _O.c.issue_id == issue_id, _O.c.subscriber_id == subscriber_id,
+            _O.c.status == "pending")
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else int(found)
 
     def finish_issue(self, issue_id: int) -> bool:
         """Mark the issue done if no row is pending. True if it is done."""
@@ -240,10 +262,19 @@ class Outbox:
                 _O.c.issue_id == issue_id, _O.c.status == "pending")).scalar()
         return when  # type: ignore[no-any-return]
 
-    def mark_sent(self, row_id: int, reply: str, now: datetime) -> None:
-        """Record the server's acceptance (one short transaction: this is the hot path)."""
+    def mark_sent(self, row_id: int, reply: str, now: datetime) -> int:
+        """Record the server's acceptance (one short transaction: this is the hot path).
+
+        Returns the number of rows changed: 0 when the row was no longer pending (someone
+        else recorded it), which the caller must not count as sent. A delivery also clears
+        the subscriber's bounce count, so only consecutive hard bounces add up.
+        """
         with self.writer.begin() as conn:
-            conn.execute(_MARK_SENT, {"row_id": row_id, "reply": reply[:1000], "now": now})
+            changed = conn.execute(_MARK_SENT, {"row_id": row_id, "reply": reply[:1000],
+                                                "now": now}).rowcount
+            if changed:
+                conn.execute(_CLEAR_BOUNCES, {"row_id": row_id})
+        return int(changed)
 
     def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> None:
         with self.writer.begin() as conn:
@@ -251,14 +282,15 @@ class Outbox:
                 reply=reply[:1000], next_attempt=next_attempt, attempts=_O.c.attempts + 1))
 
     def mark_failed(self, row_id: int, reply: str, *, bounce_limit: int | None = None) -> bool:
-        """Give up on a row. With `bounce_limit`, count a hard bounce against the subscriber;
-        returns True when that made the subscriber `bounced`."""
+        """Give up on a pending row. With `bounce_limit`, count a hard bounce against the
+        subscriber; returns True when that made the subscriber `bounced`."""
         with self.writer.begin() as conn:
             subscriber_id = conn.execute(sa.select(_O.c.subscriber_id).where(
                 _O.c.id == row_id)).scalar_one()
-            conn.execute(_O.update().where(_O.c.id == row_id).values(
-                status="failed", reply=reply[:1000], attempts=_O.c.attempts + 1))
-            if bounce_limit is None:
+            changed = conn.execute(_O.update().where(
+                _O.c.id == row_id, _O.c.status == "pending").values(
+                status="failed", reply=reply[:1000], attempts=_O.c.attempts + 1)).rowcount
+            if bounce_limit is None or not changed:
                 return False
             conn.execute(_S.update().where(_S.c.id == subscriber_id).values(
                 bounces=_S.c.bounces + 1))
