@@ -11,7 +11,7 @@ NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
 def article(n: int, *, hours_ago: float = 1, title: str | None = None,
-            tags: tuple[str, ...] = (), html: str | None = None, text: str | None = None,
+            tags: tuple[str, ...] = (), html: str | None = None,
             now: datetime = NOW, updated: datetime | None = None) -> Article:
     """Article number `n`, published `hours_ago` before `now`; its id depends on n only."""
     title = title or f"Article number {n}"
@@ -20,7 +20,6 @@ def article(n: int, *, hours_ago: float = 1, title: str | None = None,
         published=now - timedelta(hours=hours_ago),
         html=html or f'<p>Body of <a href="/posts/post-{n}.html">article {n}</a>.</p>'
                      f'<p><img src="images/{n}.png" alt=""></p>',
-        text=text or f"Body of article {n}. " * 12,
         source=f"post-{n}.md", updated=updated, author="Ann Author", tags=tags,
         summary=f"Summary of article {n}.",
     )

@@ -46,7 +46,6 @@ def test_plain_text_example_from_the_format_description() -> None:
     )
     assert article.id == "tag:news.example.org,2024-03-05:library"
     assert article.summary.startswith("The city library will open")
-    assert "What Changes" in article.text
 
 
 def test_header_may_carry_a_time_of_day() -> None:
@@ -229,6 +228,6 @@ def test_any_unicode_parses_or_fails_cleanly(title: str, body: str) -> None:
     except ArticleError as exc:  # e.g. a title made only of whitespace
         assert exc.line is not None and exc.fix
         return
-    for value in (article.title, article.html, article.text, article.summary):
+    for value in (article.title, article.html, article.summary):
         assert clean_text(value)[1] == []  # nothing XML forbids survives
     etree.fromstring(f"<div>{article.html}</div>".encode())  # well-formed markup

@@ -46,7 +46,7 @@ def art(n: int, **changes: Any) -> Article:
     fields: dict[str, Any] = dict(
         id=f"tag:news.example.org,2024:post-{n}", slug=f"post-{n:03d}", title=f"Post {n}",
         published=START + timedelta(days=n), html=f"<p>Body of post {n}.</p>",
-        text=f"Body of post {n}.", source=f"post-{n:03d}.md", summary=f"Summary {n}",
+        source=f"post-{n:03d}.md", summary=f"Summary {n}",
     )
     fields.update(changes)
     return Article(**fields)

@@ -45,7 +45,7 @@ def articles(draw: st.DrawFn) -> list[Article]:
         out.append(Article(
             id=f"tag:news.example.org,2024:{n}", slug=f"p{n}", title=draw(any_text),
             published=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=count - n),
-            html=body if as_html else f"<p>{html.escape(body)}</p>", text=body,
+            html=body if as_html else f"<p>{html.escape(body)}</p>",
             source=f"p{n}.md", summary=draw(any_text), author=draw(st.none() | any_text),
             tags=tuple(draw(st.lists(any_text, max_size=3))),
         ))

@@ -18,7 +18,7 @@ def _article(slug: str, day: int, **kw: object) -> Article:
     values: dict[str, object] = {
         "id": f"tag:x,2026:{slug}", "slug": slug, "title": f"Title {slug}",
         "published": datetime(2026, 1, day, 9, tzinfo=UTC), "html": f"<p>Body {slug}</p>",
-        "text": f"Body {slug}", "source": f"{slug}.txt", "summary": f"Summary {slug}"}
+        "source": f"{slug}.txt", "summary": f"Summary {slug}"}
     values.update(kw)
     return Article(**values)  # type: ignore[arg-type]
 

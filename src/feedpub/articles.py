@@ -26,7 +26,6 @@ class Article:
     title: str
     published: datetime  # header / front-matter date; orders entries
     html: str  # sanitized HTML body; links may be relative to site.base_url
-    text: str  # readable plain-text body (for email text parts and summaries)
     source: str  # file path relative to the articles folder
     updated: datetime | None = None  # only when the author says so
     author: str | None = None

@@ -179,15 +179,12 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         body_start += 1
 
     parts_html: list[str] = []
-    parts_text: list[str] = []
     for _, block in blocks[body_start:]:
         joined = " ".join(block)
         if _is_subheading(block):
             parts_html.append(f"<h2>{html.escape(joined, quote=False)}</h2>")
         else:
             parts_html.append(f"<p>{html.escape(joined, quote=False)}</p>")
-        parts_text.append(joined)
-    body_text = "\n\n".join(parts_text)
     body_paragraphs = [" ".join(b) for _, b in blocks[body_start:] if not _is_subheading(b)]
     slug = slug_for(source)
     return Article(
@@ -196,7 +193,6 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         title=title,
         published=published,
         html="\n".join(parts_html),
-        text=body_text,
         source=source,
         author=author,
         tags=tags,
@@ -317,7 +313,6 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
                            line=_key_line(front, "draft"), fix="write 'draft: true'")
     slug = slug_for(source)
     body_html = sanitize_html(_markdown().render(body))
-    plain = body.strip()
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
     return Article(
         id=scalar("id") or entry_id(site, published.astimezone(site.tz).date(), slug),
@@ -326,7 +321,6 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
         published=published,
         updated=updated,
         html=body_html.strip(),
-        text=plain,
         source=source,
         author=scalar("author") or None,
         tags=tags,
