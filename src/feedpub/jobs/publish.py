@@ -22,10 +22,10 @@ from typing import Any
 from ..articles import (
     Article,
     LoadResult,
+    arrange_articles,
     article_files,
     check_unique,
     read_article,
-    sort_articles,
 )
 from ..config import Config
 from ..errors import ArticleError
@@ -35,7 +35,7 @@ from ..outputs import OutputFile
 
 log = logging.getLogger("feedpub.build")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 Progress = Callable[[int, int], None]
 Stat = tuple[int, int]  # (mtime_ns, size)
 
@@ -70,6 +70,7 @@ class _Cache:
     published_ids: tuple[str, ...] = ()
     next_publish: datetime | None = None
     errors: list[ArticleError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _config_fingerprint(cfg: Config) -> str:
@@ -104,7 +105,7 @@ def _load_manifest(cfg: Config) -> _Cache:
         return _Cache()
     return _Cache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
-                  errors=data["errors"])
+                  errors=data["errors"], warnings=data.get("warnings", []))
 
 
 def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
@@ -115,9 +116,13 @@ def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
                      fsync=False)
     manifest = {"version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
                 "outputs": cache.outputs, "published_ids": cache.published_ids,
-                "next_publish": cache.next_publish, "errors": cache.errors}
+                "next_publish": cache.next_publish, "errors": cache.errors,
+                "warnings": cache.warnings}
     atomic_write(manifest_path, pickle.dumps(manifest, protocol=pickle.HIGHEST_PROTOCOL),
                  fsync=False)
+
+
+UNREADABLE: Stat = (-1, -1)  # a listed file that cannot be stat'ed: reading it reports why
 
 
 def _scan(folder: Path) -> dict[str, Stat]:
@@ -125,7 +130,8 @@ def _scan(folder: Path) -> dict[str, Stat]:
     for source in article_files(folder):
         try:
             st = os.stat(folder / source)
-        except FileNotFoundError:
+        except OSError:  # a dangling symlink, a folder without access: an error, not a skip
+            stats[source] = UNREADABLE
             continue
         stats[source] = (st.st_mtime_ns, st.st_size)
     return stats
@@ -160,7 +166,7 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
     good = [v for v in parsed.values() if isinstance(v, Article)]
     errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
     kept, dup_errors = check_unique(good)
-    return LoadResult(sort_articles(kept), errors + dup_errors), reparsed
+    return LoadResult(arrange_articles(kept), errors + dup_errors), reparsed
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -217,7 +223,8 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     reported in `skipped` and the rest are published.
     """
     now = now or datetime.now(UTC)
-    cache = _Cache() if force else _load_manifest(cfg)
+    previous = _load_manifest(cfg)
+    cache = _Cache() if force else previous
     stats = _scan(cfg.articles_dir)
     fingerprint = _config_fingerprint(cfg)
     if cache.fingerprint != fingerprint:
@@ -236,13 +243,12 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
         report.articles = len(cache.published_ids)
         report.next_publish = cache.next_publish
         report.skipped = list(cache.errors)
+        report.warnings = list(cache.warnings)
         return report
 
     result, report.reparsed = _read_all(cfg, stats, cache, progress)
     report.skipped = result.errors
     report.warnings = [w for a in result.articles for w in a.warnings]
-    for warning in report.warnings:
-        log.warning(warning)
     if strict and result.errors:
         return report
     published = result.published(now)
@@ -258,12 +264,15 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
             report.written.append(output.path)
         if progress is not None and (done % 100 == 0 or done == len(planned)):
             progress(done, len(planned))
-    report.removed = _remove_stale(public, cache.outputs, set(keys))
+    # The previous build's list, even when its cache is not reused (config change, --force):
+    # files it wrote that this build does not plan are gone from the site.
+    report.removed = _remove_stale(public, previous.outputs, set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
     cache.published_ids = tuple(a.id for a in published)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
+    cache.warnings = list(report.warnings)
     _save_cache(cfg, cache, with_articles=True)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
