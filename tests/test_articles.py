@@ -118,11 +118,21 @@ def test_control_characters_are_removed_with_a_warning() -> None:
     article = parse_article("date 2024-03-05 Bell\x07 title\n\nA\x00B\x1b C.\n", "c.txt", SITE)
     assert article.title == "Bell title"
     assert article.html == "<p>AB C.</p>"
-    assert article.warnings == ("c.txt:1: removed characters that XML does not allow "
-                                "(control characters)",
-                                "c.txt:3: removed characters that XML does not allow "
-                                "(control characters)")
+    warning = "removed characters that feeds must not contain (control characters, " \
+              "noncharacters or U+FFFD)"
+    assert article.warnings == (f"c.txt:1: {warning}", f"c.txt:3: {warning}")
     assert clean_text("tab\tand\nnewline") == ("tab\tand\nnewline", [])
+
+
+def test_c1_controls_and_noncharacters_are_removed_with_a_warning() -> None:
+    text = ("date 2024-03-05 Smart\x93quotes\x94 and NEL\x85\n\n"
+            "DEL\x7f C1\x80\x9f non\ufdd0\ufffe\U0001fffe\U0010ffff replacement\ufffd.\n")
+    article = parse_article(text, "c1.txt", SITE)
+    assert article.title == "Smartquotes and NEL"
+    assert article.html == "<p>DEL C1 non replacement.</p>"
+    assert [w.split(": ")[0] for w in article.warnings] == ["c1.txt:1", "c1.txt:3"]
+    kept = "é ü ÿ \xa0 € \ufdcf \ufdf0 \U0001f389 \U0001fffd"
+    assert clean_text(kept) == (kept, [])
 
 
 MARKDOWN = """\
@@ -231,3 +241,89 @@ def test_any_unicode_parses_or_fails_cleanly(title: str, body: str) -> None:
     for value in (article.title, article.html, article.summary):
         assert clean_text(value)[1] == []  # nothing XML forbids survives
     etree.fromstring(f"<div>{article.html}</div>".encode())  # well-formed markup
+
+
+def test_draft_line_keeps_a_plain_text_entry_unpublished() -> None:
+    text = "date 2024-03-05 Title\n\nDraft: yes\n\nBy: Ann\n\nTags: a, b\n\nBody.\n"
+    article = parse_article(text, "d.txt", SITE)
+    assert article.draft is True
+    assert (article.author, article.tags, article.html) == ("Ann", ("a", "b"), "<p>Body.</p>")
+    assert parse_article(text.replace("yes", "no"), "d.txt", SITE).draft is False
+    assert parse_article(text.replace("Draft: yes\n\n", ""), "d.txt", SITE).draft is False
+    with pytest.raises(ArticleError) as info:
+        parse_article(text.replace("yes", "soon"), "d.txt", SITE)
+    assert info.value.line == 3 and "'Draft: soon' must be yes or no" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("---\ntitle: T\ndate: 0001-01-01T00:30:00+14:00\n---\nx\n", 3),
+        ("---\ntitle: T\ndate: 2024-01-01\nupdated: 9999-12-31T23:59:00-14:00\n---\nx\n", 4),
+        ("---\ntitle: T\ndate: 1899-12-31\n---\nx\n", 3),
+        ("date 0001-01-01 Title\n", 1),
+        ("date 9999-12-31T23:30-14:00 Title\n", 1),
+    ],
+)
+def test_dates_out_of_range_are_errors_naming_the_range(text: str, line: int) -> None:
+    source = "old.md" if text.startswith("---") else "old.txt"
+    with pytest.raises(ArticleError) as info:
+        parse_article(text, source, SITE)
+    assert info.value.line == line
+    assert "dates from 1900 to 9998 are accepted" in str(info.value)
+
+
+def test_old_dates_in_local_mean_time_are_given_in_utc() -> None:
+    # Amsterdam kept local mean time (+00:19:32) until 1937: no valid RFC 3339 offset.
+    site = SiteConfig(base_url="https://news.example.org/", timezone="Europe/Amsterdam")
+    article = parse_article("date 1920-05-01 Old news\n\nBody.\n", "1920-05-01-old.txt", site)
+    assert article.published.utcoffset() == timedelta(0)
+    assert article.published == datetime(1920, 5, 1, 9, 0, tzinfo=site.tz)
+    assert article.id == "tag:news.example.org,1920-05-01:old"
+    plain = parse_article("date 2024-03-05 New\n", "n.txt", site)
+    assert plain.published.utcoffset() == timedelta(hours=1)  # whole minutes: kept as is
+
+
+def test_same_day_entries_without_a_time_get_distinct_stable_times(tmp_path: Path) -> None:
+    def write(name: str, text: str) -> None:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    write("2024-01-02-b.txt", "date 2024-01-02 B\n\nBody.\n")
+    write("2024-01-02-a.txt", "date 2024-01-02 A\n\nBody.\n")
+    write("2024-01-02-c.md", "---\ntitle: C\ndate: 2024-01-02\n---\nBody\n")
+    write("2024-01-02-timed.txt", "date 2024-01-02T07:00 Timed\n\nBody.\n")
+    write("2024-01-03-d.txt", "date 2024-01-03 D\n\nBody.\n")
+    first = load_articles(tmp_path, SITE).articles
+    nine = datetime(2024, 1, 2, 9, 0, tzinfo=SITE.tz)
+    assert [(a.title, a.published) for a in first] == [
+        ("D", datetime(2024, 1, 3, 9, 0, tzinfo=SITE.tz)),  # alone on its day: unchanged
+        ("A", nine + timedelta(seconds=2)), ("B", nine + timedelta(seconds=1)), ("C", nine),
+        ("Timed", datetime(2024, 1, 2, 7, 0, tzinfo=SITE.tz)),
+    ]
+    assert [a.id for a in first][1] == "tag:news.example.org,2024-01-02:a"
+    write("2024-01-01-e.txt", "date 2024-01-01 E\n\nBody.\n")  # other days change
+    write("2024-01-03-f.txt", "date 2024-01-03 F\n\nBody.\n")
+    again = {a.title: a for a in load_articles(tmp_path, SITE).articles}
+    for article in first[1:]:
+        assert again[article.title].published == article.published
+        assert again[article.title].id == article.id
+
+
+def test_tags_differing_only_in_case_take_the_most_used_spelling(tmp_path: Path) -> None:
+    (tmp_path / "1.txt").write_text("date 2024-01-01 One\n\nTags: food, Market\n\nBody.\n")
+    (tmp_path / "2.txt").write_text("date 2024-01-02 Two\n\nTags: Food\n\nBody.\n")
+    (tmp_path / "3.txt").write_text("date 2024-01-03 Three\n\nTags: food, market\n\nBody.\n")
+    result = load_articles(tmp_path, SITE)
+    assert [a.tags for a in result.articles] == [("food", "Market"), ("food",),
+                                                 ("food", "Market")]
+
+
+def test_a_dangling_symlink_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("date 2024-01-01 Good\n\nBody.\n")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    result = load_articles(tmp_path, SITE)
+    assert [a.title for a in result.articles] == ["Good"]
+    (error,) = result.errors
+    assert error.source == "gone.txt"
+    assert "symbolic link" in str(error) and "missing.txt" in str(error)
+    assert error.fix

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
+from feedpub.articles import parse_article
 from feedpub.cli import cli
 from feedpub.config import load_config
-from feedpub.jobs.publish import build_feeds
+from feedpub.jobs.publish import build_feeds, published_articles
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -120,6 +123,16 @@ def test_strict_writes_nothing(make_site) -> None:
     assert code == 1
     assert "--strict: nothing was written" in output
     assert not cfg.public_dir.exists()
+    (cfg.articles_dir / "broken.txt").unlink()
+    assert _run(cfg.root, "build")[0] == 0
+    before = _snapshot(cfg.public_dir)
+    path = cfg.articles_dir / "2024-03-06-market.md"  # a good edit next to a bad file
+    path.write_text(path.read_text().replace("Market news", "Market notes"), encoding="utf-8")
+    (cfg.articles_dir / "broken.txt").write_text("no header here\n", encoding="utf-8")
+    for args in (("build", "--strict"), ("build", "--strict", "--force")):
+        code, output = _run(cfg.root, *args)
+        assert code == 1 and "nothing was written" in output
+        assert _snapshot(cfg.public_dir) == before
 
 
 def test_check_reports_problems_and_passes_on_a_good_site(make_site) -> None:
@@ -145,7 +158,18 @@ def test_articles_and_new_commands(make_site) -> None:
     assert created.name.endswith("-ca-va-a-new-entry.txt")
     text = created.read_text(encoding="utf-8")
     assert text.startswith("date ") and "Ça va? A new entry" in text
-    assert "Tags: city, news" in text
+    source = created.relative_to(cfg.articles_dir).as_posix()
+    article = parse_article(text, source, cfg.site)
+    assert article.title == "Ça va? A new entry"
+    assert article.author == "Test Editor" and article.tags == ("city", "news")
+    assert article.draft  # the placeholder text is not published until edited
+    assert not article.html.startswith("<p>By:") and "Tags:" not in article.html
+    assert article.id not in {a.id for a in published_articles(cfg)}
+    untagged = Path(_run(cfg.root, "new", "No tags")[1].strip())
+    plain = parse_article(untagged.read_text(encoding="utf-8"), untagged.name, cfg.site)
+    assert (plain.author, plain.tags, plain.draft) == ("Test Editor", (), True)
+    without_draft = text.replace("Draft: yes\n\n", "")
+    assert not parse_article(without_draft, source, cfg.site).draft
     code, again = _run(cfg.root, "new", "Ça va? A new entry")
     assert Path(again.strip()).name.endswith("-ca-va-a-new-entry-2.txt")
     code, listing = _run(cfg.root, "articles", "--json")
@@ -154,6 +178,49 @@ def test_articles_and_new_commands(make_site) -> None:
     assert "Ça va? A new entry" in titles and "Market news" in titles
     code, table = _run(cfg.root, "articles")
     assert "2024-03-06  Market news  [city]  2024-03-06-market.md" in table
+
+
+def test_articles_marks_drafts_and_scheduled_entries_and_gives_errors_as_objects(
+        make_site) -> None:
+    cfg = make_site({**GOOD, "2099-01-01-later.txt": "date 2099-01-01T10:30 Later\n\nB.\n",
+                     "draft.txt": "date 2024-01-01 Sketch\n\nDraft: yes\n\nB.\n",
+                     "bad.txt": "date 2024-02-30 Bad\n"})
+    code, table = _run(cfg.root, "articles")
+    assert "Later [scheduled 2099-01-01T10:30+01:00]" in table
+    assert "Sketch [draft]" in table
+    assert "Market news  [city]" in table
+    data = json.loads(_run(cfg.root, "articles", "--json")[1].split("\nerror:")[0])
+    rows = {row["title"]: row for row in data["articles"]}
+    assert rows["Later"]["scheduled"] and not rows["Later"]["draft"]
+    assert rows["Sketch"]["draft"] and not rows["Sketch"]["scheduled"]
+    assert not rows["Market news"]["scheduled"]
+    assert data["errors"] == [{"file": "bad.txt", "line": 1,
+                               "message": "2024-02-30 is not a real calendar date "
+                                          "(day is out of range for month)",
+                               "fix": "correct the day or month"}]
+
+
+def test_warnings_print_once_survive_an_unchanged_rebuild_and_hide_with_quiet(
+        make_site) -> None:
+    cfg = make_site({**GOOD, "2024-03-07-bell.txt": "date 2024-03-07 Bell\x07\n\nB.\n"})
+    warning = "2024-03-07-bell.txt:1: removed characters"
+    # A real process: its logging goes to the same stderr as the command's own messages.
+    proc = subprocess.run([sys.executable, "-m", "feedpub", "--config",
+                           str(cfg.root / "config.toml"), "build"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stderr.count(warning) == 1, proc.stderr
+    shutil.rmtree(cfg.public_dir)
+    code, output = _run(cfg.root, "build")
+    assert code == 0 and output.count(warning) == 1
+    code, output = _run(cfg.root, "build")
+    assert "up to date" in output and output.count(warning) == 1
+    code, output = _run(cfg.root, "-q", "build", "--force")
+    assert code == 0 and output == ""
+    code, output = _run(cfg.root, "-q", "check")
+    assert code == 0 and output == ""
+    (cfg.articles_dir / "bad.txt").write_text("no header\n", encoding="utf-8")
+    code, output = _run(cfg.root, "-q", "build")
+    assert code == 1 and "bad.txt:1:" in output and "warning" not in output
 
 
 def test_shipped_sample_site_builds_cleanly(tmp_path: Path) -> None:
@@ -166,8 +233,6 @@ def test_shipped_sample_site_builds_cleanly(tmp_path: Path) -> None:
 
 
 def test_published_articles_reuses_the_build_cache_but_sees_edits(make_site) -> None:
-    from feedpub.jobs.publish import published_articles
-
     cfg = make_site(GOOD)
     build_feeds(cfg)
     assert [a.title for a in published_articles(cfg)] == ["Market news",
@@ -176,3 +241,54 @@ def test_published_articles_reuses_the_build_cache_but_sees_edits(make_site) -> 
     path.write_text(path.read_text().replace("Market news", "Market notes"), encoding="utf-8")
     os.utime(path, ns=(2, 2))
     assert published_articles(cfg)[0].title == "Market notes"
+
+
+def test_config_change_and_force_remove_files_the_last_build_wrote(make_site) -> None:
+    cfg = make_site(GOOD)
+    build_feeds(cfg)
+    assert (cfg.public_dir / "tags/culture.xml").exists()
+    cfg = make_site(extra="""
+        [feeds]
+        tag_feeds = false
+        """)
+    report = build_feeds(cfg)
+    assert "tags/culture.xml" in report.removed and "tags/city.atom" in report.removed
+    assert not list((cfg.public_dir / "tags").iterdir())
+    # --force discards the cache too, but not the list of files to clean up.
+    (cfg.articles_dir / "2024-03-05-library.txt").unlink()
+    report = build_feeds(cfg, force=True)
+    assert "posts/2024-03-05-library.html" in report.removed
+    assert not (cfg.public_dir / "posts/2024-03-05-library.html").exists()
+    assert (cfg.public_dir / "posts/2024-03-06-market.html").exists()
+
+
+def test_an_unreadable_article_is_an_error_in_build_and_check(make_site) -> None:
+    cfg = make_site(GOOD)
+    (cfg.articles_dir / "gone.txt").symlink_to(cfg.articles_dir / "deleted.txt")
+    for _ in range(2):  # the second build is unchanged and must still fail
+        code, output = _run(cfg.root, "build")
+        assert code == 1
+        assert "gone.txt: it is a symbolic link to" in output and "deleted.txt" in output
+        assert "1 article(s) skipped" in output
+    code, output = _run(cfg.root, "check")
+    assert code == 1 and "problem: gone.txt: it is a symbolic link" in output
+    (cfg.articles_dir / "deleted.txt").write_text("date 2024-03-07 Back\n\nB.\n")
+    (cfg.articles_dir / "gone.txt").unlink()
+    assert _run(cfg.root, "build")[0] == 0
+
+
+def test_tags_differing_in_case_keep_one_feed_url_on_the_site(make_site) -> None:
+    cfg = make_site(GOOD)
+    build_feeds(cfg)
+    before = (cfg.public_dir / "tags/city.xml").read_bytes()
+    (cfg.articles_dir / "2024-03-07-tram.txt").write_text(
+        "date 2024-03-07 Tram\n\nTags: City\n\nBody.\n", encoding="utf-8")
+    report = build_feeds(cfg)
+    assert report.ok
+    assert sorted(p.name for p in (cfg.public_dir / "tags").iterdir()) == [
+        "city.atom", "city.xml", "culture.atom", "culture.xml"]
+    rss = feedparser.parse((cfg.public_dir / "tags/city.xml").read_bytes())
+    assert rss.feed.title == "Test Site: city" and len(rss.entries) == 3
+    assert (cfg.public_dir / "tags/city.xml").read_bytes() != before
+    home = (cfg.public_dir / "index.html").read_text(encoding="utf-8")
+    assert home.count('href="tags/city.xml"') == 1 and "City" not in home

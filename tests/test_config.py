@@ -49,6 +49,37 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
+        ("title = 'x'\n", "unknown key 'title'; did you mean 'site.title'?"),
+        ("[site]\nsize = 3\n", "unknown key 'site.size'; did you mean 'feeds.size'?"),
+        ("[feeds]\ntimezone = 'UTC'\n",
+         "unknown key 'feeds.timezone'; did you mean 'site.timezone'?"),
+        ("[site]\nport = 8000\n",
+         "unknown key 'site.port'; did you mean 'delivery.smtp.port' or 'web.port'?"),
+        ("[delivery]\nhost = 'mx'\n",
+         "unknown key 'delivery.host'; did you mean 'delivery.smtp.host' or 'web.host'?"),
+    ],
+)
+def test_a_key_in_the_wrong_section_names_the_right_one(tmp_path: Path, text: str,
+                                                        words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("language", ["en", "de-CH", "pt-BR", "zh-Hant-TW", "EN", ""])
+def test_language_codes_are_accepted(tmp_path: Path, language: str) -> None:
+    assert parse_config(f"[site]\nlanguage = '{language}'\n", tmp_path).site.language == language
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hub.example.org/", "http://127.0.0.1:8081/hub", "https://hub.example.org"])
+def test_websub_hub_accepts_absolute_urls(tmp_path: Path, url: str) -> None:
+    assert parse_config(f"[feeds]\nwebsub_hub = '{url}'\n", tmp_path).feeds.websub_hub == url
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
         ("[feeds]\nsize = 'twenty'\n", "'feeds.size' must be a whole number"),
         ("[feeds]\ntag_feeds = 1\n", "'feeds.tag_feeds' must be a bool"),
         ("[delivery.smtp]\nport = true\n", "'delivery.smtp.port' must be a whole number"),
@@ -58,6 +89,19 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
         ("[site]\ndefault_time = 'noon'\n", "'site.default_time'"),
         ("[delivery.smtp]\nsecurity = 'ssl'\n", "'delivery.smtp.security'"),
         ("[feeds\n", "not valid TOML"),
+        ("[site]\nlanguage = 'English'\n", "'site.language' = 'English' is not a language code"),
+        ("[site]\nlanguage = 'en_US'\n", "write an ISO 639 code"),
+        ("[site]\nlanguage = 'xx'\n", "'site.language'"),
+        ("[feeds]\nwebsub_hub = 'hub.example/pub'\n",
+         "'feeds.websub_hub' = 'hub.example/pub' must be an absolute http(s) URL"),
+        ("[feeds]\nwebsub_hub = 'ftp://hub.example.org/'\n", "'feeds.websub_hub'"),
+        ("[feeds]\nwebsub_hub = 'https://hub example.org/'\n", "percent-encode"),
+        ("[site]\nbase_url = '/news/'\n", "'site.base_url' = '/news/' must be an absolute"),
+        ("[site]\nbase_url = 'https://news.example.org:port/'\n", "is not a valid URL"),
+        ("[site]\nbase_url = 'https://news.example.org/?p=/'\n",
+         "must not have a query or fragment"),
+        ("[site]\nbase_url = 'https://news.example.org/a b/'\n", "percent-encode"),
+        ("[site]\nbase_url = 'https://news.example.org'\n", "must end with '/'"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, words: str) -> None:

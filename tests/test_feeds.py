@@ -7,6 +7,7 @@ files are validated against the RFC 4287 RELAX NG schema shipped in src/feedpub/
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import locale
 from collections.abc import Sequence
@@ -193,6 +194,7 @@ def test_rss_round_trips_every_field(cfg: Config) -> None:
     assert entry.content[0].value == TRICKY_HTML
     published = datetime(*entry.published_parsed[:6], tzinfo=UTC)
     assert published == article.published
+    assert datetime(*entry.updated_parsed[:6], tzinfo=UTC) == article.updated  # atom:updated
     # The raw XML carries the exact HTML body and the escaped summary.
     item = etree.fromstring(data).find("channel/item")
     assert item.findtext("content:encoded", namespaces=NS) == TRICKY_HTML
@@ -214,7 +216,9 @@ def test_atom_round_trips_every_field(cfg: Config) -> None:
     assert entry.link == BASE + "posts/post-001.html"
     assert entry.id == article.id
     assert entry.author == "Zoë O'Brien & <Co>"
-    assert entry.summary == "A < B & \"C\" — ünï 😀"
+    # The plain-text summary is written as escaped HTML: its text is exactly the summary.
+    assert entry.summary_detail.type == "text/html"
+    assert html.unescape(entry.summary) == "A < B & \"C\" — ünï 😀"
     assert [t.term for t in entry.tags] == ["C++ & Co", "Café", "日本語"]
     assert entry.content[0].type == "text/html"
     assert entry.content[0].value == TRICKY_HTML
@@ -222,6 +226,8 @@ def test_atom_round_trips_every_field(cfg: Config) -> None:
     assert datetime(*entry.updated_parsed[:6], tzinfo=UTC) == article.updated
     raw = etree.fromstring(data).find("a:entry", NS)
     assert raw.findtext("a:content", namespaces=NS) == TRICKY_HTML
+    assert raw.find("a:summary", NS).get("type") == "html"
+    assert raw.findtext("a:summary", namespaces=NS) == "A &lt; B &amp; \"C\" — ünï 😀"
     assert raw.findtext("a:published", namespaces=NS) == "2024-03-05T09:30:00+01:00"
     assert raw.findtext("a:updated", namespaces=NS) == "2024-03-07T18:15:05+01:00"
     assert parsed.feed.updated == "2024-03-07T18:15:05+01:00"
@@ -261,6 +267,38 @@ def test_empty_summary_is_left_out(cfg: Config) -> None:
     assert "summary" not in json.loads(files["feed.json"])["items"][0]
     item = etree.fromstring(files["feed.xml"]).find("channel/item")
     assert item.findtext("description") == "<p>Body of post 1.</p>"  # the body stands in
+
+
+def test_an_entry_without_a_body_has_no_blank_content(cfg: Config) -> None:
+    files = build(newest_first([art(1, html="", summary=""),
+                                art(2, html="")]), cfg)
+    check_all(files)
+    atom = etree.fromstring(files["atom.xml"])
+    rss = etree.fromstring(files["feed.xml"])
+    for entry, item in zip(atom.findall("a:entry", NS), rss.iter("item"), strict=True):
+        assert entry.find("a:content", NS) is None
+        assert item.find("content:encoded", NS) is None
+        assert entry.find("a:link[@rel='alternate']", NS) is not None
+    # A title-only entry uses its title as summary; a given summary stays.
+    assert [e.findtext("a:summary", namespaces=NS) for e in atom.findall("a:entry", NS)] == [
+        "Summary 2", "Post 1"]
+    assert [i.findtext("description") for i in rss.iter("item")] == ["Summary 2", "Post 1"]
+    items = json.loads(files["feed.json"])["items"]
+    assert [(i["content_html"], i["summary"]) for i in items] == [("", "Summary 2"),
+                                                                  ("", "Post 1")]
+
+
+def test_offsets_with_seconds_are_written_in_utc(cfg: Config) -> None:
+    lmt = datetime(1920, 1, 10, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))  # +00:19:32
+    assert lmt.utcoffset().seconds % 60
+    files = build([art(1, published=lmt)], cfg)
+    check_all(files)
+    entry = etree.fromstring(files["atom.xml"]).find("a:entry", NS)
+    assert entry.findtext("a:published", namespaces=NS) == "1920-01-10T08:40:28+00:00"
+    assert etree.fromstring(files["atom.xml"]).findtext("a:updated", namespaces=NS) == (
+        "1920-01-10T08:40:28+00:00")
+    assert etree.fromstring(files["feed.xml"]).findtext("channel/item/pubDate") == (
+        "Sat, 10 Jan 1920 08:40:28 +0000")
 
 
 # --- links --------------------------------------------------------------------------------
@@ -447,7 +485,8 @@ def test_tag_slugs_transliterate_and_never_collide() -> None:
     assert slugs["Straße"] == "strasse"
     assert slugs["日本語"].startswith("tag-") and slugs["🎉"].startswith("tag-")
     assert slugs["C++"] != slugs["C#"] and slugs["C++"].startswith("c-")
-    assert slugs["Python"] != slugs["python"]
+    assert slugs["Python"] == slugs["python"] == "python"  # case variants are one tag
+    del slugs["python"]
     assert len(set(slugs.values())) == len(slugs)
     assert all(s == s.lower() and s.isascii() for s in slugs.values())
     assert tag_slugs(["C++", "C#", "Go"])["C++"] == slugs["C++"]  # stable under other tags
@@ -466,6 +505,23 @@ def test_tag_feeds_hold_the_newest_entries_of_their_tag(cfg: Config) -> None:
     assert atom_links(files["tags/cafe.atom"])["self"] == BASE + "tags/cafe.atom"
     assert rss_links(files["tags/cafe.xml"])["self"] == BASE + "tags/cafe.xml"
     assert entry_ids("tags/solo.atom", files["tags/solo.atom"]) == [art(20).id]
+
+
+def test_tags_differing_in_case_share_one_feed_in_the_common_spelling(cfg: Config) -> None:
+    articles = newest_first([art(1, tags=("food",)), art(2, tags=("food", "Market")),
+                             art(3, tags=("Food",)), art(4, tags=("market",))])
+    files = build(articles, cfg)
+    check_all(files)
+    assert sorted(p for p in files if p.startswith("tags/")) == [
+        "tags/food.atom", "tags/food.xml", "tags/market.atom", "tags/market.xml"]
+    assert entry_ids("tags/food.xml", files["tags/food.xml"]) == [art(3).id, art(2).id,
+                                                                   art(1).id]
+    feed = atom_parse(files["tags/food.atom"])
+    assert feed.feed.title == "Test Site: food"  # two of three articles spell it so
+    # A tie goes to the spelling that sorts first; entries carry the one spelling too.
+    assert atom_parse(files["tags/market.atom"]).feed.title == "Test Site: Market"
+    terms = [[t.term for t in e.tags] for e in atom_parse(files["atom.xml"]).entries]
+    assert terms == [["Market"], ["food"], ["food", "Market"], ["food"]]
 
 
 def test_tag_feeds_can_be_switched_off(make_site: Any) -> None:

@@ -1,8 +1,9 @@
-"""Property test: any Unicode text in titles, bodies, summaries, authors and tags yields
+"""Property tests: any Unicode text in titles, bodies, summaries, authors and tags yields
 well-formed feeds in every format, and the Atom title survives exactly.
 
-The article parser removes XML-illegal characters before articles reach the feeds; the
-feed builder removes them again, so raw text (control characters included) is fed here.
+The article parser removes the characters feeds must not carry before articles reach the
+feeds; the feed builder removes them again, so raw text (control characters included) is fed
+to `plan_feeds` here, and to `parse_article` end to end.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 import feedpub
-from feedpub.articles import Article
+from feedpub.articles import Article, parse_article
 from feedpub.config import parse_config
+from feedpub.errors import ArticleError
 from feedpub.feeds import plan_feeds
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -28,7 +30,12 @@ SCHEMA_PATH = Path(feedpub.__file__).parent / "schemas" / "atom.rng"
 SCHEMA = etree.RelaxNG(etree.parse(str(SCHEMA_PATH)))
 CFG = parse_config('[site]\nbase_url = "https://news.example.org/"\n[feeds]\narchive_size = 2\n',
                    Path("."))
-XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What XML 1.0 forbids or discourages (C0 and C1 controls but tab, newline and carriage
+# return; DEL; noncharacters) and U+FFFD, which validators flag as a decoding error.
+_NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(1, 17)
+                         for low in (0xFFFE, 0xFFFF))
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffd-\uffff"
+                       + _NONCHARACTERS + "]")
 
 # Any code point but surrogates (which Python strings from a parser never hold), control
 # characters included.
@@ -69,5 +76,52 @@ def test_any_text_gives_well_formed_feeds(entries: list[Article]) -> None:
             assert SCHEMA.validate(root), (path, SCHEMA.error_log)
     atom = etree.fromstring(files["atom.xml"])
     for article, entry in zip(entries, atom.findall(f"{ATOM}entry"), strict=True):
-        title = XML_ILLEGAL.sub("", article.title)
+        title = FORBIDDEN.sub("", article.title)
         assert (entry.findtext(f"{ATOM}title") or "") == (title if title.strip() else article.slug)
+
+
+def _check_files(files: dict[str, bytes]) -> None:
+    """Every XML file parses with lxml and feedparser (bozo 0), Atom validates (RFC 4287)."""
+    for path, data in files.items():
+        if path.endswith(".json"):
+            json.loads(data)
+            continue
+        root = etree.fromstring(data)
+        parsed = feedparser.parse(data)
+        assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+        if root.tag == f"{ATOM}feed":
+            assert SCHEMA.validate(root), (path, SCHEMA.error_log)
+
+
+# A title is one line of any text (files are UTF-8, so no surrogates).
+one_line = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"),
+                   min_size=1, max_size=40)
+body_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=one_line, body=body_text, markdown=st.booleans())
+@example(title=" Tom & Jerry <b>said</b>\x85\x9f\ufffe\U0010ffff\ufffd\x07 ", markdown=False,
+         body="C1\x80 in\x9f the body\U0001fffe.\n\nSecond <p> & &amp; paragraph\x00.")
+@example(title="Title only", body="", markdown=False)
+def test_any_article_file_gives_valid_feeds_end_to_end(title: str, body: str,
+                                                      markdown: bool) -> None:
+    if markdown:
+        text, source = f"---\ntitle: T\ndate: 2024-03-05\n---\n{body}\n", "2024-03-05-p.md"
+    else:
+        text, source = f"date 2024-03-05 {title}\n\n{body}\n", "2024-03-05-p.txt"
+    try:
+        article = parse_article(text, source, CFG.site)
+    except ArticleError as exc:  # e.g. a title of spaces only: an error naming line and fix
+        assert exc.line is not None and exc.fix
+        return
+    expected = "T" if markdown else FORBIDDEN.sub("", title).strip()
+    assert article.title == expected
+    files = {f.path: f.render() for f in plan_feeds([article], CFG)}
+    _check_files(files)
+    entry = etree.fromstring(files["atom.xml"]).find(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == expected
+    assert etree.fromstring(files["feed.xml"]).findtext("channel/item/title") == expected
+    assert json.loads(files["feed.json"])["items"][0]["title"] == expected
+    for data in files.values():
+        assert not FORBIDDEN.search(data.decode("utf-8"))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from .config import SiteConfig
@@ -34,6 +36,7 @@ class Article:
     byline_date: date | None = None
     draft: bool = False
     format: str = "text"  # "text" or "markdown"
+    all_day: bool = False  # dated without a time of day (placed at site.default_time)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -51,17 +54,23 @@ class Article:
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
 
-# XML 1.0 forbids C0 controls other than tab, newline and carriage return, lone surrogates and
-# U+FFFE/U+FFFF. They are removed here so that no later stage can produce a broken feed.
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters no feed should carry: what XML 1.0 forbids (C0 controls other than tab, newline
+# and carriage return, lone surrogates, U+FFFE/U+FFFF), what it discourages (DEL, the C1
+# controls U+0080-U+009F, the noncharacters U+FDD0-U+FDEF and U+nFFFE/U+nFFFF of every plane)
+# and U+FFFD, the mark of an earlier decoding error. Feed validators flag all of them. They are
+# removed here so that no later stage can produce a broken or flagged feed.
+_NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(1, 17)
+                         for low in (0xFFFE, 0xFFFF))
+FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
+                             "\ufdd0-\ufdef\ufffd-\uffff" + _NONCHARACTERS + "]")
 
 
 def clean_text(text: str) -> tuple[str, list[int]]:
-    """Remove XML-illegal characters; return the text and the 1-based lines they were on."""
-    if not _ILLEGAL_XML.search(text):
+    """Remove FORBIDDEN_CHARS; return the text and the 1-based lines they were on."""
+    if not FORBIDDEN_CHARS.search(text):
         return text, []
-    lines = sorted({text.count("\n", 0, m.start()) + 1 for m in _ILLEGAL_XML.finditer(text)})
-    return _ILLEGAL_XML.sub("", text), lines
+    lines = sorted({text.count("\n", 0, m.start()) + 1 for m in FORBIDDEN_CHARS.finditer(text)})
+    return FORBIDDEN_CHARS.sub("", text), lines
 
 
 def decode_article(data: bytes, source: str) -> str:
@@ -98,7 +107,8 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     cleaned, bad_lines = clean_text(text)
     warnings = tuple(
-        f"{source}:{line}: removed characters that XML does not allow (control characters)"
+        f"{source}:{line}: removed characters that feeds must not contain (control "
+        "characters, noncharacters or U+FFFD)"
         for line in bad_lines
     )
     if not cleaned.strip():
@@ -129,6 +139,61 @@ def sort_articles(articles: list[Article]) -> list[Article]:
     return articles
 
 
+def spread_all_day(articles: Iterable[Article]) -> list[Article]:
+    """Give the entries dated on one day without a time distinct times, one second apart.
+
+    They all sit at the site's default time, and feeds need distinct dates (validators warn
+    about entries that share one). Of the n such entries of a day, taken in slug order, the
+    i-th is placed at the default time + (n - 1 - i) seconds, so the first slug stays the
+    newest and the site's order (newest first, then by slug) is unchanged. Only the entries of
+    that same day take part: other days never move an entry. Ids are not touched.
+    """
+    out = list(articles)
+    groups: dict[datetime, list[int]] = {}
+    for index, article in enumerate(out):
+        if article.all_day:
+            groups.setdefault(article.published, []).append(index)
+    for indexes in groups.values():
+        if len(indexes) < 2:
+            continue
+        indexes.sort(key=lambda i: out[i].slug)
+        for position, index in enumerate(indexes):
+            shift = timedelta(seconds=len(indexes) - 1 - position)
+            if shift:
+                out[index] = replace(out[index], published=out[index].published + shift)
+    return out
+
+
+def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Map every spelling of every tag to its site-wide spelling.
+
+    Tags that differ only in case ("Food", "food") are one tag: they share one feed and one
+    page. Its spelling is the one most articles use; a tie goes to the spelling that sorts
+    first, so the choice never depends on file order.
+    """
+    counts: Counter[str] = Counter(tag for tags in tag_lists for tag in tags)
+    best: dict[str, str] = {}
+    for spelling in sorted(counts, key=lambda t: (-counts[t], t)):
+        best.setdefault(spelling.casefold(), spelling)
+    return {spelling: best[spelling.casefold()] for spelling in counts}
+
+
+def unify_tags(articles: Sequence[Article]) -> list[Article]:
+    """`articles` with every tag in its site-wide spelling (see `canonical_tags`)."""
+    spelling = canonical_tags(a.tags for a in articles)
+    out = []
+    for article in articles:
+        tags = tuple(dict.fromkeys(spelling[t] for t in article.tags))
+        out.append(article if tags == article.tags else replace(article, tags=tags))
+    return out
+
+
+def arrange_articles(articles: Iterable[Article]) -> list[Article]:
+    """The site's articles as every later stage sees them: all-day entries of one day spread
+    over distinct seconds, tags in one spelling per tag, newest first."""
+    return sort_articles(unify_tags(spread_all_day(articles)))
+
+
 def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
     """(mtime_ns, size) of each article file under `folder`, keyed by relative POSIX path.
 
@@ -143,6 +208,11 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
             entries = list(os.scandir(current))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError:  # an unreadable subfolder: reading it reports the problem
+            if prefix:
+                found[prefix.rstrip("/")] = (-1, -1)
+                continue
+            raise
         for entry in entries:
             name = entry.name
             if name.startswith((".", "_")):
@@ -169,9 +239,23 @@ def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ArticleError(source, f"cannot read the file: {exc.strerror or exc}",
-                           fix="check that it exists and is readable") from exc
+        raise _unreadable(path, source, exc) from exc
     return parse_article(decode_article(data, source), source, site)
+
+
+def _unreadable(path: Path, source: str, exc: OSError) -> ArticleError:
+    """The error for an article file that cannot be read, with the likely fix."""
+    if path.is_symlink() and not path.exists():
+        return ArticleError(source, f"it is a symbolic link to {os.readlink(path)}, which does "
+                            "not exist", fix="point the link at an existing file or delete it")
+    if path.is_dir():
+        return ArticleError(source, "it is a folder, not a file",
+                            fix="rename the folder so that it does not end in .txt or .md")
+    if isinstance(exc, PermissionError):
+        return ArticleError(source, "cannot read the file: permission denied",
+                            fix="make it readable, e.g. chmod a+r " + str(path))
+    return ArticleError(source, f"cannot read the file: {exc.strerror or exc}",
+                        fix="check that it exists and is readable")
 
 
 def check_unique(articles: list[Article]) -> tuple[list[Article], list[ArticleError]]:
@@ -206,4 +290,4 @@ def load_articles(folder: Path, site: SiteConfig) -> LoadResult:
         except ArticleError as exc:
             errors.append(exc)
     kept, dup_errors = check_unique(articles)
-    return LoadResult(sort_articles(kept), errors + dup_errors)
+    return LoadResult(arrange_articles(kept), errors + dup_errors)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import langcodes
 
 from .errors import ConfigError
 
@@ -238,20 +241,70 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     return value
 
 
+def _field_names(cls: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init and f.name != "root"]
+
+
+def _all_keys(cls: Any = None, prefix: str = "") -> list[str]:
+    """Every dotted key and table name of the configuration ("site", "site.title", ...)."""
+    cls = cls or Config
+    hints = typing.get_type_hints(cls)
+    keys = []
+    for name in _field_names(cls):
+        full = f"{prefix}{name}"
+        keys.append(full)
+        if dataclasses.is_dataclass(hints[name]):
+            keys.extend(_all_keys(hints[name], full + "."))
+    return keys
+
+
+def _unknown_key_hint(key: str, prefix: str, names: list[str]) -> str:
+    """A suggestion: the same key in another section first, then a near spelling here."""
+    elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key and k != key]
+    if elsewhere:
+        return "; did you mean " + " or ".join(f"'{k}'" for k in elsewhere) + "?"
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{(prefix + '.') if prefix else ''}{close[0]}'?"
+    return f"; known keys: {', '.join(names)}"
+
+
 def _build(cls: Any, data: dict[str, Any], prefix: str, source: str) -> Any:
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "root"]
+    names = _field_names(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else key
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-            hint = f"; did you mean '{(prefix + '.') if prefix else ''}{close[0]}'?" if close else (
-                f"; known keys: {', '.join(names)}"
-            )
-            raise ConfigError(f"{source}: unknown key '{full}'{hint}")
+            raise ConfigError(f"{source}: unknown key '{full}'"
+                              f"{_unknown_key_hint(key, prefix, names)}")
         kwargs[key] = _coerce(value, hints[key], full, source)
     return cls(**kwargs)
+
+
+# A language tag as feeds write it (RFC 5646 shape: "en", "de-CH", "zh-Hant-TW").
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def _check_url(key: str, value: str, source: str, *, site: bool = False) -> None:
+    """An absolute http(s) URL with a host and nothing feeds cannot carry; for the site's
+    base URL also no query or fragment (page and feed paths are appended to it)."""
+    fix = "e.g. 'https://news.example.org/'" if site else "e.g. 'https://hub.example.org/'"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: '{key}' = {value!r} is not a valid URL ({exc}); "
+                          f"write an absolute http(s) URL, {fix}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{source}: '{key}' = {value!r} must be an absolute http(s) URL, "
+                          f"{fix}")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ConfigError(f"{source}: '{key}' = {value!r} contains spaces or control "
+                          "characters; percent-encode them (a space is %20)")
+    if site and (parts.query or parts.fragment or "?" in value or "#" in value):
+        raise ConfigError(f"{source}: '{key}' = {value!r} must not have a query or fragment "
+                          "(feed and page paths are appended to it)")
 
 
 def _validate(cfg: Config, source: str) -> None:
@@ -268,13 +321,17 @@ def _validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: 'site.default_time' = {cfg.site.default_time!r} must be HH:MM"
         ) from exc
-    parts = urlsplit(cfg.site.base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"{source}: 'site.base_url' = {cfg.site.base_url!r} must be an absolute http(s) URL"
-        )
+    _check_url("site.base_url", cfg.site.base_url, source, site=True)
     if not cfg.site.base_url.endswith("/"):
         raise ConfigError(f"{source}: 'site.base_url' must end with '/'")
+    if cfg.feeds.websub_hub.strip():
+        _check_url("feeds.websub_hub", cfg.feeds.websub_hub.strip(), source)
+    language = cfg.site.language
+    if language and not (_LANGUAGE.fullmatch(language) and langcodes.tag_is_valid(language)):
+        raise ConfigError(
+            f"{source}: 'site.language' = {language!r} is not a language code; write an ISO 639 "
+            "code, optionally with a region, such as 'en', 'de' or 'en-GB' (or \"\" for none)"
+        )
     for key, value in (("feeds.size", cfg.feeds.size), ("feeds.archive_size",
                                                           cfg.feeds.archive_size)):
         if value < 1:

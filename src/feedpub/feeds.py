@@ -22,7 +22,7 @@ from feedgen.feed import FeedGenerator
 from feedgen.version import version_str as feedgen_version
 from lxml import etree
 
-from .articles import Article
+from .articles import Article, unify_tags
 from .config import Config
 from .errors import FeedError
 from .feeds_model import ATOM, JSON, RSS, FeedDoc, FeedItem, article_digest, doc_key, prepare_item
@@ -108,10 +108,13 @@ def _atom_entry(feed: etree._Element, item: FeedItem) -> None:
     _text(entry, "title", item.title)
     _text(entry, "updated", item.modified.isoformat())
     _text(etree.SubElement(entry, "author"), "name", item.author)
-    _text(entry, "content", item.html, type="html")
+    if item.html.strip():  # a title-only entry has no content; its alternate link suffices
+        _text(entry, "content", item.html, type="html")
     etree.SubElement(entry, "link", href=item.url, rel="alternate", type="text/html")
     if item.summary:
-        _text(entry, "summary", item.summary)
+        # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
+        # is, where type="text" would make validators report HTML in a text construct.
+        _text(entry, "summary", html.escape(item.summary, quote=False), type="html")
     for tag in item.tags:
         etree.SubElement(entry, "category", term=tag)
     _text(entry, "published", item.published.isoformat())
@@ -121,16 +124,19 @@ def _rss_item(channel: etree._Element, item: FeedItem) -> None:
     entry = etree.SubElement(channel, "item")
     _text(entry, "title", item.title)
     _text(entry, "link", item.url)
+    has_body = bool(item.html.strip())  # empty elements are left out, never written blank
     if item.summary:
         # <description> is HTML in RSS: the plain-text summary is escaped once for it.
         _text(entry, "description", html.escape(item.summary, quote=False))
-        _text(entry, f"{{{CONTENT_NS}}}encoded", item.html)
-    else:
+        if has_body:
+            _text(entry, f"{{{CONTENT_NS}}}encoded", item.html)
+    elif has_body:
         _text(entry, "description", item.html)
     _text(entry, "guid", item.id, isPermaLink="false")
     for tag in item.tags:
         _text(entry, "category", tag)
     _text(entry, "pubDate", format_datetime(item.published))
+    _text(entry, f"{{{ATOM_NS}}}updated", item.modified.isoformat())  # RSS has no own element
     _text(entry, f"{{{DC_NS}}}creator", item.author)  # RSS <author> must be an e-mail address
 
 
@@ -246,6 +252,7 @@ def plan_feeds(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
     _check_articles(articles)
+    articles = unify_tags(articles)  # tags differing only in case are one tag
     digests = [article_digest(article) for article in articles]
     items = _Items(articles, cfg)
     return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items))

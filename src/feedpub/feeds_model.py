@@ -17,10 +17,10 @@ from urllib.parse import quote, urljoin
 import lxml.html
 from lxml import etree
 
-from .articles import Article
+from .articles import FORBIDDEN_CHARS, Article
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
-FORMAT_VERSION = "feedpub-feeds-2"
+FORMAT_VERSION = "feedpub-feeds-3"
 
 RSS = "rss"
 ATOM = "atom"
@@ -29,10 +29,6 @@ JSON = "json"
 # Updated date of a feed without entries: fixed, so an empty feed is deterministic too (and
 # after 1990, which feed validators take as the earliest plausible date).
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
-
-# Characters XML 1.0 forbids. The article parser removes them already; feeds strip them again
-# so that no input can make a feed unparsable.
-_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # Attributes lxml.html treats as links. A body where each of them holds an http(s) URL (and
 # with no style attribute or element, which may hold CSS url()) has nothing to resolve and is
@@ -65,8 +61,10 @@ def may_have_relative_link(html: str) -> bool:
 
 
 def xml_text(value: str) -> str:
-    """`value` without the characters XML 1.0 cannot carry."""
-    return _XML_ILLEGAL.sub("", value)
+    """`value` without the characters feeds must not carry (`articles.FORBIDDEN_CHARS`: what
+    XML 1.0 forbids or discourages). The article parser removes them already; feeds strip them
+    again so that no input can make a feed unparsable or flagged."""
+    return FORBIDDEN_CHARS.sub("", value)
 
 
 def absolute_links(html: str, base_url: str, page_url: str) -> str:
@@ -93,9 +91,15 @@ def absolute_links(html: str, base_url: str, page_url: str) -> str:
     return out[len("<div>"):-len("</div>")]
 
 
-def _seconds(moment: datetime) -> datetime:
-    """Whole seconds: RSS dates cannot show fractions, so no format shows them."""
-    return moment.replace(microsecond=0)
+def feed_time(moment: datetime) -> datetime:
+    """`moment` as feeds write it: whole seconds (RSS dates cannot show fractions, so no format
+    shows them) and an offset in whole minutes (RFC 3339 and RFC 822 have no seconds in
+    offsets; an old local mean time such as +00:53:28 is written in UTC instead)."""
+    moment = moment.replace(microsecond=0)
+    offset = moment.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        return moment.astimezone(UTC)
+    return moment
 
 
 @dataclass(frozen=True)
@@ -127,16 +131,21 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
     """What the feeds show of `article`. Costly only when its body has relative links."""
     url = base_url + quote(article.url_path, safe="/%:@!$&'()*+,;=~")
     title = xml_text(article.title)
+    title = title if title.strip() else article.slug
+    body = absolute_links(xml_text(article.html), base_url, url)
+    summary = xml_text(article.summary)
+    if not body.strip() and not summary.strip():
+        summary = title  # a title-only entry: readers and validators want some text
     return FeedItem(
         id=xml_text(article.id),
         url=url,
-        title=title if title.strip() else article.slug,
-        html=absolute_links(xml_text(article.html), base_url, url),
-        summary=xml_text(article.summary),
+        title=title,
+        html=body,
+        summary=summary,
         author=xml_text(article.author or "").strip() or site_author,
         tags=clean_tags(article.tags),
-        published=_seconds(article.published),
-        modified=_seconds(article.modified),
+        published=feed_time(article.published),
+        modified=feed_time(article.modified),
     )
 
 

@@ -19,10 +19,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from .articles import Article
+from .articles import Article, canonical_tags
 from .config import Config
 from .errors import FeedError
-from .feeds_model import ATOM, EMPTY_FEED_DATE, JSON, RSS, FeedDoc, clean_tags, xml_text
+from .feeds_model import (
+    ATOM,
+    EMPTY_FEED_DATE,
+    JSON,
+    RSS,
+    FeedDoc,
+    clean_tags,
+    feed_time,
+    xml_text,
+)
 
 SUBSCRIPTION_PATHS = {RSS: "feed.xml", ATOM: "atom.xml", JSON: "feed.json"}
 SUFFIXES = {RSS: ".xml", ATOM: ".atom", JSON: ".json"}
@@ -53,13 +62,19 @@ def tag_slugs(tags: Iterable[str]) -> dict[str, str]:
     The slug is the tag transliterated to lower-case ASCII ("Café Crème" -> "cafe-creme").
     A tag with no ASCII letter or digit left ("日本語") gets "tag-<hash>", and tags whose slugs
     collide ("C++" and "C#") all get "<slug>-<hash>", the hash being the first 8 hex digits of
-    the tag's sha256: stable, and distinct tags never share a file.
+    the tag's sha256: stable, and distinct tags never share a file. Spellings that differ only
+    in case ("Food", "food") are one tag: they share the slug of the spelling that sorts first
+    (the build passes one spelling per tag, see `articles.canonical_tags`).
     """
     unique = sorted(set(tags))
-    base = {tag: _ascii_slug(tag) for tag in unique}
+    spelling: dict[str, str] = {}
+    for tag in unique:
+        spelling.setdefault(tag.casefold(), tag)
+    distinct = sorted(set(spelling.values()))
+    base = {tag: _ascii_slug(tag) for tag in distinct}
     counts = Counter(base.values())
     slugs = {}
-    for tag in unique:
+    for tag in distinct:
         slug = base[tag]
         if not slug:
             slug = f"tag-{_short_hash(tag)}"
@@ -70,7 +85,7 @@ def tag_slugs(tags: Iterable[str]) -> dict[str, str]:
     clash = sorted(tag for tag, slug in slugs.items() if taken[slug] > 1)
     if clash:
         raise FeedError(f"tags {clash!r} map to the same feed file name; rename one of them")
-    return slugs
+    return {tag: slugs[spelling[tag.casefold()]] for tag in unique}
 
 
 def archive_path(number: int, fmt: str) -> str:
@@ -82,7 +97,7 @@ def _updated(articles: Sequence[Article], entries: Sequence[int]) -> datetime:
     """A feed's date is the latest change among its own entries, never the build time."""
     if not entries:
         return EMPTY_FEED_DATE
-    return max(articles[i].modified for i in entries).replace(microsecond=0)
+    return feed_time(max(articles[i].modified for i in entries))
 
 
 class _Planner:
@@ -145,8 +160,9 @@ class _Planner:
         """RSS and Atom feeds of the newest `feeds.size` entries of each tag."""
         members: dict[str, list[int]] = {}
         limit = self.cfg.feeds.size
+        spelling = canonical_tags([clean_tags(a.tags) for a in self.articles])
         for index, article in enumerate(self.articles):
-            for tag in clean_tags(article.tags):
+            for tag in dict.fromkeys(spelling[t] for t in clean_tags(article.tags)):
                 bucket = members.setdefault(tag, [])
                 if len(bucket) < limit:
                     bucket.append(index)

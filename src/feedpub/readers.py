@@ -9,7 +9,7 @@ import html
 import re
 import textwrap
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 import lxml.html
@@ -24,11 +24,15 @@ from .errors import ArticleError
 
 HEADER_FIX = "start the file with a line such as 'date 2024-03-05 Title of the entry'"
 _HEADER = re.compile(r"^\s*date(?:\s+(\S+))?(?:\s+(.*?))?\s*$", re.IGNORECASE)
-_FIELD = re.compile(r"^\s*(by|tags)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_FIELD = re.compile(r"^\s*(by|tags|draft)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 _SENTENCE_END = tuple(".!?:;…,\"'”’»)]")
 SUBHEADING_MAX = 80
 SUMMARY_MAX = 280
 _ELLIPSIS = " …"
+# Dates feeds can carry: RFC 3339 and RFC 822 need four-digit years, a time zone offset in
+# whole minutes and a UTC time that still has a four-digit year (hence the margins).
+YEAR_MIN, YEAR_MAX = 1900, 9998
 
 
 def entry_id(site: SiteConfig, day: date, slug: str) -> str:
@@ -64,17 +68,35 @@ def _iso_date(value: str, source: str, line: int) -> date:
                            fix="correct the day or month") from exc
 
 
+def _in_range(moment: datetime, value: str, source: str, line: int) -> datetime:
+    """`moment` if feeds can show it; an error naming the accepted years otherwise.
+
+    An offset in seconds (local mean time, which zone data gives for old dates) is
+    turned into UTC: the same instant, in a form RFC 3339 and RFC 822 accept.
+    """
+    if not YEAR_MIN <= moment.year <= YEAR_MAX:
+        raise ArticleError(source, f"the date {value} is out of range: dates from {YEAR_MIN} "
+                           f"to {YEAR_MAX} are accepted", line=line,
+                           fix="correct the year")
+    offset = moment.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        return moment.astimezone(UTC)
+    return moment
+
+
 def _header_when(value: str, source: str, line: int, site: SiteConfig) -> datetime:
     """`YYYY-MM-DD` (placed at the site's publish time) or `YYYY-MM-DDTHH:MM[:SS][+HH:MM]`."""
     if "T" not in value:
-        return _at_publish_time(_iso_date(value, source, line), site)
+        return _in_range(_at_publish_time(_iso_date(value, source, line), site), value,
+                         source, line)
     _iso_date(value.split("T", 1)[0], source, line)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ArticleError(source, f"'{value}' is not a valid date and time", line=line,
                            fix="write e.g. 2024-03-05T14:30 or 2024-03-05T14:30+01:00") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz)
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value,
+                     source, line)
 
 
 _MONTHS = {name: number for number, names in enumerate((
@@ -140,7 +162,8 @@ def _is_subheading(block: list[str]) -> bool:
 
 
 def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
-    """The plain-text format: `date YYYY-MM-DD Title`, optional By:/Tags:/date lines, body."""
+    """The plain-text format: `date YYYY-MM-DD Title`, optional By:/Tags:/Draft:/date lines,
+    body."""
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -154,24 +177,28 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         raise ArticleError(source, "the 'date' header has no date", line=first + 1,
                            fix=HEADER_FIX)
     published = _header_when(raw_date, source, first + 1, site)
-    day = published.date()
+    day = date.fromisoformat(raw_date.split("T", 1)[0])  # as written: the id never moves
     if not title:
         raise ArticleError(source, "the 'date' header has no title after the date",
                            line=first + 1, fix="put the title after the date on the first line")
 
     author: str | None = None
     tags: tuple[str, ...] = ()
+    draft: bool | None = None
     byline: date | None = None
     blocks = list(_paragraphs(lines, first + 1))
     body_start = 0
-    for _, block in blocks:
+    for number, block in blocks:
         if len(block) != 1:
             break
         field = _FIELD.match(block[0])
-        if field and field.group(1).lower() == "by" and author is None:
+        name = field.group(1).lower() if field else ""
+        if field and name == "by" and author is None:
             author = field.group(2) or None
-        elif field and field.group(1).lower() == "tags" and not tags:
+        elif field and name == "tags" and not tags:
             tags = _split_tags(field.group(2))
+        elif field and name == "draft" and draft is None:
+            draft = _yes_no(field.group(2), source, number)
         elif byline is None and (parsed := _byline_date(block[0])) is not None:
             byline = parsed
         else:
@@ -198,8 +225,18 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         tags=tags,
         summary=summarize("\n\n".join(body_paragraphs)),
         byline_date=byline,
+        draft=bool(draft),
         format="text",
+        all_day="T" not in raw_date,
     )
+
+
+def _yes_no(value: str, source: str, line: int) -> bool:
+    answer = _YES_NO.get(value.lower())
+    if answer is None:
+        raise ArticleError(source, f"'Draft: {value}' must be yes or no", line=line,
+                           fix="write 'Draft: yes', or delete the line to publish the entry")
+    return answer
 
 
 def _split_tags(value: str) -> tuple[str, ...]:
@@ -237,7 +274,8 @@ def _when(value: str, key: str, source: str, line: int, site: SiteConfig) -> dat
     """A front-matter date: a date (placed at the site's publish time) or a datetime."""
     value = value.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return _at_publish_time(_iso_date(value, source, line), site)
+        return _in_range(_at_publish_time(_iso_date(value, source, line), site), value, source,
+                         line)
     try:
         parsed = dateparser.isoparse(value)
     except (ValueError, OverflowError) as exc:
@@ -245,7 +283,8 @@ def _when(value: str, key: str, source: str, line: int, site: SiteConfig) -> dat
             source, f"'{key}: {value}' is not a date or a datetime ({exc})", line=line,
             fix=f"write e.g. '{key}: 2024-03-05' or '{key}: 2024-03-05T14:30:00+01:00'",
         ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz)
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value, source,
+                     line)
 
 
 def _front_matter(text: str, source: str) -> tuple[dict[str, object], str, str, int]:
@@ -327,6 +366,7 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
         summary=summary,
         draft=draft_value in ("true", "yes"),
         format="markdown",
+        all_day=bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", scalar("date"))),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 
 import click
 
@@ -25,8 +26,9 @@ def build(ctx: Context, strict: bool, force: bool) -> None:
     """
     with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
         report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress)
-    for warning in report.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if ctx.verbosity >= 0:  # -q: errors only
+        for warning in report.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
     for error in report.skipped:
         click.secho(f"error: {error}", fg="red", err=True)
     if strict and report.skipped:
@@ -48,12 +50,15 @@ def build(ctx: Context, strict: bool, force: bool) -> None:
 def check(ctx: Context) -> None:
     """Lint the articles and validate the built feeds; exit 1 on any problem."""
     report = check_job.check_site(ctx.config)
-    for warning in report.warnings:
-        click.secho(f"warning: {warning}", fg="yellow")
+    if ctx.verbosity >= 0:  # -q: errors only
+        for warning in report.warnings:
+            click.secho(f"warning: {warning}", fg="yellow")
     for problem in report.problems:
         click.secho(f"problem: {problem}", fg="red")
-    click.echo(f"{report.articles} article(s) read, {report.checked} feed file(s) validated, "
-               f"{len(report.problems)} problem(s), {len(report.warnings)} warning(s).")
+    if ctx.verbosity >= 0:
+        click.echo(f"{report.articles} article(s) read, {report.checked} feed file(s) "
+                   f"validated, {len(report.problems)} problem(s), "
+                   f"{len(report.warnings)} warning(s).")
     if not report.ok:
         sys.exit(1)
 
@@ -62,17 +67,26 @@ def check(ctx: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_ctx
 def list_articles(ctx: Context, as_json: bool) -> None:
-    """List the articles: date, title, tags and file (drafts and bad files marked)."""
+    """List the articles: date, title, tags and file (drafts, scheduled entries and bad files
+    marked)."""
     result = publish.load_site(ctx.config)
+    now = datetime.now(UTC)
     rows = [{"date": a.published.isoformat(), "title": a.title, "tags": list(a.tags),
-             "file": a.source, "id": a.id, "draft": a.draft} for a in result.articles]
+             "file": a.source, "id": a.id, "draft": a.draft,
+             "scheduled": not a.draft and a.published > now} for a in result.articles]
     if as_json:
-        click.echo(json.dumps({"articles": rows,
-                               "errors": [str(e) for e in result.errors]},
-                              ensure_ascii=False, indent=2))
+        errors = [{"file": e.source, "line": e.line, "message": e.reason, "fix": e.fix}
+                  for e in result.errors]
+        click.echo(json.dumps({"articles": rows, "errors": errors}, ensure_ascii=False,
+                              indent=2))
         return
     for a in result.articles:
-        mark = " [draft]" if a.draft else ""
+        if a.draft:
+            mark = " [draft]"
+        elif a.published > now:
+            mark = f" [scheduled {a.published.isoformat(timespec='minutes')}]"
+        else:
+            mark = ""
         click.echo(f"{a.published.date().isoformat()}  {a.title}{mark}  "
                    f"[{', '.join(a.tags)}]  {a.source}")
     for error in result.errors:

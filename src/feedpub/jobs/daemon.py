@@ -115,6 +115,9 @@ class Daemon:
         self.metrics.builds.labels(result="ok").inc()
         self.metrics.last_build.set(finished.timestamp())
         self.app.rebuilt([*report.written, *report.removed], finished)
+        if not report.up_to_date:  # an unchanged site repeats the last build's warnings
+            for warning in report.warnings:
+                log.warning(warning)
         with open_store(self.cfg) as store:
             store.set_meta(META_LAST_BUILD, finished.isoformat())
         log_event(log, "build", reason=reason, articles=report.articles,

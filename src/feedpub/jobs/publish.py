@@ -22,10 +22,10 @@ from typing import Any
 from ..articles import (
     Article,
     LoadResult,
+    arrange_articles,
     article_stats,
     check_unique,
     read_article,
-    sort_articles,
 )
 from ..config import Config
 from ..errors import ArticleError
@@ -71,6 +71,7 @@ class _Cache:
     published_ids: tuple[str, ...] = ()
     next_publish: datetime | None = None
     errors: list[ArticleError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _config_fingerprint(cfg: Config) -> str:
@@ -105,7 +106,7 @@ def _load_manifest(cfg: Config) -> _Cache:
         return _Cache()
     return _Cache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
-                  errors=data["errors"])
+                  errors=data["errors"], warnings=data.get("warnings", []))
 
 
 _CHUNK = 500  # parsed articles per pickle in the article cache
@@ -178,7 +179,8 @@ def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
     _dump(manifest_path, {
         "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
         "outputs": cache.outputs, "published_ids": cache.published_ids,
-        "next_publish": cache.next_publish, "errors": cache.errors})
+        "next_publish": cache.next_publish, "errors": cache.errors,
+        "warnings": cache.warnings})
 
 
 def _size(path: Path) -> int:
@@ -219,7 +221,7 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
     good = [v for v in parsed.values() if isinstance(v, Article)]
     errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
     kept, dup_errors = check_unique(good)
-    return LoadResult(sort_articles(kept), errors + dup_errors), reparsed
+    return LoadResult(arrange_articles(kept), errors + dup_errors), reparsed
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -276,7 +278,8 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     reported in `skipped` and the rest are published.
     """
     now = now or datetime.now(UTC)
-    cache = _Cache() if force else _load_manifest(cfg)
+    previous = _load_manifest(cfg)
+    cache = _Cache() if force else previous
     stats = _scan(cfg.articles_dir)
     fingerprint = _config_fingerprint(cfg)
     if cache.fingerprint != fingerprint:
@@ -295,13 +298,12 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
         report.articles = len(cache.published_ids)
         report.next_publish = cache.next_publish
         report.skipped = list(cache.errors)
+        report.warnings = list(cache.warnings)
         return report
 
     result, report.reparsed = _read_all(cfg, stats, cache, progress)
     report.skipped = result.errors
     report.warnings = [w for a in result.articles for w in a.warnings]
-    for warning in report.warnings:
-        log.warning(warning)
     if strict and result.errors:
         return report
     published = result.published(now)
@@ -311,8 +313,8 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     keys: dict[str, Written] = {}
     for done, output in enumerate(planned, start=1):
         target = public / output.path
-        previous = cache.outputs.get(output.path)
-        if previous is None or previous[0] != output.key or _size(target) != previous[1]:
+        known = cache.outputs.get(output.path)
+        if known is None or known[0] != output.key or _size(target) != known[1]:
             # No fsync per file: outputs can always be built again, and a crash that loses
             # one leaves it missing or short, which the next build's size check rewrites.
             data = output.render()
@@ -320,15 +322,18 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
             report.written.append(output.path)
             keys[output.path] = (output.key, len(data))
         else:
-            keys[output.path] = previous
+            keys[output.path] = known
         if progress is not None and (done % 100 == 0 or done == len(planned)):
             progress(done, len(planned))
-    report.removed = _remove_stale(public, cache.outputs, set(keys))
+    # The previous build's list, even when its cache is not reused (config change, --force):
+    # files it wrote that this build does not plan are gone from the site.
+    report.removed = _remove_stale(public, previous.outputs, set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
     cache.published_ids = tuple(a.id for a in published)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
+    cache.warnings = list(report.warnings)
     _save_cache(cfg, cache, with_articles=True)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
