@@ -64,7 +64,17 @@ def _qp(text: str) -> bytes:
     normalized = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     encoded = binascii.b2a_qp(normalized.encode("utf-8"), quotetabs=False, istext=True,
                               header=False)
-    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    # The caller adds a soft break ("=") after the last line: leave room for it.
+    head, _, last = encoded.rpartition(b"\r\n")
+    if len(last) <= 75:
+        return encoded
+    cut = 75
+    if last[cut - 1:cut] == b"=":  # never split an =XX escape
+        cut -= 1
+    elif last[cut - 2:cut - 1] == b"=":
+        cut -= 2
+    return (head + b"\r\n" if head else b"") + last[:cut] + SOFT_BREAK + last[cut:]
 
 
 SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
