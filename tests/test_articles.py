@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedpub.articles import clean_text, load_articles, parse_article
+from feedpub.articles import (
+    FORBIDDEN_CHARS,
+    clean_text,
+    has_forbidden,
+    load_articles,
+    parse_article,
+    strip_forbidden,
+)
 from feedpub.config import SiteConfig
 from feedpub.errors import ArticleError
 
@@ -327,3 +334,13 @@ def test_a_dangling_symlink_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert error.source == "gone.txt"
     assert "symbolic link" in str(error) and "missing.txt" in str(error)
     assert error.fix
+
+
+_EDGES = "\x00\x1f\x7f\x80\x9f\ufdd0\ufffd\uffff\U0001fffe\U0001ffff\U0010ffff\U00020000é😀"
+
+
+@settings(max_examples=300)
+@given(st.text(st.characters(blacklist_categories=("Cs",))) | st.text(st.sampled_from(_EDGES)))
+def test_the_fast_forbidden_check_agrees_with_the_full_set(text: str) -> None:
+    assert has_forbidden(text) == bool(FORBIDDEN_CHARS.search(text))
+    assert strip_forbidden(text) == FORBIDDEN_CHARS.sub("", text)

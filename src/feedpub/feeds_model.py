@@ -17,7 +17,7 @@ from urllib.parse import quote, urljoin
 import lxml.html
 from lxml import etree
 
-from .articles import FORBIDDEN_CHARS, Article
+from .articles import Article, strip_forbidden
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
 FORMAT_VERSION = "feedpub-feeds-3"
@@ -64,7 +64,7 @@ def xml_text(value: str) -> str:
     """`value` without the characters feeds must not carry (`articles.FORBIDDEN_CHARS`: what
     XML 1.0 forbids or discourages). The article parser removes them already; feeds strip them
     again so that no input can make a feed unparsable or flagged."""
-    return FORBIDDEN_CHARS.sub("", value)
+    return strip_forbidden(value)
 
 
 def absolute_links(html: str, base_url: str, page_url: str) -> str:
