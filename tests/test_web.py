@@ -331,6 +331,28 @@ def test_websub_ping_retries_until_the_hub_accepts(hub) -> None:
         "https://x.example/feed.xml"]
 
 
+def test_websub_pings_every_url_and_stops_retrying_when_stopping(hub) -> None:
+    hub_url, handler = hub
+    urls = [f"https://news.example.org/tags/t{n}.xml" for n in range(12)]
+    assert ping_hub(hub_url, [*urls, urls[0]]) == []
+    assert sorted(form["hub.url"][0] for form in handler.received) == sorted(urls)
+    handler.received.clear()
+    handler.failures_left = 100
+    stop = threading.Event()
+    result: list[list[str]] = []
+    worker = threading.Thread(target=lambda: result.append(
+        ping_hub(hub_url, urls[:2], attempts=5, backoff=600, stop=stop)))
+    worker.start()
+    deadline = time.monotonic() + 15
+    while handler.failures_left > 98 and time.monotonic() < deadline:
+        worker.join(0.02)  # wait until both first tries were refused
+    stop.set()
+    worker.join(15)  # a retry after 600 s would still be waiting
+    assert not worker.is_alive()
+    assert sorted(result[0]) == sorted(urls[:2])
+    assert handler.failures_left == 98 and handler.received == []
+
+
 def test_helpers() -> None:
     assert safe_relpath("/") == "index.html"
     assert safe_relpath("/tags/a.xml") == "tags/a.xml"

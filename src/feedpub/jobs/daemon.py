@@ -33,11 +33,12 @@ from ..scheduler import (
 )
 from ..store import open_store
 from ..web import FeedpubApp, Metrics, create_app
-from ..web.websub import changed_feed_urls, ping_hub
+from ..web.websub import HubPinger, changed_feed_urls
 
 log = logging.getLogger("feedpub.daemon")
 
 META_LAST_BUILD = "daemon.last_build"
+PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 
 
 class _Server(uvicorn.Server):
@@ -100,9 +101,12 @@ class Daemon:
         self.metrics = Metrics()
         self.app: FeedpubApp = create_app(cfg, self.metrics)
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
+        hub = cfg.feeds.websub_hub
+        self.pinger = HubPinger(hub, self.scheduler.stopping) if hub else None
 
     def build(self, reason: str) -> datetime | None:
-        """One rebuild; refreshes the served files and pings the WebSub hub."""
+        """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
+        background, so an unreachable hub never delays the next build)."""
         from .publish import build_feeds
 
         started = datetime.now(UTC)
@@ -121,10 +125,9 @@ class Daemon:
                   written=len(report.written), skipped=len(report.skipped),
                   next_publish=report.next_publish,
                   ms=int((finished - started).total_seconds() * 1000))
-        hub = self.cfg.feeds.websub_hub
         urls = changed_feed_urls(self.cfg.site.base_url, report.written)
-        if hub and urls:
-            ping_hub(hub, urls)
+        if self.pinger is not None and urls:
+            self.pinger.submit(urls)
         return report.next_publish
 
     def send_digest(self, cadence: str) -> None:
@@ -159,6 +162,8 @@ class Daemon:
                     server.run(sockets=[sock])
             finally:
                 self.scheduler.shutdown(wait=True)
+                if self.pinger is not None:
+                    self.pinger.close(PING_SHUTDOWN_WAIT)
                 log_event(log, "stopped")
 
 
