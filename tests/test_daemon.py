@@ -299,3 +299,25 @@ def test_an_unreachable_hub_delays_neither_rebuilds_nor_stop(make_site, daemons,
         if silent:
             silent.close()
 
+
+def test_status_shows_the_next_publish_time_rebuild(make_site) -> None:
+    from feedpub.jobs.daemon import Daemon as DaemonJob
+    from feedpub.jobs.daemon import status
+
+    cfg = make_site(ARTICLES)
+    soon = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    (cfg.articles_dir / "embargoed.md").write_text(
+        f"---\ntitle: Later\ndate: {soon.isoformat()}\n---\nLater.\n", encoding="utf-8")
+    DaemonJob(cfg).build("test")
+    info = status(cfg)
+    assert info.next_publish is not None
+    assert datetime.fromisoformat(info.next_publish) == soon
+    shown = subprocess.run([sys.executable, "-m", "feedpub", "--config",
+                            str(cfg.root / "config.toml"), "status"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("next publish:"))
+    assert soon.isoformat() in line
+    (cfg.articles_dir / "embargoed.md").unlink()
+    DaemonJob(cfg).build("test")
+    assert status(cfg).next_publish is None

@@ -38,6 +38,7 @@ from ..web.websub import HubPinger, changed_feed_urls
 log = logging.getLogger("feedpub.daemon")
 
 META_LAST_BUILD = "daemon.last_build"
+META_NEXT_PUBLISH = "daemon.next_publish"  # ISO time of the next publish-time rebuild, or ""
 PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 
 
@@ -121,6 +122,8 @@ class Daemon:
         self.app.rebuilt([*report.written, *report.removed], finished)
         with open_store(self.cfg) as store:
             store.set_meta(META_LAST_BUILD, finished.isoformat())
+            store.set_meta(META_NEXT_PUBLISH,
+                           report.next_publish.isoformat() if report.next_publish else "")
         log_event(log, "build", reason=reason, articles=report.articles,
                   written=len(report.written), skipped=len(report.skipped),
                   next_publish=report.next_publish,
@@ -183,6 +186,7 @@ class DaemonStatus:
     pid: int | None  # of the running daemon, None when none runs
     next_runs: list[ScheduledRun]
     last_build: str | None
+    next_publish: str | None = None  # the next publish-time rebuild (future-dated article)
     last_issue: dict[str, str] = field(default_factory=dict)
     subscribers: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] | None = None
@@ -205,6 +209,7 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         notes.append("no stored schedule yet: next runs computed from [schedule]")
     with open_store(cfg) as store:
         last_build = store.get_meta(META_LAST_BUILD)
+        next_publish = store.get_meta(META_NEXT_PUBLISH) or None
         subscribers = store.count_subscribers()
     issues = digest_status(cfg, limit=50)
     last_issue: dict[str, str] = {}
@@ -218,5 +223,5 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
     if len(issues) == 50:
         notes.append("outbox counts cover the newest 50 issues")
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
-                        last_issue=last_issue, subscribers=subscribers, outbox=outbox,
-                        notes=notes)
+                        next_publish=next_publish, last_issue=last_issue,
+                        subscribers=subscribers, outbox=outbox, notes=notes)
