@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -207,21 +208,116 @@ def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
 
     hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     threading.Thread(target=hub.serve_forever, daemon=True).start()
+    job = None
     try:
         cfg = make_site(ARTICLES, extra=f"""
             [feeds]
             websub_hub = "http://127.0.0.1:{hub.server_address[1]}/"
             """)
         job = DaemonJob(cfg)
-        job.build("test")
+        job.build("test")  # returns before the pings: they go out in the background
+        assert job.pinger is not None and job.pinger.wait_idle(30)
         base = cfg.site.base_url
         assert {base + "feed.xml", base + "atom.xml", base + "feed.json",
                 base + "tags/python.xml", base + "tags/web.atom"} <= set(pings)
         assert not any(p.endswith(".html") or p.endswith(".css") for p in pings)
         pings.clear()
         job.build("test")  # nothing changed: no ping
+        assert job.pinger.wait_idle(30)
         assert pings == []
         assert b'feedpub_builds_total{result="ok"} 2.0' in job.metrics.render()
     finally:
+        if job is not None and job.pinger is not None:
+            job.pinger.close()
         hub.shutdown()
         hub.server_close()
+
+
+class _SilentHub:
+    """A TCP server that accepts connections and never answers (a hung WebSub hub)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hub"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def _closed_port_url() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hub"  # nothing listens there any more
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_an_unreachable_hub_delays_neither_rebuilds_nor_stop(make_site, daemons,
+                                                             kind: str) -> None:
+    silent = _SilentHub() if kind == "silent" else None
+    try:
+        hub_url = silent.url if silent else _closed_port_url()
+        cfg = make_site(ARTICLES, extra=f"""
+            [schedule]
+            debounce_ms = 200
+            [feeds]
+            websub_hub = "{hub_url}"
+            """)
+        daemon = Daemon(cfg)
+        daemons.append(daemon)
+        url = daemon.url
+        _poll(url + "feed.xml", "Second post")
+        daemon.wait_for(r"event=build reason=startup")
+        if silent:  # the startup pings are hanging on the hub right now
+            deadline = time.monotonic() + 10
+            while not silent.accepted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert silent.accepted
+        else:
+            daemon.wait_for(r"event=websub_ping_failed .*status=0")
+        (cfg.articles_dir / "2026-01-07-dropped.txt").write_text(
+            "date 2026-01-07 Dropped while the hub is down\n\nStill published.\n",
+            encoding="utf-8")
+        _poll(url + "feed.xml", "Dropped while the hub is down", timeout=10)
+        daemon.wait_for(r"event=build reason=articles_changed")
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.stop(timeout=15) == 0  # a correctness bound, well under TimeoutStopSec
+        daemon.wait_for(r"event=stopped")
+        assert lock_holder(cfg) is None
+    finally:
+        if silent:
+            silent.close()
+
+
+def test_status_shows_the_next_publish_time_rebuild(make_site) -> None:
+    from feedpub.jobs.daemon import Daemon as DaemonJob
+    from feedpub.jobs.daemon import status
+
+    cfg = make_site(ARTICLES)
+    soon = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    (cfg.articles_dir / "embargoed.md").write_text(
+        f"---\ntitle: Later\ndate: {soon.isoformat()}\n---\nLater.\n", encoding="utf-8")
+    DaemonJob(cfg).build("test")
+    info = status(cfg)
+    assert info.next_publish is not None
+    assert datetime.fromisoformat(info.next_publish) == soon
+    shown = subprocess.run([sys.executable, "-m", "feedpub", "--config",
+                            str(cfg.root / "config.toml"), "status"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("next publish:"))
+    assert soon.isoformat() in line
+    (cfg.articles_dir / "embargoed.md").unlink()
+    DaemonJob(cfg).build("test")
+    assert status(cfg).next_publish is None

@@ -59,3 +59,17 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_command = _setup_commands()[1].strip()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci.splitlines()
+
+
+def test_systemd_unit_has_no_comment_after_a_setting() -> None:
+    """systemd reads `#` / `;` as a comment only at the start of a line: text after a setting
+    would become part of its value (e.g. a file name that never exists)."""
+    blocks = re.findall(r"^```ini\n(.*?)\n```", README, re.MULTILINE | re.DOTALL)
+    assert blocks, "README.md has no systemd unit"
+    for block in blocks:
+        for line in block.splitlines():
+            text = line.strip()
+            if not text or text.startswith(("#", ";", "[")):
+                continue
+            assert "=" in text, line
+            assert not re.search(r"\s[#;]", text), f"inline comment in the unit: {line!r}"

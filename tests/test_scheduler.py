@@ -156,3 +156,57 @@ def test_article_change_and_publish_time_trigger_rebuilds(make_site) -> None:
     finally:
         sched.shutdown()
     assert sched.stopping.is_set()
+
+
+def test_changes_within_the_quiet_time_give_one_rebuild(make_site) -> None:
+    cfg = make_site(extra="[schedule]\ndebounce_ms = 1000\n")
+    reasons: list[str] = []
+
+    def rebuild(reason: str) -> datetime | None:
+        reasons.append(reason)
+        return None
+
+    sched = DaemonScheduler(cfg, rebuild=rebuild, digest=lambda c: None)
+    sched.start()
+    try:
+        time.sleep(0.5)
+        for attempt in range(5):  # first make sure the watcher runs (it may still be starting)
+            (cfg.articles_dir / f"warm-up-{attempt}.txt").write_text("date 2026-02-01 W\n\nW\n")
+            if _wait_for(lambda: bool(reasons), timeout=5):
+                break
+        time.sleep(2.5)  # let the warm-up settle
+        before = len(reasons)
+        assert before >= 1
+        for n in range(3):  # three files, each well inside the quiet time of the one before
+            (cfg.articles_dir / f"2026-02-0{n + 1}-burst.txt").write_text(
+                f"date 2026-02-0{n + 1} Burst {n}\n\nHi\n")
+            time.sleep(0.1)
+        assert _wait_for(lambda: len(reasons) > before)
+        time.sleep(2.5)  # a second (wrong) rebuild of the same burst would come by now
+        assert reasons[before:] == ["articles_changed"]
+    finally:
+        sched.shutdown()
+
+
+def test_a_failed_rebuild_is_logged_as_an_event(make_site, caplog) -> None:
+    import logging
+
+    from feedpub.logfmt import LogfmtFormatter
+
+    cfg = make_site()
+
+    def rebuild(reason: str) -> datetime | None:
+        raise OSError(28, "No space left on device")
+
+    sched = DaemonScheduler(cfg, rebuild=rebuild, digest=lambda c: None, watch=False)
+    sched.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="feedpub.scheduler"):
+            sched.rebuild("startup")
+    finally:
+        sched.shutdown()
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    line = LogfmtFormatter().format(record)
+    assert "event=rebuild_failed" in line and "reason=startup" in line
+    assert 'error="OSError: [Errno 28] No space left on device"' in line
+    assert sched.stopping.is_set()  # shutdown still ran normally

@@ -132,6 +132,8 @@ def test_subscribing_is_rate_limited_per_client(make_site, smtp: SmtpCatcher) ->
         third = _subscribe(client, "three@example.org")
         assert third.status_code == 429
         assert "Too many" in third.text
+        retry_after = int(third.headers["retry-after"])
+        assert 0 < retry_after <= 3600
     assert _status(cfg, "three@example.org") is None
 
 
@@ -186,6 +188,11 @@ def test_tampered_or_wrong_tokens_give_400_and_change_nothing(make_site, smtp) -
         assert _status(cfg, "p@example.org") == "pending"
         bad_unsub = _local(unsub.replace("token=", "token=x"), server.url)
         assert client.post(bad_unsub, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+        for form in ({}, {"csrf_token": "forged"}):  # the button form, without a valid CSRF
+            response = client.post(bad_unsub, data=form)
+            assert response.status_code == 400, form
+            assert "This link does not work" in response.text
+            assert "Nothing was changed" in response.text
         bad_prefs = server.url + "preferences?" + urlsplit(unsub).query
         assert client.get(bad_prefs).status_code == 400
     assert _status(cfg, "p@example.org") == "pending"

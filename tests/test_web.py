@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
@@ -90,6 +91,100 @@ def test_gzip_when_asked_with_vary_and_its_own_etag(served) -> None:
     assert "content-encoding" not in refused.headers
     cached = client.get("atom.xml", headers={"Accept-Encoding": "gzip", "If-None-Match": gz_etag})
     assert cached.status_code == 304
+
+
+def test_repeated_if_none_match_lines_form_one_list(served) -> None:
+    _, server, _, _ = served
+    _, first, _ = raw_request(server.port, "/feed.xml")
+    etag = first["etag"]
+    status, headers, body = raw_request(server.port, "/feed.xml", headers=[
+        ("If-None-Match", etag), ("If-None-Match", '"zzz"')])
+    assert status == 304 and body == b"" and headers["etag"] == etag
+    status, _, _ = raw_request(server.port, "/feed.xml", headers=[
+        ("If-None-Match", '"zzz"'), ("If-None-Match", f"W/{etag}")])
+    assert status == 304
+    status, _, body = raw_request(server.port, "/feed.xml", headers=[
+        ("If-None-Match", '"yyy"'), ("If-None-Match", '"zzz"')])
+    assert status == 200 and body
+
+
+def test_etag_of_the_other_encoding_does_not_match(served) -> None:
+    _, server, _, _ = served
+    _, gz, _ = raw_request(server.port, "/atom.xml", headers={"Accept-Encoding": "gzip"})
+    _, plain, _ = raw_request(server.port, "/atom.xml")
+    assert gz["content-encoding"] == "gzip" and "content-encoding" not in plain
+    # no Accept-Encoding: identity is chosen, so the gzip ETag is not a match
+    status, headers, body = raw_request(server.port, "/atom.xml",
+                                        headers={"If-None-Match": gz["etag"]})
+    assert status == 200 and headers["etag"] == plain["etag"]
+    assert b"<feed" in body and "content-encoding" not in headers
+    # and gzip chosen: the identity ETag is not a match either
+    status, headers, _ = raw_request(server.port, "/atom.xml", headers={
+        "Accept-Encoding": "gzip", "If-None-Match": plain["etag"]})
+    assert status == 200 and headers["etag"] == gz["etag"]
+    status, headers, _ = raw_request(server.port, "/atom.xml", headers={
+        "Accept-Encoding": "gzip", "If-None-Match": gz["etag"]})
+    assert status == 304 and headers["etag"] == gz["etag"]
+
+
+def test_if_modified_since_in_the_future_is_ignored(served) -> None:
+    _, server, _, _ = served
+    status, _, body = raw_request(server.port, "/feed.xml", headers={
+        "If-Modified-Since": "Mon, 01 Jan 2035 00:00:00 GMT"})
+    assert status == 200 and b"<rss" in body
+    _, first, _ = raw_request(server.port, "/feed.xml")
+    status, _, _ = raw_request(server.port, "/feed.xml", headers={
+        "If-Modified-Since": first["last-modified"]})
+    assert status == 304
+
+
+@pytest.mark.parametrize(("accept", "gzipped"), [
+    ("GZIP", True),
+    ("Gzip;Q=0.5", True),
+    ("x-gzip", True),
+    ("*", True),
+    ("*;q=1, gzip;q=0", False),
+    ("gzip;q=0, *", False),
+    ("br;q=1, *;q=0", False),
+    ("identity, *;q=0.1", True),
+    ("gzip;q=0.000", False),
+    ("gzip;q=bad", False),
+    ("deflate, br", False),
+])
+def test_gzip_negotiation_over_http(served, accept: str, gzipped: bool) -> None:
+    _, server, _, _ = served
+    status, headers, _ = raw_request(server.port, "/atom.xml",
+                                     headers={"Accept-Encoding": accept})
+    assert status == 200
+    assert (headers.get("content-encoding") == "gzip") is gzipped, accept
+
+
+def test_only_builder_feeds_are_feeds(make_site, hub) -> None:
+    from feedpub.web.websub import changed_feed_urls
+
+    hub_url, _ = hub
+    cfg = make_site(ARTICLES, extra=f'[feeds]\nwebsub_hub = "{hub_url}"\n')
+    build_feeds(cfg)
+    atomic_write(cfg.public_dir / "sitemap.xml", b"<urlset/>")
+    atomic_write(cfg.public_dir / "posts" / "data.xml", b"<data/>")
+    atomic_write(cfg.public_dir / "tags" / "deeper" / "x.xml", b"<data/>")
+    with serve(cfg, build=False) as (server, _), httpx.Client(base_url=server.url) as client:
+        for path in ("sitemap.xml", "posts/data.xml", "tags/deeper/x.xml"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"] == "application/xml", path
+            assert "link" not in response.headers, path
+        for path in ("feed.xml", "tags/python.xml", "archive/1.xml", "archive/1.atom"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith("application/"), path
+            assert response.headers["content-type"] != "application/xml", path
+            assert f'<{hub_url}>; rel="hub"' in response.headers.get_list("link"), path
+        metrics = client.get("metrics").text
+        assert "feedpub_feed_requests_total 4.0" in metrics
+    written = ["sitemap.xml", "posts/data.xml", "feed.xml", "archive/1.json", "index.html"]
+    assert changed_feed_urls("https://x.example/", written) == [
+        "https://x.example/feed.xml", "https://x.example/archive/1.json"]
 
 
 def test_head_has_headers_and_no_body(served) -> None:
@@ -178,6 +273,9 @@ def test_healthz_and_metrics_use_their_own_registry(served) -> None:
     assert b"feedpub_feed_requests_total 0.0" in other.metrics.render()
 
 
+_HUB_LOCK = threading.Lock()
+
+
 class _Hub(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, list[str]]] = []
     failures_left = 0
@@ -186,12 +284,13 @@ class _Hub(http.server.BaseHTTPRequestHandler):
         length = int(self.headers["Content-Length"])
         form = parse_qs(self.rfile.read(length).decode())
         cls = type(self)
-        if cls.failures_left > 0:
-            cls.failures_left -= 1
-            self.send_response(503)
-        else:
-            cls.received.append(form)
-            self.send_response(204)
+        with _HUB_LOCK:
+            refuse = cls.failures_left > 0
+            if refuse:
+                cls.failures_left -= 1
+            else:
+                cls.received.append(form)
+        self.send_response(503 if refuse else 204)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -232,6 +331,28 @@ def test_websub_ping_retries_until_the_hub_accepts(hub) -> None:
         "https://x.example/feed.xml"]
 
 
+def test_websub_pings_every_url_and_stops_retrying_when_stopping(hub) -> None:
+    hub_url, handler = hub
+    urls = [f"https://news.example.org/tags/t{n}.xml" for n in range(12)]
+    assert ping_hub(hub_url, [*urls, urls[0]]) == []
+    assert sorted(form["hub.url"][0] for form in handler.received) == sorted(urls)
+    handler.received.clear()
+    handler.failures_left = 100
+    stop = threading.Event()
+    result: list[list[str]] = []
+    worker = threading.Thread(target=lambda: result.append(
+        ping_hub(hub_url, urls[:2], attempts=5, backoff=600, stop=stop)))
+    worker.start()
+    deadline = time.monotonic() + 15
+    while handler.failures_left > 98 and time.monotonic() < deadline:
+        worker.join(0.02)  # wait until both first tries were refused
+    stop.set()
+    worker.join(15)  # a retry after 600 s would still be waiting
+    assert not worker.is_alive()
+    assert sorted(result[0]) == sorted(urls[:2])
+    assert handler.failures_left == 98 and handler.received == []
+
+
 def test_helpers() -> None:
     assert safe_relpath("/") == "index.html"
     assert safe_relpath("/tags/a.xml") == "tags/a.xml"
@@ -241,5 +362,9 @@ def test_helpers() -> None:
     assert accepts_gzip(b"br;q=1.0, gzip;q=0.8")
     assert not accepts_gzip(b"gzip;q=0")
     assert not accepts_gzip(b"br")
+    assert accepts_gzip(b"GZIP") and accepts_gzip(b"*") and accepts_gzip(b"x-gzip;q=0.1")
+    assert not accepts_gzip(b"*;q=1, gzip;q=0") and not accepts_gzip(b"gzip;q=0, *")
+    assert not accepts_gzip(b"") and not accepts_gzip(b"gzip;q=x")
     assert etag_matches(b'W/"abc"', '"abc"') and etag_matches(b"*", '"x"')
+    assert not etag_matches(b'"abc-gz"', '"abc"')
     assert not etag_matches(b'"abd"', '"abc"')

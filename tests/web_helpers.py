@@ -80,10 +80,13 @@ def serve(cfg: Config, build: bool = True) -> Iterator[tuple[ServerThread, Feedp
 
 
 def raw_request(port: int, target: str, method: str = "GET",
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """Send the request line exactly as given (no client-side path normalization)."""
+                headers: dict[str, str] | list[tuple[str, str]] | None = None,
+                ) -> tuple[int, dict[str, str], bytes]:
+    """Send the request line and headers exactly as given (no client-side path normalization,
+    no Accept-Encoding unless asked; a list of pairs may repeat a header)."""
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines += [f"{k}: {v}" for k, v in pairs]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         chunks = []

@@ -216,8 +216,10 @@ class DaemonScheduler:
                 return
             try:
                 next_publish = self._rebuild(reason)
-            except Exception:  # noqa: BLE001 - a failed build must not stop the daemon
-                log.exception("rebuild failed (reason=%s)", reason)
+            except Exception as exc:  # noqa: BLE001 - a failed build must not stop the daemon
+                log_event(log, "rebuild_failed", level=logging.ERROR, reason=reason,
+                          error=f"{type(exc).__name__}: {exc}")
+                log.debug("rebuild failed (reason=%s)", reason, exc_info=True)
                 return
         self.schedule_publish(next_publish)
 
@@ -235,10 +237,13 @@ class DaemonScheduler:
         log_event(log, "publish_scheduled", at=when)
 
     def _watch_articles(self) -> None:
+        """Rebuild once per burst of changes: watchfiles yields after `step` ms without a new
+        change (the configured quiet time), or at the latest after `debounce` ms of changes."""
         import watchfiles
 
-        for changes in watchfiles.watch(self.cfg.articles_dir,
-                                        debounce=self.cfg.schedule.debounce_ms,
+        quiet = max(1, self.cfg.schedule.debounce_ms)
+        for changes in watchfiles.watch(self.cfg.articles_dir, step=quiet,
+                                        debounce=max(1600, 4 * quiet),
                                         stop_event=self._stop, raise_interrupt=False):
             log_event(log, "articles_changed", files=len(changes))
             self.rebuild("articles_changed")

@@ -43,6 +43,9 @@ def status(ctx: Context) -> None:
         label = "next runs:" if number == 0 else ""
         click.echo(f"{label:<14}{run_.job} {_when(run_.next_run)}")
     click.echo(f"last build:   {_when(info.last_build)}")
+    if info.next_publish:
+        click.echo(f"next publish: {_when(info.next_publish)} (rebuild for a future-dated "
+                   "article)")
     if info.last_issue:
         for cadence, when in sorted(info.last_issue.items()):
             click.echo(f"last issue:   {cadence} {when}")

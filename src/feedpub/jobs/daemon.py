@@ -33,11 +33,13 @@ from ..scheduler import (
 )
 from ..store import open_store
 from ..web import FeedpubApp, Metrics, create_app
-from ..web.websub import changed_feed_urls, ping_hub
+from ..web.websub import HubPinger, changed_feed_urls
 
 log = logging.getLogger("feedpub.daemon")
 
 META_LAST_BUILD = "daemon.last_build"
+META_NEXT_PUBLISH = "daemon.next_publish"  # ISO time of the next publish-time rebuild, or ""
+PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 
 
 class _Server(uvicorn.Server):
@@ -100,9 +102,12 @@ class Daemon:
         self.metrics = Metrics()
         self.app: FeedpubApp = create_app(cfg, self.metrics)
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
+        hub = cfg.feeds.websub_hub
+        self.pinger = HubPinger(hub, self.scheduler.stopping) if hub else None
 
     def build(self, reason: str) -> datetime | None:
-        """One rebuild; refreshes the served files and pings the WebSub hub."""
+        """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
+        background, so an unreachable hub never delays the next build)."""
         from .publish import build_feeds
 
         started = datetime.now(UTC)
@@ -120,14 +125,15 @@ class Daemon:
                 log.warning(warning)
         with open_store(self.cfg) as store:
             store.set_meta(META_LAST_BUILD, finished.isoformat())
+            store.set_meta(META_NEXT_PUBLISH,
+                           report.next_publish.isoformat() if report.next_publish else "")
         log_event(log, "build", reason=reason, articles=report.articles,
                   written=len(report.written), skipped=len(report.skipped),
                   next_publish=report.next_publish,
                   ms=int((finished - started).total_seconds() * 1000))
-        hub = self.cfg.feeds.websub_hub
         urls = changed_feed_urls(self.cfg.site.base_url, report.written)
-        if hub and urls:
-            ping_hub(hub, urls)
+        if self.pinger is not None and urls:
+            self.pinger.submit(urls)
         return report.next_publish
 
     def send_digest(self, cadence: str) -> None:
@@ -170,6 +176,8 @@ class Daemon:
                     server.run(sockets=[sock])
             finally:
                 self.scheduler.shutdown(wait=True)
+                if self.pinger is not None:
+                    self.pinger.close(PING_SHUTDOWN_WAIT)
                 log_event(log, "stopped")
 
 
@@ -189,6 +197,7 @@ class DaemonStatus:
     pid: int | None  # of the running daemon, None when none runs
     next_runs: list[ScheduledRun]
     last_build: str | None
+    next_publish: str | None = None  # the next publish-time rebuild (future-dated article)
     last_issue: dict[str, str] = field(default_factory=dict)
     subscribers: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] | None = None
@@ -211,6 +220,7 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         notes.append("no stored schedule yet: next runs computed from [schedule]")
     with open_store(cfg) as store:
         last_build = store.get_meta(META_LAST_BUILD)
+        next_publish = store.get_meta(META_NEXT_PUBLISH) or None
         subscribers = store.count_subscribers()
     issues = digest_status(cfg, limit=50)
     last_issue: dict[str, str] = {}
@@ -224,5 +234,5 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
     if len(issues) == 50:
         notes.append("outbox counts cover the newest 50 issues")
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
-                        last_issue=last_issue, subscribers=subscribers, outbox=outbox,
-                        notes=notes)
+                        next_publish=next_publish, last_issue=last_issue,
+                        subscribers=subscribers, outbox=outbox, notes=notes)

@@ -4,6 +4,7 @@ preferences. Forms carry a signed double-submit CSRF token; links carry signed t
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -49,8 +50,9 @@ def page(request: Request, template: str, status: int = 200,
 
 
 def error_page(request: Request, status: int, heading: str, message: str,
-               retry: bool = False) -> HTMLResponse:
-    return page(request, "error.html.j2", status, heading=heading, message=message, retry=retry)
+               retry: bool = False, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return page(request, "error.html.j2", status, headers, heading=heading, message=message,
+                retry=retry)
 
 
 def bad_link(request: Request, exc: FeedpubError) -> HTMLResponse:
@@ -100,7 +102,8 @@ async def subscribe_submit(request: Request) -> Response:
         log_event(log, "subscribe_rate_limited", level=logging.WARNING, client=client)
         return error_page(request, 429, "Too many requests",
                           f"Too many subscribe requests from your address. Please try again "
-                          f"in {int(wait // 60) + 1} minutes.")
+                          f"in {int(wait // 60) + 1} minutes.",
+                          headers={"retry-after": str(math.ceil(wait))})
     email = str(form.get("email") or "")[:320]
     name = str(form.get("name") or "")[:200] or None
     cadence = _cadence(form.get("cadence"))
@@ -158,11 +161,15 @@ async def unsubscribe_submit(request: Request) -> Response:
     state = _state(request)
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
-    if not one_click and not await _csrf_ok(request, form):
-        return _csrf_failed(request)
+    token = request.query_params.get("token", "")
     try:
-        sub = await run_in_threadpool(subs.unsubscribe, state.cfg, state.store(),
-                                      request.query_params.get("token", ""))
+        if not one_click:
+            # A bad link gets the 400 page that says so, whatever the form carried.
+            await run_in_threadpool(subs.subscriber_for, state.cfg, state.store(),
+                                    "unsubscribe", token)
+            if not await _csrf_ok(request, form):
+                return _csrf_failed(request)
+        sub = await run_in_threadpool(subs.unsubscribe, state.cfg, state.store(), token)
     except TokenError as exc:
         return bad_link(request, exc)
     log_event(log, "unsubscribe_request", subscriber=sub.id, one_click=one_click)

@@ -12,31 +12,48 @@ import hashlib
 import mimetypes
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
 from ..feeds import FEED_CONTENT_TYPES
+from ..feeds_model import ATOM
+from ..feeds_plan import ARCHIVE_DIR, SUBSCRIPTION_PATHS, TAG_DIR
 from .security import SECURITY_HEADERS
 
-# Feeds whose suffix does not tell their format (the Atom subscription feed is atom.xml).
-SPECIAL_FEEDS = {"atom.xml": "application/atom+xml; charset=utf-8"}
+# The Atom subscription feed is atom.xml: its suffix does not tell its format.
+SPECIAL_FEEDS = {SUBSCRIPTION_PATHS[ATOM]: FEED_CONTENT_TYPES[".atom"]}
+FEED_PATHS = frozenset(SUBSCRIPTION_PATHS.values())
+FEED_DIRS = (TAG_DIR, ARCHIVE_DIR)
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/json", "application/xml", "image/svg+xml")
 MIN_GZIP_SIZE = 256
 
 
+def is_feed_path(relpath: str) -> bool:
+    """Whether `relpath` is a file the feed builder writes: a subscription feed, or a feed
+    suffix directly under tags/ or archive/. Any other .xml or .json is just a file."""
+    if relpath in FEED_PATHS:
+        return True
+    folder, _, name = relpath.partition("/")
+    return (folder in FEED_DIRS and "/" not in name
+            and os.path.splitext(name)[1].lower() in FEED_CONTENT_TYPES)
+
+
 def content_type_for(relpath: str) -> tuple[str, bool]:
-    """Media type (with charset for text) of a public file, and whether it is a feed."""
-    if relpath in SPECIAL_FEEDS:
-        return SPECIAL_FEEDS[relpath], True
-    media = FEED_CONTENT_TYPES.get(os.path.splitext(relpath)[1].lower())
-    if media:
-        media = media.split(";")[0].strip()
-        return f"{media}; charset=utf-8", True
+    """Media type (with charset for text and feeds) of a public file, and whether it is a
+    feed."""
+    if is_feed_path(relpath):
+        media = SPECIAL_FEEDS.get(relpath) or FEED_CONTENT_TYPES[
+            os.path.splitext(relpath)[1].lower()]
+        return f"{media.split(';')[0].strip()}; charset=utf-8", True
+    if relpath.lower().endswith(".xml"):
+        return "application/xml", False  # XML declares its own encoding
     guessed = mimetypes.guess_type(relpath)[0] or "application/octet-stream"
     if guessed.startswith("text/") or guessed in ("application/javascript", "image/svg+xml"):
         return f"{guessed}; charset=utf-8", False
@@ -156,25 +173,39 @@ class FileCache:
         return data
 
 
+def _qvalue(params: str) -> float:
+    """The q weight of one Accept-Encoding item's parameters (1 when absent, 0 when malformed,
+    so a garbled weight never turns an encoding on)."""
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return 0.0
+            return q if 0.0 <= q <= 1.0 else 0.0
+    return 1.0
+
+
 def accepts_gzip(value: bytes) -> bool:
-    """Whether an Accept-Encoding header value allows gzip (honouring q=0)."""
-    if b"gzip" not in value and b"*" not in value:
-        return False
+    """Whether an Accept-Encoding value allows gzip (RFC 9110 12.5.3): names are
+    case-insensitive, an explicit gzip / x-gzip weight beats `*`, and q=0 refuses."""
+    explicit: float | None = None
+    wildcard: float | None = None
     for item in value.decode("latin-1").lower().split(","):
-        name, _, params = item.strip().partition(";")
-        if name.strip() in ("gzip", "x-gzip", "*"):
-            q = params.replace(" ", "")
-            if q.startswith("q="):
-                try:
-                    return float(q[2:]) > 0
-                except ValueError:
-                    return False
-            return True
-    return False
+        name, _, params = item.partition(";")
+        name = name.strip()
+        if name in ("gzip", "x-gzip"):
+            explicit = max(explicit or 0.0, _qvalue(params))
+        elif name == "*":
+            wildcard = _qvalue(params)
+    if explicit is not None:
+        return explicit > 0
+    return wildcard is not None and wildcard > 0
 
 
-def etag_matches(value: bytes, *etags: str) -> bool:
-    """If-None-Match weak comparison against any of our tags."""
+def etag_matches(value: bytes, etag: str) -> bool:
+    """If-None-Match weak comparison against the ETag of the representation being sent."""
     text = value.decode("latin-1").strip()
     if text == "*":
         return True
@@ -182,17 +213,24 @@ def etag_matches(value: bytes, *etags: str) -> bool:
         tag = candidate.strip()
         if tag.startswith("W/"):
             tag = tag[2:]
-        if tag in etags:
+        if tag == etag:
             return True
     return False
 
 
-def not_modified_since(value: bytes, mtime: int) -> bool:
+def not_modified_since(value: bytes, mtime: int, now: float | None = None) -> bool:
+    """If-Modified-Since: true when the file is not newer than the date. A date later than
+    our clock is invalid (RFC 9110 13.1.3) and ignored."""
     try:
         since = parsedate_to_datetime(value.decode("latin-1"))
     except (TypeError, ValueError, IndexError):
         return False
-    return since is not None and since.timestamp() >= mtime
+    if since is None:
+        return False
+    if since.tzinfo is None:  # "-0000": UTC without a claim about local time
+        since = since.replace(tzinfo=UTC)
+    stamp = since.timestamp()
+    return stamp >= mtime and stamp <= (time.time() if now is None else now)
 
 
 class StaticFiles:
@@ -216,20 +254,21 @@ class StaticFiles:
             await _respond(send, 405, [(b"allow", b"GET, HEAD"), (b"content-length", b"0"),
                                        *SECURITY_HEADERS], b"")
             return True
-        inm = ims = ae = None
+        inm_lines: list[bytes] = []
+        ims = ae = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
-                inm = value
+                inm_lines.append(value)  # repeated lines form one list (RFC 9110 5.3)
             elif name == b"if-modified-since":
                 ims = value
             elif name == b"accept-encoding":
-                ae = value
+                ae = value if ae is None else ae + b", " + value
         if entry.is_feed and self.on_feed is not None:
             self.on_feed()
         use_gzip = entry.compressible and ae is not None and accepts_gzip(ae)
         etag = entry.gzip_etag if use_gzip else entry.etag
-        if inm is not None:
-            fresh = etag_matches(inm, entry.etag, entry.gzip_etag)
+        if inm_lines:
+            fresh = etag_matches(b", ".join(inm_lines), etag)
         else:
             fresh = ims is not None and not_modified_since(ims, entry.mtime)
         if fresh:
