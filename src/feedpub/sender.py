@@ -49,8 +49,8 @@ class Tally:
 
 def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None) -> Recipient:
     return Recipient(subscriber_id=subscriber_id, email=email, name=name,
-                     unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id),
-                     preferences_url=tokens.link(cfg, "preferences", subscriber_id))
+                     unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id, email),
+                     preferences_url=tokens.link(cfg, "preferences", subscriber_id, email))
 
 
 class IssueSender:
