@@ -108,21 +108,33 @@ def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
                                                               smtp_server: SmtpServer) -> None:
     cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
                                                        "retry_base = 0.05\nbounce_limit = 2"))
-    smtp_server.handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
+    handler = smtp_server.handler
+    handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
+    # a policy block of our sending host, at RCPT: says nothing about the address
+    handler.rcpt_replies["user2@example.com"] = ["550 5.7.1 client host blocked"]
+    handler.data_replies["user3@example.com"] = ["552 5.2.3 message too large"]
     with open_store(cfg) as store:
-        add_subscribers(store, 3)
+        add_subscribers(store, 4)
     first = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
-    assert (first.sent, first.failed, first.bounced) == (2, 1, 0)
+    assert (first.sent, first.failed, first.bounced) == (1, 3, 0)
     later = NOW + timedelta(days=7)
     second = send_digest(cfg, "weekly", now=later, articles=[article(2, now=later)])
-    assert (second.sent, second.failed, second.bounced) == (2, 1, 1)
+    assert (second.sent, second.failed, second.bounced) == (1, 3, 1)
     with open_store(cfg) as store:
         assert store.get_subscriber("user0@example.com").status == "bounced"
-        assert store.get_subscriber("user1@example.com").status == "active"
+        for other in ("user1", "user2", "user3"):
+            assert store.get_subscriber(f"{other}@example.com").status == "active"
+        with store.engine.connect() as conn:
+            bounces = dict(conn.execute(sa.select(schema.subscribers.c.email,
+                                                  schema.subscribers.c.bounces)).all())
+    assert bounces["user2@example.com"] == bounces["user3@example.com"] == 0
+    failed = {r.email: r for r in rows(cfg, first.issue_id) if r.status == "failed"}
+    assert set(failed) == {"user0@example.com", "user2@example.com", "user3@example.com"}
+    assert "550 5.7.1 client host blocked" in failed["user2@example.com"].reply
     third_time = NOW + timedelta(days=14)
     third = send_digest(cfg, "weekly", now=third_time, articles=[article(3, now=third_time)])
-    assert third.total == 2  # the bounced subscriber is no longer mailed
-    assert "550" in [r for r in rows(cfg, first.issue_id) if r.status == "failed"][0].reply
+    assert third.total == 3  # the bounced subscriber is no longer mailed
+    assert "550" in failed["user0@example.com"].reply
 
 
 def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
