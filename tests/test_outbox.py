@@ -169,6 +169,31 @@ def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
     assert reports[3].bounced == 1 and reports[4].total == 2
 
 
+def test_a_failure_is_counted_only_when_it_changed_the_row(make_site,
+                                                          smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
+                                                       "retry_base = 0.05\nbounce_limit = 1"))
+    handler = smtp_server.handler
+    handler.rcpt_replies["user1@example.com"] = ["550 5.1.1 no such user"]
+
+    def recorded_elsewhere(address: str) -> None:  # the row is settled before the 550 comes
+        if address == "user1@example.com":
+            with open_store(cfg) as store, store.writer.begin() as conn:
+                conn.execute(schema.outbox.update().where(
+                    schema.outbox.c.email == address).values(status="sent", reply="250 ok"))
+
+    handler.on_rcpt = recorded_elsewhere
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert (report.sent, report.failed, report.bounced, report.pending) == (2, 0, 0, 0)
+    by_email = {r.email: r for r in rows(cfg, report.issue_id)}
+    assert by_email["user1@example.com"].status == "sent"
+    assert by_email["user1@example.com"].reply == "250 ok"
+    with open_store(cfg) as store:
+        assert store.get_subscriber("user1@example.com").status == "active"
+
+
 def test_dropped_connection_mid_batch_loses_and_repeats_nothing(make_site,
                                                                 smtp_server: SmtpServer) -> None:
     cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000"))
