@@ -262,22 +262,23 @@ def test_stop_finishes_in_flight_and_the_next_run_resumes(make_site,
 
 def test_a_second_sender_stops_while_one_is_sending(make_site,
                                                    smtp_server: SmtpServer) -> None:
-    smtp_server.handler.data_delay = 0.01
+    handler = smtp_server.handler
+    handler.gate = threading.Event()  # the first sender is held mid-message until released
     cfg = make_site(extra=smtp_server.config(extra="connections = 2"))
     with open_store(cfg) as store:
         add_subscribers(store, 60)
     results: list[object] = []
     first = threading.Thread(target=lambda: results.append(
-        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])))
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])), daemon=True)
     first.start()
-    deadline = time.monotonic() + 30
-    while not smtp_server.handler.received:
-        assert time.monotonic() < deadline and first.is_alive()
-        time.sleep(0.005)
-    with pytest.raises(SendBusyError, match=rf"weekly digest is already being sent.*"
-                                             rf"pid {os.getpid()}.*digest-weekly\.lock"):
-        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
-    first.join()
+    try:
+        assert handler.data_waiting.wait(60) and first.is_alive()
+        with pytest.raises(SendBusyError, match=rf"weekly digest is already being sent.*"
+                                                 rf"pid {os.getpid()}.*digest-weekly\.lock"):
+            send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    finally:
+        handler.gate.set()
+    first.join(120)
     [report] = results
     assert report.sent == 60
     assert send_digest(cfg, "weekly", now=NOW, articles=[article(1)]).issue_id is None
