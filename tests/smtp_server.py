@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,7 +46,9 @@ class Handler:
     RCPT for that address, one per attempt (the last one repeats), `data_replies[address]`
     the same for the end of DATA; `drop_at` closes the connection instead of answering the
     n-th DATA (1-based, counted over the server's life). `rcpt_times` records when each
-    RCPT for an address arrived."""
+    RCPT for an address arrived. `on_rcpt(address)` runs before each RCPT is answered.
+    `gate`, when given, holds every DATA answer until it is set; `data_waiting` is set as
+    soon as one DATA waits there."""
 
     received: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
@@ -58,6 +60,9 @@ class Handler:
     data_delay: float = 0.0
     data_count: int = 0
     sessions: int = 0
+    on_rcpt: Callable[[str], None] | None = None
+    gate: threading.Event | None = None
+    data_waiting: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
@@ -74,6 +79,8 @@ class Handler:
             self.rcpt_attempts[address] = attempt + 1
             self.rcpt_times.setdefault(address, []).append(time.monotonic())
             replies = self.rcpt_replies.get(address)
+        if self.on_rcpt is not None:
+            self.on_rcpt(address)
         if replies:
             reply = replies[min(attempt, len(replies) - 1)]
             if not reply.startswith("250"):
@@ -82,6 +89,9 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.gate is not None:
+            self.data_waiting.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         with self.lock:

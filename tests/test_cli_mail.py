@@ -132,7 +132,7 @@ def test_dry_run_and_test_send_mark_nothing(make_site, smtp_server: SmtpServer) 
     assert smtp_server.handler.copies() == {"Editor@news.example.org": 1}
     test_copy = smtp_server.handler.received[0].message()
     token = test_copy["List-Unsubscribe"].split("token=")[1].split(">")[0]
-    assert read_token(cfg, "unsubscribe", token) == 0  # never a real subscriber's link
+    assert read_token(cfg, "unsubscribe", token).subscriber_id == 0  # never a real subscriber
     assert digest_status(cfg) == []
     code, out, _ = run(cfg, "digest", "send")
     assert code == 0 and "2 sent, 0 failed, 0 pending" in out

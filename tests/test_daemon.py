@@ -187,6 +187,99 @@ def test_sigterm_during_a_digest_checkpoints_and_nothing_is_lost(make_site, daem
         smtp.stop()
 
 
+class _OtherSender:
+    """Holds a cadence's send lock in another thread (like a running `feedpub digest send`)
+    until released."""
+
+    def __init__(self, cfg: Config, cadence: str) -> None:
+        from feedpub.jobs.sendlock import send_lock
+
+        self.held, self.release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with send_lock(cfg, cadence):
+                self.held.set()
+                self.release.wait(60)
+
+        self.thread = threading.Thread(target=hold, daemon=True)
+        self.thread.start()
+        assert self.held.wait(10)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(10)
+
+
+def _logged(caplog: pytest.LogCaptureFixture, event: str, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not any(r.getMessage() == event for r in list(caplog.records)):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _daily_site(make_site, smtp: SmtpCatcher, readers: int) -> Config:
+    cfg = make_site(extra=smtp.config())
+    _recent_article(cfg)
+    with open_store(cfg) as store:
+        for n in range(readers):
+            store.add_subscriber(f"reader{n}@example.org", status="active", cadence="daily")
+    return cfg
+
+
+def test_a_scheduled_digest_waits_for_another_sender_then_sends(make_site, caplog) -> None:
+    from feedpub.jobs.daemon import Daemon as DaemonJob
+
+    caplog.set_level("INFO", logger="feedpub")
+    smtp = SmtpCatcher().start()
+    other = None
+    try:
+        cfg = _daily_site(make_site, smtp, 3)
+        job = DaemonJob(cfg)
+        other = _OtherSender(cfg, "daily")  # say, an operator finishing an older issue
+        scheduled = threading.Thread(target=job.send_digest, args=("daily", 0.05), daemon=True)
+        scheduled.start()
+        assert _logged(caplog, "digest_waiting")
+        assert scheduled.is_alive() and smtp.messages == []
+        other.finish()
+        scheduled.join(60)
+        assert not scheduled.is_alive()
+        recipients = [m["To"].addresses[0].addr_spec for m in smtp.wait(3)]
+        assert sorted(recipients) == [f"reader{n}@example.org" for n in range(3)]
+        (counts,) = digest_status(cfg)
+        assert (counts.sent, counts.pending) == (3, 0)
+        assert _logged(caplog, "digest") and not _logged(caplog, "digest_skipped", 0)
+    finally:
+        if other is not None:
+            other.finish()
+        smtp.stop()
+
+
+def test_a_waiting_scheduled_digest_gives_up_when_the_daemon_stops(make_site, caplog) -> None:
+    from feedpub.jobs.daemon import Daemon as DaemonJob
+
+    caplog.set_level("INFO", logger="feedpub")
+    smtp = SmtpCatcher().start()
+    other = None
+    try:
+        cfg = _daily_site(make_site, smtp, 2)
+        job = DaemonJob(cfg)
+        other = _OtherSender(cfg, "daily")
+        scheduled = threading.Thread(target=job.send_digest, args=("daily",), daemon=True)
+        scheduled.start()
+        assert _logged(caplog, "digest_waiting")
+        job.scheduler.stopping.set()  # SIGTERM: the default 5 s poll must not hold it up
+        scheduled.join(30)
+        assert not scheduled.is_alive()
+        assert _logged(caplog, "digest_skipped", 0)
+        assert smtp.messages == [] and digest_status(cfg) == []
+    finally:
+        if other is not None:
+            other.finish()
+        smtp.stop()
+
+
 def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
     import http.server
     from urllib.parse import parse_qs

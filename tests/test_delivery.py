@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedpub.delivery import ConnectionFailure, open_mailer
+from feedpub.delivery import ConnectionFailure, is_recipient_failure, open_mailer
 from feedpub.digest import FIELDS, Personalizer, render_digest
 from feedpub.errors import ConfigError, DeliveryError
 from feedpub.jobs.mailing import digest_status, send_digest
@@ -287,3 +287,27 @@ def test_encoded_body_decodes_to_the_filled_in_text(pieces: list[str], values: d
     expected = Personalizer(body, escape=escape).fill(values)
     normalize = lambda t: t.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
     assert normalize(decoded).rstrip("\n") == normalize(expected).rstrip("\n")
+
+
+@pytest.mark.parametrize(("stage", "code", "reply", "bounce"), [
+    ("RCPT", 550, "5.1.1 no such user", True),
+    ("DATA", 550, "5.1.1 <a@example.com>: user unknown", True),
+    ("RCPT", 553, "5.1.3 bad destination mailbox address syntax", True),
+    ("RCPT", 550, "5.2.1 mailbox disabled", True),
+    ("DATA", 552, "5.2.2 mailbox full", True),
+    ("RCPT", 550, "User unknown", True),  # no enhanced code: the bare RCPT answer decides
+    ("RCPT", 551, "User not local", True),
+    ("RCPT", 553, "mailbox name not allowed", True),
+    ("RCPT", 550, "5.7.1 client host blocked", False),  # about our sending IP
+    ("RCPT", 554, "5.7.1 relay access denied", False),
+    ("RCPT", 552, "5.2.3 message too large", False),
+    ("RCPT", 550, "5.1.8 sender address rejected: domain not found", False),  # our sender
+    ("RCPT", 554, "transaction failed", False),
+    ("RCPT", 552, "message size exceeds limit", False),
+    ("DATA", 550, "content rejected", False),
+    ("DATA", 554, "5.7.1 spam", False),
+    ("RCPT", 450, "4.2.2 mailbox full", False),  # temporary: never a bounce
+])
+def test_only_replies_about_the_address_are_hard_bounces(stage: str, code: int, reply: str,
+                                                         bounce: bool) -> None:
+    assert is_recipient_failure(stage, code, reply) is bounce

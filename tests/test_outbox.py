@@ -108,21 +108,33 @@ def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
                                                               smtp_server: SmtpServer) -> None:
     cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
                                                        "retry_base = 0.05\nbounce_limit = 2"))
-    smtp_server.handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
+    handler = smtp_server.handler
+    handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
+    # a policy block of our sending host, at RCPT: says nothing about the address
+    handler.rcpt_replies["user2@example.com"] = ["550 5.7.1 client host blocked"]
+    handler.data_replies["user3@example.com"] = ["552 5.2.3 message too large"]
     with open_store(cfg) as store:
-        add_subscribers(store, 3)
+        add_subscribers(store, 4)
     first = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
-    assert (first.sent, first.failed, first.bounced) == (2, 1, 0)
+    assert (first.sent, first.failed, first.bounced) == (1, 3, 0)
     later = NOW + timedelta(days=7)
     second = send_digest(cfg, "weekly", now=later, articles=[article(2, now=later)])
-    assert (second.sent, second.failed, second.bounced) == (2, 1, 1)
+    assert (second.sent, second.failed, second.bounced) == (1, 3, 1)
     with open_store(cfg) as store:
         assert store.get_subscriber("user0@example.com").status == "bounced"
-        assert store.get_subscriber("user1@example.com").status == "active"
+        for other in ("user1", "user2", "user3"):
+            assert store.get_subscriber(f"{other}@example.com").status == "active"
+        with store.engine.connect() as conn:
+            bounces = dict(conn.execute(sa.select(schema.subscribers.c.email,
+                                                  schema.subscribers.c.bounces)).all())
+    assert bounces["user2@example.com"] == bounces["user3@example.com"] == 0
+    failed = {r.email: r for r in rows(cfg, first.issue_id) if r.status == "failed"}
+    assert set(failed) == {"user0@example.com", "user2@example.com", "user3@example.com"}
+    assert "550 5.7.1 client host blocked" in failed["user2@example.com"].reply
     third_time = NOW + timedelta(days=14)
     third = send_digest(cfg, "weekly", now=third_time, articles=[article(3, now=third_time)])
-    assert third.total == 2  # the bounced subscriber is no longer mailed
-    assert "550" in [r for r in rows(cfg, first.issue_id) if r.status == "failed"][0].reply
+    assert third.total == 3  # the bounced subscriber is no longer mailed
+    assert "550" in failed["user0@example.com"].reply
 
 
 def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
@@ -155,6 +167,31 @@ def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
         assert store.get_subscriber("user2@example.com").status == "bounced"
         assert store.get_subscriber("user0@example.com").status == "active"
     assert reports[3].bounced == 1 and reports[4].total == 2
+
+
+def test_a_failure_is_counted_only_when_it_changed_the_row(make_site,
+                                                          smtp_server: SmtpServer) -> None:
+    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
+                                                       "retry_base = 0.05\nbounce_limit = 1"))
+    handler = smtp_server.handler
+    handler.rcpt_replies["user1@example.com"] = ["550 5.1.1 no such user"]
+
+    def recorded_elsewhere(address: str) -> None:  # the row is settled before the 550 comes
+        if address == "user1@example.com":
+            with open_store(cfg) as store, store.writer.begin() as conn:
+                conn.execute(schema.outbox.update().where(
+                    schema.outbox.c.email == address).values(status="sent", reply="250 ok"))
+
+    handler.on_rcpt = recorded_elsewhere
+    with open_store(cfg) as store:
+        add_subscribers(store, 3)
+    report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert (report.sent, report.failed, report.bounced, report.pending) == (2, 0, 0, 0)
+    by_email = {r.email: r for r in rows(cfg, report.issue_id)}
+    assert by_email["user1@example.com"].status == "sent"
+    assert by_email["user1@example.com"].reply == "250 ok"
+    with open_store(cfg) as store:
+        assert store.get_subscriber("user1@example.com").status == "active"
 
 
 def test_dropped_connection_mid_batch_loses_and_repeats_nothing(make_site,
@@ -225,22 +262,23 @@ def test_stop_finishes_in_flight_and_the_next_run_resumes(make_site,
 
 def test_a_second_sender_stops_while_one_is_sending(make_site,
                                                    smtp_server: SmtpServer) -> None:
-    smtp_server.handler.data_delay = 0.01
+    handler = smtp_server.handler
+    handler.gate = threading.Event()  # the first sender is held mid-message until released
     cfg = make_site(extra=smtp_server.config(extra="connections = 2"))
     with open_store(cfg) as store:
         add_subscribers(store, 60)
     results: list[object] = []
     first = threading.Thread(target=lambda: results.append(
-        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])))
+        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])), daemon=True)
     first.start()
-    deadline = time.monotonic() + 30
-    while not smtp_server.handler.received:
-        assert time.monotonic() < deadline and first.is_alive()
-        time.sleep(0.005)
-    with pytest.raises(SendBusyError, match=rf"weekly digest is already being sent.*"
-                                             rf"pid {os.getpid()}.*digest-weekly\.lock"):
-        send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
-    first.join()
+    try:
+        assert handler.data_waiting.wait(60) and first.is_alive()
+        with pytest.raises(SendBusyError, match=rf"weekly digest is already being sent.*"
+                                                 rf"pid {os.getpid()}.*digest-weekly\.lock"):
+            send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    finally:
+        handler.gate.set()
+    first.join(120)
     [report] = results
     assert report.sent == 60
     assert send_digest(cfg, "weekly", now=NOW, articles=[article(1)]).issue_id is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,7 +16,7 @@ from lxml import html
 
 from feedpub.config import Config
 from feedpub.store import open_store
-from feedpub.tokens import link
+from feedpub.tokens import address_digest, link
 from web_helpers import ARTICLES, SmtpCatcher, link_in, serve
 
 
@@ -141,7 +142,7 @@ def test_one_click_unsubscribe_and_the_get_page(make_site, smtp: SmtpCatcher) ->
     cfg = _site(make_site, smtp)
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("leaver@example.org", status="active")
-    url = link(cfg, "unsubscribe", sub.id)
+    url = link(cfg, "unsubscribe", sub.id, sub.email)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         local = _local(url, server.url)
         page = client.get(local)
@@ -161,7 +162,7 @@ def test_unsubscribe_button_needs_csrf(make_site, smtp: SmtpCatcher) -> None:
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("b@example.org", status="active")
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
-        local = _local(link(cfg, "unsubscribe", sub.id), server.url)
+        local = _local(link(cfg, "unsubscribe", sub.id, sub.email), server.url)
         assert client.post(local, data={}).status_code == 403
         assert _status(cfg, "b@example.org") == "active"
         token = _form_token(client.get(local).text)
@@ -174,8 +175,8 @@ def test_tampered_or_wrong_tokens_give_400_and_change_nothing(make_site, smtp) -
     cfg = _site(make_site, smtp)
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("p@example.org", status="pending")
-    confirm = link(cfg, "confirm", sub.id)
-    unsub = link(cfg, "unsubscribe", sub.id)
+    confirm = link(cfg, "confirm", sub.id, sub.email)
+    unsub = link(cfg, "unsubscribe", sub.id, sub.email)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         tampered = _local(confirm[:-3] + ("AAA" if not confirm.endswith("AAA") else "BBB"),
                           server.url)
@@ -202,7 +203,7 @@ def test_expired_token_is_refused(make_site, smtp: SmtpCatcher) -> None:
     cfg = _site(make_site, smtp, "[web]\ntoken_max_age_days = 0\n")
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("late@example.org", status="pending")
-    confirm = link(cfg, "confirm", sub.id)
+    confirm = link(cfg, "confirm", sub.id, sub.email)
     time.sleep(1.1)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         response = client.get(_local(confirm, server.url))
@@ -215,7 +216,7 @@ def test_preferences_page_changes_cadence_and_tags(make_site, smtp: SmtpCatcher)
     cfg = _site(make_site, smtp)
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("pref@example.org", status="active")
-    url = link(cfg, "preferences", sub.id)
+    url = link(cfg, "preferences", sub.id, sub.email)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         local = _local(url, server.url)
         page = client.get(local)
@@ -236,7 +237,7 @@ def test_resubscribing_after_unsubscribe_needs_confirmation(make_site, smtp) -> 
     cfg = _site(make_site, smtp)
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("back@example.org", status="unsubscribed")
-    old_confirm = link(cfg, "confirm", sub.id)
+    old_confirm = link(cfg, "confirm", sub.id, sub.email)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.get(_local(old_confirm, server.url)).status_code == 400
         assert _status(cfg, "back@example.org") == "unsubscribed"
@@ -257,7 +258,7 @@ def test_one_address_gets_at_most_three_mails_an_hour(make_site, smtp: SmtpCatch
     assert len(smtp.messages) == 3
 
 
-def _signed_days_ago(cfg: Config, purpose: str, subscriber_id: int, days: int) -> str:
+def _signed_days_ago(cfg: Config, purpose: str, payload: object, days: float) -> str:
     """A link as it was mailed `days` ago (itsdangerous signs with the given timestamp)."""
     from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
@@ -265,10 +266,10 @@ def _signed_days_ago(cfg: Config, purpose: str, subscriber_id: int, days: int) -
 
     class Earlier(TimestampSigner):
         def get_timestamp(self) -> int:
-            return int(time.time()) - days * 86400
+            return int(time.time() - days * 86400)
 
     token = URLSafeTimedSerializer(secret_key(cfg), salt=f"feedpub-{purpose}",
-                                   signer=Earlier).dumps(subscriber_id)
+                                   signer=Earlier).dumps(payload)
     return f"{cfg.site.base_url}{purpose}?token={token}"
 
 
@@ -278,9 +279,9 @@ def test_unsubscribe_and_preferences_links_never_expire(make_site, smtp: SmtpCat
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("old@example.org", status="active")
         late, _ = store.add_subscriber("late@example.org", status="pending")
-    unsubscribe = _signed_days_ago(cfg, "unsubscribe", sub.id, 400)
-    preferences = _signed_days_ago(cfg, "preferences", sub.id, 400)
-    confirm = _signed_days_ago(cfg, "confirm", late.id, 31)
+    unsubscribe = _signed_days_ago(cfg, "unsubscribe", [sub.id, address_digest(sub.email)], 400)
+    preferences = _signed_days_ago(cfg, "preferences", [sub.id, address_digest(sub.email)], 400)
+    confirm = _signed_days_ago(cfg, "confirm", [late.id, address_digest(late.email)], 31)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.get(_local(preferences, server.url)).status_code == 200
         assert client.get(_local(unsubscribe, server.url)).status_code == 200
@@ -292,3 +293,52 @@ def test_unsubscribe_and_preferences_links_never_expire(make_site, smtp: SmtpCat
         assert expired.status_code == 400 and "expired" in expired.text
     assert _status(cfg, "old@example.org") == "unsubscribed"
     assert _status(cfg, "late@example.org") == "pending"
+
+
+def test_an_old_link_never_acts_on_a_reused_subscriber_id(make_site, smtp: SmtpCatcher) -> None:
+    from click.testing import CliRunner
+
+    from feedpub.cli import cli
+
+    cfg = _site(make_site, smtp)
+    with open_store(cfg) as store:
+        store.add_subscriber("first@example.org", status="active")
+        gone, _ = store.add_subscriber("gone@example.org", status="active")
+    old_unsubscribe = link(cfg, "unsubscribe", gone.id, gone.email)  # in an old digest
+    old_preferences = link(cfg, "preferences", gone.id, gone.email)
+    result = CliRunner().invoke(cli, ["--config", str(cfg.root / "config.toml"), "subscribers",
+                                      "remove", "--purge", "gone@example.org"])
+    assert result.exit_code == 0, result.output
+    with open_store(cfg) as store:
+        new, _ = store.add_subscriber("new@example.org", status="active")
+    assert new.id == gone.id  # SQLite hands the highest id out again
+    with serve(cfg) as (server, _), httpx.Client(timeout=10) as scanner:
+        response = scanner.post(_local(old_unsubscribe, server.url),
+                                data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 400
+        assert "not valid" in response.text and "Nothing was changed" in response.text
+        assert scanner.get(_local(old_unsubscribe, server.url)).status_code == 400
+        assert scanner.get(_local(old_preferences, server.url)).status_code == 400
+        current = link(cfg, "unsubscribe", new.id, new.email)  # the new subscriber's own link
+        assert scanner.get(_local(current, server.url)).status_code == 200
+    assert _status(cfg, "new@example.org") == "active"
+
+
+def test_links_signed_before_addresses_were_bound(make_site, smtp: SmtpCatcher) -> None:
+    """Bare-id links already in inboxes keep working, but not for a later subscriber."""
+    cfg = _site(make_site, smtp)
+    with open_store(cfg) as store:
+        old, _ = store.add_subscriber("old@example.org", status="active",
+                                      now=datetime.now(UTC) - timedelta(days=30))
+        young, _ = store.add_subscriber("young@example.org", status="active")
+    mailed = _signed_days_ago(cfg, "unsubscribe", old.id, 10)  # after old signed up
+    before = _signed_days_ago(cfg, "unsubscribe", young.id, 10)  # before young existed
+    with serve(cfg) as (server, _), httpx.Client(timeout=10) as mail_client:
+        refused = mail_client.post(_local(before, server.url),
+                                   data={"List-Unsubscribe": "One-Click"})
+        assert refused.status_code == 400 and "not valid" in refused.text
+        done = mail_client.post(_local(mailed, server.url),
+                                data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+    assert _status(cfg, "young@example.org") == "active"
+    assert _status(cfg, "old@example.org") == "unsubscribed"

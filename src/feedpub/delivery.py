@@ -5,7 +5,8 @@ the `MAILERS` registry. A mailer is a context manager: connections open on enter
 exit. Failures are classified so the sender knows what to do next:
 
 * `TemporaryFailure` (4xx, connection dropped mid-message): retry this message later;
-* `PermanentFailure` (5xx for this recipient): give up on this message, go on with others;
+* `PermanentFailure` (5xx for this message): give up on it, go on with others; a hard
+  bounce only when the reply says the address is bad;
 * `ConnectionFailure` (server unreachable, TLS or login refused): stop, resume next run.
 """
 
@@ -37,10 +38,10 @@ class TemporaryFailure(DeliveryError):
 class PermanentFailure(DeliveryError):
     """The server refused this message for good (5xx).
 
-    `bounce` is True only when the refusal is about the recipient's address (a 5xx answer to
-    RCPT TO, or an enhanced status 5.1.x / 5.2.x such as "no such user" or "mailbox full"):
-    only those count towards `bounce_limit`. A refusal of the content (e.g. 554 5.7.1 at
-    DATA) fails the message but says nothing about the subscriber.
+    `bounce` is True only when the refusal says the recipient's address is bad (a hard
+    bounce, see `is_recipient_failure`): only those count towards `bounce_limit`. A refusal
+    about our server or the message (e.g. `550 5.7.1 client host blocked` at RCPT, `552 5.2.3`
+    too large, `554 5.7.1` at DATA) fails the message but says nothing about the subscriber.
     """
 
     def __init__(self, message: str, code: int = 0, *, bounce: bool = False) -> None:
@@ -49,14 +50,34 @@ class PermanentFailure(DeliveryError):
         self.bounce = bounce
 
 
-_RECIPIENT_STATUS = re.compile(r"5\.[12]\.\d{1,3}\b")
+_ENHANCED_STATUS = re.compile(r"(\d)\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463, leading the text
+_SENDER_ADDRESS = frozenset({"1.7", "1.8"})  # 5.1.7 / 5.1.8 are about *our* sender address
+# 5.2.1 mailbox disabled; 5.2.2 mailbox full: counted too, because only consecutive bounces
+# add up and a mailbox that stays full over `bounce_limit` issues is almost always abandoned.
+_MAILBOX_GONE = frozenset({"2.1", "2.2"})
+_BARE_RCPT_BOUNCES = frozenset({550, 551, 553})  # no such user / not local / bad mailbox name
 
 
 def is_recipient_failure(command: str, code: int, reply: str) -> bool:
-    """True when a 5xx reply rejects the recipient (a hard bounce), not the message."""
+    """True when a 5xx reply says the recipient's address is bad (a hard bounce).
+
+    With an enhanced status code: 5.1.x (bad address; not 5.1.7/5.1.8, which are about the
+    sender), 5.2.1 (mailbox disabled) or 5.2.2 (mailbox full), at any stage. Without one: a
+    bare 550, 551 or 553 answer to RCPT. Everything else (policy blocks 5.7.x, message too
+    large 5.2.3, other codes) fails the message without counting against the subscriber.
+    """
     if not 500 <= code < 600:
         return False
-    return command == "RCPT" or bool(_RECIPIENT_STATUS.match(reply.strip()))
+    found = _ENHANCED_STATUS.match(reply.strip())
+    if found is None:
+        return command == "RCPT" and code in _BARE_RCPT_BOUNCES
+    klass, subject, detail = found.groups()
+    status = f"{subject}.{detail}"
+    if klass != "5":
+        return False
+    if subject == "1":
+        return status not in _SENDER_ADDRESS
+    return status in _MAILBOX_GONE
 
 
 class ConnectionFailure(DeliveryError):

@@ -49,8 +49,8 @@ class Tally:
 
 def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None) -> Recipient:
     return Recipient(subscriber_id=subscriber_id, email=email, name=name,
-                     unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id),
-                     preferences_url=tokens.link(cfg, "preferences", subscriber_id))
+                     unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id, email),
+                     preferences_url=tokens.link(cfg, "preferences", subscriber_id, email))
 
 
 class IssueSender:
@@ -144,9 +144,7 @@ class IssueSender:
                 if self._halted():
                     return
                 if row.subscriber_status != "active":
-                    self.outbox.mark_failed(
-                        row.id, f"not sent: subscriber is {row.subscriber_status}")
-                    self._count("failed")
+                    self._failed(row, f"not sent: subscriber is {row.subscriber_status}")
                     continue
                 self.queue.put((row, self.build(row)))
 
@@ -213,21 +211,17 @@ class IssueSender:
         except TemporaryFailure as exc:
             attempts = row.attempts + 1
             if attempts >= self.cfg.delivery.max_attempts:
-                self.outbox.mark_failed(row.id, f"gave up after {attempts} tries: {exc}")
-                self._count("failed")
+                self._failed(row, f"gave up after {attempts} tries: {exc}")
             else:
                 delay = self.cfg.delivery.retry_base * (2 ** (attempts - 1))
-                self.outbox.mark_retry(row.id, str(exc), self.clock() + timedelta(seconds=delay))
-                self._count("retried")
+                if self.outbox.mark_retry(row.id, str(exc),
+                                          self.clock() + timedelta(seconds=delay)):
+                    self._count("retried")
+                else:
+                    self._not_pending(row.id, "retry")
             return None
         except PermanentFailure as exc:
-            limit = self.cfg.delivery.bounce_limit if exc.bounce else None
-            bounced = self.outbox.mark_failed(row.id, str(exc), bounce_limit=limit)
-            self._count("failed")
-            if bounced:
-                self._count("bounced")
-                log.warning("%s bounced %d times; marked as bounced", row.email,
-                            self.cfg.delivery.bounce_limit)
+            self._failed(row, str(exc), bounce=exc.bounce)
             return None
         except ConnectionFailure as exc:
             self._fail(exc)
@@ -238,9 +232,26 @@ class IssueSender:
     def _record_sent(self, row_id: int, reply: str) -> None:
         if self.outbox.mark_sent(row_id, reply, self.clock()):
             self._count("sent")
-        else:  # recorded by someone else meanwhile: the send lock should make this impossible
-            log.error("outbox row %d was no longer pending when its delivery was recorded",
-                      row_id)
+        else:
+            self._not_pending(row_id, "delivery")
+
+    def _failed(self, row: OutboxRow, reply: str, *, bounce: bool = False) -> None:
+        """Record a row as failed; counted (and its bounce) only if the record changed it."""
+        limit = self.cfg.delivery.bounce_limit if bounce else None
+        outcome = self.outbox.mark_failed(row.id, reply, bounce_limit=limit)
+        if not outcome.changed:
+            self._not_pending(row.id, "failure")
+            return
+        self._count("failed")
+        if outcome.bounced:
+            self._count("bounced")
+            log.warning("%s bounced %d times; marked as bounced", row.email,
+                        self.cfg.delivery.bounce_limit)
+
+    @staticmethod
+    def _not_pending(row_id: int, what: str) -> None:
+        # recorded by someone else meanwhile: the send lock should make this impossible
+        log.error("outbox row %d was no longer pending when its %s was recorded", row_id, what)
 
     def _fail(self, exc: Exception) -> None:
         with self.tally.lock:

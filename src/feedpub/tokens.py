@@ -4,13 +4,23 @@ Only confirm links expire (`[web] token_max_age_days`). Unsubscribe and preferen
 sit in every digest and in List-Unsubscribe (RFC 8058): they must keep working however old
 the message is, so they never expire; they only act on the one subscriber they name.
 
+A token signs the subscriber id *and* a short digest of the address it was made for: ids of
+erased subscribers can be reused, and an old link (say, fired by a mail scanner) must never
+act on the next person who gets the same id. Links signed before addresses were bound carry
+the id alone; they are honoured only for a subscriber that already existed when they were
+signed.
+
 The signing secret comes from FEEDPUB_SECRET_KEY, or is generated once and kept in
 `<data>/secret.key` (mode 0600), so links stay valid across restarts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
@@ -50,21 +60,44 @@ def _serializer(cfg: Config, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key(cfg), salt=f"feedpub-{purpose}")
 
 
-def make_token(cfg: Config, purpose: str, subscriber_id: int) -> str:
-    """Sign `subscriber_id` for one purpose."""
-    return str(_serializer(cfg, purpose).dumps(subscriber_id))
+def address_digest(email: str) -> str:
+    """A short digest of a stored (normalized) address, bound into every link token."""
+    return hashlib.sha256(email.encode("utf-8")).hexdigest()[:12]
 
 
-def read_token(cfg: Config, purpose: str, token: str, max_age_days: int | None = None) -> int:
-    """Return the subscriber id in a valid token, or raise TokenError.
+@dataclass(frozen=True)
+class LinkClaim:
+    """What a valid token says: the subscriber id, the address digest, when it was signed."""
+
+    subscriber_id: int
+    address: str | None  # None: a link signed before tokens carried the address
+    signed: datetime  # tz-aware UTC, whole seconds
+
+    def names(self, email: str, created: datetime) -> bool:
+        """True when the token was made for this subscriber record (address and id)."""
+        if self.address is not None:
+            return hmac.compare_digest(self.address, address_digest(email))
+        return created.replace(microsecond=0) <= self.signed
+
+
+def make_token(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
+    """Sign `subscriber_id` and the digest of its stored address `email` for one purpose."""
+    return str(_serializer(cfg, purpose).dumps([subscriber_id, address_digest(email)]))
+
+
+def read_token(cfg: Config, purpose: str, token: str,
+               max_age_days: int | None = None) -> LinkClaim:
+    """Return what a valid token claims, or raise TokenError.
 
     Confirm tokens older than `max_age_days` (default `[web] token_max_age_days`) are
-    refused; the other purposes never expire.
+    refused; the other purposes never expire. The caller checks the claim against the
+    subscriber's current record (`LinkClaim.names`).
     """
     days = cfg.web.token_max_age_days if max_age_days is None else max_age_days
     max_age = days * 86400 if purpose in EXPIRING else None
     try:
-        value = _serializer(cfg, purpose).loads(token, max_age=max_age)
+        value, signed = _serializer(cfg, purpose).loads(token, max_age=max_age,
+                                                        return_timestamp=True)
     except SignatureExpired as exc:
         raise TokenError(
             f"this {purpose} link has expired (older than {days} days); request a new one"
@@ -74,12 +107,19 @@ def read_token(cfg: Config, purpose: str, token: str, max_age_days: int | None =
             f"this {purpose} link is not valid (it was altered or cut short); "
             "use the full link from the email"
         ) from exc
-    if not isinstance(value, int):
-        raise TokenError(f"this {purpose} link is not valid")
-    return value
+    if _is_id(value):
+        return LinkClaim(value, None, signed)
+    if (isinstance(value, list) and len(value) == 2 and _is_id(value[0])
+            and isinstance(value[1], str)):
+        return LinkClaim(value[0], value[1], signed)
+    raise TokenError(f"this {purpose} link is not valid")
 
 
-def link(cfg: Config, purpose: str, subscriber_id: int) -> str:
-    """Absolute URL of the page for `purpose`, carrying a signed token."""
-    token = make_token(cfg, purpose, subscriber_id)
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def link(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
+    """Absolute URL of the page for `purpose`, carrying a signed token for that subscriber."""
+    token = make_token(cfg, purpose, subscriber_id, email)
     return urljoin(cfg.site.base_url, purpose) + "?" + urlencode({"token": token})

@@ -136,23 +136,35 @@ class Daemon:
             self.pinger.submit(urls)
         return report.next_publish
 
-    def send_digest(self, cadence: str) -> None:
+    def send_digest(self, cadence: str, poll: float = 5.0) -> None:
         """One scheduled digest; stops early (checkpointed) when the daemon shuts down.
 
-        If a `feedpub digest send` of the same cadence is running, this run is skipped: that
-        process sends the issue (and the next scheduled run picks up anything left)."""
+        If another process (say `feedpub digest send`) holds this cadence's send lock, wait
+        for it, checking every `poll` seconds, then send: that process may only have been
+        finishing an older issue, and this period's issue must not be skipped. Only a
+        daemon shutdown ends the wait (nothing is sent then; the next run plans the issue)."""
         from .mailing import SendBusyError, send_digest
 
-        try:
-            report = send_digest(self.cfg, cadence, stop=self.scheduler.stopping)
-        except SendBusyError as exc:
-            log_event(log, "digest_skipped", level=logging.WARNING, cadence=cadence,
-                      reason=str(exc))
-            return
+        stopping = self.scheduler.stopping
+        waited = False
+        while True:
+            try:
+                report = send_digest(self.cfg, cadence, stop=stopping)
+                break
+            except SendBusyError as exc:
+                if not waited:
+                    log_event(log, "digest_waiting", level=logging.WARNING, cadence=cadence,
+                              reason=str(exc))
+                    waited = True
+            if stopping.wait(poll):
+                log_event(log, "digest_skipped", level=logging.WARNING, cadence=cadence,
+                          reason="stopping while another process held the send lock")
+                return
         self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
         self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
         log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,
-                  failed=report.failed, pending=report.pending, stopped=report.stopped)
+                  failed=report.failed, pending=report.pending, stopped=report.stopped,
+                  waited=waited)
 
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the

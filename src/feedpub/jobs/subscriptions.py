@@ -54,7 +54,8 @@ def build_message(cfg: Config, to: Subscriber, subject: str, body: str) -> Email
 def confirmation_message(cfg: Config, subscriber: Subscriber) -> EmailMessage:
     """The double opt-in email with the signed confirm link."""
     body = text_environment(cfg).get_template("confirm_email.txt.j2").render(
-        site=cfg.site, name=subscriber.name, confirm_url=link(cfg, "confirm", subscriber.id),
+        site=cfg.site, name=subscriber.name,
+        confirm_url=link(cfg, "confirm", subscriber.id, subscriber.email),
         cadence=subscriber.cadence or cfg.digest.default_cadence,
         days=cfg.web.token_max_age_days)
     return build_message(cfg, subscriber, f"Confirm your subscription to {cfg.site.title}", body)
@@ -64,8 +65,8 @@ def notice_message(cfg: Config, subscriber: Subscriber) -> EmailMessage:
     """Sent instead of a confirmation when the address is already subscribed."""
     body = text_environment(cfg).get_template("already_subscribed_email.txt.j2").render(
         site=cfg.site, name=subscriber.name,
-        preferences_url=link(cfg, "preferences", subscriber.id),
-        unsubscribe_url=link(cfg, "unsubscribe", subscriber.id))
+        preferences_url=link(cfg, "preferences", subscriber.id, subscriber.email),
+        unsubscribe_url=link(cfg, "unsubscribe", subscriber.id, subscriber.email))
     return build_message(cfg, subscriber, f"You are subscribed to {cfg.site.title}", body)
 
 
@@ -98,12 +99,19 @@ def request_subscription(cfg: Config, store: Store, email: str, name: str | None
 
 
 def subscriber_for(cfg: Config, store: Store, purpose: str, token: str) -> Subscriber:
-    """The subscriber a valid link token names; TokenError if it is bad or names no one."""
-    subscriber_id = read_token(cfg, purpose, token)
-    subscriber = store.get_subscriber_by_id(subscriber_id)
+    """The subscriber a valid link token names; TokenError if it is bad or names no one.
+
+    The token must match the subscriber's current address, so a link made for an erased
+    subscriber never acts on whoever got the same id later.
+    """
+    claim = read_token(cfg, purpose, token)
+    subscriber = store.get_subscriber_by_id(claim.subscriber_id)
     if subscriber is None:
         raise TokenError(f"this {purpose} link refers to a subscription that no longer exists; "
                          "subscribe again")
+    if not claim.names(subscriber.email, subscriber.created):
+        raise TokenError(f"this {purpose} link is not valid: the subscription it was made for "
+                         "no longer exists; subscribe again")
     return subscriber
 
 

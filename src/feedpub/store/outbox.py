@@ -51,6 +51,15 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """What `mark_failed` changed: the row (False: it was no longer pending) and whether
+    that made the subscriber `bounced`."""
+
+    changed: bool
+    bounced: bool = False
+
+
+@dataclass(frozen=True)
 class IssueCounts:
     issue_id: int
     cadence: str
@@ -276,14 +285,19 @@ class Outbox:
                 conn.execute(_CLEAR_BOUNCES, {"row_id": row_id})
         return int(changed)
 
-    def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> None:
+    def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> bool:
+        """Defer a pending row; False when it was no longer pending (not to be counted)."""
         with self.writer.begin() as conn:
-            conn.execute(_O.update().where(_O.c.id == row_id, _O.c.status == "pending").values(
-                reply=reply[:1000], next_attempt=next_attempt, attempts=_O.c.attempts + 1))
+            changed = conn.execute(_O.update().where(
+                _O.c.id == row_id, _O.c.status == "pending").values(
+                reply=reply[:1000], next_attempt=next_attempt,
+                attempts=_O.c.attempts + 1)).rowcount
+        return bool(changed)
 
-    def mark_failed(self, row_id: int, reply: str, *, bounce_limit: int | None = None) -> bool:
+    def mark_failed(self, row_id: int, reply: str, *,
+                    bounce_limit: int | None = None) -> Failure:
         """Give up on a pending row. With `bounce_limit`, count a hard bounce against the
-        subscriber; returns True when that made the subscriber `bounced`."""
+        subscriber. A row no longer pending is left alone (`changed` False, nothing counted)."""
         with self.writer.begin() as conn:
             subscriber_id = conn.execute(sa.select(_O.c.subscriber_id).where(
                 _O.c.id == row_id)).scalar_one()
@@ -291,13 +305,13 @@ class Outbox:
                 _O.c.id == row_id, _O.c.status == "pending").values(
                 status="failed", reply=reply[:1000], attempts=_O.c.attempts + 1)).rowcount
             if bounce_limit is None or not changed:
-                return False
+                return Failure(changed=bool(changed))
             conn.execute(_S.update().where(_S.c.id == subscriber_id).values(
                 bounces=_S.c.bounces + 1))
             result = conn.execute(_S.update().where(
                 _S.c.id == subscriber_id, _S.c.bounces >= bounce_limit,
                 _S.c.status == "active").values(status="bounced"))
-            return result.rowcount == 1
+            return Failure(changed=True, bounced=result.rowcount == 1)
 
     # -- reporting --------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ async def confirm(request: Request) -> Response:
     except TokenError as exc:
         return bad_link(request, exc)
     return page(request, "welcome.html.j2", **subs.describe(sub, state.cfg),
-                preferences_url=link(state.cfg, "preferences", sub.id))
+                preferences_url=link(state.cfg, "preferences", sub.id, sub.email))
 
 
 async def unsubscribe_page(request: Request) -> Response:
@@ -154,7 +154,8 @@ async def unsubscribe_page(request: Request) -> Response:
     except TokenError as exc:
         return bad_link(request, exc)
     return page(request, "unsubscribe.html.j2", done=False, email=sub.email,
-                action=_same_page(request), preferences_url=link(state.cfg, "preferences", sub.id))
+                action=_same_page(request),
+                preferences_url=link(state.cfg, "preferences", sub.id, sub.email))
 
 
 async def unsubscribe_submit(request: Request) -> Response:
@@ -190,7 +191,7 @@ async def _preferences(request: Request, *, saved: bool) -> Response:
     all_tags = sorted(set(await run_in_threadpool(state.known_tags)) | set(sub.tags))
     return page(request, "preferences.html.j2", **subs.describe(sub, state.cfg),
                 saved=saved, error=None, all_tags=all_tags, action=_same_page(request),
-                unsubscribe_url=link(state.cfg, "unsubscribe", sub.id))
+                unsubscribe_url=link(state.cfg, "unsubscribe", sub.id, sub.email))
 
 
 async def preferences_submit(request: Request) -> Response:
