@@ -316,6 +316,24 @@ def test_same_day_entries_without_a_time_get_distinct_stable_times(tmp_path: Pat
         assert again[article.title].id == article.id
 
 
+def test_a_draft_on_the_same_day_does_not_move_published_entries(tmp_path: Path) -> None:
+    (tmp_path / "2024-01-02-b.txt").write_text("date 2024-01-02 B\n\nBody.\n")
+    (tmp_path / "2024-01-02-c.txt").write_text("date 2024-01-02 C\n\nBody.\n")
+    before = {a.title: a.published for a in load_articles(tmp_path, SITE).articles}
+    # what `feedpub new` writes: an untimed entry for the same day, kept as a draft
+    (tmp_path / "2024-01-02-a.txt").write_text(
+        "date 2024-01-02 A\n\nDraft: yes\n\nBody.\n")
+    after = {a.title: a.published for a in load_articles(tmp_path, SITE).articles}
+    assert {t: after[t] for t in before} == before
+    assert after["A"] == datetime(2024, 1, 2, 9, 0, tzinfo=SITE.tz)
+    # once published, it takes part: the day's untimed entries move (documented)
+    (tmp_path / "2024-01-02-a.txt").write_text("date 2024-01-02 A\n\nBody.\n")
+    published = {a.title: a.published for a in load_articles(tmp_path, SITE).articles}
+    nine = datetime(2024, 1, 2, 9, 0, tzinfo=SITE.tz)
+    assert published == {"A": nine + timedelta(seconds=2), "B": nine + timedelta(seconds=1),
+                         "C": nine}
+
+
 def test_tags_differing_only_in_case_take_the_most_used_spelling(tmp_path: Path) -> None:
     (tmp_path / "1.txt").write_text("date 2024-01-01 One\n\nTags: food, Market\n\nBody.\n")
     (tmp_path / "2.txt").write_text("date 2024-01-02 Two\n\nTags: Food\n\nBody.\n")

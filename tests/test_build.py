@@ -262,6 +262,31 @@ def test_config_change_and_force_remove_files_the_last_build_wrote(make_site) ->
     assert (cfg.public_dir / "posts/2024-03-06-market.html").exists()
 
 
+def test_files_listed_by_an_older_build_manifest_are_removed_too(make_site) -> None:
+    import pickle
+
+    cfg = make_site(GOOD)
+    # What a build of the first cache version left: its files and a manifest that lists
+    # them as {path: key}. This build reads nothing else of it, but still cleans up.
+    for path in ("tags/gone.xml", "posts/old-slug.html", "feed.xml"):
+        (cfg.public_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.public_dir / path).write_text("old", encoding="utf-8")
+    (cfg.public_dir / "kept-by-hand.txt").write_text("mine", encoding="utf-8")
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"version": 1, "fingerprint": "x", "stats": {}, "published_ids": (),
+                "next_publish": None, "errors": [],
+                "outputs": {"tags/gone.xml": "k1", "posts/old-slug.html": "k2",
+                            "feed.xml": "k3", "../outside.txt": "k4"}}
+    (cfg.data_dir / "build-manifest.pickle").write_bytes(pickle.dumps(manifest))
+    (cfg.root / "outside.txt").write_text("not ours", encoding="utf-8")
+    report = build_feeds(cfg)
+    assert sorted(report.removed) == ["posts/old-slug.html", "tags/gone.xml"]
+    assert not (cfg.public_dir / "tags/gone.xml").exists()
+    assert (cfg.public_dir / "feed.xml").read_text(encoding="utf-8") != "old"  # rebuilt
+    assert (cfg.public_dir / "kept-by-hand.txt").exists()  # never listed: left alone
+    assert (cfg.root / "outside.txt").exists()
+
+
 def test_an_unreadable_article_is_an_error_in_build_and_check(make_site) -> None:
     cfg = make_site(GOOD)
     (cfg.articles_dir / "gone.txt").symlink_to(cfg.articles_dir / "deleted.txt")

@@ -71,6 +71,11 @@ def test_language_codes_are_accepted(tmp_path: Path, language: str) -> None:
     assert parse_config(f"[site]\nlanguage = '{language}'\n", tmp_path).site.language == language
 
 
+def test_websub_hub_is_kept_without_surrounding_spaces(tmp_path: Path) -> None:
+    cfg = parse_config("[feeds]\nwebsub_hub = ' https://hub.example.org/ '\n", tmp_path)
+    assert cfg.feeds.websub_hub == "https://hub.example.org/"
+
+
 @pytest.mark.parametrize(
     "url", ["https://hub.example.org/", "http://127.0.0.1:8081/hub", "https://hub.example.org"])
 def test_websub_hub_accepts_absolute_urls(tmp_path: Path, url: str) -> None:

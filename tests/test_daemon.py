@@ -414,3 +414,62 @@ def test_status_shows_the_next_publish_time_rebuild(make_site) -> None:
     (cfg.articles_dir / "embargoed.md").unlink()
     DaemonJob(cfg).build("test")
     assert status(cfg).next_publish is None
+
+
+def test_pings_the_hub_did_not_take_before_a_stop_are_sent_at_the_next_start(
+        make_site, daemons) -> None:
+    import http.server
+    from urllib.parse import parse_qs
+
+    holding = threading.Event()  # while set, the hub takes requests and never answers
+    holding.set()
+    held: list[str] = []
+    pings: list[str] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            if holding.is_set():
+                held.extend(form["hub.url"])
+                time.sleep(30)  # the daemon gives up long before
+                return
+            pings.extend(form["hub.url"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    hub.daemon_threads = True
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        cfg = make_site(ARTICLES, extra=f"""
+            [feeds]
+            websub_hub = " http://127.0.0.1:{hub.server_address[1]}/ "
+            """)
+        first = Daemon(cfg)
+        daemons.append(first)
+        _poll(first.url + "feed.xml", "Second post")
+        deadline = time.monotonic() + 20
+        while not held and time.monotonic() < deadline:  # the startup pings hang
+            time.sleep(0.05)
+        assert held
+        assert first.stop() == 0
+        first.wait_for(r"event=websub_ping_dropped")
+        with open_store(cfg) as store:
+            assert cfg.site.base_url + "feed.xml" in (store.get_meta("websub.unsent") or "")
+        holding.clear()
+        second = Daemon(cfg)  # the site is up to date: only the kept pings go out
+        daemons.append(second)
+        second.wait_for(r"event=websub_ping_resumed")
+        deadline = time.monotonic() + 20
+        while cfg.site.base_url + "atom.xml" not in pings and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {cfg.site.base_url + "feed.xml", cfg.site.base_url + "atom.xml"} <= set(pings)
+        assert second.stop() == 0
+        with open_store(cfg) as store:
+            assert not store.get_meta("websub.unsent")
+    finally:
+        hub.shutdown()
+        hub.server_close()

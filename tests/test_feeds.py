@@ -493,6 +493,18 @@ def test_tag_slugs_transliterate_and_never_collide() -> None:
     assert tag_slugs(["Go"]) == {"Go": "go"}
 
 
+def test_a_tag_keeps_its_hashed_file_name_when_its_spelling_changes_case(cfg: Config) -> None:
+    # "Ελλάδα" has no ASCII letter, so its name carries a hash; "C++"/"c#" collide on "c".
+    first = [art(1, tags=("Ελλάδα", "C++")), art(2, tags=("c#",))]
+    flipped = first + [art(n, tags=("ελλάδα", "c++")) for n in (3, 4)]
+    before = {p for p in keys(newest_first(first), cfg) if p.startswith("tags/")}
+    after = {p for p in keys(newest_first(flipped), cfg) if p.startswith("tags/")}
+    assert before == after  # the majority spelling changed, the file names did not
+    assert len(before) == 6 and any(p.startswith("tags/tag-") for p in before)
+    assert tag_slugs(["Ελλάδα"]) == {"Ελλάδα": tag_slugs(["ελλάδα"])["ελλάδα"]}
+    assert tag_slugs(["C++", "C#"])["C++"] == tag_slugs(["c++", "C#"])["c++"]
+
+
 def test_tag_feeds_hold_the_newest_entries_of_their_tag(cfg: Config) -> None:
     articles = newest_first([art(n, tags=("Café",) if n % 2 else ("Other", "Café"))
                              for n in range(1, 13)] + [art(20, tags=("Solo",))])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from feedpub.fsutil import atomic_write
 from feedpub.jobs.publish import build_feeds
 from feedpub.web import create_app
 from feedpub.web.static import accepts_gzip, etag_matches, safe_relpath
-from feedpub.web.websub import ping_hub
+from feedpub.web.websub import HubPinger, ping_hub
 from web_helpers import ARTICLES, raw_request, serve
 
 FEED_TYPES = {
@@ -279,11 +280,13 @@ _HUB_LOCK = threading.Lock()
 class _Hub(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, list[str]]] = []
     failures_left = 0
+    delay = 0.0  # seconds before answering: a slow hub
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers["Content-Length"])
         form = parse_qs(self.rfile.read(length).decode())
         cls = type(self)
+        time.sleep(cls.delay)
         with _HUB_LOCK:
             refuse = cls.failures_left > 0
             if refuse:
@@ -299,7 +302,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hub() -> Iterator[tuple[str, type[_Hub]]]:
-    handler = type("Hub", (_Hub,), {"received": [], "failures_left": 0})
+    handler = type("Hub", (_Hub,), {"received": [], "failures_left": 0, "delay": 0.0})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -351,6 +354,51 @@ def test_websub_pings_every_url_and_stops_retrying_when_stopping(hub) -> None:
     assert not worker.is_alive()
     assert sorted(result[0]) == sorted(urls[:2])
     assert handler.failures_left == 98 and handler.received == []
+
+
+def test_closing_the_pinger_lets_queued_pings_reach_a_slow_hub(hub) -> None:
+    hub_url, handler = hub
+    handler.delay = 0.5
+    first = [f"https://news.example.org/a{n}.xml" for n in range(3)]
+    second = ["https://news.example.org/feed.xml", "https://news.example.org/atom.xml"]
+    pinger = HubPinger(hub_url)
+    pinger.submit(first)
+    deadline = time.monotonic() + 10
+    while pinger._batch != first and time.monotonic() < deadline:  # the first are in flight
+        time.sleep(0.01)
+    pinger.submit(second)  # queued behind them
+    assert pinger.close(3) == []
+    assert sorted(form["hub.url"][0] for form in handler.received) == sorted(first + second)
+    pinger.submit(["https://news.example.org/late.xml"])  # closed: ignored
+    assert len(handler.received) == 5
+
+
+def test_closing_the_pinger_returns_the_urls_a_hung_hub_did_not_take(hub) -> None:
+    hub_url, handler = hub
+    handler.delay = 2.0
+    urls = ["https://news.example.org/feed.xml", "https://news.example.org/atom.xml"]
+    pinger = HubPinger(hub_url)
+    pinger.submit(urls)
+    assert sorted(pinger.close(0.2)) == sorted(urls)
+
+
+def test_any_error_in_a_ping_is_a_failed_ping_not_an_accepted_one() -> None:
+    url = "https://news.example.org/feed.xml"
+    # urllib rejects the URL itself (ValueError) ...
+    assert ping_hub("hub.example.org/hub", [url], attempts=2, backoff=0.01) == [url]
+    # ... or the hub answers something that is not HTTP (http.client.BadStatusLine)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def answer_garbage() -> None:
+            for _ in range(2):  # one connection per try
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HELLO\r\n\r\n")
+        garbage = threading.Thread(target=answer_garbage, daemon=True)
+        garbage.start()
+        hub_url = f"http://127.0.0.1:{server.getsockname()[1]}/hub"
+        assert ping_hub(hub_url, [url], attempts=2, backoff=0.01) == [url]
+        garbage.join(10)
 
 
 def test_helpers() -> None:

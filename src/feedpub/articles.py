@@ -162,13 +162,15 @@ def spread_all_day(articles: Iterable[Article]) -> list[Article]:
     They all sit at the site's default time, and feeds need distinct dates (validators warn
     about entries that share one). Of the n such entries of a day, taken in slug order, the
     i-th is placed at the default time + (n - 1 - i) seconds, so the first slug stays the
-    newest and the site's order (newest first, then by slug) is unchanged. Only the entries of
-    that same day take part: other days never move an entry. Ids are not touched.
+    newest and the site's order (newest first, then by slug) is unchanged. Only the published
+    entries of that same day take part: other days never move an entry, and drafts (which
+    readers never see) never move a published one. Future entries do take part, as they
+    share the default time with the day's others. Ids are not touched.
     """
     out = list(articles)
     groups: dict[datetime, list[int]] = {}
     for index, article in enumerate(out):
-        if article.all_day:
+        if article.all_day and not article.draft:
             groups.setdefault(article.published, []).append(index)
     for indexes in groups.values():
         if len(indexes) < 2:

@@ -324,8 +324,8 @@ def _validate(cfg: Config, source: str) -> None:
     _check_url("site.base_url", cfg.site.base_url, source, site=True)
     if not cfg.site.base_url.endswith("/"):
         raise ConfigError(f"{source}: 'site.base_url' must end with '/'")
-    if cfg.feeds.websub_hub.strip():
-        _check_url("feeds.websub_hub", cfg.feeds.websub_hub.strip(), source)
+    if cfg.feeds.websub_hub:
+        _check_url("feeds.websub_hub", cfg.feeds.websub_hub, source)
     language = cfg.site.language
     if language and not (_LANGUAGE.fullmatch(language) and langcodes.tag_is_valid(language)):
         raise ConfigError(
@@ -355,7 +355,9 @@ def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Co
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
     cfg = _build(Config, data, "", source)
-    cfg = dataclasses.replace(cfg, root=root)
+    # Surrounding spaces in the hub URL are a slip, not part of it: every user gets it bare.
+    feeds = dataclasses.replace(cfg.feeds, websub_hub=cfg.feeds.websub_hub.strip())
+    cfg = dataclasses.replace(cfg, root=root, feeds=feeds)
     _validate(cfg, source)
     return typing.cast(Config, cfg)
 

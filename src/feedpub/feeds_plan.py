@@ -53,7 +53,9 @@ def _ascii_slug(tag: str) -> str:
 
 
 def _short_hash(tag: str) -> str:
-    return hashlib.sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    """First 8 hex digits of the SHA-256 of the tag's case-folded form, so the hash (and the
+    file name) stays when the site's spelling of the tag changes case ("Ελλάδα" -> "ελλάδα")."""
+    return hashlib.sha256(tag.casefold().encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def tag_slugs(tags: Iterable[str]) -> dict[str, str]:
@@ -62,9 +64,10 @@ def tag_slugs(tags: Iterable[str]) -> dict[str, str]:
     The slug is the tag transliterated to lower-case ASCII ("Café Crème" -> "cafe-creme").
     A tag with no ASCII letter or digit left ("日本語") gets "tag-<hash>", and tags whose slugs
     collide ("C++" and "C#") all get "<slug>-<hash>", the hash being the first 8 hex digits of
-    the tag's sha256: stable, and distinct tags never share a file. Spellings that differ only
-    in case ("Food", "food") are one tag: they share the slug of the spelling that sorts first
-    (the build passes one spelling per tag, see `articles.canonical_tags`).
+    the sha256 of the case-folded tag: stable, and distinct tags never share a file. Spellings
+    that differ only in case ("Food", "food") are one tag and share one slug, whichever
+    spelling the site uses. The build passes one spelling per tag (see
+    `articles.canonical_tags`), but this is public API that may get several, so it merges them.
     """
     unique = sorted(set(tags))
     spelling: dict[str, str] = {}
@@ -160,6 +163,8 @@ class _Planner:
         """RSS and Atom feeds of the newest `feeds.size` entries of each tag."""
         members: dict[str, list[int]] = {}
         limit = self.cfg.feeds.size
+        # The build's articles already have one spelling per tag; `plan_feeds` is public and
+        # may get articles that were not arranged, so case variants are merged here too.
         spelling = canonical_tags([clean_tags(a.tags) for a in self.articles])
         for index, article in enumerate(self.articles):
             for tag in dict.fromkeys(spelling[t] for t in clean_tags(article.tags)):

@@ -9,6 +9,7 @@ them, and release the scheduler lock.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import socket
@@ -39,6 +40,7 @@ log = logging.getLogger("feedpub.daemon")
 
 META_LAST_BUILD = "daemon.last_build"
 META_NEXT_PUBLISH = "daemon.next_publish"  # ISO time of the next publish-time rebuild, or ""
+META_UNSENT_PINGS = "websub.unsent"  # JSON list of feed URLs not announced before a stop
 PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 
 
@@ -103,7 +105,7 @@ class Daemon:
         self.app: FeedpubApp = create_app(cfg, self.metrics)
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
         hub = cfg.feeds.websub_hub
-        self.pinger = HubPinger(hub, self.scheduler.stopping) if hub else None
+        self.pinger = HubPinger(hub) if hub else None
 
     def build(self, reason: str) -> datetime | None:
         """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
@@ -175,6 +177,7 @@ class Daemon:
         with server.signals():
             self.scheduler.start()
             try:
+                self._resume_pings()
                 sock = bind(host, port)
                 actual = sock.getsockname()[1]
                 shown = f"[{host}]" if ":" in host else host
@@ -188,9 +191,39 @@ class Daemon:
                     server.run(sockets=[sock])
             finally:
                 self.scheduler.shutdown(wait=True)
-                if self.pinger is not None:
-                    self.pinger.close(PING_SHUTDOWN_WAIT)
+                self._close_pinger()
                 log_event(log, "stopped")
+
+    def _resume_pings(self) -> None:
+        """Queue the pings the last run could not send before it stopped (the lock is ours)."""
+        if self.pinger is None:
+            return
+        with open_store(self.cfg) as store:
+            saved = store.get_meta(META_UNSENT_PINGS)
+            if saved:
+                store.set_meta(META_UNSENT_PINGS, "")
+        try:
+            loaded = json.loads(saved) if saved else []
+        except ValueError:
+            loaded = []  # not written by this program: nothing to resume
+        urls = [url for url in loaded if isinstance(url, str)] if isinstance(loaded, list) else []
+        if urls:
+            log_event(log, "websub_ping_resumed", hub=self.pinger.hub, urls=len(urls))
+            self.pinger.submit(urls)
+
+    def _close_pinger(self) -> None:
+        """Let queued pings go out for up to PING_SHUTDOWN_WAIT s; keep the rest for the next
+        start (once the builds have stopped, so none is queued after this)."""
+        if self.pinger is None:
+            return
+        unsent = self.pinger.close(PING_SHUTDOWN_WAIT)
+        if not unsent:
+            return
+        try:
+            with open_store(self.cfg) as store:
+                store.set_meta(META_UNSENT_PINGS, json.dumps(unsent))
+        except Exception:  # noqa: BLE001 - the shutdown must go on; the loss is logged
+            log.warning("could not keep %d unsent WebSub pings", len(unsent), exc_info=True)
 
 
 def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,

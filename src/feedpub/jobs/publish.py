@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..articles import (
@@ -72,6 +72,9 @@ class _Cache:
     next_publish: datetime | None = None
     errors: list[ArticleError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
+    # but what that build wrote must still go when this build does not plan it.
+    older_outputs: tuple[str, ...] = ()
 
 
 def _config_fingerprint(cfg: Config) -> str:
@@ -102,11 +105,24 @@ def _load_pickle(path: Path) -> Any:
 def _load_manifest(cfg: Config) -> _Cache:
     manifest_path, _ = _cache_paths(cfg)
     data = _load_pickle(manifest_path)
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+    if not isinstance(data, dict):
         return _Cache()
+    if data.get("version") != CACHE_VERSION:
+        return _Cache(older_outputs=_older_output_paths(data))
     return _Cache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []))
+
+
+def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
+    """The output paths of a manifest from an older CACHE_VERSION (every version so far
+    keys `outputs` by the path under public/); () for one this build cannot read."""
+    version, outputs = data.get("version"), data.get("outputs")
+    if not (isinstance(version, int) and 1 <= version < CACHE_VERSION
+            and isinstance(outputs, dict)):
+        return ()
+    return tuple(path for path in outputs if isinstance(path, str) and path
+                 and not PurePosixPath(path).is_absolute() and ".." not in path.split("/"))
 
 
 _CHUNK = 500  # parsed articles per pickle in the article cache
@@ -325,9 +341,10 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
             keys[output.path] = known
         if progress is not None and (done % 100 == 0 or done == len(planned)):
             progress(done, len(planned))
-    # The previous build's list, even when its cache is not reused (config change, --force):
-    # files it wrote that this build does not plan are gone from the site.
-    report.removed = _remove_stale(public, previous.outputs, set(keys))
+    # The previous build's list, even when its cache is not reused (config change, --force,
+    # a manifest of an older version): files it wrote that this build does not plan go.
+    report.removed = _remove_stale(public, [*previous.outputs, *previous.older_outputs],
+                                   set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
     cache.published_ids = tuple(a.id for a in published)

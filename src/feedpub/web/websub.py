@@ -2,14 +2,16 @@
 
 Pings never hold up a build: `HubPinger` queues the changed URLs and a background thread
 posts them (one request per URL, as hubs expect, several at once), merging URLs that pile up
-while a slow hub is being waited for. Retries stop as soon as the daemon is stopping, and
-closing the pinger waits only briefly: a hub that does not answer cannot delay shutdown.
+while a slow hub is being waited for. Closing the pinger lets queued pings go out for a few
+seconds, then stops them and returns the URLs not yet announced (the daemon keeps those for
+its next start): a hub that does not answer cannot delay shutdown.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -34,17 +36,17 @@ def _ping_one(hub: str, url: str, *, attempts: int, timeout: float, backoff: flo
     """POST hub.mode=publish for one URL, retrying failures until `stop` is set."""
     body = urlencode({"hub.mode": "publish", "hub.url": url}).encode("ascii")
     for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(
-            hub, data=body, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "User-Agent": f"feedpub/{__version__}"})
         try:
+            request = urllib.request.Request(
+                hub, data=body, method="POST",
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "User-Agent": f"feedpub/{__version__}"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
             status, reason = exc.code, str(exc)
-        except (urllib.error.URLError, OSError) as exc:
-            status, reason = 0, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any other problem is a failed try
+            status, reason = 0, f"{type(exc).__name__}: {exc}"
         else:
             reason = ""
         if 200 <= status < 300:
@@ -73,12 +75,16 @@ def ping_hub(hub: str, urls: Iterable[str], *, attempts: int = 3, timeout: float
 
     def worker(url: str) -> None:
         try:
-            if stop.is_set() or not _ping_one(hub, url, attempts=attempts, timeout=timeout,
-                                              backoff=backoff, stop=stop):
-                with lock:
-                    failed.append(url)
+            sent = not stop.is_set() and _ping_one(hub, url, attempts=attempts,
+                                                   timeout=timeout, backoff=backoff, stop=stop)
+        except Exception:  # noqa: BLE001 - reported as a failed ping, never a dead thread
+            log.warning("websub ping of %s failed", url, exc_info=True)
+            sent = False
         finally:
             slots.release()
+        if not sent:
+            with lock:
+                failed.append(url)
 
     threads = []
     for url in pending:
@@ -93,23 +99,26 @@ def ping_hub(hub: str, urls: Iterable[str], *, attempts: int = 3, timeout: float
 
 
 class HubPinger:
-    """A queue of feed URLs to announce to one hub, posted by a background thread. `stop` is
-    the daemon's stopping event: once set, nothing new is sent and no retry starts."""
+    """A queue of feed URLs to announce to one hub, posted by a background thread.
 
-    def __init__(self, hub: str, stop: threading.Event, *, attempts: int = 3,
-                 timeout: float = 10.0, backoff: float = 1.0) -> None:
+    It has its own stop event, set only by `close`: the daemon's stopping must not cut off
+    the pings it queued just before (see `close`)."""
+
+    def __init__(self, hub: str, *, attempts: int = 3, timeout: float = 10.0,
+                 backoff: float = 1.0) -> None:
         self.hub = hub
-        self._stop = stop
+        self._stop = threading.Event()
         self.attempts, self.timeout, self.backoff = attempts, timeout, backoff
         self._pending: dict[str, None] = {}  # insertion-ordered set: repeats merge
-        self._busy = False
+        self._batch: list[str] = []  # the URLs being posted now
+        self._closing = False
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def submit(self, urls: Iterable[str]) -> None:
-        """Queue URLs for a ping and return at once."""
+        """Queue URLs for a ping and return at once (ignored once `close` was called)."""
         with self._wake:
-            if self._stop.is_set():
+            if self._closing:
                 return
             self._pending.update(dict.fromkeys(urls))
             if self._thread is None:
@@ -125,32 +134,42 @@ class HubPinger:
                     self._wake.wait()
                 if self._stop.is_set():
                     return
-                batch, self._pending = list(self._pending), {}
-                self._busy = True
+                self._batch, self._pending = list(self._pending), {}
             try:
-                ping_hub(self.hub, batch, attempts=self.attempts, timeout=self.timeout,
+                ping_hub(self.hub, self._batch, attempts=self.attempts, timeout=self.timeout,
                          backoff=self.backoff, stop=self._stop)
             except Exception:  # noqa: BLE001 - a ping problem must not end the pinger
-                log.debug("websub ping batch failed", exc_info=True)
+                log.warning("websub ping batch failed", exc_info=True)
             finally:
                 with self._wake:
-                    self._busy = False
+                    self._batch = []
                     self._wake.notify_all()
+
+    def _idle(self) -> bool:
+        return not self._pending and not self._batch
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued URL was tried; False if that took longer than `timeout`."""
         with self._wake:
-            return self._wake.wait_for(lambda: not self._pending and not self._busy, timeout)
+            return self._wake.wait_for(self._idle, timeout)
 
-    def close(self, timeout: float = 3.0) -> None:
-        """Stop pinging: no new retries; wait at most `timeout` s for pings in flight."""
-        self._stop.set()
+    def close(self, timeout: float = 3.0) -> list[str]:
+        """Stop pinging and return the URLs not yet announced.
+
+        Queued and in-flight pings (and their retries) may go on for up to `timeout` seconds;
+        then the pinger stops: no new request or retry starts. The URLs of a batch still being
+        posted then count as not announced (announcing one twice does no harm)."""
+        deadline = time.monotonic() + timeout
         with self._wake:
-            dropped = len(self._pending)
+            self._closing = True
+            self._wake.wait_for(self._idle, timeout)
+            self._stop.set()
+            unsent = list(dict.fromkeys([*self._batch, *self._pending]))
             self._pending = {}
             self._wake.notify_all()
-        if dropped:
+        if unsent:
             log_event(log, "websub_ping_dropped", level=logging.WARNING, hub=self.hub,
-                      urls=dropped)
+                      urls=len(unsent))
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        return unsent
