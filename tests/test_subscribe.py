@@ -138,6 +138,22 @@ def test_subscribing_is_rate_limited_per_client(make_site, smtp: SmtpCatcher) ->
     assert _status(cfg, "three@example.org") is None
 
 
+def test_the_rate_limit_counts_the_client_a_local_proxy_names(make_site,
+                                                             smtp: SmtpCatcher) -> None:
+    cfg = _site(make_site, smtp, "[web]\nsubscribe_rate = 1\n")
+    with serve(cfg) as (server, _):
+        def from_client(address: str, email: str) -> int:
+            # Behind a reverse proxy on this machine: the proxy connects from 127.0.0.1.
+            with httpx.Client(base_url=server.url, timeout=10,
+                              headers={"X-Forwarded-For": address}) as client:
+                return _subscribe(client, email).status_code
+
+        assert from_client("203.0.113.5", "a@example.org") == 200
+        assert from_client("203.0.113.5", "b@example.org") == 429  # the same reader again
+        assert from_client("203.0.113.6", "c@example.org") == 200  # another reader
+    assert _status(cfg, "b@example.org") is None and _status(cfg, "c@example.org") == "pending"
+
+
 def test_one_click_unsubscribe_and_the_get_page(make_site, smtp: SmtpCatcher) -> None:
     cfg = _site(make_site, smtp)
     with open_store(cfg) as store:

@@ -62,6 +62,10 @@ def test_conditional_get_answers_304_without_body(served) -> None:
     again = client.get("feed.xml", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
+    # A 304 carries what caches update (RFC 9110 15.4.5); the stored 200 keeps the rest.
+    assert again.headers["cache-control"] == first.headers["cache-control"]
+    assert again.headers["vary"] == "Accept-Encoding"
+    assert "content-type" not in again.headers and "server" not in again.headers
     weak = client.get("feed.xml", headers={"If-None-Match": f'"nope", W/{etag}'})
     assert weak.status_code == 304
     by_date = client.get("feed.xml", headers={"If-Modified-Since": modified})

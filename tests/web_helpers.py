@@ -46,7 +46,9 @@ class ServerThread:
         self.sock = sock or bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        # As `feedpub run` configures it: the app itself handles proxy headers.
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                                proxy_headers=False, server_header=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)

@@ -171,8 +171,10 @@ class Daemon:
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
         background while the server already answers."""
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, proxy_headers=True,
-                                lifespan="on", timeout_graceful_shutdown=10)
+        # Proxy headers are handled by the app, for the pages that need them; no Server header
+        # (it only advertises the software).
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, proxy_headers=False,
+                                server_header=False, lifespan="on", timeout_graceful_shutdown=10)
         server = _Server(config, on_signal=self.scheduler.stopping.set)
         with server.signals():
             self.scheduler.start()

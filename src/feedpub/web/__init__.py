@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +19,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..config import Config
@@ -85,12 +87,16 @@ class FeedpubApp:
             lifespan=lifespan, max_body_size=MAX_BODY,
         )
         self.starlette.state.feedpub = self.state
+        # Behind a reverse proxy on this machine, the pages see the client's address (for the
+        # sign-up rate limit) and scheme. Static files need neither, so they skip this step.
+        self.dynamic = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, self.starlette),
+                                                             trusted_hosts="127.0.0.1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS \
                 and await self.static(scope, receive, send):
             return
-        await self.starlette(scope, receive, send)
+        await self.dynamic(scope, receive, send)
 
     def rebuilt(self, written: Iterable[str] = (), when: datetime | None = None) -> None:
         """Tell the app a build finished so cached files and derived data are refreshed."""

@@ -33,6 +33,7 @@ FEED_DIRS = (TAG_DIR, ARCHIVE_DIR)
 COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json",
                 "application/json", "application/xml", "image/svg+xml")
 MIN_GZIP_SIZE = 256
+RELPATH_MEMO = 4096
 
 
 def is_feed_path(relpath: str) -> bool:
@@ -88,6 +89,14 @@ class CachedFile:
     is_feed: bool
     compressible: bool
     headers: list[tuple[bytes, bytes]]  # everything but length, etag and encoding
+    # A 304 carries only what a cache must update (RFC 9110 15.4.5): the stored response
+    # keeps its other headers. Fewer headers keep the most frequent answer cheap. One list
+    # per representation: [identity, gzip], ETag included.
+    not_modified_headers: tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]
+    stat_path: str  # `path` as a str, so a lookup's stat does no Path conversion
+
+    def etag_bytes(self, gzipped: bool) -> bytes:
+        return self.not_modified_headers[gzipped][0][1]
 
 
 class FileCache:
@@ -115,9 +124,8 @@ class FileCache:
     def lookup(self, relpath: str) -> CachedFile | None:
         """The current version of `relpath`, or None if it is not a servable file."""
         entry = self._entries.get(relpath)
-        path = entry.path if entry is not None else self.root / relpath
         try:
-            st = os.stat(path)
+            st = os.stat(entry.stat_path if entry is not None else self.root / relpath)
         except (FileNotFoundError, NotADirectoryError, PermissionError, OSError):
             if entry is not None:
                 self.invalidate([relpath])
@@ -125,7 +133,7 @@ class FileCache:
         if entry is not None and entry.mtime_ns == st.st_mtime_ns and entry.inode == st.st_ino \
                 and entry.size == st.st_size:
             return entry
-        return self._load(relpath, path)
+        return self._load(relpath, entry.path if entry is not None else self.root / relpath)
 
     def _load(self, relpath: str, path: Path) -> CachedFile | None:
         try:
@@ -139,14 +147,15 @@ class FileCache:
             return None
         digest = hashlib.sha256(body).hexdigest()[:32]
         media, is_feed = content_type_for(relpath)
+        cache_headers = [(b"cache-control", self.cache_control.encode("latin-1"))]
+        compressible = media.startswith(COMPRESSIBLE) and len(body) >= MIN_GZIP_SIZE
+        if compressible:
+            cache_headers.append((b"vary", b"Accept-Encoding"))
         headers = [
             (b"content-type", media.encode()),
             (b"last-modified", formatdate(int(st.st_mtime), usegmt=True).encode()),
-            (b"cache-control", self.cache_control.encode("latin-1")),
+            *cache_headers,
         ]
-        compressible = media.startswith(COMPRESSIBLE) and len(body) >= MIN_GZIP_SIZE
-        if compressible:
-            headers.append((b"vary", b"Accept-Encoding"))
         if is_feed and self.hub:
             self_url = self.base_url + relpath
             headers.append((b"link", f'<{self.hub}>; rel="hub"'.encode("latin-1")))
@@ -155,7 +164,9 @@ class FileCache:
         entry = CachedFile(path=path, body=body, etag=f'"{digest}"', gzip_etag=f'"{digest}-gz"',
                            mtime_ns=st.st_mtime_ns, inode=st.st_ino, size=st.st_size,
                            mtime=int(st.st_mtime), is_feed=is_feed, compressible=compressible,
-                           headers=headers)
+                           headers=headers, stat_path=str(path), not_modified_headers=(
+                               [(b"etag", f'"{digest}"'.encode()), *cache_headers],
+                               [(b"etag", f'"{digest}-gz"'.encode()), *cache_headers]))
         with self._lock:
             old = self._entries.get(relpath)
             if old is not None and old.gzip_etag != entry.gzip_etag:
@@ -241,10 +252,21 @@ class StaticFiles:
         self.cache = cache
         self.on_feed = on_feed
         self.on_not_modified = on_not_modified
+        self._relpaths: dict[str, str | None] = {}  # URL path -> safe_relpath(), memoized
+
+    def _relpath(self, path: str) -> str | None:
+        try:
+            return self._relpaths[path]
+        except KeyError:
+            relpath = safe_relpath(path)
+            if len(self._relpaths) >= RELPATH_MEMO:  # any path a client sends: keep it bounded
+                self._relpaths.clear()
+            self._relpaths[path] = relpath
+            return relpath
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
         method = scope["method"]
-        relpath = safe_relpath(scope["path"])
+        relpath = self._relpath(scope["path"])
         if relpath is None:
             return False
         entry = self.cache.lookup(relpath)
@@ -267,14 +289,16 @@ class StaticFiles:
             self.on_feed()
         use_gzip = entry.compressible and ae is not None and accepts_gzip(ae)
         etag = entry.gzip_etag if use_gzip else entry.etag
-        if inm_lines:
+        if len(inm_lines) == 1 and inm_lines[0] == entry.etag_bytes(use_gzip):
+            fresh = True  # the common revalidation: exactly the current ETag
+        elif inm_lines:
             fresh = etag_matches(b", ".join(inm_lines), etag)
         else:
             fresh = ims is not None and not_modified_since(ims, entry.mtime)
         if fresh:
             if self.on_not_modified is not None:
                 self.on_not_modified()
-            await _respond(send, 304, [(b"etag", etag.encode()), *entry.headers], b"")
+            await _respond(send, 304, entry.not_modified_headers[use_gzip], b"")
             return True
         body = self.cache.gzipped(entry) if use_gzip else entry.body
         headers = [(b"content-length", str(len(body)).encode()), (b"etag", etag.encode()),
