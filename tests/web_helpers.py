@@ -14,7 +14,7 @@ import uvicorn
 from feedpub.config import Config
 from feedpub.jobs.daemon import bind
 from feedpub.jobs.publish import build_feeds
-from feedpub.web import FeedpubApp, create_app
+from feedpub.web import FeedpubApp, create_app, server_options
 
 ARTICLES = {
     "2026-01-05-second.txt": """
@@ -46,9 +46,10 @@ class ServerThread:
         self.sock = sock or bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        # As `feedpub run` configures it: the app itself handles proxy headers.
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                proxy_headers=False, server_header=False)
+        # As `feedpub run` configures it (the 304 short path, proxy headers in the app).
+        options = (server_options(app) if isinstance(app, FeedpubApp)
+                   else {"log_config": None, "access_log": False})
+        config = uvicorn.Config(app, lifespan="on", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)

@@ -33,7 +33,7 @@ from ..scheduler import (
     stored_runs,
 )
 from ..store import open_store
-from ..web import FeedpubApp, Metrics, create_app
+from ..web import FeedpubApp, Metrics, create_app, server_options
 from ..web.websub import HubPinger, changed_feed_urls
 
 log = logging.getLogger("feedpub.daemon")
@@ -171,10 +171,8 @@ class Daemon:
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
         background while the server already answers."""
-        # Proxy headers are handled by the app, for the pages that need them; no Server header
-        # (it only advertises the software).
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, proxy_headers=False,
-                                server_header=False, lifespan="on", timeout_graceful_shutdown=10)
+        config = uvicorn.Config(self.app, lifespan="on", timeout_graceful_shutdown=10,
+                                **server_options(self.app))
         server = _Server(config, on_signal=self.scheduler.stopping.set)
         with server.signals():
             self.scheduler.start()

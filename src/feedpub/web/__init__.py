@@ -24,16 +24,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..config import Config
+from .fastpath import protocol_class
 from .metrics import Metrics
 from .routes import ROUTES, error_page
 from .security import SecurityHeadersMiddleware
 from .state import WebState
-from .static import FileCache, StaticFiles
+from .static import DYNAMIC_PATHS, FileCache, StaticFiles
 
 log = logging.getLogger("feedpub.web")
 
-DYNAMIC_PATHS = frozenset(("/subscribe", "/confirm", "/unsubscribe", "/preferences",
-                           "/healthz", "/metrics"))
 MAX_BODY = 64 * 1024
 
 
@@ -109,4 +108,11 @@ def create_app(cfg: Config, metrics: Metrics | None = None) -> FeedpubApp:
     return FeedpubApp(cfg, metrics)
 
 
-__all__ = ["FeedpubApp", "Metrics", "create_app"]
+def server_options(app: FeedpubApp) -> dict[str, Any]:
+    """How uvicorn serves `app`: the 304 short path, proxy headers left to the app (its pages
+    need them, its files do not), no access log and no Server header."""
+    return {"http": protocol_class(app.static), "proxy_headers": False, "server_header": False,
+            "access_log": False, "log_config": None}
+
+
+__all__ = ["FeedpubApp", "Metrics", "create_app", "server_options"]
