@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -85,6 +86,10 @@ class SmtpMailer:
                     client.ehlo()
                     client.starttls(context=tls_context(self.cfg))
             client.ehlo()
+            # A message ends with a separate short write (the final "."): without this the
+            # kernel may hold it back until the body is acknowledged (Nagle's algorithm).
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if s.username:
                 if self.password is None:
                     raise ConnectionFailure(

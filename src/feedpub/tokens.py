@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -46,7 +48,8 @@ def secret_key(cfg: Config) -> str:
         return from_env
     path: Path = cfg.data_dir / "secret.key"
     try:
-        return path.read_text(encoding="ascii").strip()
+        st = os.stat(path)
+        return _key_file(str(path), st.st_mtime_ns, st.st_size)
     except FileNotFoundError:
         key = secrets.token_urlsafe(48)
         atomic_write(path, key.encode("ascii"), mode=0o600)
@@ -54,10 +57,27 @@ def secret_key(cfg: Config) -> str:
         return path.read_text(encoding="ascii").strip()
 
 
+@lru_cache(maxsize=16)
+def _key_file(path: str, mtime_ns: int, size: int) -> str:
+    """The key kept in `path`, read once per version of the file (links are signed per
+    recipient, so a send would otherwise read it twice per message)."""
+    return Path(path).read_text(encoding="ascii").strip()
+
+
+@lru_cache(maxsize=64)
+def _signing(key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=f"feedpub-{purpose}")
+
+
 def _serializer(cfg: Config, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeTimedSerializer(secret_key(cfg), salt=f"feedpub-{purpose}")
+    return _signing(secret_key(cfg), purpose)
+
+
+@lru_cache(maxsize=64)
+def _page_url(base_url: str, purpose: str) -> str:
+    return urljoin(base_url, purpose) + "?token="
 
 
 def address_digest(email: str) -> str:
@@ -121,5 +141,5 @@ def _is_id(value: object) -> bool:
 
 def link(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
     """Absolute URL of the page for `purpose`, carrying a signed token for that subscriber."""
-    token = make_token(cfg, purpose, subscriber_id, email)
-    return urljoin(cfg.site.base_url, purpose) + "?" + urlencode({"token": token})
+    # The token's alphabet (URL-safe base64 and ".") needs no escaping in a query.
+    return _page_url(cfg.site.base_url, purpose) + make_token(cfg, purpose, subscriber_id, email)
