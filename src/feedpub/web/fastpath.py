@@ -65,9 +65,14 @@ def protocol_class(static: StaticFiles) -> Any:
                     or parser.get_method() not in (b"GET", b"HEAD")):
                 return False
             headers = self.headers
+            conditional = False
             for name, _ in headers:
                 if name in (b"content-length", b"transfer-encoding", b"expect"):
                     return False
+                if name in (b"if-none-match", b"if-modified-since"):
+                    conditional = True
+            if not conditional:  # a plain GET is answered with the body: the ASGI path
+                return False
             path = httptools.parse_url(self.url).path
             if b"%" in path or self.root_path:
                 return False
