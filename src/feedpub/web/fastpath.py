@@ -49,12 +49,21 @@ def protocol_class(static: StaticFiles) -> Any:
 
         def _answer_not_modified(self) -> bool:
             try:
-                return self._short_path()
+                response = self._short_path()
             except Exception:  # noqa: BLE001 - never worse than the normal path
                 log.debug("304 short path declined", exc_info=True)
                 return False
+            if response is None:
+                return False
+            self.transport.write(response)
+            # The request is complete: the parser's on_message_complete sees the previous,
+            # finished cycle and does nothing; this arms keep-alive as after any response.
+            self.on_response_complete()
+            return True
 
-        def _short_path(self) -> bool:
+        def _short_path(self) -> bytes | None:
+            """The bytes of a 304 for the request just parsed, or None to let uvicorn and
+            the app answer it."""
             parser = self.parser
             cycle = self.cycle
             # Only between responses on a persistent HTTP/1.1 connection (so the request
@@ -63,31 +72,27 @@ def protocol_class(static: StaticFiles) -> Any:
                     or self.flow.write_paused or parser.get_http_version() != "1.1"
                     or not parser.should_keep_alive() or parser.should_upgrade()
                     or parser.get_method() not in (b"GET", b"HEAD")):
-                return False
+                return None
             headers = self.headers
             conditional = False
             for name, _ in headers:
                 if name in (b"content-length", b"transfer-encoding", b"expect"):
-                    return False
+                    return None
                 if name in (b"if-none-match", b"if-modified-since"):
                     conditional = True
             if not conditional:  # a plain GET is answered with the body: the ASGI path
-                return False
+                return None
             path = httptools.parse_url(self.url).path
             if b"%" in path or self.root_path:
-                return False
+                return None
             answer = static.not_modified(path.decode("ascii"), headers)
             if answer is None:
-                return False
+                return None
             lines = [_STATUS_304]
             for name, value in (*self.server_state.default_headers, *answer):
                 lines += (name, b": ", value, b"\r\n")
             lines.append(b"\r\n")
-            self.transport.write(b"".join(lines))
-            # The request is complete: the parser's on_message_complete sees the previous,
-            # finished cycle and does nothing; this arms keep-alive as after any response.
-            self.on_response_complete()
-            return True
+            return b"".join(lines)
 
     return NotModifiedProtocol
 
