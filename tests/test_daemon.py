@@ -12,7 +12,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -228,16 +230,30 @@ def _daily_site(make_site, smtp: SmtpCatcher, readers: int) -> Config:
     return cfg
 
 
-def test_a_scheduled_digest_waits_for_another_sender_then_sends(make_site, caplog) -> None:
+@contextmanager
+def _daily_send_held_elsewhere(make_site, caplog: pytest.LogCaptureFixture,
+                               readers: int) -> Iterator[tuple[Config, Any, _OtherSender,
+                                                               SmtpCatcher]]:
+    """A daily site with `readers` subscribers whose send lock another sender holds (say,
+    an operator finishing an older issue); yields (cfg, daemon job, other sender, server)."""
     from feedpub.jobs.daemon import Daemon as DaemonJob
 
     caplog.set_level("INFO", logger="feedpub")
     smtp = SmtpCatcher().start()
     other = None
     try:
-        cfg = _daily_site(make_site, smtp, 3)
+        cfg = _daily_site(make_site, smtp, readers)
         job = DaemonJob(cfg)
-        other = _OtherSender(cfg, "daily")  # say, an operator finishing an older issue
+        other = _OtherSender(cfg, "daily")
+        yield cfg, job, other, smtp
+    finally:
+        if other is not None:
+            other.finish()
+        smtp.stop()
+
+
+def test_a_scheduled_digest_waits_for_another_sender_then_sends(make_site, caplog) -> None:
+    with _daily_send_held_elsewhere(make_site, caplog, 3) as (cfg, job, other, smtp):
         scheduled = threading.Thread(target=job.send_digest, args=("daily", 0.05), daemon=True)
         scheduled.start()
         assert _logged(caplog, "digest_waiting")
@@ -250,22 +266,10 @@ def test_a_scheduled_digest_waits_for_another_sender_then_sends(make_site, caplo
         (counts,) = digest_status(cfg)
         assert (counts.sent, counts.pending) == (3, 0)
         assert _logged(caplog, "digest") and not _logged(caplog, "digest_skipped", 0)
-    finally:
-        if other is not None:
-            other.finish()
-        smtp.stop()
 
 
 def test_a_waiting_scheduled_digest_gives_up_when_the_daemon_stops(make_site, caplog) -> None:
-    from feedpub.jobs.daemon import Daemon as DaemonJob
-
-    caplog.set_level("INFO", logger="feedpub")
-    smtp = SmtpCatcher().start()
-    other = None
-    try:
-        cfg = _daily_site(make_site, smtp, 2)
-        job = DaemonJob(cfg)
-        other = _OtherSender(cfg, "daily")
+    with _daily_send_held_elsewhere(make_site, caplog, 2) as (cfg, job, _, smtp):
         scheduled = threading.Thread(target=job.send_digest, args=("daily",), daemon=True)
         scheduled.start()
         assert _logged(caplog, "digest_waiting")
@@ -274,10 +278,6 @@ def test_a_waiting_scheduled_digest_gives_up_when_the_daemon_stops(make_site, ca
         assert not scheduled.is_alive()
         assert _logged(caplog, "digest_skipped", 0)
         assert smtp.messages == [] and digest_status(cfg) == []
-    finally:
-        if other is not None:
-            other.finish()
-        smtp.stop()
 
 
 def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
