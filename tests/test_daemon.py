@@ -3,6 +3,7 @@ set, graceful stop (a digest being sent is checkpointed and resumed), `feedpub s
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -280,24 +282,32 @@ def test_a_waiting_scheduled_digest_gives_up_when_the_daemon_stops(make_site, ca
         assert smtp.messages == [] and digest_status(cfg) == []
 
 
-def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
-    import http.server
-    from urllib.parse import parse_qs
+class _Hub(http.server.BaseHTTPRequestHandler):
+    """A WebSub hub on loopback: `take(urls)` handles one publish ping; True answers 204."""
 
+    def do_POST(self) -> None:  # noqa: N802
+        form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        assert form["hub.mode"] == ["publish"]
+        if self.take(form["hub.url"]):
+            self.send_response(204)
+            self.end_headers()
+
+    def take(self, urls: list[str]) -> bool:
+        raise NotImplementedError
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
     from feedpub.jobs.daemon import Daemon as DaemonJob
 
     pings: list[str] = []
 
-    class Hub(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-            assert form["hub.mode"] == ["publish"]
-            pings.extend(form["hub.url"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+    class Hub(_Hub):
+        def take(self, urls: list[str]) -> bool:
+            pings.extend(urls)
+            return True
 
     hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     threading.Thread(target=hub.serve_forever, daemon=True).start()
@@ -418,27 +428,19 @@ def test_status_shows_the_next_publish_time_rebuild(make_site) -> None:
 
 def test_pings_the_hub_did_not_take_before_a_stop_are_sent_at_the_next_start(
         make_site, daemons) -> None:
-    import http.server
-    from urllib.parse import parse_qs
-
     holding = threading.Event()  # while set, the hub takes requests and never answers
     holding.set()
     held: list[str] = []
     pings: list[str] = []
 
-    class Hub(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+    class Hub(_Hub):
+        def take(self, urls: list[str]) -> bool:
             if holding.is_set():
-                held.extend(form["hub.url"])
+                held.extend(urls)
                 time.sleep(30)  # the daemon gives up long before
-                return
-            pings.extend(form["hub.url"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+                return False
+            pings.extend(urls)
+            return True
 
     hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     hub.daemon_threads = True
