@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from feedpub.config import Config
 from feedpub.errors import DigestError
 from feedpub.jobs.mailing import (
     SendBusyError,
@@ -104,10 +105,15 @@ def test_temporary_failures_are_retried_with_backoff(make_site, smtp_server: Smt
     assert (counts.status, counts.sent, counts.failed, counts.pending) == ("done", 4, 1, 0)
 
 
+def _bounce_site(make_site, smtp_server: SmtpServer, *, bounce_limit: int) -> Config:
+    """A site sending to `smtp_server` with fast retries and the given bounce limit."""
+    return make_site(extra=smtp_server.config().replace(
+        "retry_base = 0.05", f"retry_base = 0.05\nbounce_limit = {bounce_limit}"))
+
+
 def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
                                                               smtp_server: SmtpServer) -> None:
-    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
-                                                       "retry_base = 0.05\nbounce_limit = 2"))
+    cfg = _bounce_site(make_site, smtp_server, bounce_limit=2)
     handler = smtp_server.handler
     handler.rcpt_replies["user0@example.com"] = ["550 5.1.1 no such user"]
     # a policy block of our sending host, at RCPT: says nothing about the address
@@ -139,8 +145,7 @@ def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
 
 def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
         make_site, smtp_server: SmtpServer) -> None:
-    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
-                                                       "retry_base = 0.05\nbounce_limit = 2"))
+    cfg = _bounce_site(make_site, smtp_server, bounce_limit=2)
     handler = smtp_server.handler
     for i in range(3):  # the content is refused for everyone, twice: nobody bounces
         handler.data_replies[f"user{i}@example.com"] = ["554 5.7.1 content rejected",
@@ -171,8 +176,7 @@ def test_only_recipient_failures_count_as_bounces_and_a_delivery_resets_them(
 
 def test_a_failure_is_counted_only_when_it_changed_the_row(make_site,
                                                           smtp_server: SmtpServer) -> None:
-    cfg = make_site(extra=smtp_server.config().replace("retry_base = 0.05",
-                                                       "retry_base = 0.05\nbounce_limit = 1"))
+    cfg = _bounce_site(make_site, smtp_server, bounce_limit=1)
     handler = smtp_server.handler
     handler.rcpt_replies["user1@example.com"] = ["550 5.1.1 no such user"]
 

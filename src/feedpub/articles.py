@@ -247,11 +247,6 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
     return dict(sorted(found.items()))
 
 
-def article_files(folder: Path) -> list[str]:
-    """Article files under `folder`, relative POSIX paths, sorted; hidden files skipped."""
-    return list(article_stats(folder))
-
-
 def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
     """Read and parse one file of the article store."""
     path = folder / source
@@ -303,7 +298,7 @@ def load_articles(folder: Path, site: SiteConfig) -> LoadResult:
     """Read every article under `folder`. Bad files become errors; the rest still load."""
     articles: list[Article] = []
     errors: list[ArticleError] = []
-    for source in article_files(folder):
+    for source in article_stats(folder):  # sorted relative paths
         try:
             articles.append(read_article(folder, source, site))
         except ArticleError as exc:
