@@ -3,6 +3,7 @@ set, graceful stop (a digest being sent is checkpointed and resumed), `feedpub s
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import re
@@ -343,7 +344,8 @@ class _SilentHub:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hub"
         self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self) -> None:
         while True:
@@ -354,7 +356,10 @@ class _SilentHub:
             self.accepted.append(conn)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close does not
         self.sock.close()
+        self.thread.join(timeout=5)
         for conn in self.accepted:
             conn.close()
 
