@@ -68,10 +68,19 @@ FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
 _FORBIDDEN_BMP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
                             "\ufdd0-\ufdef\ufffd-\uffff]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+# Bytes that start the UTF-8 form of every forbidden character: the controls themselves,
+# C2 (C1 controls), ED (surrogates, written with "surrogatepass"), EF (U+FDD0-U+FFFF) and
+# F0-F4 (astral noncharacters). Text without any of them is clean, and deleting every other
+# byte with bytes.translate tells so about ten times faster than any regex.
+_LEADS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xC2, 0xED, 0xEF,
+                *range(0xF0, 0xF5)])
+_NOT_LEADS = bytes(b for b in range(256) if b not in _LEADS)
 
 
 def has_forbidden(text: str) -> bool:
     """True if `text` holds a character of FORBIDDEN_CHARS (fast for the usual text)."""
+    if not text.encode("utf-8", "surrogatepass").translate(None, _NOT_LEADS):
+        return False
     if _FORBIDDEN_BMP.search(text):
         return True
     return bool(_ASTRAL.search(text)) and bool(FORBIDDEN_CHARS.search(text))
