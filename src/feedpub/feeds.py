@@ -56,20 +56,24 @@ _RSS_PLAIN = re.compile(rb"<(title|description|category|dc:creator|managingEdito
 _FEEDGEN_LOCK = threading.Lock()
 
 
-class _Additions(BaseExtension):
-    """Everything feedpub adds to a feedgen document: the entries, RFC 5005 `fh:archive` and,
-    in RSS, the atom:links feedgen keeps only for rel="self" (hub, archive links).
+_ENTRIES_MARK = "feedpub-entries"  # a comment where the entries go; text cannot fake it
 
-    feedgen writes the feed head; the entries are written here with lxml, in one pass per
-    document, because feedgen's per-entry objects cost several times more than the XML
-    itself and archive pages put every article of the site through this code.
+
+class _Additions(BaseExtension):
+    """Everything feedpub adds to a feedgen document: RFC 5005 `fh:archive`, in RSS the
+    atom:links feedgen keeps only for rel="self" (hub, archive links), and the place of the
+    entries, a comment that `_splice` replaces.
+
+    feedgen writes the feed head. The entries are written as text by `_atom_entry` and
+    `_rss_item`, in the layout lxml's pretty printer gives: feedgen's per-entry objects, and
+    even lxml elements, cost several times more than the XML itself, and archive pages put
+    every article of the site through this code.
     """
 
     def __init__(self) -> None:
         self.fmt = ATOM
         self.links: tuple[tuple[str, str], ...] = ()
         self.archived = False
-        self.items: Sequence[FeedItem] = ()
 
     def extend_ns(self) -> dict[str, str]:
         namespaces = {"dc": DC_NS} if self.fmt == RSS else {}
@@ -80,8 +84,7 @@ class _Additions(BaseExtension):
     def extend_atom(self, feed: etree._Element) -> etree._Element:
         if self.archived:
             etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
-        for item in self.items:
-            _atom_entry(feed, item)
+        feed.append(etree.Comment(_ENTRIES_MARK))
         return feed
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
@@ -90,64 +93,82 @@ class _Additions(BaseExtension):
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
         if self.archived:
             etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
-        for item in self.items:
-            _rss_item(channel, item)
+        channel.append(etree.Comment(_ENTRIES_MARK))
         return feed
 
 
-def _text(parent: etree._Element, tag: str, text: str, **attrs: str) -> etree._Element:
-    element = etree.SubElement(parent, tag, **attrs)
-    element.text = text
-    return element
+def _splice(document: bytes, depth: int, entries: str) -> bytes:
+    """`document` with its entries mark (at `depth` levels of indentation) replaced."""
+    head, tail = document.split(b"  " * depth + b"<!--" + _ENTRIES_MARK.encode() + b"-->\n")
+    return head + entries.encode("utf-8") + tail
 
 
-def _atom_entry(feed: etree._Element, item: FeedItem) -> None:
-    # Unqualified names, as feedgen writes them: the root's default namespace is Atom's.
-    entry = etree.SubElement(feed, "entry")
-    _text(entry, "id", item.id)
-    _text(entry, "title", item.title)
-    _text(entry, "updated", item.modified.isoformat())
-    _text(etree.SubElement(entry, "author"), "name", item.author)
+def _xml(text: str) -> str:
+    """Text content escaped as lxml writes it."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
+
+
+def _attr(text: str) -> str:
+    """An attribute value escaped as lxml writes it (between double quotes)."""
+    return (_xml(text).replace('"', "&quot;").replace("\n", "&#10;")
+            .replace("\t", "&#9;"))
+
+
+def _plain(text: str) -> str:
+    """Plain text in RSS: "&" and "<" as hexadecimal references (RSS Best Practices)."""
+    return (text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
+
+
+def _atom_entry(item: FeedItem) -> str:
+    out = ["  <entry>\n    <id>", _xml(item.id), "</id>\n    <title>", _xml(item.title),
+           "</title>\n    <updated>", item.modified.isoformat(),
+           "</updated>\n    <author>\n      <name>", _xml(item.author),
+           "</name>\n    </author>\n"]
     if item.html.strip():  # a title-only entry has no content; its alternate link suffices
-        _text(entry, "content", item.html, type="html")
-    etree.SubElement(entry, "link", href=item.url, rel="alternate", type="text/html")
+        out += ['    <content type="html">', _xml(item.html), "</content>\n"]
+    out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
     if item.summary:
         # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
         # is, where type="text" would make validators report HTML in a text construct.
-        _text(entry, "summary", html.escape(item.summary, quote=False), type="html")
+        out += ['    <summary type="html">', _xml(html.escape(item.summary, quote=False)),
+                "</summary>\n"]
     for tag in item.tags:
-        etree.SubElement(entry, "category", term=tag)
-    _text(entry, "published", item.published.isoformat())
+        out += ['    <category term="', _attr(tag), '"/>\n']
+    out += ["    <published>", item.published.isoformat(), "</published>\n  </entry>\n"]
+    return "".join(out)
 
 
-def _rss_item(channel: etree._Element, item: FeedItem) -> None:
-    entry = etree.SubElement(channel, "item")
-    _text(entry, "title", item.title)
-    _text(entry, "link", item.url)
+def _rss_item(item: FeedItem) -> str:
+    out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
+           _xml(item.url), "</link>\n"]
     has_body = bool(item.html.strip())  # empty elements are left out, never written blank
     if item.summary:
         # <description> is HTML in RSS: the plain-text summary is escaped once for it.
-        _text(entry, "description", html.escape(item.summary, quote=False))
+        out += ["      <description>", _plain(html.escape(item.summary, quote=False)),
+                "</description>\n"]
         if has_body:
-            _text(entry, f"{{{CONTENT_NS}}}encoded", item.html)
+            out += ["      <content:encoded>", _xml(item.html), "</content:encoded>\n"]
     elif has_body:
-        _text(entry, "description", item.html)
-    _text(entry, "guid", item.id, isPermaLink="false")
+        out += ["      <description>", _plain(item.html), "</description>\n"]
+    out += ['      <guid isPermaLink="false">', _xml(item.id), "</guid>\n"]
     for tag in item.tags:
-        _text(entry, "category", tag)
-    _text(entry, "pubDate", format_datetime(item.published))
-    _text(entry, f"{{{ATOM_NS}}}updated", item.modified.isoformat())  # RSS has no own element
-    _text(entry, f"{{{DC_NS}}}creator", item.author)  # RSS <author> must be an e-mail address
+        out += ["      <category>", _plain(tag), "</category>\n"]
+    out += ["      <pubDate>", format_datetime(item.published), "</pubDate>\n",
+            "      <atom:updated>", item.modified.isoformat(), "</atom:updated>\n",
+            # RSS <author> must be an e-mail address; dc:creator takes a name.
+            "      <dc:creator>", _plain(item.author), "</dc:creator>\n    </item>\n"]
+    return "".join(out)
 
 
-def _generator(doc: FeedDoc, items: Sequence[FeedItem], mime: str) -> FeedGenerator:
+def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields both XML formats share."""
     gen = FeedGenerator()
     gen.register_extension("feedpub", _Additions, None)
     gen.feedpub.fmt = doc.fmt
     gen.feedpub.links = doc.links
     gen.feedpub.archived = doc.archived
-    gen.feedpub.items = items
     gen.id(doc.feed_id)
     gen.title(doc.title)
     gen.subtitle(doc.description)
@@ -161,24 +182,26 @@ def _generator(doc: FeedDoc, items: Sequence[FeedItem], mime: str) -> FeedGenera
 
 
 def _render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, items, FEED_CONTENT_TYPES[".atom"])
+    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"])
     author = {"name": doc.author, "email": doc.email} if doc.email else {"name": doc.author}
     gen.author(author)
     for rel, href in doc.links:
         gen.link(href=href, rel=rel)
     gen.link(href=doc.home_url, rel="alternate", type="text/html")
     with _FEEDGEN_LOCK:
-        return bytes(gen.atom_str(pretty=True))
+        head = bytes(gen.atom_str(pretty=True))
+    return _splice(head, 1, "".join(_atom_entry(item) for item in items))
 
 
 def _render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, items, FEED_CONTENT_TYPES[".xml"])
+    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"])
     if doc.email:
         gen.managingEditor(f"{doc.email} ({doc.author})")
     gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
     with _FEEDGEN_LOCK:
-        data = bytes(gen.rss_str(pretty=True))
-    return _RSS_PLAIN.sub(_hex_references, data)
+        head = bytes(gen.rss_str(pretty=True))
+    head = _RSS_PLAIN.sub(_hex_references, head)
+    return _splice(head, 2, "".join(_rss_item(item) for item in items))
 
 
 def _hex_references(match: re.Match[bytes]) -> bytes:
@@ -244,16 +267,22 @@ def _check_articles(articles: Sequence[Article]) -> None:
                             "entry ids must be unique (give one of them its own id)")
 
 
-def plan_feeds(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
+def plan_feeds(articles: Sequence[Article], cfg: Config,
+               digests: Sequence[bytes] | None = None) -> list[OutputFile]:
     """Every feed file under public/, each with its content key and a lazy renderer.
 
     `articles` are the published ones, newest first (published desc, slug asc). Pure and cheap:
     keys come from digests of the inputs, nothing is rendered until `render()` is called.
+    `digests` may give `article_digest` of each article, when the caller has them already.
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
     _check_articles(articles)
-    articles = unify_tags(articles)  # tags differing only in case are one tag
-    digests = [article_digest(article) for article in articles]
+    unified = unify_tags(articles)  # tags differing only in case are one tag
+    digests = [digest if digests is not None and new is old else article_digest(new)
+               for new, old, digest in zip(unified, articles,
+                                           digests or [b""] * len(articles), strict=True)]
+    articles = unified
     items = _Items(articles, cfg)
-    return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items))
+    return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items),
+                       cost=len(doc.entries) + 2)
             for doc in plan_docs(articles, cfg)]

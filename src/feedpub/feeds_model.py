@@ -151,15 +151,13 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
 
 def article_digest(article: Article) -> bytes:
     """sha256 of every Article field a feed entry is made from."""
-    digest = hashlib.sha256()
     parts = (article.id, article.slug, article.title, article.html, article.summary,
              article.author or "", article.published.isoformat(), article.modified.isoformat(),
              *article.tags)
-    for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.digest()
+    # The lengths first, then the fields: unambiguous, and one encode and hash per article.
+    lengths = ",".join([str(len(part)) for part in parts])
+    return hashlib.sha256(f"{lengths}\n{''.join(parts)}".encode("utf-8", "surrogatepass")
+                          ).digest()
 
 
 @dataclass(frozen=True)
