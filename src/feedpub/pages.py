@@ -23,7 +23,7 @@ from . import __version__
 from .articles import Article
 from .config import Config, SiteConfig
 from .feeds import tag_slugs
-from .feeds_model import clean_tags, may_have_relative_link
+from .feeds_model import article_digest, clean_tags, may_have_relative_link
 from .outputs import OutputFile
 from .templating import environment
 
@@ -135,14 +135,24 @@ def _key(templates: bytes, *parts: object) -> str:
     return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
 
 
-def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
-    """index.html (newest first), posts/<slug>.html per article, and style.css."""
+def plan_pages(articles: Sequence[Article], cfg: Config,
+               digests: Sequence[bytes] | None = None) -> list[OutputFile]:
+    """index.html (newest first), posts/<slug>.html per article, and style.css.
+
+    `digests` may give `feeds_model.article_digest` of each article (the build computes them
+    once for feeds and pages); they key the article pages.
+    """
     env = page_environment(cfg)
-    ordered = sorted(articles, key=lambda a: a.published, reverse=True)
+    env.auto_reload = False  # one build: no need to stat the templates for every page
+    if digests is None:
+        digests = [article_digest(a) for a in articles]
+    pairs = sorted(zip(articles, digests, strict=True), key=lambda p: p[0].published,
+                   reverse=True)
+    ordered = [article for article, _ in pairs]
     all_tags = sorted({t for a in ordered for t in clean_tags(a.tags)}, key=str.lower)
     slugs = tag_slugs(all_tags) if cfg.feeds.tag_feeds else {}
     links, tag_feeds = site_feeds(cfg, all_tags, slugs)
-    site_key = (cfg.site, cfg.feeds.tag_feeds)
+    site_key = repr((cfg.site, cfg.feeds.tag_feeds))
     recent, older = ordered[:RECENT], ordered[RECENT:]
     home_summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
     home_list = tuple((a.slug, a.title, a.published) for a in older)
@@ -159,21 +169,47 @@ def plan_pages(articles: Sequence[Article], cfg: Config) -> list[OutputFile]:
                    lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
                    .encode("utf-8")),
     ]
-    templates = _template_digest(env, ("base.html.j2", "article.html.j2"))
-    for article in ordered:
-        outputs.append(_article_page(env, cfg, article, site_key, slugs, templates))
+    article_pages = _ArticlePages(env, cfg, links[:3], slugs, site_key)
+    outputs.extend(article_pages.plan(article, digest) for article, digest in pairs)
     return outputs
 
 
-def _article_page(env: Environment, cfg: Config, article: Article, site_key: object,
-                  slugs: dict[str, str], templates: bytes) -> OutputFile:
-    links, _ = site_feeds(cfg, article.tags, slugs)
+class _ArticlePages:
+    """Plans `posts/<slug>.html`: what every article page shares is worked out once."""
 
-    def render() -> bytes:
-        body = page_links(article.html, cfg.site.base_url, "../")
-        return render_page(env, "article.html.j2", cfg, root="../", feeds=links, article=article,
-                           body=body, canonical=cfg.site.base_url + article.url_path
-                           ).encode("utf-8")
+    def __init__(self, env: Environment, cfg: Config, main_links: list[FeedLink],
+                 slugs: dict[str, str], site_key: str) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.main_links = main_links
+        self.slugs = slugs
+        self.templates = _template_digest(env, ("base.html.j2", "article.html.j2")) + (
+            site_key.encode("utf-8"))
+        self.tag_links: dict[str, list[FeedLink]] = {}
 
-    key = _key(templates, site_key, article, links)
-    return OutputFile(article.url_path, key, render)
+    def feeds(self, tags: Sequence[str]) -> list[FeedLink]:
+        """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
+        if not self.cfg.feeds.tag_feeds:
+            return self.main_links
+        links = list(self.main_links)
+        for tag in sorted(clean_tags(tags), key=str.lower):
+            per_tag = self.tag_links.get(tag)
+            if per_tag is None:
+                per_tag = self.tag_links[tag] = site_feeds(self.cfg, (tag,), self.slugs)[0][3:]
+            links.extend(per_tag)
+        return links
+
+    def plan(self, article: Article, digest: bytes) -> OutputFile:
+        cfg, env = self.cfg, self.env
+        links = self.feeds(article.tags)
+
+        def render() -> bytes:
+            body = page_links(article.html, cfg.site.base_url, "../")
+            return render_page(env, "article.html.j2", cfg, root="../", feeds=links,
+                               article=article, body=body,
+                               canonical=cfg.site.base_url + article.url_path).encode("utf-8")
+
+        # The digest covers the fields a page shows; `updated` is there as set or not.
+        key = _key(self.templates, digest, article.updated,
+                   [(link.href, link.title) for link in links])
+        return OutputFile(article.url_path, key, render)
