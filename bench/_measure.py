@@ -1,9 +1,14 @@
 """Run one command in a fresh wrapper process and measure its wall time and peak memory.
 
-The wrapper starts the command, samples the summed RSS of the command's process tree every
-10 ms from /proc, and after it ends reads getrusage(RUSAGE_CHILDREN).ru_maxrss, which is the
-peak RSS of the largest single process of the tree. A fresh wrapper per run keeps the rusage
-figures of one run apart from the next.
+The wrapper starts the command and every 10 ms sums, over the command's process tree, the
+RSS and the PSS of each process from /proc. After it ends it reads
+getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak RSS of the largest single process.
+
+The memory figure of a run is the larger of that ru_maxrss and the peak summed PSS. PSS
+(proportional set size) counts a page shared by k processes as 1/k in each, so forked workers
+that share their parent's pages are not counted twice, as summed RSS would count them; for a
+single process PSS and RSS differ only by shared libraries. Summed RSS is kept and shown too.
+A fresh wrapper per run keeps the rusage figures of one run apart from the next.
 """
 
 from __future__ import annotations
@@ -18,34 +23,38 @@ from pathlib import Path
 _WRAPPER = r"""
 import json, os, resource, subprocess, sys, time
 
-def tree_rss_kb(root):
-    total, todo, seen = 0, [root], set()
+def tree_kb(root):
+    """(summed RSS, summed PSS) in kB of `root` and its descendants."""
+    rss, pss, todo, seen = 0, 0, [root], set()
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
         try:
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
                         break
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{tid}/children") as fh:
                     todo.extend(int(c) for c in fh.read().split())
         except (OSError, ValueError):
             pass
-    return total
+    return rss, pss
 
 cmd, cwd, out_path, limit = json.loads(sys.argv[1])
 with open(out_path, "wb") as out:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
-    tree_peak = 0
+    tree_peak = pss_peak = 0
     while proc.poll() is None:
-        tree_peak = max(tree_peak, tree_rss_kb(proc.pid))
+        rss, pss = tree_kb(proc.pid)
+        tree_peak, pss_peak = max(tree_peak, rss), max(pss_peak, pss)
         if time.perf_counter() - start > limit:
             proc.kill()
             proc.wait()
@@ -54,6 +63,7 @@ with open(out_path, "wb") as out:
     wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "tree_kb": tree_peak,
+                  "pss_kb": pss_peak,
                   "rc": proc.returncode, "cpu": usage.ru_utime + usage.ru_stime}))
 """
 
@@ -64,7 +74,8 @@ class Sample:
 
     wall: float
     rss_mb: float  # ru_maxrss of the largest process
-    tree_mb: float  # sampled peak of the summed process tree (0 if too short to sample)
+    tree_mb: float  # sampled peak of the tree's summed RSS (0 if too short to sample)
+    pss_mb: float  # sampled peak of the tree's summed PSS (0 if too short to sample)
     cpu: float  # user + system seconds of the whole tree
     rc: int
     log: Path
@@ -72,6 +83,11 @@ class Sample:
     @property
     def ok(self) -> bool:
         return self.rc == 0
+
+    @property
+    def memory_mb(self) -> float:
+        """Peak memory of the run: the largest process, or the tree's PSS if larger."""
+        return max(self.rss_mb, self.pss_mb)
 
     def tail(self, lines: int = 15) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace")
@@ -88,7 +104,7 @@ def measure(cmd: list[str], cwd: Path, log: Path, limit: float = 1200.0) -> Samp
                           text=True, check=True)
     data = json.loads(done.stdout)
     return Sample(wall=data["wall"], rss_mb=data["maxrss_kb"] / 1024,
-                  tree_mb=data["tree_kb"] / 1024, cpu=data["cpu"], rc=data["rc"], log=log)
+                  tree_mb=data["tree_kb"] / 1024, pss_mb=data["pss_kb"] / 1024, cpu=data["cpu"], rc=data["rc"], log=log)
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,12 @@ class Series:
 
     @property
     def peak_rss(self) -> float:
-        """Highest memory of any run: the larger of single-process and tree peaks."""
+        """Highest memory of any run (`Sample.memory_mb`)."""
+        return max(s.memory_mb for s in self.samples)
+
+    @property
+    def peak_tree_rss(self) -> float:
+        """Highest summed RSS of the process tree of any run (shared pages counted twice)."""
         return max(max(s.rss_mb, s.tree_mb) for s in self.samples)
 
     @property

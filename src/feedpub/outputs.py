@@ -17,3 +17,5 @@ class OutputFile:
     path: str  # relative to public/, with forward slashes, e.g. "tags/python.atom"
     key: str
     render: Callable[[], bytes] = field(compare=False)
+    # Rough rendering cost (about 60 µs a unit: one entry of a feed), to share out the work.
+    cost: int = field(default=3, compare=False)

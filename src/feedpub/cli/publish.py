@@ -17,15 +17,19 @@ from .progress import LazyProgress
 @click.command()
 @click.option("--strict", is_flag=True, help="Write nothing if any article is bad.")
 @click.option("--force", is_flag=True, help="Re-read every article and rewrite every file.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes for a large build; 0 means one per CPU core.")
 @pass_ctx
-def build(ctx: Context, strict: bool, force: bool) -> None:
+def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
     """Build the RSS, Atom and JSON feeds (and pages) into public/.
 
     Bad articles are reported with file, line and fix; the others are still published and
     the command exits with status 1. With --strict nothing is written if any article is bad.
+    A large build (about a thousand changed articles or more) uses every CPU core.
     """
     with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
-        report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress)
+        report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress,
+                                     workers=jobs or None)
     if ctx.verbosity >= 0:  # -q: errors only
         for warning in report.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,6 +33,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open, atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
+from .workers import available_cores, can_fork, run_parts, split_by_cost
 
 log = logging.getLogger("feedpub.build")
 
@@ -136,21 +138,21 @@ def _dump(path: Path, data: object) -> None:
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 
 
-def _pack(value: Article | ArticleError) -> object:
-    """An article as a tuple whose str fields are UTF-8 bytes.
+def _pack(value: object) -> object:
+    """An article as a tuple whose str fields are UTF-8 bytes (anything else as it is).
 
     Pickling a non-ASCII str makes CPython keep a UTF-8 copy inside the str object for as
     long as it lives; encoding it here makes a short-lived copy instead, which on a large
     site saves about as much memory as the article bodies take.
     """
-    if isinstance(value, ArticleError):
+    if not isinstance(value, Article):
         return value
     return tuple(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
                  for v in (getattr(value, name) for name in _ARTICLE_FIELDS))
 
 
 def _unpack(value: object) -> Article | ArticleError:
-    if isinstance(value, ArticleError):
+    if isinstance(value, Article | ArticleError):
         return value
     assert isinstance(value, tuple)
     values: dict[str, Any] = {
@@ -211,33 +213,61 @@ def _scan(folder: Path) -> dict[str, Stat]:
     return article_stats(folder)
 
 
-def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache,
-              progress: Progress | None) -> tuple[LoadResult, int]:
+def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache, progress: Progress | None,
+              workers: int = 1) -> tuple[LoadResult, int]:
     """Parse changed files, reuse cached results for the others."""
     if cache.stats and not cache.parsed:
         # Stats and parsed articles come from the same file, so a build that replaces the
         # cache while we read can never pair new stats with old articles.
         cache.stats, cache.parsed = _load_articles(_cache_paths(cfg)[1])
-    parsed: dict[str, Article | ArticleError] = {}
-    reparsed = 0
-    total = len(stats)
-    for done, (source, stat) in enumerate(stats.items(), start=1):
-        previous = cache.parsed.get(source)
-        if previous is not None and cache.stats.get(source) == stat:
-            parsed[source] = previous
-        else:
-            reparsed += 1
-            try:
-                parsed[source] = read_article(cfg.articles_dir, source, cfg.site)
-            except ArticleError as exc:
-                parsed[source] = exc
-        if progress is not None and (done % 250 == 0 or done == total):
-            progress(done, total)
+    todo = [source for source, stat in stats.items()
+            if source not in cache.parsed or cache.stats.get(source) != stat]
+    fresh = _parse_files(cfg, todo, progress, workers)
+    parsed = {source: fresh[source] if source in fresh else cache.parsed[source]
+              for source in stats}
     cache.parsed = parsed
     good = [v for v in parsed.values() if isinstance(v, Article)]
     errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
     kept, dup_errors = check_unique(good)
-    return LoadResult(arrange_articles(kept), errors + dup_errors), reparsed
+    return LoadResult(arrange_articles(kept), errors + dup_errors), len(todo)
+
+
+_PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
+
+
+def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
+                 workers: int) -> dict[str, Article | ArticleError]:
+    """Parse `sources`, split over `workers` processes when there are many of them."""
+    total = len(sources)
+    shares = workers if total >= _PARALLEL_PARSE else 1
+    step = -(-total // shares) if total else 0
+    chunks = [sources[start:start + step] for start in range(0, total, step)] if total else []
+
+    def parse(chunk: list[str], report: Progress | None) -> list[tuple[str, object]]:
+        out: list[tuple[str, object]] = []
+        for done, source in enumerate(chunk, start=1):
+            try:
+                out.append((source, read_article(cfg.articles_dir, source, cfg.site)))
+            except ArticleError as exc:
+                out.append((source, exc))
+            if report is not None and done % 250 == 0:
+                report(min(done * len(chunks), total), total)
+        return out
+
+    def in_child(chunk: list[str]) -> list[tuple[str, object]]:
+        # Packed: str fields as bytes, which pickle copies instead of encoding.
+        return [(source, _pack(value)) for source, value in parse(chunk, None)]
+
+    if not chunks:
+        return {}
+    parts = [partial(parse, chunks[0], progress), *(partial(in_child, c) for c in chunks[1:])]
+    found: dict[str, Article | ArticleError] = {}
+    for result in run_parts(parts):
+        for source, value in result:
+            found[source] = _unpack(value)
+    if progress is not None:
+        progress(total, total)
+    return found
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -260,13 +290,17 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     """Everything the build writes: the feed set and, when available, the site pages."""
     from .. import feeds
+    from ..articles import unify_tags
+    from ..feeds_model import article_digest
 
-    planned = list(feeds.plan_feeds(articles, cfg))
+    articles = unify_tags(articles)
+    digests = [article_digest(article) for article in articles]  # shared by feeds and pages
+    planned = list(feeds.plan_feeds(articles, cfg, digests))
     try:
         from .. import pages
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
         return planned
-    planned.extend(pages.plan_pages(articles, cfg))
+    planned.extend(pages.plan_pages(articles, cfg, digests))
     return planned
 
 
@@ -287,12 +321,16 @@ def _remove_stale(public: Path, old: Iterable[str], new: set[str]) -> list[str]:
 
 
 def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = None,
-                progress: Progress | None = None, force: bool = False) -> BuildReport:
+                progress: Progress | None = None, force: bool = False,
+                workers: int | None = None) -> BuildReport:
     """Build every feed and page into public/. See the module docstring for what is skipped.
 
     With `strict`, any bad article means nothing is written. Otherwise bad articles are
-    reported in `skipped` and the rest are published.
+    reported in `skipped` and the rest are published. A large build is spread over `workers`
+    processes (default: one per core, where the process may fork; see `workers.run_parts`).
     """
+    workers = max(1, workers if workers is not None else
+                  (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
     previous = _load_manifest(cfg)
     cache = _Cache() if force else previous
@@ -317,7 +355,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
         report.warnings = list(cache.warnings)
         return report
 
-    result, report.reparsed = _read_all(cfg, stats, cache, progress)
+    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers)
     report.skipped = result.errors
     report.warnings = [w for a in result.articles for w in a.warnings]
     if strict and result.errors:
@@ -327,20 +365,17 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     report.next_publish = _next_publish(result.articles, now)
     planned = plan_outputs(published, cfg)
     keys: dict[str, Written] = {}
-    for done, output in enumerate(planned, start=1):
-        target = public / output.path
+    todo: list[OutputFile] = []
+    for output in planned:
         known = cache.outputs.get(output.path)
-        if known is None or known[0] != output.key or _size(target) != known[1]:
-            # No fsync per file: outputs can always be built again, and a crash that loses
-            # one leaves it missing or short, which the next build's size check rewrites.
-            data = output.render()
-            atomic_write(target, data, fsync=False)
-            report.written.append(output.path)
-            keys[output.path] = (output.key, len(data))
+        if known is None or known[0] != output.key or _size(public / output.path) != known[1]:
+            todo.append(output)
         else:
             keys[output.path] = known
-        if progress is not None and (done % 100 == 0 or done == len(planned)):
-            progress(done, len(planned))
+    for path, key, size in _write_outputs(public, todo, progress, workers):
+        keys[path] = (key, size)
+        report.written.append(path)
+    keys = {output.path: keys[output.path] for output in planned}  # the planned order
     # The previous build's list, even when its cache is not reused (config change, --force,
     # a manifest of an older version): files it wrote that this build does not plan go.
     report.removed = _remove_stale(public, [*previous.outputs, *previous.older_outputs],
@@ -355,6 +390,38 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
+
+
+_PARALLEL_RENDER = 4000  # outputs costing less than this (about 0.3 s) are made in one process
+
+
+def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
+                   workers: int) -> list[tuple[str, str, int]]:
+    """Render and write `todo`, split over `workers` processes when it is much work; return
+    (path, key, size) of each written file, in `todo` order."""
+    costs = [output.cost for output in todo]
+    shares = workers if sum(costs) >= _PARALLEL_RENDER else 1
+    ranges = split_by_cost(costs, shares)
+    total = len(todo)
+
+    def write(span: range, report: Progress | None) -> list[tuple[str, str, int]]:
+        done: list[tuple[str, str, int]] = []
+        for count, index in enumerate(span, start=1):
+            output = todo[index]
+            # No fsync per file: outputs can always be built again, and a crash that loses
+            # one leaves it missing or short, which the next build's size check rewrites.
+            data = output.render()
+            atomic_write(public / output.path, data, fsync=False)
+            done.append((output.path, output.key, len(data)))
+            if report is not None and count % 100 == 0:
+                report(min(count * total // len(span), total), total)
+        return done
+
+    results = run_parts([partial(write, span, progress if number == 0 else None)
+                         for number, span in enumerate(ranges)])
+    if progress is not None and total:
+        progress(total, total)
+    return [item for result in results for item in result]
 
 
 def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:

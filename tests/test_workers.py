@@ -1,0 +1,184 @@
+"""The forked build workers, the atomic writer, and a parallel build against a serial one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from feedpub.errors import ArticleError
+from feedpub.fsutil import atomic_open, atomic_write
+from feedpub.jobs import publish, workers
+from feedpub.jobs.workers import WorkerError, can_fork, run_parts, split_by_cost
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def single_thread() -> None:
+    """Wait for threads left by earlier tests (servers shutting down): forking needs one."""
+    deadline = time.monotonic() + 10
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert can_fork(), [t.name for t in threading.enumerate()]
+
+
+def test_parts_run_in_their_own_processes_and_results_keep_their_order(single_thread) -> None:
+    results = run_parts([lambda: ("first", os.getpid()), lambda: ("second", os.getpid()),
+                         lambda: ("third", os.getpid())])
+    assert [name for name, _ in results] == ["first", "second", "third"]
+    pids = [pid for _, pid in results]
+    assert pids[0] == os.getpid() and len(set(pids)) == 3
+
+
+def test_an_error_in_a_child_is_raised_here_with_its_message(single_thread) -> None:
+    def bad() -> None:
+        raise ArticleError("b.txt", "the file is empty", line=1, fix="write something")
+
+    with pytest.raises(ArticleError) as caught:
+        run_parts([lambda: 1, bad])
+    assert caught.value.source == "b.txt" and "the file is empty" in str(caught.value)
+
+
+def test_a_child_that_dies_is_reported_and_reaped(single_thread) -> None:
+    with pytest.raises(WorkerError, match="killed by signal 9"):
+        run_parts([lambda: 1, lambda: os.kill(os.getpid(), signal.SIGKILL)])
+    with pytest.raises(WorkerError, match="exited with status 3"):
+        run_parts([lambda: 1, lambda: os._exit(3)])
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+
+
+def test_an_exception_that_cannot_be_pickled_arrives_as_its_text(single_thread) -> None:
+    class Local(Exception):  # a local class cannot be pickled
+        pass
+
+    def bad() -> None:
+        raise Local("went wrong")
+
+    with pytest.raises(WorkerError, match="Local: went wrong"):
+        run_parts([lambda: 1, bad])
+
+
+def test_a_failing_first_part_stops_the_children(single_thread) -> None:
+    def slow() -> int:
+        time.sleep(30)
+        return 2
+
+    def bad() -> int:
+        raise ValueError("parent part failed")
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="parent part failed"):
+        run_parts([bad, slow])
+    assert time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_with_other_threads_running_every_part_runs_here() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not can_fork()
+        assert run_parts([os.getpid, os.getpid]) == [os.getpid()] * 2
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_split_by_cost_gives_consecutive_ranges_of_similar_cost() -> None:
+    costs = [52] * 600 + [3] * 10000
+    ranges = split_by_cost(costs, 2)
+    assert [i for r in ranges for i in r] == list(range(len(costs)))
+    totals = [sum(costs[i] for i in r) for r in ranges]
+    assert len(ranges) == 2 and abs(totals[0] - totals[1]) <= 2 * 52
+    assert split_by_cost([5, 5], 4) == [range(0, 1), range(1, 2)]
+    assert split_by_cost([], 2) == [] and split_by_cost([1, 2, 3], 1) == [range(3)]
+
+
+def _snapshot(public: Path) -> dict[str, bytes]:
+    return {p.relative_to(public).as_posix(): p.read_bytes()
+            for p in sorted(public.rglob("*")) if p.is_file()}
+
+
+def test_a_parallel_build_writes_the_same_bytes_as_one_process(make_site, monkeypatch,
+                                                                single_thread) -> None:
+    articles = {f"2024-01-{day:02d}-entry.txt": f"date 2024-01-{day:02d} Entry {day}\n\n"
+                f"Tags: t{day % 3}\n\nBody of entry {day} & more.\n" for day in range(1, 29)}
+    articles["2024-02-01-bad.txt"] = "no header here\n"
+    cfg = make_site(articles, extra="[feeds]\narchive_size = 5\n")
+    shutil.copytree(ROOT / "articles", cfg.articles_dir, dirs_exist_ok=True)
+    calls: list[int] = []
+
+    def spy(parts):  # type: ignore[no-untyped-def]
+        calls.append(len(parts))
+        return run_parts(parts)
+
+    monkeypatch.setattr(publish, "run_parts", spy)
+    monkeypatch.setattr(publish, "_PARALLEL_PARSE", 1)
+    monkeypatch.setattr(publish, "_PARALLEL_RENDER", 1)
+    parallel = publish.build_feeds(cfg, workers=2)
+    assert calls == [2, 2]  # parsing and rendering were both split
+    files = _snapshot(cfg.public_dir)
+    assert [str(e) for e in parallel.skipped] == [
+        str(e) for e in publish.load_site(cfg).errors]
+    assert "2024-02-01-bad.txt" in str(parallel.skipped[0])
+    assert feedparser.parse(files["feed.xml"]).bozo == 0
+
+    shutil.rmtree(cfg.public_dir)
+    shutil.rmtree(cfg.data_dir)
+    serial = publish.build_feeds(cfg, workers=1)
+    assert _snapshot(cfg.public_dir) == files
+    assert sorted(serial.written) == sorted(parallel.written)
+    assert [str(e) for e in serial.skipped] == [str(e) for e in parallel.skipped]
+    assert publish.build_feeds(cfg, workers=2).up_to_date
+
+
+def test_atomic_write_sets_the_exact_mode_and_makes_folders(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        target = tmp_path / "a" / "b" / "feed.xml"
+        atomic_write(target, b"<rss/>", fsync=False)
+        atomic_write(tmp_path / "key", b"secret", mode=0o600)
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"<rss/>"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["feed.xml"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "feed.xml"
+    atomic_write(target, b"old")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("disk full")
+    with pytest.raises(TypeError):
+        atomic_write(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
+
+
+def test_a_temporary_name_left_by_a_crash_does_not_block_a_write(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setattr("feedpub.fsutil._serial", iter([7]))
+    stale = tmp_path / f".feed.xml.{os.getpid()}-7.tmp"
+    stale.write_bytes(b"left over")
+    atomic_write(tmp_path / "feed.xml", b"new", fsync=False)
+    assert (tmp_path / "feed.xml").read_bytes() == b"new"
+    assert stale.read_bytes() == b"left over"
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_workers_module_reports_cores() -> None:
+    assert workers.available_cores() >= 1
