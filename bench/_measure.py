@@ -24,7 +24,7 @@ _WRAPPER = r"""
 import json, os, resource, subprocess, sys, time
 
 def tree_kb(root):
-    """(summed RSS, summed PSS) in kB of `root` and its descendants."""
+    # (summed RSS, summed PSS) in kB of root and its descendants
     rss, pss, todo, seen = 0, 0, [root], set()
     while todo:
         pid = todo.pop()
@@ -104,7 +104,8 @@ def measure(cmd: list[str], cwd: Path, log: Path, limit: float = 1200.0) -> Samp
                           text=True, check=True)
     data = json.loads(done.stdout)
     return Sample(wall=data["wall"], rss_mb=data["maxrss_kb"] / 1024,
-                  tree_mb=data["tree_kb"] / 1024, pss_mb=data["pss_kb"] / 1024, cpu=data["cpu"], rc=data["rc"], log=log)
+                  tree_mb=data["tree_kb"] / 1024, pss_mb=data["pss_kb"] / 1024, cpu=data["cpu"],
+                  rc=data["rc"], log=log)
 
 
 @dataclass(frozen=True)

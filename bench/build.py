@@ -102,8 +102,8 @@ def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
             if job.after_each is not None:
                 notes[k].append(job.after_each(i, sample))
             print(f"  {job.tool:8} {job.scenario:24} run {i + 1}: {sample.wall:8.3f} s "
-                  f"{sample.memory_mb:7.1f} MB (summed RSS {max(sample.rss_mb, sample.tree_mb):.1f})"
-                  f"  rc={sample.rc}", flush=True)
+                  f"{sample.memory_mb:7.1f} MB (summed RSS "
+                  f"{max(sample.rss_mb, sample.tree_mb):.1f})  rc={sample.rc}", flush=True)
             if not sample.ok:
                 print(f"    FAILED, last lines of {log}:\n{sample.tail()}", flush=True)
                 failed.add(k)

@@ -114,7 +114,8 @@ class Daemon:
 
         started = datetime.now(UTC)
         try:
-            report = build_feeds(self.cfg)
+            # One process: the daemon runs threads, and forking beside threads is not safe.
+            report = build_feeds(self.cfg, workers=1)
         except Exception:
             self.metrics.builds.labels(result="failed").inc()
             raise
