@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,10 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: str = "feedpub") -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{prefix} {name} is listed but cannot be loaded"
         path = f"{prefix} {name}"
         yield path, command
         if isinstance(command, click.Group):
@@ -73,3 +78,26 @@ def test_systemd_unit_has_no_comment_after_a_setting() -> None:
                 continue
             assert "=" in text, line
             assert not re.search(r"\s[#;]", text), f"inline comment in the unit: {line!r}"
+
+
+def test_every_lazily_loaded_command_is_where_the_table_says() -> None:
+    import importlib
+
+    from feedpub.cli import LAZY_COMMANDS
+
+    found = {command.name: module for module in set(LAZY_COMMANDS.values())
+             for command in importlib.import_module(f"feedpub.cli.{module}").COMMANDS}
+    assert found == LAZY_COMMANDS
+
+
+def test_build_does_not_load_the_database_or_mail_stack(make_site) -> None:
+    cfg = make_site({"2024-03-05-a.txt": "date 2024-03-05 A\n\nBody.\n"})
+    code = ("import sys; from feedpub.cli import cli\n"
+            "try:\n    cli.main(sys.argv[1:], prog_name='feedpub')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('sqlalchemy', 'feedpub.store', 'feedpub.sender', "
+            "'email_validator') if m in sys.modules))")
+    args = [sys.executable, "-c", code, "--config", str(cfg.root / "config.toml"), "build"]
+    for _ in range(2):  # a cold build, then a rebuild with nothing changed
+        done = subprocess.run(args, capture_output=True, text=True, check=True)
+        assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -8,6 +8,7 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
@@ -16,7 +17,7 @@ import pytest
 from feedpub.errors import ArticleError
 from feedpub.fsutil import atomic_open, atomic_write
 from feedpub.jobs import publish, workers
-from feedpub.jobs.workers import WorkerError, can_fork, run_parts, split_by_cost
+from feedpub.jobs.workers import WorkerError, can_fork, map_chunks, split_by_cost
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,28 +31,48 @@ def single_thread() -> None:
     assert can_fork(), [t.name for t in threading.enumerate()]
 
 
-def test_parts_run_in_their_own_processes_and_results_keep_their_order(single_thread) -> None:
-    results = run_parts([lambda: ("first", os.getpid()), lambda: ("second", os.getpid()),
-                         lambda: ("third", os.getpid())])
-    assert [name for name, _ in results] == ["first", "second", "third"]
-    pids = [pid for _, pid in results]
-    assert pids[0] == os.getpid() and len(set(pids)) == 3
+def test_chunks_are_shared_among_processes_and_results_keep_their_order(
+        single_thread) -> None:
+    def work(index: int) -> tuple[int, int]:
+        time.sleep(0.01)  # long enough for every worker to take some
+        return index * index, os.getpid()
+
+    seen: list[int] = []
+    results = map_chunks(work, 40, 3, seen.append)
+    assert [value for value, _ in results] == [i * i for i in range(40)]
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids and len(pids) == 3
+    assert seen and seen == sorted(seen) and max(seen) <= 40
 
 
 def test_an_error_in_a_child_is_raised_here_with_its_message(single_thread) -> None:
-    def bad() -> None:
-        raise ArticleError("b.txt", "the file is empty", line=1, fix="write something")
+    def work(index: int) -> int:
+        if os.getpid() != home:
+            raise ArticleError("b.txt", "the file is empty", line=1, fix="write something")
+        time.sleep(0.05)
+        return index
 
+    home = os.getpid()
     with pytest.raises(ArticleError) as caught:
-        run_parts([lambda: 1, bad])
+        map_chunks(work, 10, 2)
     assert caught.value.source == "b.txt" and "the file is empty" in str(caught.value)
 
 
+def _in_child(home: int, action: Callable[[], object]) -> Callable[[int], int]:
+    def work(index: int) -> int:
+        if os.getpid() != home:
+            action()
+        time.sleep(0.05)
+        return index
+    return work
+
+
 def test_a_child_that_dies_is_reported_and_reaped(single_thread) -> None:
+    home = os.getpid()
     with pytest.raises(WorkerError, match="killed by signal 9"):
-        run_parts([lambda: 1, lambda: os.kill(os.getpid(), signal.SIGKILL)])
+        map_chunks(_in_child(home, lambda: os.kill(os.getpid(), signal.SIGKILL)), 10, 2)
     with pytest.raises(WorkerError, match="exited with status 3"):
-        run_parts([lambda: 1, lambda: os._exit(3)])
+        map_chunks(_in_child(home, lambda: os._exit(3)), 10, 2)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left behind
 
@@ -64,32 +85,34 @@ def test_an_exception_that_cannot_be_pickled_arrives_as_its_text(single_thread) 
         raise Local("went wrong")
 
     with pytest.raises(WorkerError, match="Local: went wrong"):
-        run_parts([lambda: 1, bad])
+        map_chunks(_in_child(os.getpid(), bad), 10, 2)
 
 
-def test_a_failing_first_part_stops_the_children(single_thread) -> None:
-    def slow() -> int:
+def test_an_error_here_stops_the_children(single_thread) -> None:
+    home = os.getpid()
+
+    def work(index: int) -> int:
+        if os.getpid() == home:
+            raise ValueError("parent chunk failed")
         time.sleep(30)
-        return 2
-
-    def bad() -> int:
-        raise ValueError("parent part failed")
+        return index
 
     started = time.monotonic()
-    with pytest.raises(ValueError, match="parent part failed"):
-        run_parts([bad, slow])
+    with pytest.raises(ValueError, match="parent chunk failed"):
+        map_chunks(work, 4, 2)
     assert time.monotonic() - started < 10
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
 
 
-def test_with_other_threads_running_every_part_runs_here() -> None:
+def test_with_other_threads_running_every_chunk_runs_here() -> None:
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
         assert not can_fork()
-        assert run_parts([os.getpid, os.getpid]) == [os.getpid()] * 2
+        assert map_chunks(lambda i: (i, os.getpid()), 3, 2) == [(i, os.getpid())
+                                                                  for i in range(3)]
     finally:
         stop.set()
         thread.join()
@@ -119,11 +142,12 @@ def test_a_parallel_build_writes_the_same_bytes_as_one_process(make_site, monkey
     shutil.copytree(ROOT / "articles", cfg.articles_dir, dirs_exist_ok=True)
     calls: list[int] = []
 
-    def spy(parts):  # type: ignore[no-untyped-def]
-        calls.append(len(parts))
-        return run_parts(parts)
+    def spy(work, count, workers, done=None):  # type: ignore[no-untyped-def]
+        calls.append(workers)
+        return map_chunks(work, count, workers, done)
 
-    monkeypatch.setattr(publish, "run_parts", spy)
+    monkeypatch.setattr(publish, "map_chunks", spy)
+    monkeypatch.setattr(publish, "_PARSE_CHUNK", 4)
     monkeypatch.setattr(publish, "_PARALLEL_PARSE", 1)
     monkeypatch.setattr(publish, "_PARALLEL_RENDER", 1)
     parallel = publish.build_feeds(cfg, workers=2)

@@ -16,7 +16,6 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open, atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
-from .workers import available_cores, can_fork, run_parts, split_by_cost
+from .workers import available_cores, can_fork, map_chunks, split_by_cost
 
 log = logging.getLogger("feedpub.build")
 
@@ -233,40 +232,35 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache, progress: Prog
 
 
 _PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
+_PARSE_CHUNK = 200  # files a worker takes at a time
 
 
 def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
                  workers: int) -> dict[str, Article | ArticleError]:
-    """Parse `sources`, split over `workers` processes when there are many of them."""
+    """Parse `sources`, shared among `workers` processes when there are many of them."""
     total = len(sources)
-    shares = workers if total >= _PARALLEL_PARSE else 1
-    step = -(-total // shares) if total else 0
-    chunks = [sources[start:start + step] for start in range(0, total, step)] if total else []
+    home = os.getpid()
 
-    def parse(chunk: list[str], report: Progress | None) -> list[tuple[str, object]]:
+    def parse(chunk: int) -> list[tuple[str, object]]:
         out: list[tuple[str, object]] = []
-        for done, source in enumerate(chunk, start=1):
+        for source in sources[chunk * _PARSE_CHUNK:(chunk + 1) * _PARSE_CHUNK]:
             try:
-                out.append((source, read_article(cfg.articles_dir, source, cfg.site)))
+                article: object = read_article(cfg.articles_dir, source, cfg.site)
             except ArticleError as exc:
-                out.append((source, exc))
-            if report is not None and done % 250 == 0:
-                report(min(done * len(chunks), total), total)
+                article = exc
+            # From a worker process: packed, so pickle copies bytes instead of encoding text.
+            out.append((source, article if os.getpid() == home else _pack(article)))
         return out
 
-    def in_child(chunk: list[str]) -> list[tuple[str, object]]:
-        # Packed: str fields as bytes, which pickle copies instead of encoding.
-        return [(source, _pack(value)) for source, value in parse(chunk, None)]
+    def done(chunks: int) -> None:
+        if progress is not None:
+            progress(min(chunks * _PARSE_CHUNK, total), total)
 
-    if not chunks:
-        return {}
-    parts = [partial(parse, chunks[0], progress), *(partial(in_child, c) for c in chunks[1:])]
     found: dict[str, Article | ArticleError] = {}
-    for result in run_parts(parts):
+    for result in map_chunks(parse, -(-total // _PARSE_CHUNK),
+                             workers if total >= _PARALLEL_PARSE else 1, done):
         for source, value in result:
             found[source] = _unpack(value)
-    if progress is not None:
-        progress(total, total)
     return found
 
 
@@ -393,34 +387,33 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
 
 
 _PARALLEL_RENDER = 4000  # outputs costing less than this (about 0.3 s) are made in one process
+_RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about equal cost
 
 
 def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
                    workers: int) -> list[tuple[str, str, int]]:
-    """Render and write `todo`, split over `workers` processes when it is much work; return
-    (path, key, size) of each written file, in `todo` order."""
+    """Render and write `todo`, shared among `workers` processes when it is much work;
+    return (path, key, size) of each written file, in `todo` order."""
     costs = [output.cost for output in todo]
-    shares = workers if sum(costs) >= _PARALLEL_RENDER else 1
-    ranges = split_by_cost(costs, shares)
-    total = len(todo)
+    parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
+    chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
+    starts = [chunk.start for chunk in chunks]
 
-    def write(span: range, report: Progress | None) -> list[tuple[str, str, int]]:
-        done: list[tuple[str, str, int]] = []
-        for count, index in enumerate(span, start=1):
-            output = todo[index]
+    def write(chunk: int) -> list[tuple[str, str, int]]:
+        written: list[tuple[str, str, int]] = []
+        for output in todo[chunks[chunk].start:chunks[chunk].stop]:
             # No fsync per file: outputs can always be built again, and a crash that loses
             # one leaves it missing or short, which the next build's size check rewrites.
             data = output.render()
             atomic_write(public / output.path, data, fsync=False)
-            done.append((output.path, output.key, len(data)))
-            if report is not None and count % 100 == 0:
-                report(min(count * total // len(span), total), total)
-        return done
+            written.append((output.path, output.key, len(data)))
+        return written
 
-    results = run_parts([partial(write, span, progress if number == 0 else None)
-                         for number, span in enumerate(ranges)])
-    if progress is not None and total:
-        progress(total, total)
+    def done(count: int) -> None:
+        if progress is not None:
+            progress(starts[count] if count < len(starts) else len(todo), len(todo))
+
+    results = map_chunks(write, len(chunks), workers if parallel else 1, done)
     return [item for result in results for item in result]
 
 

@@ -1,28 +1,35 @@
-"""Run the parts of a large build at the same time, one forked process per part.
+"""Share the chunks of a large build among forked worker processes.
 
 Parsing and rendering thousands of files is CPU work that one Python process does on one
-core. `run_parts` calls the first part here and each other part in a child made with
-`os.fork()`: the child starts with this process's memory (articles, plans, templates), so
-nothing but its result crosses back, pickled through a pipe.
+core. `map_chunks` runs `work(i)` for every chunk `i` in this process and in children made
+with `os.fork()`. A child starts with this process's memory (articles, plans, templates), so
+nothing but its results crosses back, pickled to a temporary file as each chunk is done. The
+chunk numbers wait in a shared pipe and each process takes the next one when it has finished
+the last: the work is balanced however the chunks' costs vary and whichever process the
+machine slows down.
 
 Forking is safe only while this process runs a single thread (a lock held by another thread
 would stay locked in the child forever), so with more threads, or without `os.fork`, every
-part runs here, one after another. The daemon, which has threads, builds that way.
+chunk runs here, one after another. The daemon, which has threads, builds that way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
+import tempfile
 import threading
-from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeVar, cast
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO, NoReturn, TypeVar, cast
 
 from ..errors import FeedpubError
 
 R = TypeVar("R")
+_ID = 4  # bytes per chunk number in the queue; reads of this size from a pipe are atomic
+_MAX_CHUNKS = 16_000  # the queue is written before any worker starts: it must fit the pipe
 
 
 class WorkerError(FeedpubError):
@@ -38,14 +45,14 @@ def available_cores() -> int:
 
 
 def can_fork() -> bool:
-    """True when parts may run in forked children: POSIX, and only one thread running."""
+    """True when chunks may run in forked children: POSIX, and only one thread running."""
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
     """Cut positions 0..len(costs) into at most `parts` consecutive ranges of about equal total
     cost. Consecutive, so that neighbours which share work (the formats of one archive page)
-    stay in one part."""
+    stay in one chunk."""
     total = sum(costs)
     if parts <= 1 or not costs or total <= 0:
         return [range(len(costs))] if costs else []
@@ -61,35 +68,63 @@ def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
     return ranges
 
 
-def run_parts(parts: Sequence[Callable[[], R]]) -> list[R]:
-    """Call every part at the same time (see the module docstring); results in part order.
+def map_chunks(work: Callable[[int], R], count: int, workers: int,
+               done: Callable[[int], None] | None = None) -> list[R]:
+    """[work(0), ..., work(count - 1)], run by up to `workers` processes at once.
 
-    An exception raised by a part is raised here; a child that dies without a result raises
-    WorkerError. Children never outlive this call.
+    `done(n)` is called here as chunks finish, with about how many have. An exception raised
+    by `work` is raised here; a child that dies without a result raises WorkerError.
+    Children never outlive this call.
     """
-    if len(parts) <= 1 or not can_fork():
-        return [part() for part in parts]
-    children: list[tuple[int, int]] = []
+    if count > _MAX_CHUNKS:
+        raise ValueError(f"at most {_MAX_CHUNKS} chunks, not {count}")
+    workers = min(workers, count)
+    if workers <= 1 or not can_fork():
+        results = []
+        for index in range(count):
+            results.append(work(index))
+            if done is not None:
+                done(index + 1)
+        return results
+    queue, feed = os.pipe()
+    children: list[tuple[int, BinaryIO]] = []
+    files = contextlib.ExitStack()
+    # Objects that exist now are left out of garbage collection until the chunks are done:
+    # a collection in a child would write to every object's header and so copy nearly every
+    # page it shares with this process (and here it would scan them all again for nothing).
+    gc.freeze()
     try:
-        for part in parts[1:]:
-            read_fd, write_fd = os.pipe()
+        with os.fdopen(feed, "wb") as writer:
+            writer.write(b"".join(i.to_bytes(_ID, "little") for i in range(count)))
+        for _ in range(workers - 1):
+            # Each child writes its results to a file as it goes, so neither it nor this
+            # process ever holds all of them in one piece.
+            sink = cast(BinaryIO, files.enter_context(tempfile.TemporaryFile()))  # noqa: SIM115
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                os.close(read_fd)
-                for _, other in children:
-                    os.close(other)
-                _serve(part, write_fd)
-            os.close(write_fd)
-            children.append((pid, read_fd))
-        results = [parts[0]()]
+                _serve(((i, work(i)) for i in _take(queue)), sink)
+            children.append((pid, sink))
+        found: dict[int, R] = {}
+        for index in _take(queue):
+            found[index] = work(index)
+            if done is not None:
+                done(min(len(found) * workers, count))
         while children:
-            results.append(cast(R, _collect(*children.pop(0))))
-        return results
+            pid, sink = children.pop(0)
+            found.update(cast(Iterator[tuple[int, R]], _collect(pid, sink)))
+        return [found[index] for index in range(count)]
     finally:
-        for pid, read_fd in children:  # only after an error: stop and reap what is left
-            with contextlib.suppress(OSError):
-                os.close(read_fd)
+        os.close(queue)
+        for pid, _ in children:  # only after an error: stop and reap what is left
             _stop(pid)
+        files.close()
+        gc.unfreeze()
+
+
+def _take(queue: int) -> Iterator[int]:
+    """The next chunk numbers from the shared queue, until it is empty."""
+    while data := os.read(queue, _ID):
+        yield int.from_bytes(data, "little")
 
 
 def _stop(pid: int) -> None:
@@ -99,41 +134,50 @@ def _stop(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _serve(part: Callable[[], object], write_fd: int) -> NoReturn:  # pragma: no cover - child
-    """In the child: run the part, send (ok, value) to the parent, exit without cleanup
-    (no atexit handlers, no flushing of buffers the parent also holds)."""
+def _serve(items: Iterator[tuple[int, object]], out: BinaryIO) -> NoReturn:  # pragma: no cover
+    """In the child: write ("item", (i, result)) records to `out`, then ("end", None), or
+    ("error", exception); exit without cleanup (no atexit handlers, no flushing of buffers
+    the parent also holds)."""
     code = 0
     try:
         try:
-            payload = pickle.dumps((True, part()), protocol=pickle.HIGHEST_PROTOCOL)
+            for item in items:
+                pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(("end", None), out, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
             try:
-                payload = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+                record = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-                payload = pickle.dumps((False, WorkerError(f"{type(exc).__name__}: {exc}")))
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
+                record = pickle.dumps(("error", WorkerError(f"{type(exc).__name__}: {exc}")))
+            out.write(record)
+        out.flush()
     except BaseException:  # noqa: BLE001 - the parent reports a child without a result
         code = 1
     finally:
         os._exit(code)
 
 
-def _collect(pid: int, read_fd: int) -> object:
-    """The result the child `pid` sends through `read_fd`, after it has exited."""
+def _collect(pid: int, results: BinaryIO) -> Iterator[object]:
+    """The results the child `pid` wrote to `results`, once it has exited."""
     try:
-        with os.fdopen(read_fd, "rb") as source:
-            data = source.read()
+        _, status = os.waitpid(pid, 0)
     except BaseException:
         _stop(pid)
         raise
-    _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    if code != 0 or not data:
+    if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise WorkerError(f"a build worker (pid {pid}) {how} before sending its result; "
                           "run the build again, or with --jobs 1 to use one process")
-    ok, value = pickle.loads(data)
-    if not ok:
-        raise value
-    return value
+    results.seek(0)
+    while True:
+        try:
+            kind, value = pickle.load(results)
+        except EOFError:
+            raise WorkerError(f"a build worker (pid {pid}) ended without all its results; "
+                              "run the build again, or with --jobs 1") from None
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
