@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from feedpub.articles import (
     has_forbidden,
     load_articles,
     parse_article,
+    slug_for,
     strip_forbidden,
 )
 from feedpub.config import SiteConfig
@@ -365,3 +367,15 @@ _EDGES = ("\x00\x1f\x7f\x80\x9f\ufdd0\ufffd\uffff\U0001fffe\U0001ffff\U0010ffff\
 def test_the_fast_forbidden_check_agrees_with_the_full_set(text: str) -> None:
     assert has_forbidden(text) == bool(FORBIDDEN_CHARS.search(text))
     assert strip_forbidden(text) == FORBIDDEN_CHARS.sub("", text)
+
+
+# Article paths as the store lists them: folders and names that do not start with "." or "_".
+_COMPONENT = st.from_regex(r"[a-z é-][a-z é._-]{0,6}", fullmatch=True)
+
+
+@given(st.lists(_COMPONENT, min_size=1, max_size=3))
+def test_slugs_strip_the_suffix_as_a_path_would(parts: list[str]) -> None:
+    source = "/".join(parts)
+    stem = str(PurePosixPath(source).with_suffix(""))
+    expected = re.sub(r"[^\w.-]+", "-", stem.replace("/", "-"), flags=re.ASCII).strip("-.")
+    assert slug_for(source) == (expected.lower() or "article")

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .config import SiteConfig
 from .errors import ArticleError
@@ -115,11 +115,22 @@ def decode_article(data: bytes, source: str) -> str:
     return text
 
 
+_NOT_SLUG = re.compile(r"[^\w.-]+", re.ASCII)
+
+
 def slug_for(source: str) -> str:
     """URL-safe slug from the file's path relative to articles/ (without suffix)."""
-    stem = str(PurePosixPath(source).with_suffix(""))
-    slug = re.sub(r"[^\w.-]+", "-", stem.replace("/", "-"), flags=re.ASCII).strip("-.").lower()
+    suffix = _suffix(source)
+    stem = source[:-len(suffix)] if suffix else source
+    slug = _NOT_SLUG.sub("-", stem.replace("/", "-")).strip("-.").lower()
     return slug or "article"
+
+
+def _suffix(source: str) -> str:
+    """`PurePosixPath(source).suffix`, without building a path object."""
+    name_start = source.rfind("/") + 1
+    dot = source.rfind(".")
+    return source[dot:] if name_start < dot < len(source) - 1 else ""
 
 
 def parse_article(text: str, source: str, site: SiteConfig) -> Article:
@@ -140,7 +151,7 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
     if not cleaned.strip():
         raise ArticleError(source, "the file is empty", line=1,
                            fix="start it with a line such as 'date 2024-03-05 Title'")
-    suffix = PurePosixPath(source).suffix.lower()
+    suffix = _suffix(source).lower()
     reader = parse_markdown if suffix in (".md", ".markdown") else parse_plain
     article = reader(cleaned, source, site)
     return replace(article, warnings=warnings + article.warnings) if warnings else article
@@ -258,11 +269,11 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
 
 def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
     """Read and parse one file of the article store."""
-    path = folder / source
     try:
-        data = path.read_bytes()
+        with open(os.path.join(folder, source), "rb") as handle:
+            data = handle.read()
     except OSError as exc:
-        raise _unreadable(path, source, exc) from exc
+        raise _unreadable(folder / source, source, exc) from exc
     return parse_article(decode_article(data, source), source, site)
 
 

@@ -5,7 +5,6 @@ Both readers are pure: text in, `Article` out, `ArticleError` (file, line, fix) 
 
 from __future__ import annotations
 
-import html
 import re
 import textwrap
 from collections.abc import Iterator
@@ -35,9 +34,14 @@ _ELLIPSIS = " …"
 YEAR_MIN, YEAR_MAX = 1900, 9998
 
 
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-?")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_YEAR = re.compile(r"\d{4}")
+
+
 def entry_id(site: SiteConfig, day: date, slug: str) -> str:
     """RFC 4151 tag URI: stable across edits of title and body."""
-    name = re.sub(r"^\d{4}-\d{2}-\d{2}-?", "", slug) or slug
+    name = _DATE_PREFIX.sub("", slug) or slug
     return f"tag:{site.domain},{day.isoformat()}:{name}"
 
 
@@ -58,7 +62,7 @@ def _at_publish_time(day: date, site: SiteConfig) -> datetime:
 
 
 def _iso_date(value: str, source: str, line: int) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not _ISO_DAY.fullmatch(value):
         raise ArticleError(source, f"'{value}' is not a date in the form YYYY-MM-DD", line=line,
                            fix="write the date as e.g. 2024-03-05")
     try:
@@ -128,7 +132,7 @@ def _common_date(text: str) -> date | None:
 def _byline_date(line: str) -> date | None:
     """A human-readable date line ("March 4, 2024", "4 March 2024", "2024/03/04"), else None."""
     stripped = line.strip()
-    if len(stripped) > 40 or not re.search(r"\d{4}", stripped):
+    if len(stripped) > 40 or not _YEAR.search(stripped):
         return None
     if (common := _common_date(stripped)) is not None:
         return common
@@ -144,21 +148,16 @@ def _paragraphs(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]
     block: list[str] = []
     first = 0
     for index in range(start, len(lines)):
-        line = lines[index].rstrip()
-        if line.strip():
+        line = lines[index].strip()
+        if line:
             if not block:
                 first = index + 1
-            block.append(line.strip())
+            block.append(line)
         elif block:
             yield first, block
             block = []
     if block:
         yield first, block
-
-
-def _is_subheading(block: list[str]) -> bool:
-    line = block[0]
-    return len(block) == 1 and len(line) <= SUBHEADING_MAX and not line.endswith(_SENTENCE_END)
 
 
 def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
@@ -206,13 +205,18 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         body_start += 1
 
     parts_html: list[str] = []
+    first_paragraph = ""
     for _, block in blocks[body_start:]:
-        joined = " ".join(block)
-        if _is_subheading(block):
-            parts_html.append(f"<h2>{html.escape(joined, quote=False)}</h2>")
+        joined = block[0] if len(block) == 1 else " ".join(block)
+        # html.escape(quote=False), inlined: this loop runs for every paragraph of the site.
+        escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        # A short line standing alone without sentence-ending punctuation is a subheading.
+        if len(block) == 1 and len(joined) <= SUBHEADING_MAX and not joined.endswith(
+                _SENTENCE_END):
+            parts_html.append(f"<h2>{escaped}</h2>")
         else:
-            parts_html.append(f"<p>{html.escape(joined, quote=False)}</p>")
-    body_paragraphs = [" ".join(b) for _, b in blocks[body_start:] if not _is_subheading(b)]
+            parts_html.append(f"<p>{escaped}</p>")
+            first_paragraph = first_paragraph or joined
     slug = slug_for(source)
     return Article(
         id=entry_id(site, day, slug),
@@ -223,7 +227,7 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         source=source,
         author=author,
         tags=tags,
-        summary=summarize("\n\n".join(body_paragraphs)),
+        summary=summarize(first_paragraph),
         byline_date=byline,
         draft=bool(draft),
         format="text",
@@ -273,7 +277,7 @@ def _key_line(front: str, key: str) -> int:
 def _when(value: str, key: str, source: str, line: int, site: SiteConfig) -> datetime:
     """A front-matter date: a date (placed at the site's publish time) or a datetime."""
     value = value.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if _ISO_DAY.fullmatch(value):
         return _in_range(_at_publish_time(_iso_date(value, source, line), site), value, source,
                          line)
     try:
@@ -366,7 +370,7 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
         summary=summary,
         draft=draft_value in ("true", "yes"),
         format="markdown",
-        all_day=bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", scalar("date"))),
+        all_day=bool(_ISO_DAY.fullmatch(scalar("date"))),
     )
 
 
