@@ -25,7 +25,7 @@ from lxml import etree
 from .articles import Article, unify_tags
 from .config import Config
 from .errors import FeedError
-from .feeds_model import ATOM, JSON, RSS, FeedDoc, FeedItem, article_digest, doc_key, prepare_item
+from .feeds_model import ATOM, JSON, RSS, ArticleDigests, FeedDoc, FeedItem, doc_key, prepare_item
 from .feeds_plan import plan_docs, tag_slugs
 from .jsonfeed import render_json
 from .outputs import OutputFile
@@ -278,11 +278,9 @@ def plan_feeds(articles: Sequence[Article], cfg: Config,
     """
     _check_articles(articles)
     unified = unify_tags(articles)  # tags differing only in case are one tag
-    digests = [digest if digests is not None and new is old else article_digest(new)
-               for new, old, digest in zip(unified, articles,
-                                           digests or [b""] * len(articles), strict=True)]
-    articles = unified
-    items = _Items(articles, cfg)
-    return [OutputFile(doc.path, doc_key(doc, digests, _WRITER), partial(_render, doc, items),
-                       cost=len(doc.entries) + 2)
-            for doc in plan_docs(articles, cfg)]
+    if digests is None or any(new is not old for new, old in zip(unified, articles, strict=True)):
+        digests = ArticleDigests(unified)
+    items = _Items(unified, cfg)
+    return [OutputFile(doc.path, partial(doc_key, doc, digests, _WRITER),
+                       partial(_render, doc, items), cost=len(doc.entries) + 2)
+            for doc in plan_docs(unified, cfg)]

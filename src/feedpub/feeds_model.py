@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import overload
 from urllib.parse import quote, urljoin
 
 import lxml.html
@@ -119,6 +121,11 @@ class FeedItem:
 
 def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
     """The article's tags, XML-safe, blank ones and repeats dropped, order kept."""
+    return _clean_tags(tuple(tags))
+
+
+@lru_cache(maxsize=4096)  # sites reuse a few tag lists many times over
+def _clean_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for tag in tags:
         cleaned = xml_text(tag).strip()
@@ -158,6 +165,32 @@ def article_digest(article: Article) -> bytes:
     lengths = ",".join([str(len(part)) for part in parts])
     return hashlib.sha256(f"{lengths}\n{''.join(parts)}".encode("utf-8", "surrogatepass")
                           ).digest()
+
+
+class ArticleDigests(Sequence[bytes]):
+    """`article_digest` of each of `articles`, each worked out on first use: a build worker
+    computes only those of the files it writes."""
+
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self._articles = articles
+        self._digests: list[bytes | None] = [None] * len(articles)
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        digest = self._digests[index]
+        if digest is None:
+            digest = self._digests[index] = article_digest(self._articles[index])
+        return digest
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ its form pages with the same environment (`page_environment`, `render_page`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin
 
@@ -23,7 +24,7 @@ from . import __version__
 from .articles import Article
 from .config import Config, SiteConfig
 from .feeds import tag_slugs
-from .feeds_model import article_digest, clean_tags, may_have_relative_link
+from .feeds_model import ArticleDigests, clean_tags, may_have_relative_link
 from .outputs import OutputFile
 from .templating import environment
 
@@ -139,16 +140,17 @@ def plan_pages(articles: Sequence[Article], cfg: Config,
                digests: Sequence[bytes] | None = None) -> list[OutputFile]:
     """index.html (newest first), posts/<slug>.html per article, and style.css.
 
-    `digests` may give `feeds_model.article_digest` of each article (the build computes them
-    once for feeds and pages); they key the article pages.
+    `digests` may give `feeds_model.article_digest` of each article (the build shares them
+    between feeds and pages); they key the article pages.
     """
     env = page_environment(cfg)
     env.auto_reload = False  # one build: no need to stat the templates for every page
     if digests is None:
-        digests = [article_digest(a) for a in articles]
-    pairs = sorted(zip(articles, digests, strict=True), key=lambda p: p[0].published,
-                   reverse=True)
-    ordered = [article for article, _ in pairs]
+        digests = ArticleDigests(articles)
+    # Newest first; the indexes point into `digests`, which are worked out only when a key
+    # is needed.
+    order = sorted(range(len(articles)), key=lambda i: articles[i].published, reverse=True)
+    ordered = [articles[i] for i in order]
     all_tags = sorted({t for a in ordered for t in clean_tags(a.tags)}, key=str.lower)
     slugs = tag_slugs(all_tags) if cfg.feeds.tag_feeds else {}
     links, tag_feeds = site_feeds(cfg, all_tags, slugs)
@@ -170,7 +172,8 @@ def plan_pages(articles: Sequence[Article], cfg: Config,
                    .encode("utf-8")),
     ]
     article_pages = _ArticlePages(env, cfg, links[:3], slugs, site_key)
-    outputs.extend(article_pages.plan(article, digest) for article, digest in pairs)
+    outputs.extend(article_pages.plan(articles[i], partial(digests.__getitem__, i))
+                   for i in order)
     return outputs
 
 
@@ -199,7 +202,7 @@ class _ArticlePages:
             links.extend(per_tag)
         return links
 
-    def plan(self, article: Article, digest: bytes) -> OutputFile:
+    def plan(self, article: Article, digest: Callable[[], bytes]) -> OutputFile:
         cfg, env = self.cfg, self.env
         links = self.feeds(article.tags)
 
@@ -209,7 +212,9 @@ class _ArticlePages:
                                article=article, body=body,
                                canonical=cfg.site.base_url + article.url_path).encode("utf-8")
 
-        # The digest covers the fields a page shows; `updated` is there as set or not.
-        key = _key(self.templates, digest, article.updated,
-                   [(link.href, link.title) for link in links])
+        def key() -> str:
+            # The digest covers the fields a page shows; `updated` is there as set or not.
+            return _key(self.templates, digest(), article.updated,
+                        [(link.href, link.title) for link in links])
+
         return OutputFile(article.url_path, key, render)

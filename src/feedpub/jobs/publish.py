@@ -285,10 +285,10 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     """Everything the build writes: the feed set and, when available, the site pages."""
     from .. import feeds
     from ..articles import unify_tags
-    from ..feeds_model import article_digest
+    from ..feeds_model import ArticleDigests
 
     articles = unify_tags(articles)
-    digests = [article_digest(article) for article in articles]  # shared by feeds and pages
+    digests = ArticleDigests(articles)  # shared by feeds and pages
     planned = list(feeds.plan_feeds(articles, cfg, digests))
     try:
         from .. import pages
