@@ -399,13 +399,15 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
     starts = [chunk.start for chunk in chunks]
 
+    folder = os.fspath(public)
+
     def write(chunk: int) -> list[tuple[str, str, int]]:
         written: list[tuple[str, str, int]] = []
         for output in todo[chunks[chunk].start:chunks[chunk].stop]:
             # No fsync per file: outputs can always be built again, and a crash that loses
             # one leaves it missing or short, which the next build's size check rewrites.
             data = output.render()
-            atomic_write(public / output.path, data, fsync=False)
+            atomic_write(os.path.join(folder, output.path), data, fsync=False)
             written.append((output.path, output.key, len(data)))
         return written
 
