@@ -85,7 +85,9 @@ def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
     """Measure `runs` runs of each job, interleaved (run 1 of each, then run 2, ...).
 
     Interleaving spreads any change in background load evenly over the tools compared.
-    `before_each(i)` is not measured. A job stops at its first failed run.
+    `before_each(i)` is not measured, and the file system is synced after it: deleting the
+    last run's output leaves the kernel work (journal, discard) that would otherwise land in
+    the measured run. A job stops at its first failed run.
     """
     samples: dict[int, list[Sample]] = {k: [] for k in range(len(jobs))}
     notes: dict[int, list[str]] = {k: [] for k in range(len(jobs))}
@@ -95,6 +97,7 @@ def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
             if k in failed:
                 continue
             job.before_each(i)
+            os.sync()
             name = "".join(c if c.isalnum() else "_" for c in job.scenario)
             log = logs / f"{job.tool}-{name}-{size}-{i}.log"
             sample = measure(job.cmd, job.cwd, log)
