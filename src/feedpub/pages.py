@@ -12,13 +12,14 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urljoin
 
 import lxml.html
 from jinja2 import Environment
 from lxml import etree
+from markupsafe import Markup, escape
 
 from . import __version__
 from .articles import Article
@@ -38,6 +39,21 @@ class FeedLink:
     href: str
     type: str
     title: str
+
+
+class FeedLinks(tuple[FeedLink, ...]):
+    """The autodiscovery links of a page. A template may loop over them, or write
+    `{{ feeds }}` for every `<link rel="alternate">` tag, one a line (worked out once per
+    list, and a build shares one list among the pages with the same tags)."""
+
+    @cached_property
+    def _html(self) -> Markup:
+        return Markup("\n".join(
+            f'<link rel="alternate" type="{escape(link.type)}" title="{escape(link.title)}" '
+            f'href="{escape(link.href)}">' for link in self))
+
+    def __html__(self) -> Markup:
+        return self._html
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,8 @@ def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = 
     """Render one page template with the common context (site, root, feeds)."""
     if feeds is None:
         feeds = site_feeds(cfg, ())[0]
+    if not isinstance(feeds, FeedLinks):
+        feeds = FeedLinks(feeds)
     return env.get_template(template).render(site=cfg.site, root=root, feeds=feeds, **context)
 
 
@@ -189,17 +207,21 @@ class _ArticlePages:
         self.templates = _template_digest(env, ("base.html.j2", "article.html.j2")) + (
             site_key.encode("utf-8"))
         self.tag_links: dict[str, list[FeedLink]] = {}
+        self.shared: dict[tuple[str, ...], FeedLinks] = {}
 
-    def feeds(self, tags: Sequence[str]) -> list[FeedLink]:
+    def feeds(self, tags: Sequence[str]) -> FeedLinks:
         """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
-        if not self.cfg.feeds.tag_feeds:
-            return self.main_links
-        links = list(self.main_links)
-        for tag in sorted(clean_tags(tags), key=str.lower):
-            per_tag = self.tag_links.get(tag)
-            if per_tag is None:
-                per_tag = self.tag_links[tag] = site_feeds(self.cfg, (tag,), self.slugs)[0][3:]
-            links.extend(per_tag)
+        wanted = tuple(sorted(clean_tags(tags), key=str.lower)) if self.cfg.feeds.tag_feeds else ()
+        links = self.shared.get(wanted)
+        if links is None:
+            found = list(self.main_links)
+            for tag in wanted:
+                per_tag = self.tag_links.get(tag)
+                if per_tag is None:
+                    per_tag = site_feeds(self.cfg, (tag,), self.slugs)[0][3:]
+                    self.tag_links[tag] = per_tag
+                found.extend(per_tag)
+            links = self.shared[wanted] = FeedLinks(found)
         return links
 
     def plan(self, article: Article, digest: Callable[[], bytes]) -> OutputFile:
