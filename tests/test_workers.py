@@ -142,9 +142,9 @@ def test_a_parallel_build_writes_the_same_bytes_as_one_process(make_site, monkey
     shutil.copytree(ROOT / "articles", cfg.articles_dir, dirs_exist_ok=True)
     calls: list[int] = []
 
-    def spy(work, count, workers, done=None):  # type: ignore[no-untyped-def]
+    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
         calls.append(workers)
-        return map_chunks(work, count, workers, done)
+        return map_chunks(work, count, workers, done, first)
 
     monkeypatch.setattr(publish, "map_chunks", spy)
     monkeypatch.setattr(publish, "_PARSE_CHUNK", 4)
@@ -206,3 +206,24 @@ def test_a_temporary_name_left_by_a_crash_does_not_block_a_write(tmp_path: Path,
 
 def test_workers_module_reports_cores() -> None:
     assert workers.available_cores() >= 1
+
+
+def test_first_runs_once_here_while_the_children_work(single_thread) -> None:
+    calls: list[int] = []
+    order: list[str] = []
+
+    def work(index: int) -> int:
+        if os.getpid() == home:
+            order.append("chunk")
+        time.sleep(0.01)
+        return index
+
+    def first() -> None:
+        calls.append(os.getpid())
+        order.append("first")
+
+    home = os.getpid()
+    assert map_chunks(work, 20, 2, first=first) == list(range(20))
+    assert calls == [home] and order[0] == "first"
+    calls.clear()
+    assert map_chunks(work, 0, 2, first=first) == [] and calls == [home]

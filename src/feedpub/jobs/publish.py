@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -160,12 +161,13 @@ def _unpack(value: object) -> Article | ArticleError:
     return Article(**values)
 
 
-def _dump_articles(path: Path, cache: _Cache) -> None:
+def _dump_articles(path: Path, stats: dict[str, Stat],
+                   parsed: dict[str, Article | ArticleError]) -> None:
     """The parsed articles as a header and pickles of _CHUNK items each, streamed to the
     file, so saving a large site needs no serialized copy of all of it in memory."""
-    items = list(cache.parsed.items())
+    items = list(parsed.items())
     with atomic_open(path, fsync=False) as handle:
-        pickle.dump({"version": CACHE_VERSION, "stats": cache.stats,
+        pickle.dump({"version": CACHE_VERSION, "stats": stats,
                      "chunks": -(-len(items) // _CHUNK)}, handle,
                     protocol=pickle.HIGHEST_PROTOCOL)
         for start in range(0, len(items), _CHUNK):
@@ -189,11 +191,8 @@ def _load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Article | Art
         return {}, {}
 
 
-def _save_cache(cfg: Config, cache: _Cache, *, with_articles: bool) -> None:
-    manifest_path, articles_path = _cache_paths(cfg)
-    if with_articles:
-        _dump_articles(articles_path, cache)
-    _dump(manifest_path, {
+def _save_manifest(cfg: Config, cache: _Cache) -> None:
+    _dump(_cache_paths(cfg)[0], {
         "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
         "outputs": cache.outputs, "published_ids": cache.published_ids,
         "next_publish": cache.next_publish, "errors": cache.errors,
@@ -366,7 +365,11 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
             todo.append(output)
         else:
             keys[output.path] = known
-    for path, key, size in _write_outputs(public, todo, progress, workers):
+    # The parsed articles are saved while the outputs are written (by this process before it
+    # takes its share, when worker processes write too). Should the build stop after this, the
+    # next one still finds stats and articles that belong together: they share one file.
+    save_articles = partial(_dump_articles, _cache_paths(cfg)[1], stats, cache.parsed)
+    for path, key, size in _write_outputs(public, todo, progress, workers, save_articles):
         keys[path] = (key, size)
         report.written.append(path)
     keys = {output.path: keys[output.path] for output in planned}  # the planned order
@@ -380,7 +383,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
-    _save_cache(cfg, cache, with_articles=True)
+    _save_manifest(cfg, cache)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
@@ -391,9 +394,11 @@ _RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about e
 
 
 def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
-                   workers: int) -> list[tuple[str, str, int]]:
+                   workers: int, first: Callable[[], None] | None = None,
+                   ) -> list[tuple[str, str, int]]:
     """Render and write `todo`, shared among `workers` processes when it is much work;
-    return (path, key, size) of each written file, in `todo` order."""
+    return (path, key, size) of each written file, in `todo` order. `first` runs here
+    before this process takes its share (see `workers.map_chunks`)."""
     costs = [output.cost for output in todo]
     parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
@@ -415,7 +420,7 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
         if progress is not None:
             progress(starts[count] if count < len(starts) else len(todo), len(todo))
 
-    results = map_chunks(write, len(chunks), workers if parallel else 1, done)
+    results = map_chunks(write, len(chunks), workers if parallel else 1, done, first)
     return [item for result in results for item in result]
 
 

@@ -69,17 +69,22 @@ def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
 
 
 def map_chunks(work: Callable[[int], R], count: int, workers: int,
-               done: Callable[[int], None] | None = None) -> list[R]:
+               done: Callable[[int], None] | None = None,
+               first: Callable[[], None] | None = None) -> list[R]:
     """[work(0), ..., work(count - 1)], run by up to `workers` processes at once.
 
-    `done(n)` is called here as chunks finish, with about how many have. An exception raised
-    by `work` is raised here; a child that dies without a result raises WorkerError.
+    `done(n)` is called here as chunks finish, with about how many have. `first()` is called
+    here before this process takes any chunk, while the children already work: other work of
+    the job that does not depend on the chunks, balanced by the shared queue. An exception
+    raised by `work` is raised here; a child that dies without a result raises WorkerError.
     Children never outlive this call.
     """
     if count > _MAX_CHUNKS:
         raise ValueError(f"at most {_MAX_CHUNKS} chunks, not {count}")
     workers = min(workers, count)
     if workers <= 1 or not can_fork():
+        if first is not None:
+            first()
         results = []
         for index in range(count):
             results.append(work(index))
@@ -104,6 +109,8 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 _serve(((i, work(i)) for i in _take(queue)), sink)
             children.append((pid, sink))
+        if first is not None:
+            first()
         found: dict[int, R] = {}
         for index in _take(queue):
             found[index] = work(index)
