@@ -14,12 +14,49 @@ A fresh wrapper per run keeps the rusage figures of one run apart from the next.
 
 from __future__ import annotations
 
+import itertools
 import json
+import shutil
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+# Where the output of earlier runs goes before a cold run. Deleting 10,000 files just before
+# a run would make that run slower than the build itself: ext4 skips inodes freed in the last
+# minute when it allocates new ones (`recently_deleted`), which costs every file created then
+# a scan of the inode tables. Moving the old output aside is a rename; the trash is emptied
+# outside the measured runs (`empty_trash`).
+TRASH = Path(__file__).resolve().parent / ".work" / "trash"
+_aside = itertools.count()
+
+
+def set_aside(path: Path) -> None:
+    """Move `path` (a file or folder, if it exists) into TRASH."""
+    if path.exists() or path.is_symlink():
+        TRASH.mkdir(parents=True, exist_ok=True)
+        path.rename(TRASH / f"{next(_aside)}-{path.name}")
+
+
+_emptied = [0.0]  # time.monotonic() of the last deletion of anything in the trash
+SETTLE_S = 61  # ext4 treats inodes freed in the last 60 s as recently deleted
+
+
+def empty_trash() -> None:
+    if TRASH.exists():
+        shutil.rmtree(TRASH, ignore_errors=True)
+        _emptied[0] = time.monotonic()
+
+
+def settle() -> None:
+    """Wait until files deleted by `empty_trash` no longer slow down creating new ones."""
+    left = _emptied[0] + SETTLE_S - time.monotonic()
+    if _emptied[0] and left > 0:
+        print(f"waiting {left:.0f} s for the file system to settle after deleting old output",
+              flush=True)
+        time.sleep(left)
 
 _WRAPPER = r"""
 import json, os, resource, subprocess, sys, time

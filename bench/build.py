@@ -33,7 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _corpus  # noqa: E402
 import _pelican  # noqa: E402
 import _profile  # noqa: E402
-from _measure import Sample, Series, changed, measure, snapshot  # noqa: E402
+from _measure import (  # noqa: E402
+    Sample,
+    Series,
+    changed,
+    empty_trash,
+    measure,
+    set_aside,
+    settle,
+    snapshot,
+)
 from _report import report, save  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -59,14 +68,10 @@ def feedpub_cmd(python: str, site: Path) -> list[str]:
 
 
 def clean_feedpub(site: Path) -> None:
-    """A fresh site: only config.toml and articles/ stay."""
+    """A fresh site: only config.toml and articles/ stay (the rest is set aside)."""
     for entry in site.iterdir():
-        if entry.name in ("config.toml", "articles"):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+        if entry.name not in ("config.toml", "articles"):
+            set_aside(entry)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +221,7 @@ def bench_size(size: int, site: Path, python: str, pelican: tuple[Path, Path] | 
 
 def prepare_sites(size: int, seed: int, with_pelican: bool) -> tuple[Path, Path]:
     base = WORK / f"build-{size}"
-    shutil.rmtree(base, ignore_errors=True)
+    set_aside(base)
     fp_site, pel_site = base / "feedpub", base / "pelican"
     fp_site.mkdir(parents=True)
     (fp_site / "config.toml").write_text(CONFIG, encoding="utf-8")
@@ -306,10 +311,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.2f} (other work on the machine makes figures noisier)\n",
           flush=True)
     results: list[Series] = []
+    empty_trash()  # what an earlier benchmark left
     for size in sizes:
         fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
+        settle()
         results += bench_size(size, fp_site, args.python,
                               None if exe is None else (exe, pel_site), runs, logs)
+    empty_trash()
     report(results, sizes)
     save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
                               "python": args.python, "cpus": os.cpu_count(),
@@ -322,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         articles = sorted((site / "articles").glob("*.txt"))
         _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site),
                                lambda: edit_article(articles, 99))
+        empty_trash()
     print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
     return 0
 
