@@ -107,7 +107,7 @@ Some **bold** text, a [relative link](/maps/bridge.html) and __more__.
 
 
 def test_text_part_of_a_markdown_article_is_plain_text(make_site) -> None:
-    from feedpub.readers import parse_markdown
+    from feedpub.readers_md import parse_markdown
 
     cfg = make_site()
     rich = parse_markdown(RICH_MARKDOWN, "rich.md", cfg.site)

@@ -139,7 +139,7 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
     `source` is the path relative to articles/, used in ids, slugs and error messages.
     Raises ArticleError naming the file, line and fix.
     """
-    from .readers import parse_markdown, parse_plain
+    from .readers import parse_plain
 
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     cleaned, bad_lines = clean_text(text)
@@ -152,7 +152,10 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
         raise ArticleError(source, "the file is empty", line=1,
                            fix="start it with a line such as 'date 2024-03-05 Title'")
     suffix = _suffix(source).lower()
-    reader = parse_markdown if suffix in (".md", ".markdown") else parse_plain
+    if suffix in (".md", ".markdown"):
+        from .readers_md import parse_markdown as reader
+    else:
+        reader = parse_plain
     article = reader(cleaned, source, site)
     return replace(article, warnings=warnings + article.warnings) if warnings else article
 

@@ -1,4 +1,6 @@
-"""The two article formats: plain text (primary) and Markdown with YAML front matter.
+"""The plain-text article format (the primary one), and what both formats share: ids,
+summaries, dates. The Markdown reader is `readers_md`, imported only when a site has
+Markdown articles (its libraries take longer to import than a small site takes to build).
 
 Both readers are pure: text in, `Article` out, `ArticleError` (file, line, fix) on bad input.
 """
@@ -9,13 +11,6 @@ import re
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from functools import lru_cache
-
-import lxml.html
-import nh3
-import yaml
-from dateutil import parser as dateparser
-from markdown_it import MarkdownIt
 
 from .articles import Article, slug_for
 from .config import SiteConfig
@@ -35,7 +30,7 @@ YEAR_MIN, YEAR_MAX = 1900, 9998
 
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-?")
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR = re.compile(r"\d{4}")
 
 
@@ -57,12 +52,12 @@ def summarize(text: str) -> str:
     return first[:cut] + _ELLIPSIS
 
 
-def _at_publish_time(day: date, site: SiteConfig) -> datetime:
+def at_publish_time(day: date, site: SiteConfig) -> datetime:
     return datetime.combine(day, site.publish_time, tzinfo=site.tz)
 
 
-def _iso_date(value: str, source: str, line: int) -> date:
-    if not _ISO_DAY.fullmatch(value):
+def iso_date(value: str, source: str, line: int) -> date:
+    if not ISO_DAY.fullmatch(value):
         raise ArticleError(source, f"'{value}' is not a date in the form YYYY-MM-DD", line=line,
                            fix="write the date as e.g. 2024-03-05")
     try:
@@ -72,7 +67,7 @@ def _iso_date(value: str, source: str, line: int) -> date:
                            fix="correct the day or month") from exc
 
 
-def _in_range(moment: datetime, value: str, source: str, line: int) -> datetime:
+def in_feed_range(moment: datetime, value: str, source: str, line: int) -> datetime:
     """`moment` if feeds can show it; an error naming the accepted years otherwise.
 
     An offset in seconds (local mean time, which zone data gives for old dates) is
@@ -91,15 +86,15 @@ def _in_range(moment: datetime, value: str, source: str, line: int) -> datetime:
 def _header_when(value: str, source: str, line: int, site: SiteConfig) -> datetime:
     """`YYYY-MM-DD` (placed at the site's publish time) or `YYYY-MM-DDTHH:MM[:SS][+HH:MM]`."""
     if "T" not in value:
-        return _in_range(_at_publish_time(_iso_date(value, source, line), site), value,
+        return in_feed_range(at_publish_time(iso_date(value, source, line), site), value,
                          source, line)
-    _iso_date(value.split("T", 1)[0], source, line)
+    iso_date(value.split("T", 1)[0], source, line)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ArticleError(source, f"'{value}' is not a valid date and time", line=line,
                            fix="write e.g. 2024-03-05T14:30 or 2024-03-05T14:30+01:00") from exc
-    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value,
+    return in_feed_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value,
                      source, line)
 
 
@@ -136,6 +131,8 @@ def _byline_date(line: str) -> date | None:
         return None
     if (common := _common_date(stripped)) is not None:
         return common
+    from dateutil import parser as dateparser  # only for the less common forms
+
     try:
         parsed = dateparser.parse(stripped, fuzzy=False)
     except (ValueError, OverflowError):
@@ -195,7 +192,7 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         if field and name == "by" and author is None:
             author = field.group(2) or None
         elif field and name == "tags" and not tags:
-            tags = _split_tags(field.group(2))
+            tags = split_tags(field.group(2))
         elif field and name == "draft" and draft is None:
             draft = _yes_no(field.group(2), source, number)
         elif byline is None and (parsed := _byline_date(block[0])) is not None:
@@ -243,140 +240,10 @@ def _yes_no(value: str, source: str, line: int) -> bool:
     return answer
 
 
-def _split_tags(value: str) -> tuple[str, ...]:
+def split_tags(value: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for tag in value.split(","):
         tag = " ".join(tag.split())
         if tag and tag.casefold() not in {t.casefold() for t in seen}:
             seen[tag] = None
     return tuple(seen)
-
-
-# --- Markdown ------------------------------------------------------------------------------
-
-FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "updated", "draft")
-
-
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
-def sanitize_html(fragment: str) -> str:
-    """Strip scripts, event handlers and javascript: URLs (nh3, an allow-list sanitizer)."""
-    return str(nh3.clean(fragment))
-
-
-def _key_line(front: str, key: str) -> int:
-    for number, line in enumerate(front.split("\n"), start=2):
-        if line.startswith(f"{key}:"):
-            return number
-    return 1
-
-
-def _when(value: str, key: str, source: str, line: int, site: SiteConfig) -> datetime:
-    """A front-matter date: a date (placed at the site's publish time) or a datetime."""
-    value = value.strip()
-    if _ISO_DAY.fullmatch(value):
-        return _in_range(_at_publish_time(_iso_date(value, source, line), site), value, source,
-                         line)
-    try:
-        parsed = dateparser.isoparse(value)
-    except (ValueError, OverflowError) as exc:
-        raise ArticleError(
-            source, f"'{key}: {value}' is not a date or a datetime ({exc})", line=line,
-            fix=f"write e.g. '{key}: 2024-03-05' or '{key}: 2024-03-05T14:30:00+01:00'",
-        ) from exc
-    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value, source,
-                     line)
-
-
-def _front_matter(text: str, source: str) -> tuple[dict[str, object], str, str, int]:
-    lines = text.split("\n")
-    if not lines or lines[0].strip() != "---":
-        raise ArticleError(source, "Markdown articles must start with YAML front matter", line=1,
-                           fix="begin the file with '---', 'title: ...', 'date: ...', '---'")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-    if end is None:
-        raise ArticleError(source, "the front matter is not closed", line=1,
-                           fix="end the front matter with a line '---'")
-    front = "\n".join(lines[1:end])
-    try:
-        data = yaml.load(front, Loader=yaml.BaseLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        raise ArticleError(source, f"the front matter is not valid YAML: "
-                           f"{getattr(exc, 'problem', exc)}", line=line,
-                           fix="check quoting and indentation") from exc
-    if not isinstance(data, dict):
-        raise ArticleError(source, "the front matter must be 'key: value' lines", line=2,
-                           fix="write e.g. 'title: My entry'")
-    return data, front, "\n".join(lines[end + 1:]), end + 2
-
-
-def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
-    """Markdown (CommonMark) with front matter: title, date, author, tags, summary, id,
-    updated, draft. Raw HTML is allowed but sanitized."""
-    data, front, body, _ = _front_matter(text, source)
-    for key in data:
-        if key not in FRONT_MATTER_KEYS:
-            raise ArticleError(source, f"unknown front-matter key '{key}'",
-                               line=_key_line(front, str(key)),
-                               fix=f"use one of: {', '.join(FRONT_MATTER_KEYS)}")
-
-    def scalar(key: str) -> str:
-        value = data.get(key, "")
-        if not isinstance(value, str):
-            raise ArticleError(source, f"'{key}' must be a single value",
-                               line=_key_line(front, key),
-                               fix=f"write '{key}: value' on one line")
-        return " ".join(value.split())
-
-    title = scalar("title")
-    if not title:
-        raise ArticleError(source, "the front matter has no 'title'", line=2,
-                           fix="add a line 'title: Your title'")
-    if not scalar("date"):
-        raise ArticleError(source, "the front matter has no 'date'", line=2,
-                           fix="add a line 'date: 2024-03-05'")
-    published = _when(scalar("date"), "date", source, _key_line(front, "date"), site)
-    updated = (_when(scalar("updated"), "updated", source, _key_line(front, "updated"), site)
-               if scalar("updated") else None)
-    raw_tags = data.get("tags", [])
-    if isinstance(raw_tags, list):
-        raw_tags = ",".join(t for t in raw_tags if isinstance(t, str))
-    if not isinstance(raw_tags, str):
-        raise ArticleError(source, "'tags' must be a list or a comma-separated line",
-                           line=_key_line(front, "tags"), fix="write 'tags: [a, b]'")
-    tags = _split_tags(raw_tags)
-    draft_value = scalar("draft").lower()
-    if draft_value not in ("", "true", "false", "yes", "no"):
-        raise ArticleError(source, f"'draft: {draft_value}' must be true or false",
-                           line=_key_line(front, "draft"), fix="write 'draft: true'")
-    slug = slug_for(source)
-    body_html = sanitize_html(_markdown().render(body))
-    summary = scalar("summary") or summarize(_markdown_plain(body_html))
-    return Article(
-        id=scalar("id") or entry_id(site, published.astimezone(site.tz).date(), slug),
-        slug=slug,
-        title=title,
-        published=published,
-        updated=updated,
-        html=body_html.strip(),
-        source=source,
-        author=scalar("author") or None,
-        tags=tags,
-        summary=summary,
-        draft=draft_value in ("true", "yes"),
-        format="markdown",
-        all_day=bool(_ISO_DAY.fullmatch(scalar("date"))),
-    )
-
-
-def _markdown_plain(fragment: str) -> str:
-    """Text of the rendered paragraphs, one per block (for summaries)."""
-    if not fragment.strip():
-        return ""
-    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    return "\n\n".join(p.text_content() for p in root.iter("p"))

@@ -320,7 +320,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
 
     With `strict`, any bad article means nothing is written. Otherwise bad articles are
     reported in `skipped` and the rest are published. A large build is spread over `workers`
-    processes (default: one per core, where the process may fork; see `workers.run_parts`).
+    processes (default: one per core, where the process may fork; see `workers.map_chunks`).
     """
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
