@@ -7,18 +7,15 @@ files nor the config nor the set of published entries changed, nothing is loaded
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import pickle
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 from ..articles import (
     Article,
@@ -30,17 +27,27 @@ from ..articles import (
 )
 from ..config import Config
 from ..errors import ArticleError
-from ..fsutil import atomic_open, atomic_write
+from ..fsutil import atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
+from .buildcache import (
+    BuildCache,
+    Stat,
+    Written,
+    cache_paths,
+    config_fingerprint,
+    dump_articles,
+    load_articles,
+    load_manifest,
+    pack,
+    save_manifest,
+    unpack,
+)
 from .workers import available_cores, can_fork, map_chunks, split_by_cost
 
 log = logging.getLogger("feedpub.build")
 
-CACHE_VERSION = 2
 Progress = Callable[[int, int], None]
-Stat = tuple[int, int]  # (mtime_ns, size)
-Written = tuple[str, int]  # (output key, size in bytes)
 
 
 @dataclass
@@ -62,143 +69,6 @@ class BuildReport:
         return not self.skipped
 
 
-@dataclass
-class _Cache:
-    """What the previous build knew: file stats, parsed articles, output keys."""
-
-    fingerprint: str = ""
-    stats: dict[str, Stat] = field(default_factory=dict)
-    parsed: dict[str, Article | ArticleError] = field(default_factory=dict)
-    outputs: dict[str, Written] = field(default_factory=dict)
-    published_ids: tuple[str, ...] = ()
-    next_publish: datetime | None = None
-    errors: list[ArticleError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
-    # but what that build wrote must still go when this build does not plan it.
-    older_outputs: tuple[str, ...] = ()
-
-
-def _config_fingerprint(cfg: Config) -> str:
-    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, str(cfg.articles_dir), str(cfg.public_dir),
-                str(cfg.templates_dir), _templates_stamp(cfg.templates_dir))
-    return hashlib.sha256(repr(relevant).encode()).hexdigest()
-
-
-def _templates_stamp(folder: Path) -> tuple[tuple[str, int], ...]:
-    try:
-        return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(folder)))
-    except FileNotFoundError:
-        return ()
-
-
-def _cache_paths(cfg: Config) -> tuple[Path, Path]:
-    return cfg.data_dir / "build-manifest.pickle", cfg.data_dir / "build-articles.pickle"
-
-
-def _load_pickle(path: Path) -> Any:
-    try:
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-
-
-def _load_manifest(cfg: Config) -> _Cache:
-    manifest_path, _ = _cache_paths(cfg)
-    data = _load_pickle(manifest_path)
-    if not isinstance(data, dict):
-        return _Cache()
-    if data.get("version") != CACHE_VERSION:
-        return _Cache(older_outputs=_older_output_paths(data))
-    return _Cache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
-                  published_ids=data["published_ids"], next_publish=data["next_publish"],
-                  errors=data["errors"], warnings=data.get("warnings", []))
-
-
-def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
-    """The output paths of a manifest from an older CACHE_VERSION (every version so far
-    keys `outputs` by the path under public/); () for one this build cannot read."""
-    version, outputs = data.get("version"), data.get("outputs")
-    if not (isinstance(version, int) and 1 <= version < CACHE_VERSION
-            and isinstance(outputs, dict)):
-        return ()
-    return tuple(path for path in outputs if isinstance(path, str) and path
-                 and not PurePosixPath(path).is_absolute() and ".." not in path.split("/"))
-
-
-_CHUNK = 500  # parsed articles per pickle in the article cache
-
-
-def _dump(path: Path, data: object) -> None:
-    with atomic_open(path, fsync=False) as handle:
-        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
-
-
-def _pack(value: object) -> object:
-    """An article as a tuple whose str fields are UTF-8 bytes (anything else as it is).
-
-    Pickling a non-ASCII str makes CPython keep a UTF-8 copy inside the str object for as
-    long as it lives; encoding it here makes a short-lived copy instead, which on a large
-    site saves about as much memory as the article bodies take.
-    """
-    if not isinstance(value, Article):
-        return value
-    return tuple(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
-                 for v in (getattr(value, name) for name in _ARTICLE_FIELDS))
-
-
-def _unpack(value: object) -> Article | ArticleError:
-    if isinstance(value, Article | ArticleError):
-        return value
-    assert isinstance(value, tuple)
-    values: dict[str, Any] = {
-        name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
-        for name, v in zip(_ARTICLE_FIELDS, value, strict=True)}
-    return Article(**values)
-
-
-def _dump_articles(path: Path, stats: dict[str, Stat],
-                   parsed: dict[str, Article | ArticleError]) -> None:
-    """The parsed articles as a header and pickles of _CHUNK items each, streamed to the
-    file, so saving a large site needs no serialized copy of all of it in memory."""
-    items = list(parsed.items())
-    with atomic_open(path, fsync=False) as handle:
-        pickle.dump({"version": CACHE_VERSION, "stats": stats,
-                     "chunks": -(-len(items) // _CHUNK)}, handle,
-                    protocol=pickle.HIGHEST_PROTOCOL)
-        for start in range(0, len(items), _CHUNK):
-            chunk = [(source, _pack(value)) for source, value in items[start:start + _CHUNK]]
-            pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Article | ArticleError]]:
-    """What `_dump_articles` wrote; empty if the cache is missing, old or damaged."""
-    try:
-        with path.open("rb") as handle:
-            head = pickle.load(handle)
-            if not isinstance(head, dict) or head.get("version") != CACHE_VERSION:
-                return {}, {}
-            parsed: dict[str, Article | ArticleError] = {}
-            for _ in range(head["chunks"]):
-                parsed.update((source, _unpack(value)) for source, value in pickle.load(handle))
-            return head["stats"], parsed
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, KeyError,
-            TypeError, ValueError):
-        return {}, {}
-
-
-def _save_manifest(cfg: Config, cache: _Cache) -> None:
-    _dump(_cache_paths(cfg)[0], {
-        "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
-        "outputs": cache.outputs, "published_ids": cache.published_ids,
-        "next_publish": cache.next_publish, "errors": cache.errors,
-        "warnings": cache.warnings})
-
-
 def _size(path: Path) -> int:
     """Size of a file in bytes, -1 if it is missing."""
     try:
@@ -211,13 +81,13 @@ def _scan(folder: Path) -> dict[str, Stat]:
     return article_stats(folder)
 
 
-def _read_all(cfg: Config, stats: dict[str, Stat], cache: _Cache, progress: Progress | None,
+def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: Progress | None,
               workers: int = 1) -> tuple[LoadResult, int]:
     """Parse changed files, reuse cached results for the others."""
     if cache.stats and not cache.parsed:
         # Stats and parsed articles come from the same file, so a build that replaces the
         # cache while we read can never pair new stats with old articles.
-        cache.stats, cache.parsed = _load_articles(_cache_paths(cfg)[1])
+        cache.stats, cache.parsed = load_articles(cache_paths(cfg)[1])
     todo = [source for source, stat in stats.items()
             if source not in cache.parsed or cache.stats.get(source) != stat]
     fresh = _parse_files(cfg, todo, progress, workers)
@@ -248,7 +118,7 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
             except ArticleError as exc:
                 article = exc
             # From a worker process: packed, so pickle copies bytes instead of encoding text.
-            out.append((source, article if os.getpid() == home else _pack(article)))
+            out.append((source, article if os.getpid() == home else pack(article)))
         return out
 
     def done(chunks: int) -> None:
@@ -259,7 +129,7 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
     for result in map_chunks(parse, -(-total // _PARSE_CHUNK),
                              workers if total >= _PARALLEL_PARSE else 1, done):
         for source, value in result:
-            found[source] = _unpack(value)
+            found[source] = unpack(value)
     return found
 
 
@@ -268,9 +138,9 @@ def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
 
     Reuses the last build's parsed articles for files that did not change since.
     """
-    cache = _load_manifest(cfg)
-    if cache.fingerprint != _config_fingerprint(cfg):
-        cache = _Cache()
+    cache = load_manifest(cfg)
+    if cache.fingerprint != config_fingerprint(cfg):
+        cache = BuildCache()
     result, _ = _read_all(cfg, _scan(cfg.articles_dir), cache, None)
     return result
 
@@ -325,12 +195,12 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
-    previous = _load_manifest(cfg)
-    cache = _Cache() if force else previous
+    previous = load_manifest(cfg)
+    cache = BuildCache() if force else previous
     stats = _scan(cfg.articles_dir)
-    fingerprint = _config_fingerprint(cfg)
+    fingerprint = config_fingerprint(cfg)
     if cache.fingerprint != fingerprint:
-        cache = _Cache()
+        cache = BuildCache()
     public = cfg.public_dir
     report = BuildReport()
     unchanged = (
@@ -368,7 +238,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     # The parsed articles are saved while the outputs are written (by this process before it
     # takes its share, when worker processes write too). Should the build stop after this, the
     # next one still finds stats and articles that belong together: they share one file.
-    save_articles = partial(_dump_articles, _cache_paths(cfg)[1], stats, cache.parsed)
+    save_articles = partial(dump_articles, cache_paths(cfg)[1], stats, cache.parsed)
     for path, key, size in _write_outputs(public, todo, progress, workers, save_articles):
         keys[path] = (key, size)
         report.written.append(path)
@@ -383,7 +253,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
-    _save_manifest(cfg, cache)
+    save_manifest(cfg, cache)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
