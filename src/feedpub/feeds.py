@@ -25,7 +25,17 @@ from lxml import etree
 from .articles import Article, unify_tags
 from .config import Config
 from .errors import FeedError
-from .feeds_model import ATOM, JSON, RSS, ArticleDigests, FeedDoc, FeedItem, doc_key, prepare_item
+from .feeds_model import (
+    ATOM,
+    JSON,
+    RSS,
+    ArticleDigests,
+    FeedDoc,
+    FeedItem,
+    doc_key,
+    escape_text,
+    prepare_item,
+)
 from .feeds_plan import plan_docs, tag_slugs
 from .jsonfeed import render_json
 from .outputs import OutputFile
@@ -103,15 +113,9 @@ def _splice(document: bytes, depth: int, entries: str) -> bytes:
     return head + entries.encode("utf-8") + tail
 
 
-def _xml(text: str) -> str:
-    """Text content escaped as lxml writes it."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
-
-
 def _attr(text: str) -> str:
     """An attribute value escaped as lxml writes it (between double quotes)."""
-    return (_xml(text).replace('"', "&quot;").replace("\n", "&#10;")
+    return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
             .replace("\t", "&#9;"))
 
 
@@ -122,41 +126,41 @@ def _plain(text: str) -> str:
 
 
 def _atom_entry(item: FeedItem) -> str:
-    out = ["  <entry>\n    <id>", _xml(item.id), "</id>\n    <title>", _xml(item.title),
-           "</title>\n    <updated>", item.modified.isoformat(),
-           "</updated>\n    <author>\n      <name>", _xml(item.author),
+    out = ["  <entry>\n    <id>", escape_text(item.id), "</id>\n    <title>",
+           escape_text(item.title), "</title>\n    <updated>", item.modified_iso,
+           "</updated>\n    <author>\n      <name>", escape_text(item.author),
            "</name>\n    </author>\n"]
     if item.html.strip():  # a title-only entry has no content; its alternate link suffices
-        out += ['    <content type="html">', _xml(item.html), "</content>\n"]
+        out += ['    <content type="html">', item.html_escaped, "</content>\n"]
     out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
     if item.summary:
         # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
         # is, where type="text" would make validators report HTML in a text construct.
-        out += ['    <summary type="html">', _xml(html.escape(item.summary, quote=False)),
+        out += ['    <summary type="html">', escape_text(html.escape(item.summary, quote=False)),
                 "</summary>\n"]
     for tag in item.tags:
         out += ['    <category term="', _attr(tag), '"/>\n']
-    out += ["    <published>", item.published.isoformat(), "</published>\n  </entry>\n"]
+    out += ["    <published>", item.published_iso, "</published>\n  </entry>\n"]
     return "".join(out)
 
 
 def _rss_item(item: FeedItem) -> str:
     out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
-           _xml(item.url), "</link>\n"]
+           escape_text(item.url), "</link>\n"]
     has_body = bool(item.html.strip())  # empty elements are left out, never written blank
     if item.summary:
         # <description> is HTML in RSS: the plain-text summary is escaped once for it.
         out += ["      <description>", _plain(html.escape(item.summary, quote=False)),
                 "</description>\n"]
         if has_body:
-            out += ["      <content:encoded>", _xml(item.html), "</content:encoded>\n"]
+            out += ["      <content:encoded>", item.html_escaped, "</content:encoded>\n"]
     elif has_body:
         out += ["      <description>", _plain(item.html), "</description>\n"]
-    out += ['      <guid isPermaLink="false">', _xml(item.id), "</guid>\n"]
+    out += ['      <guid isPermaLink="false">', escape_text(item.id), "</guid>\n"]
     for tag in item.tags:
         out += ["      <category>", _plain(tag), "</category>\n"]
     out += ["      <pubDate>", format_datetime(item.published), "</pubDate>\n",
-            "      <atom:updated>", item.modified.isoformat(), "</atom:updated>\n",
+            "      <atom:updated>", item.modified_iso, "</atom:updated>\n",
             # RSS <author> must be an e-mail address; dc:creator takes a name.
             "      <dc:creator>", _plain(item.author), "</dc:creator>\n    </item>\n"]
     return "".join(out)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import overload
 from urllib.parse import quote, urljoin
 
@@ -117,6 +117,26 @@ class FeedItem:
     tags: tuple[str, ...]
     published: datetime
     modified: datetime
+
+    # Worked out once per entry, though the RSS, Atom and JSON pages of an archive all use them.
+    @cached_property
+    def html_escaped(self) -> str:
+        """The body as XML element text (`escape_text`)."""
+        return escape_text(self.html)
+
+    @cached_property
+    def published_iso(self) -> str:
+        return self.published.isoformat()
+
+    @cached_property
+    def modified_iso(self) -> str:
+        return self.modified.isoformat()
+
+
+def escape_text(text: str) -> str:
+    """Text content escaped for XML as lxml writes it."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
 
 
 def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:

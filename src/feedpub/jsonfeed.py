@@ -24,8 +24,8 @@ def _item(item: FeedItem) -> dict[str, Any]:
     }
     if item.summary:
         data["summary"] = item.summary
-    data["date_published"] = item.published.isoformat()
-    data["date_modified"] = item.modified.isoformat()
+    data["date_published"] = item.published_iso
+    data["date_modified"] = item.modified_iso
     data["authors"] = [{"name": item.author}]
     if item.tags:
         data["tags"] = list(item.tags)
