@@ -163,6 +163,7 @@ def plan_pages(articles: Sequence[Article], cfg: Config,
     """
     env = page_environment(cfg)
     env.auto_reload = False  # one build: no need to stat the templates for every page
+    env.get_template("article.html.j2")  # compiled here once, not in every build worker
     if digests is None:
         digests = ArticleDigests(articles)
     # Newest first; the indexes point into `digests`, which are worked out only when a key

@@ -125,12 +125,19 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
         if progress is not None:
             progress(min(chunks * _PARSE_CHUNK, total), total)
 
+    parallel = workers > 1 and total >= _PARALLEL_PARSE
     found: dict[str, Article | ArticleError] = {}
-    for result in map_chunks(parse, -(-total // _PARSE_CHUNK),
-                             workers if total >= _PARALLEL_PARSE else 1, done):
+    for result in map_chunks(parse, -(-total // _PARSE_CHUNK), workers if parallel else 1,
+                             done, _load_writers if parallel else None):
         for source, value in result:
             found[source] = unpack(value)
     return found
+
+
+def _load_writers() -> None:
+    """Import the feed and page writers, which a build needs next: done while worker
+    processes parse, the time it takes is shared among them."""
+    from .. import feeds, pages  # noqa: F401
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
