@@ -620,3 +620,13 @@ def test_relative_link_detection_errs_towards_rewriting(cfg: Config, body: str,
                                                         expected: str) -> None:
     files = build([art(1, html=body)], cfg)
     assert json.loads(files["feed.json"])["items"][0]["content_html"] == expected
+
+
+def test_rss_head_without_the_prefixes_entries_use_is_refused(cfg: Config, monkeypatch) -> None:
+    from feedpub import feeds
+
+    rss = next(f for f in plan_feeds([art(1)], cfg) if f.path == "feed.xml")
+    assert b"<content:encoded>" in rss.render()  # entries use the declared prefixes
+    monkeypatch.setattr(feeds, "_RSS_PREFIXES", (b'xmlns:media="http://example.org/m"',))
+    with pytest.raises(FeedError, match="namespace prefixes"):
+        rss.render()

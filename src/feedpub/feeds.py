@@ -67,6 +67,9 @@ _FEEDGEN_LOCK = threading.Lock()
 
 
 _ENTRIES_MARK = "feedpub-entries"  # a comment where the entries go; text cannot fake it
+# The prefixes RSS entries are written with, as the feed head must declare them.
+_RSS_PREFIXES = tuple(f'xmlns:{prefix}="{uri}"'.encode() for prefix, uri in
+                      (("content", CONTENT_NS), ("atom", ATOM_NS), ("dc", DC_NS)))
 
 
 class _Additions(BaseExtension):
@@ -204,6 +207,11 @@ def _render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
     gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
     with _FEEDGEN_LOCK:
         head = bytes(gen.rss_str(pretty=True))
+    root = head[:head.index(b">", head.index(b"<rss"))]
+    if not all(declaration in root for declaration in _RSS_PREFIXES):
+        raise FeedError(f"feedgen {feedgen_version} declares other namespace prefixes than "
+                        "content:, atom: and dc:, which feed entries are written with; "
+                        "install the feedgen version this feedpub release names")
     head = _RSS_PLAIN.sub(_hex_references, head)
     return _splice(head, 2, "".join(_rss_item(item) for item in items))
 
