@@ -227,3 +227,21 @@ def test_first_runs_once_here_while_the_children_work(single_thread) -> None:
     assert calls == [home] and order[0] == "first"
     calls.clear()
     assert map_chunks(work, 0, 2, first=first) == [] and calls == [home]
+
+
+def test_a_large_site_is_parsed_in_at_most_max_chunks(make_site, monkeypatch) -> None:
+    cfg = make_site({f"2024-01-{day:02d}-e.txt": f"date 2024-01-{day:02d} Entry {day}\n\nText.\n"
+                     for day in range(1, 11)})
+    counts: list[int] = []
+
+    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
+        counts.append(count)
+        return map_chunks(work, count, workers, done, first)
+
+    monkeypatch.setattr(publish, "map_chunks", spy)
+    monkeypatch.setattr(publish, "MAX_CHUNKS", 3)
+    monkeypatch.setattr(publish, "_PARSE_CHUNK", 1)
+    report = publish.build_feeds(cfg, workers=1)
+    assert report.articles == 10 and counts[0] == 3  # chunks of 4, 4 and 2 files
+    with pytest.raises(ValueError, match="at most"):
+        map_chunks(lambda i: i, workers.MAX_CHUNKS + 1, 2)

@@ -43,7 +43,7 @@ from .buildcache import (
     save_manifest,
     unpack,
 )
-from .workers import available_cores, can_fork, map_chunks, split_by_cost
+from .workers import MAX_CHUNKS, available_cores, can_fork, map_chunks, split_by_cost
 
 log = logging.getLogger("feedpub.build")
 
@@ -101,18 +101,19 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: 
 
 
 _PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
-_PARSE_CHUNK = 200  # files a worker takes at a time
+_PARSE_CHUNK = 200  # files a worker takes at a time (more on sites too large for MAX_CHUNKS)
 
 
 def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
                  workers: int) -> dict[str, Article | ArticleError]:
     """Parse `sources`, shared among `workers` processes when there are many of them."""
     total = len(sources)
+    size = max(_PARSE_CHUNK, -(-total // MAX_CHUNKS))
     home = os.getpid()
 
     def parse(chunk: int) -> list[tuple[str, object]]:
         out: list[tuple[str, object]] = []
-        for source in sources[chunk * _PARSE_CHUNK:(chunk + 1) * _PARSE_CHUNK]:
+        for source in sources[chunk * size:(chunk + 1) * size]:
             try:
                 article: object = read_article(cfg.articles_dir, source, cfg.site)
             except ArticleError as exc:
@@ -123,11 +124,11 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
 
     def done(chunks: int) -> None:
         if progress is not None:
-            progress(min(chunks * _PARSE_CHUNK, total), total)
+            progress(min(chunks * size, total), total)
 
     parallel = workers > 1 and total >= _PARALLEL_PARSE
     found: dict[str, Article | ArticleError] = {}
-    for result in map_chunks(parse, -(-total // _PARSE_CHUNK), workers if parallel else 1,
+    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
                              done, _load_writers if parallel else None):
         for source, value in result:
             found[source] = unpack(value)

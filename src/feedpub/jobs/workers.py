@@ -29,7 +29,9 @@ from ..errors import FeedpubError
 
 R = TypeVar("R")
 _ID = 4  # bytes per chunk number in the queue; reads of this size from a pipe are atomic
-_MAX_CHUNKS = 16_000  # the queue is written before any worker starts: it must fit the pipe
+# The queue is written before any worker starts, so it must fit a pipe's buffer (64 KiB on
+# Linux, less elsewhere): 1,024 chunk numbers take 4 KiB.
+MAX_CHUNKS = 1024
 
 
 class WorkerError(FeedpubError):
@@ -79,8 +81,8 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
     raised by `work` is raised here; a child that dies without a result raises WorkerError.
     Children never outlive this call.
     """
-    if count > _MAX_CHUNKS:
-        raise ValueError(f"at most {_MAX_CHUNKS} chunks, not {count}")
+    if count > MAX_CHUNKS:
+        raise ValueError(f"at most {MAX_CHUNKS} chunks, not {count}")
     workers = min(workers, count)
     if workers <= 1 or not can_fork():
         if first is not None:
