@@ -128,6 +128,18 @@ def test_split_by_cost_gives_consecutive_ranges_of_similar_cost() -> None:
     assert split_by_cost([], 2) == [] and split_by_cost([1, 2, 3], 1) == [range(3)]
 
 
+def _spy_on_map_chunks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(chunks, workers) of every map_chunks call the build makes from now on."""
+    calls: list[tuple[int, int]] = []
+
+    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
+        calls.append((count, workers))
+        return map_chunks(work, count, workers, done, first)
+
+    monkeypatch.setattr(publish, "map_chunks", spy)
+    return calls
+
+
 def _snapshot(public: Path) -> dict[str, bytes]:
     return {p.relative_to(public).as_posix(): p.read_bytes()
             for p in sorted(public.rglob("*")) if p.is_file()}
@@ -140,18 +152,12 @@ def test_a_parallel_build_writes_the_same_bytes_as_one_process(make_site, monkey
     articles["2024-02-01-bad.txt"] = "no header here\n"
     cfg = make_site(articles, extra="[feeds]\narchive_size = 5\n")
     shutil.copytree(ROOT / "articles", cfg.articles_dir, dirs_exist_ok=True)
-    calls: list[int] = []
-
-    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
-        calls.append(workers)
-        return map_chunks(work, count, workers, done, first)
-
-    monkeypatch.setattr(publish, "map_chunks", spy)
+    calls = _spy_on_map_chunks(monkeypatch)
     monkeypatch.setattr(publish, "_PARSE_CHUNK", 4)
     monkeypatch.setattr(publish, "_PARALLEL_PARSE", 1)
     monkeypatch.setattr(publish, "_PARALLEL_RENDER", 1)
     parallel = publish.build_feeds(cfg, workers=2)
-    assert calls == [2, 2]  # parsing and rendering were both split
+    assert [workers for _, workers in calls] == [2, 2]  # parsing and rendering were both split
     files = _snapshot(cfg.public_dir)
     assert [str(e) for e in parallel.skipped] == [
         str(e) for e in publish.load_site(cfg).errors]
@@ -232,16 +238,10 @@ def test_first_runs_once_here_while_the_children_work(single_thread) -> None:
 def test_a_large_site_is_parsed_in_at_most_max_chunks(make_site, monkeypatch) -> None:
     cfg = make_site({f"2024-01-{day:02d}-e.txt": f"date 2024-01-{day:02d} Entry {day}\n\nText.\n"
                      for day in range(1, 11)})
-    counts: list[int] = []
-
-    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
-        counts.append(count)
-        return map_chunks(work, count, workers, done, first)
-
-    monkeypatch.setattr(publish, "map_chunks", spy)
+    calls = _spy_on_map_chunks(monkeypatch)
     monkeypatch.setattr(publish, "MAX_CHUNKS", 3)
     monkeypatch.setattr(publish, "_PARSE_CHUNK", 1)
     report = publish.build_feeds(cfg, workers=1)
-    assert report.articles == 10 and counts[0] == 3  # chunks of 4, 4 and 2 files
+    assert report.articles == 10 and calls[0][0] == 3  # chunks of 4, 4 and 2 files
     with pytest.raises(ValueError, match="at most"):
         map_chunks(lambda i: i, workers.MAX_CHUNKS + 1, 2)
