@@ -112,14 +112,15 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
     home = os.getpid()
 
     def parse(chunk: int) -> list[tuple[str, object]]:
+        # In a worker process, packed: pickle then copies bytes instead of encoding text.
+        packed = os.getpid() != home
         out: list[tuple[str, object]] = []
         for source in sources[chunk * size:(chunk + 1) * size]:
             try:
                 article: object = read_article(cfg.articles_dir, source, cfg.site)
             except ArticleError as exc:
                 article = exc
-            # From a worker process: packed, so pickle copies bytes instead of encoding text.
-            out.append((source, article if os.getpid() == home else pack(article)))
+            out.append((source, pack(article) if packed else article))
         return out
 
     def done(chunks: int) -> None:
