@@ -41,6 +41,18 @@ def _create_temp(path: str, mode: int) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
+def _replacing(tmp: str, path: str | Path) -> Iterator[None]:
+    """Move `tmp` onto `path` when the block succeeds; remove `tmp` when it fails."""
+    try:
+        yield
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(path: str | Path, *, mode: int = 0o644, fsync: bool = True
                 ) -> Iterator[BinaryIO]:
     """A binary file handle whose content replaces `path` only when the block succeeds.
@@ -49,17 +61,11 @@ def atomic_open(path: str | Path, *, mode: int = 0o644, fsync: bool = True
     `os.replace`; on an error the temporary file is removed and `path` is left as it was.
     """
     fd, tmp = _create_temp(os.fspath(path), mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _replacing(tmp, path), os.fdopen(fd, "wb") as handle:
+        yield handle
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: bool = True
@@ -70,7 +76,7 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
     stays atomic for readers, only durability across an OS crash is left to the kernel.
     """
     fd, tmp = _create_temp(os.fspath(path), mode)
-    try:
+    with _replacing(tmp, path):
         try:
             view = memoryview(data)
             while view:
@@ -79,8 +85,3 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
