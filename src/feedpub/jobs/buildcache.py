@@ -7,20 +7,22 @@ CACHE_VERSION counts as no cache: the next build is a cold one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..articles import Article
 from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_open
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -90,9 +92,6 @@ def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
                  and not PurePosixPath(path).is_absolute() and ".." not in path.split("/"))
 
 
-_CHUNK = 500  # parsed articles per pickle in the article cache
-
-
 def _dump(path: Path, data: object) -> None:
     with atomic_open(path, fsync=False) as handle:
         pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -124,30 +123,43 @@ def unpack(value: object) -> Article | ArticleError:
     return Article(**values)
 
 
-def dump_articles(path: Path, stats: dict[str, Stat],
-                   parsed: dict[str, Article | ArticleError]) -> None:
-    """The parsed articles as a header and pickles of _CHUNK items each, streamed to the
-    file, so saving a large site needs no serialized copy of all of it in memory."""
-    items = list(parsed.items())
+Parsed = Article | ArticleError
+
+
+def packed_chunk(items: Iterable[tuple[str, Parsed]]) -> bytes:
+    """(source, article or error) pairs as one record of the article cache (`pack`ed)."""
+    return pickle.dumps([(source, pack(value)) for source, value in items],
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_chunk(record: bytes) -> list[tuple[str, Parsed]]:
+    """The pairs of a `packed_chunk` record."""
+    return [(source, unpack(value)) for source, value in pickle.loads(record)]
+
+
+@contextlib.contextmanager
+def article_cache(path: Path, stats: dict[str, Stat]) -> Iterator[BinaryIO]:
+    """Write the article cache as articles are parsed: the block writes `packed_chunk`
+    records, in any order, to the handle. The file is a header with the stats, the records
+    and an end mark; it replaces the old one only when the block succeeds, so its stats and
+    articles always belong together."""
     with atomic_open(path, fsync=False) as handle:
-        pickle.dump({"version": CACHE_VERSION, "stats": stats,
-                     "chunks": -(-len(items) // _CHUNK)}, handle,
+        pickle.dump({"version": CACHE_VERSION, "stats": stats}, handle,
                     protocol=pickle.HIGHEST_PROTOCOL)
-        for start in range(0, len(items), _CHUNK):
-            chunk = [(source, pack(value)) for source, value in items[start:start + _CHUNK]]
-            pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        yield handle
+        pickle.dump(None, handle)
 
 
-def load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Article | ArticleError]]:
-    """What `dump_articles` wrote; empty if the cache is missing, old or damaged."""
+def load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Parsed]]:
+    """What `article_cache` wrote; empty if the cache is missing, old or damaged."""
     try:
         with path.open("rb") as handle:
             head = pickle.load(handle)
             if not isinstance(head, dict) or head.get("version") != CACHE_VERSION:
                 return {}, {}
-            parsed: dict[str, Article | ArticleError] = {}
-            for _ in range(head["chunks"]):
-                parsed.update((source, unpack(value)) for source, value in pickle.load(handle))
+            parsed: dict[str, Parsed] = {}
+            while (chunk := pickle.load(handle)) is not None:
+                parsed.update((source, unpack(value)) for source, value in chunk)
             return head["stats"], parsed
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, KeyError,
             TypeError, ValueError):

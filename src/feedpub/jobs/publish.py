@@ -7,6 +7,7 @@ files nor the config nor the set of published entries changed, nothing is loaded
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -14,8 +15,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from ..articles import (
     Article,
@@ -32,18 +33,26 @@ from ..logfmt import log_event
 from ..outputs import OutputFile
 from .buildcache import (
     BuildCache,
+    Parsed,
     Stat,
     Written,
+    article_cache,
     cache_paths,
     config_fingerprint,
-    dump_articles,
     load_articles,
     load_manifest,
-    pack,
+    packed_chunk,
+    read_chunk,
     save_manifest,
-    unpack,
 )
-from .workers import MAX_CHUNKS, available_cores, can_fork, map_chunks, split_by_cost
+from .workers import (
+    MAX_CHUNKS,
+    available_cores,
+    can_fork,
+    collector_paused,
+    map_chunks,
+    split_by_cost,
+)
 
 log = logging.getLogger("feedpub.build")
 
@@ -82,45 +91,57 @@ def _scan(folder: Path) -> dict[str, Stat]:
 
 
 def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: Progress | None,
-              workers: int = 1) -> tuple[LoadResult, int]:
-    """Parse changed files, reuse cached results for the others."""
+              workers: int = 1, save: bool = False) -> tuple[LoadResult, int]:
+    """Parse changed files, reuse cached results for the others. With `save`, the article
+    cache is written anew as the files are parsed."""
     if cache.stats and not cache.parsed:
         # Stats and parsed articles come from the same file, so a build that replaces the
         # cache while we read can never pair new stats with old articles.
         cache.stats, cache.parsed = load_articles(cache_paths(cfg)[1])
     todo = [source for source, stat in stats.items()
             if source not in cache.parsed or cache.stats.get(source) != stat]
-    fresh = _parse_files(cfg, todo, progress, workers)
+    with (article_cache(cache_paths(cfg)[1], stats) if save
+          else contextlib.nullcontext(None)) as saved:
+        fresh = _parse_files(cfg, todo, progress, workers, saved)
+        if saved is not None:
+            kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
+            for start in range(0, len(kept), _PARSE_CHUNK):
+                saved.write(packed_chunk(kept[start:start + _PARSE_CHUNK]))
     parsed = {source: fresh[source] if source in fresh else cache.parsed[source]
               for source in stats}
     cache.parsed = parsed
     good = [v for v in parsed.values() if isinstance(v, Article)]
     errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
-    kept, dup_errors = check_unique(good)
-    return LoadResult(arrange_articles(kept), errors + dup_errors), len(todo)
+    kept_articles, dup_errors = check_unique(good)
+    return LoadResult(arrange_articles(kept_articles), errors + dup_errors), len(todo)
 
 
 _PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
 _PARSE_CHUNK = 200  # files a worker takes at a time (more on sites too large for MAX_CHUNKS)
 
 
-def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
-                 workers: int) -> dict[str, Article | ArticleError]:
-    """Parse `sources`, shared among `workers` processes when there are many of them."""
+def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, workers: int,
+                 saved: BinaryIO | None = None) -> dict[str, Parsed]:
+    """Parse `sources`, shared among `workers` processes when there are many of them; each
+    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record."""
     total = len(sources)
     size = max(_PARSE_CHUNK, -(-total // MAX_CHUNKS))
     home = os.getpid()
 
-    def parse(chunk: int) -> list[tuple[str, object]]:
-        # In a worker process, packed: pickle then copies bytes instead of encoding text.
-        packed = os.getpid() != home
-        out: list[tuple[str, object]] = []
+    def parse(chunk: int) -> list[tuple[str, Parsed]] | bytes:
+        out: list[tuple[str, Parsed]] = []
         for source in sources[chunk * size:(chunk + 1) * size]:
             try:
-                article: object = read_article(cfg.articles_dir, source, cfg.site)
+                article: Parsed = read_article(cfg.articles_dir, source, cfg.site)
             except ArticleError as exc:
                 article = exc
-            out.append((source, pack(article) if packed else article))
+            out.append((source, article))
+        if os.getpid() != home:
+            # A worker sends the record itself: it is what the cache needs, and pickle
+            # copies its bytes instead of encoding text again.
+            return packed_chunk(out)
+        if saved is not None:
+            saved.write(packed_chunk(out))
         return out
 
     def done(chunks: int) -> None:
@@ -128,11 +149,14 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None,
             progress(min(chunks * size, total), total)
 
     parallel = workers > 1 and total >= _PARALLEL_PARSE
-    found: dict[str, Article | ArticleError] = {}
+    found: dict[str, Parsed] = {}
     for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
                              done, _load_writers if parallel else None):
-        for source, value in result:
-            found[source] = unpack(value)
+        if isinstance(result, bytes):
+            if saved is not None:
+                saved.write(result)
+            result = read_chunk(result)
+        found.update(result)
     return found
 
 
@@ -201,6 +225,13 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     reported in `skipped` and the rest are published. A large build is spread over `workers`
     processes (default: one per core, where the process may fork; see `workers.map_chunks`).
     """
+    with collector_paused():
+        return _build(cfg, strict=strict, now=now, progress=progress, force=force,
+                      workers=workers)
+
+
+def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
+           force: bool, workers: int | None) -> BuildReport:
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
@@ -227,7 +258,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
         report.warnings = list(cache.warnings)
         return report
 
-    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers)
+    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
     report.skipped = result.errors
     report.warnings = [w for a in result.articles for w in a.warnings]
     if strict and result.errors:
@@ -244,11 +275,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
             todo.append(output)
         else:
             keys[output.path] = known
-    # The parsed articles are saved while the outputs are written (by this process before it
-    # takes its share, when worker processes write too). Should the build stop after this, the
-    # next one still finds stats and articles that belong together: they share one file.
-    save_articles = partial(dump_articles, cache_paths(cfg)[1], stats, cache.parsed)
-    for path, key, size in _write_outputs(public, todo, progress, workers, save_articles):
+    for path, key, size in _write_outputs(public, todo, progress, workers):
         keys[path] = (key, size)
         report.written.append(path)
     keys = {output.path: keys[output.path] for output in planned}  # the planned order
@@ -273,11 +300,9 @@ _RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about e
 
 
 def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
-                   workers: int, first: Callable[[], None] | None = None,
-                   ) -> list[tuple[str, str, int]]:
+                   workers: int) -> list[tuple[str, str, int]]:
     """Render and write `todo`, shared among `workers` processes when it is much work;
-    return (path, key, size) of each written file, in `todo` order. `first` runs here
-    before this process takes its share (see `workers.map_chunks`)."""
+    return (path, key, size) of each written file, in `todo` order."""
     costs = [output.cost for output in todo]
     parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
@@ -299,7 +324,7 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
         if progress is not None:
             progress(starts[count] if count < len(starts) else len(todo), len(todo))
 
-    results = map_chunks(write, len(chunks), workers if parallel else 1, done, first)
+    results = map_chunks(write, len(chunks), workers if parallel else 1, done)
     return [item for result in results for item in result]
 
 

@@ -51,6 +51,25 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a one-shot batch job.
+
+    A large build allocates about a million objects that live until it ends and makes
+    almost no reference cycles, so every full collection walks them all for nothing (about
+    4% of a build's time). Pausing is process-wide: with other threads running (the daemon,
+    whose web server keeps allocating), the collector is left alone.
+    """
+    if not gc.isenabled() or threading.active_count() > 1:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
     """Cut positions 0..len(costs) into at most `parts` consecutive ranges of about equal total
     cost. Consecutive, so that neighbours which share work (the formats of one archive page)
