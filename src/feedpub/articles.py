@@ -75,12 +75,19 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _LEADS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xC2, 0xED, 0xEF,
                 *range(0xF0, 0xF5)])
 _NOT_LEADS = bytes(b for b in range(256) if b not in _LEADS)
+# C2 also leads U+00A0-U+00BF (no-break space, guillemets, degree sign, fractions), common in
+# clean text: when it is the only lead byte, the C1 controls are found in the bytes instead.
+_C1_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 def has_forbidden(text: str) -> bool:
     """True if `text` holds a character of FORBIDDEN_CHARS (fast for the usual text)."""
-    if not text.encode("utf-8", "surrogatepass").translate(None, _NOT_LEADS):
+    data = text.encode("utf-8", "surrogatepass")
+    leads = data.translate(None, _NOT_LEADS)
+    if not leads:
         return False
+    if not leads.strip(b"\xc2"):
+        return _C1_CONTROLS.search(data) is not None
     if _FORBIDDEN_BMP.search(text):
         return True
     return bool(_ASTRAL.search(text)) and bool(FORBIDDEN_CHARS.search(text))

@@ -37,6 +37,7 @@ from .feeds_model import (
     prepare_item,
 )
 from .feeds_plan import plan_docs, tag_slugs
+from .jsonfeed import LIBRARY as JSON_LIBRARY
 from .jsonfeed import render_json
 from .outputs import OutputFile
 
@@ -54,7 +55,7 @@ CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 GENERATOR = "feedpub"
 # Library versions that shape the bytes: part of every key, so an upgrade rewrites the feeds.
-_WRITER = f"feedgen {feedgen_version}, lxml {etree.__version__}"
+_WRITER = f"feedgen {feedgen_version}, lxml {etree.__version__}, {JSON_LIBRARY}"
 
 # RSS elements holding plain text. The RSS Best Practices Profile asks for "&" and "<" in plain
 # text to be written as hexadecimal character references (the W3C validator warns otherwise).

