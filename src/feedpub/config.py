@@ -16,6 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,16 +42,17 @@ class SiteConfig:
     timezone: str = "UTC"
     default_time: str = "09:00"
 
-    @property
+    # Worked out on first use and kept (every article asks for them).
+    @cached_property
     def domain(self) -> str:
         """Host name of base_url, used in tag: ids and Message-IDs."""
         return urlsplit(self.base_url).hostname or "localhost"
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @cached_property
     def publish_time(self) -> time:
         hours, minutes = self.default_time.split(":")
         return time(int(hours), int(minutes))

@@ -12,14 +12,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import overload
 from urllib.parse import quote, urljoin
 
 import lxml.html
 from lxml import etree
 
-from .articles import Article, strip_forbidden
+from .articles import Article, has_forbidden, strip_forbidden
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
 FORMAT_VERSION = "feedpub-feeds-4"
@@ -106,7 +106,11 @@ def feed_time(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One entry as every feed format prints it: absolute URLs, XML-safe text."""
+    """One entry as every feed format prints it: absolute URLs, XML-safe text.
+
+    The last three fields are worked out once per entry (`prepare_item`), though the RSS,
+    Atom and JSON pages of an archive all use them.
+    """
 
     id: str
     url: str
@@ -117,20 +121,9 @@ class FeedItem:
     tags: tuple[str, ...]
     published: datetime
     modified: datetime
-
-    # Worked out once per entry, though the RSS, Atom and JSON pages of an archive all use them.
-    @cached_property
-    def html_escaped(self) -> str:
-        """The body as XML element text (`escape_text`)."""
-        return escape_text(self.html)
-
-    @cached_property
-    def published_iso(self) -> str:
-        return self.published.isoformat()
-
-    @cached_property
-    def modified_iso(self) -> str:
-        return self.modified.isoformat()
+    html_escaped: str  # the body as XML element text (`escape_text`)
+    published_iso: str
+    modified_iso: str
 
 
 def escape_text(text: str) -> str:
@@ -154,25 +147,39 @@ def _clean_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote` leaves as it is
+
+
 def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
     """What the feeds show of `article`. Costly only when its body has relative links."""
-    url = base_url + quote(article.url_path, safe="/%:@!$&'()*+,;=~")
-    title = xml_text(article.title)
+    path = article.url_path
+    url = base_url + (path if _SAFE_PATH.fullmatch(path) else
+                      quote(path, safe="/%:@!$&'()*+,;=~"))
+    title, html, summary, entry_id = article.title, article.html, article.summary, article.id
+    author = article.author or ""
+    # The parser has removed what feeds must not carry: one check of all the text, usually.
+    if has_forbidden("".join((title, html, summary, entry_id, author))):
+        title, html, summary, entry_id, author = (
+            xml_text(title), xml_text(html), xml_text(summary), xml_text(entry_id),
+            xml_text(author))
     title = title if title.strip() else article.slug
-    body = absolute_links(xml_text(article.html), base_url, url)
-    summary = xml_text(article.summary)
+    body = absolute_links(html, base_url, url)
     if not body.strip() and not summary.strip():
         summary = title  # a title-only entry: readers and validators want some text
+    published, modified = feed_time(article.published), feed_time(article.modified)
     return FeedItem(
-        id=xml_text(article.id),
+        id=entry_id,
         url=url,
         title=title,
         html=body,
         summary=summary,
-        author=xml_text(article.author or "").strip() or site_author,
+        author=author.strip() or site_author,
         tags=clean_tags(article.tags),
-        published=feed_time(article.published),
-        modified=feed_time(article.modified),
+        published=published,
+        modified=modified,
+        html_escaped=escape_text(body),
+        published_iso=published.isoformat(),
+        modified_iso=modified.isoformat(),
     )
 
 
