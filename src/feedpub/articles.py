@@ -209,8 +209,16 @@ def spread_all_day(articles: Iterable[Article]) -> list[Article]:
         for position, index in enumerate(indexes):
             shift = timedelta(seconds=len(indexes) - 1 - position)
             if shift:
-                out[index] = replace(out[index], published=out[index].published + shift)
+                out[index] = _moved(out[index], out[index].published + shift)
     return out
+
+
+def _moved(article: Article, published: datetime) -> Article:
+    """`replace(article, published=published)`, without re-running __init__ for every field:
+    a dense site moves thousands of entries."""
+    moved = object.__new__(Article)
+    moved.__dict__.update(article.__dict__, published=published)
+    return moved
 
 
 def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
@@ -230,9 +238,13 @@ def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
 def unify_tags(articles: Sequence[Article]) -> list[Article]:
     """`articles` with every tag in its site-wide spelling (see `canonical_tags`)."""
     spelling = canonical_tags(a.tags for a in articles)
+    respelled = {tag for tag, best in spelling.items() if tag != best}
     out = []
     for article in articles:
-        tags = tuple(dict.fromkeys(spelling[t] for t in article.tags))
+        tags = article.tags
+        # Most tag lists are unchanged (no other spelling, no repeat): seen without a rebuild.
+        if (len(tags) > 1 and len(set(tags)) != len(tags)) or not respelled.isdisjoint(tags):
+            tags = tuple(dict.fromkeys(spelling[t] for t in tags))
         out.append(article if tags == article.tags else replace(article, tags=tags))
     return out
 

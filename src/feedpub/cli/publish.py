@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import click
 
-from ..jobs import check as check_job
 from ..jobs import publish
 from . import Context, pass_ctx
 from .progress import LazyProgress
@@ -53,6 +52,8 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
 @pass_ctx
 def check(ctx: Context) -> None:
     """Lint the articles and validate the built feeds; exit 1 on any problem."""
+    from ..jobs import check as check_job  # not needed by the other commands
+
     report = check_job.check_site(ctx.config)
     if ctx.verbosity >= 0:  # -q: errors only
         for warning in report.warnings:
