@@ -79,9 +79,9 @@ class _Additions(BaseExtension):
     entries, a comment that `_splice` replaces.
 
     feedgen writes the feed head. The entries are written as text by `_atom_entry` and
-    `_rss_item`, in the layout lxml's pretty printer gives: feedgen's per-entry objects, and
-    even lxml elements, cost several times more than the XML itself, and archive pages put
-    every article of the site through this code.
+    `_rss_item`, in the layout lxml's pretty printer gives (but for bodies, which are CDATA
+    sections): feedgen's per-entry objects, and even lxml elements, cost several times more
+    than the XML itself, and archive pages put every article of the site through this code.
     """
 
     def __init__(self) -> None:
@@ -135,7 +135,7 @@ def _atom_entry(item: FeedItem) -> str:
            "</updated>\n    <author>\n      <name>", escape_text(item.author),
            "</name>\n    </author>\n"]
     if item.html.strip():  # a title-only entry has no content; its alternate link suffices
-        out += ['    <content type="html">', item.html_escaped, "</content>\n"]
+        out += ['    <content type="html">', item.html_xml, "</content>\n"]
     out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
     if item.summary:
         # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
@@ -157,7 +157,7 @@ def _rss_item(item: FeedItem) -> str:
         out += ["      <description>", _plain(html.escape(item.summary, quote=False)),
                 "</description>\n"]
         if has_body:
-            out += ["      <content:encoded>", item.html_escaped, "</content:encoded>\n"]
+            out += ["      <content:encoded>", item.html_xml, "</content:encoded>\n"]
     elif has_body:
         out += ["      <description>", _plain(item.html), "</description>\n"]
     out += ['      <guid isPermaLink="false">', escape_text(item.id), "</guid>\n"]

@@ -22,7 +22,7 @@ from lxml import etree
 from .articles import Article, has_forbidden, strip_forbidden
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
-FORMAT_VERSION = "feedpub-feeds-4"
+FORMAT_VERSION = "feedpub-feeds-5"
 
 RSS = "rss"
 ATOM = "atom"
@@ -121,9 +121,18 @@ class FeedItem:
     tags: tuple[str, ...]
     published: datetime
     modified: datetime
-    html_escaped: str  # the body as XML element text (`escape_text`)
+    html_xml: str  # the body as XML element content (`xml_content`)
     published_iso: str
     modified_iso: str
+
+
+def xml_content(html: str) -> str:
+    """HTML as the content of an XML element: one CDATA section, which needs no escaping
+    (a "]]>" inside is split over two sections). With a carriage return, which a parser
+    would read as a line feed inside CDATA, the text is escaped instead (`escape_text`)."""
+    if "\r" in html:
+        return escape_text(html)
+    return "<![CDATA[" + html.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def escape_text(text: str) -> str:
@@ -182,7 +191,7 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         tags=clean_tags(article.tags),
         published=published,
         modified=modified,
-        html_escaped=escape_text(body),
+        html_xml=xml_content(body),
         published_iso=published.isoformat(),
         modified_iso=modified.isoformat(),
     )

@@ -126,14 +126,18 @@ def unpack(value: object) -> Article | ArticleError:
 Parsed = Article | ArticleError
 
 
-def packed_chunk(items: Iterable[tuple[str, Parsed]]) -> bytes:
-    """(source, article or error) pairs as one record of the article cache (`pack`ed)."""
+def packed_chunk(items: Iterable[tuple[str, Parsed]], *, keep: bool = True) -> bytes:
+    """(source, article or error) pairs as one record of the article cache: `pack`ed when
+    this process `keep`s the articles, pickled as they are (read back faster) when it is a
+    worker that exits once they are sent."""
+    if not keep:
+        return pickle.dumps(list(items), protocol=pickle.HIGHEST_PROTOCOL)
     return pickle.dumps([(source, pack(value)) for source, value in items],
                         protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_chunk(record: bytes) -> list[tuple[str, Parsed]]:
-    """The pairs of a `packed_chunk` record."""
+    """The pairs of a `packed_chunk` record, of either kind."""
     return [(source, unpack(value)) for source, value in pickle.loads(record)]
 
 

@@ -137,9 +137,9 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
                 article = exc
             out.append((source, article))
         if os.getpid() != home:
-            # A worker sends the record itself: it is what the cache needs, and pickle
-            # copies its bytes instead of encoding text again.
-            return packed_chunk(out)
+            # A worker sends the record itself: it is what the cache needs, and here this
+            # process writes it as it is, without pickling the articles again.
+            return packed_chunk(out, keep=False)
         if saved is not None:
             saved.write(packed_chunk(out))
         return out
