@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import string
 from pathlib import Path
 
 import pytest
 
-from feedpub.config import Config, load_config, parse_config
+from feedpub.config import Config, language_tag_is_valid, load_config, parse_config
 from feedpub.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +66,14 @@ def test_a_key_in_the_wrong_section_names_the_right_one(tmp_path: Path, text: st
     with pytest.raises(ConfigError) as info:
         parse_config(text, tmp_path)
     assert words in str(info.value)
+
+
+def test_the_two_letter_fast_path_agrees_with_langcodes() -> None:
+    import langcodes
+
+    for first, second in itertools.product(string.ascii_lowercase, repeat=2):
+        tag = first + second
+        assert language_tag_is_valid(tag) == langcodes.tag_is_valid(tag), tag
 
 
 @pytest.mark.parametrize("language", ["en", "de-CH", "pt-BR", "zh-Hant-TW", "EN", ""])

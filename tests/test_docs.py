@@ -90,13 +90,13 @@ def test_every_lazily_loaded_command_is_where_the_table_says() -> None:
     assert found == LAZY_COMMANDS
 
 
-def test_build_does_not_load_the_database_or_mail_stack(make_site) -> None:
+def test_build_does_not_load_the_database_mail_stack_or_language_registry(make_site) -> None:
     cfg = make_site({"2024-03-05-a.txt": "date 2024-03-05 A\n\nBody.\n"})
     code = ("import sys; from feedpub.cli import cli\n"
             "try:\n    cli.main(sys.argv[1:], prog_name='feedpub')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print(sorted(m for m in ('sqlalchemy', 'feedpub.store', 'feedpub.sender', "
-            "'email_validator') if m in sys.modules))")
+            "'email_validator', 'langcodes') if m in sys.modules))")
     args = [sys.executable, "-c", code, "--config", str(cfg.root / "config.toml"), "build"]
     for _ in range(2):  # a cold build, then a rebuild with nothing changed
         done = subprocess.run(args, capture_output=True, text=True, check=True)

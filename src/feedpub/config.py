@@ -22,8 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import langcodes
-
 from .errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -309,6 +307,30 @@ def _check_url(key: str, value: str, source: str, *, site: bool = False) -> None
                           "(feed and page paths are appended to it)")
 
 
+# The ISO 639-1 codes: every two-letter tag langcodes accepts, checked without loading its
+# registry (which takes longer than a small site takes to build).
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
+    da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu
+    hy hz ia id ie ig ii ik in io is it iu iw ja ji jv jw ka kg ki kj kk kl km kn ko kr ks ku kv
+    kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mo mr ms mt my na nb nd ne ng nl nn no nr
+    nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn so sq
+    sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi
+    yo za zh zu"""
+_TWO_LETTER_LANGUAGES = frozenset(_ISO_639_1.split())
+
+
+def language_tag_is_valid(tag: str) -> bool:
+    """True for a registered BCP 47 language tag ("en", "de-CH", "zh-Hant-TW")."""
+    if tag in _TWO_LETTER_LANGUAGES:
+        return True
+    if not _LANGUAGE.fullmatch(tag):
+        return False
+    import langcodes
+
+    return bool(langcodes.tag_is_valid(tag))
+
+
 def _validate(cfg: Config, source: str) -> None:
     try:
         cfg.site.tz  # noqa: B018 - validates the zone name
@@ -329,7 +351,7 @@ def _validate(cfg: Config, source: str) -> None:
     if cfg.feeds.websub_hub:
         _check_url("feeds.websub_hub", cfg.feeds.websub_hub, source)
     language = cfg.site.language
-    if language and not (_LANGUAGE.fullmatch(language) and langcodes.tag_is_valid(language)):
+    if language and not language_tag_is_valid(language):
         raise ConfigError(
             f"{source}: 'site.language' = {language!r} is not a language code; write an ISO 639 "
             "code, optionally with a region, such as 'en', 'de' or 'en-GB' (or \"\" for none)"
