@@ -129,12 +129,17 @@ def _plain(text: str) -> str:
             .replace("\r", "&#13;"))
 
 
+def _blank(text: str) -> bool:
+    """`not text.strip()`, without copying a whole body."""
+    return not text or text.isspace()
+
+
 def _atom_entry(item: FeedItem) -> str:
     out = ["  <entry>\n    <id>", escape_text(item.id), "</id>\n    <title>",
            escape_text(item.title), "</title>\n    <updated>", item.modified_iso,
            "</updated>\n    <author>\n      <name>", escape_text(item.author),
            "</name>\n    </author>\n"]
-    if item.html.strip():  # a title-only entry has no content; its alternate link suffices
+    if not _blank(item.html):  # a title-only entry has no content; its alternate link suffices
         out += ['    <content type="html">', item.html_xml, "</content>\n"]
     out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
     if item.summary:
@@ -151,7 +156,7 @@ def _atom_entry(item: FeedItem) -> str:
 def _rss_item(item: FeedItem) -> str:
     out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
            escape_text(item.url), "</link>\n"]
-    has_body = bool(item.html.strip())  # empty elements are left out, never written blank
+    has_body = not _blank(item.html)  # empty elements are left out, never written blank
     if item.summary:
         # <description> is HTML in RSS: the plain-text summary is escaped once for it.
         out += ["      <description>", _plain(html.escape(item.summary, quote=False)),

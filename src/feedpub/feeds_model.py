@@ -171,14 +171,14 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         title, html, summary, entry_id, author = (
             xml_text(title), xml_text(html), xml_text(summary), xml_text(entry_id),
             xml_text(author))
-    title = title if title.strip() else article.slug
+    title = title if title and not title.isspace() else article.slug
     body = absolute_links(html, base_url, url)
     if body is article.html:
         # The item's own copy: orjson (JSON Feed) leaves a UTF-8 copy inside each non-ASCII
         # string it writes, for as long as the string lives; that should be the item's short
         # life, not the article's (on a large site, as much memory as all the bodies).
         body = body[:1] + body[1:]
-    if not body.strip() and not summary.strip():
+    if (not body or body.isspace()) and (not summary or summary.isspace()):
         summary = title  # a title-only entry: readers and validators want some text
     published, modified = feed_time(article.published), feed_time(article.modified)
     return FeedItem(

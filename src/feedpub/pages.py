@@ -47,6 +47,11 @@ class FeedLinks(tuple[FeedLink, ...]):
     list, and a build shares one list among the pages with the same tags)."""
 
     @cached_property
+    def fingerprint(self) -> str:
+        """What a page's key needs of the links: each href and title."""
+        return repr([(link.href, link.title) for link in self])
+
+    @cached_property
     def _html(self) -> Markup:
         return Markup("\n".join(
             f'<link rel="alternate" type="{escape(link.type)}" title="{escape(link.title)}" '
@@ -89,9 +94,14 @@ def page_links(html: str, base_url: str, root: str) -> str:
     return lxml.html.tostring(wrapper, encoding="unicode")[len("<div>"):-len("</div>")]
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
 def _day(value: datetime, site: SiteConfig) -> str:
+    """"5 March 2024", in the site's time zone (English month names, whatever the locale)."""
     local = value.astimezone(site.tz)
-    return f"{local.day} {local:%B %Y}"
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
 def page_environment(cfg: Config) -> Environment:
@@ -237,7 +247,6 @@ class _ArticlePages:
 
         def key() -> str:
             # The digest covers the fields a page shows; `updated` is there as set or not.
-            return _key(self.templates, digest(), article.updated,
-                        [(link.href, link.title) for link in links])
+            return _key(self.templates, digest(), article.updated, links.fingerprint)
 
         return OutputFile(article.url_path, key, render)
