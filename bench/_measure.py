@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,12 +25,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where the output of earlier runs goes before a cold run. Deleting 10,000 files just before
-# a run would make that run slower than the build itself: ext4 skips inodes freed in the last
-# minute when it allocates new ones (`recently_deleted`), which costs every file created then
-# a scan of the inode tables. Moving the old output aside is a rename; the trash is emptied
-# outside the measured runs (`empty_trash`).
+# Where the output of earlier runs goes before a cold run. Deleting many files shortly before a
+# run makes that run far slower than the build itself: ext4 skips inodes freed in the last
+# minute, and in the last five minutes while their inode table block is not yet written back
+# (`recently_deleted`: RECENTCY_MIN, RECENTCY_DIRTY), when it allocates new ones, which costs
+# every file created then a scan of the inode tables. Measured here: cold builds of 10,000
+# articles at 2.5 times their CPU time for minutes after the trash of an earlier benchmark was
+# deleted. Moving the old output aside is a rename; the trash is emptied only once the
+# measured runs are over (`empty_trash`), and a benchmark that starts soon after waits.
 TRASH = Path(__file__).resolve().parent / ".work" / "trash"
+EMPTIED = TRASH.parent / "trash-emptied"  # when the trash was last emptied (Unix time)
+SETTLE_S = 310  # RECENTCY_DIRTY (300 s) and a margin
 _aside = itertools.count()
 
 
@@ -37,26 +43,30 @@ def set_aside(path: Path) -> None:
     """Move `path` (a file or folder, if it exists) into TRASH."""
     if path.exists() or path.is_symlink():
         TRASH.mkdir(parents=True, exist_ok=True)
-        path.rename(TRASH / f"{next(_aside)}-{path.name}")
-
-
-_emptied = [0.0]  # time.monotonic() of the last deletion of anything in the trash
-SETTLE_S = 61  # ext4 treats inodes freed in the last 60 s as recently deleted
+        path.rename(TRASH / f"{os.getpid()}-{next(_aside)}-{path.name}")
 
 
 def empty_trash() -> None:
+    """Delete the trash and note when; `settle` makes later runs wait for the file system."""
     if TRASH.exists():
         shutil.rmtree(TRASH, ignore_errors=True)
-        _emptied[0] = time.monotonic()
+        os.sync()  # write the inode tables back: the shorter of ext4's two windows applies
+        EMPTIED.write_text(f"{time.time():.0f}\n", encoding="utf-8")
 
 
 def settle() -> None:
-    """Wait until files deleted by `empty_trash` no longer slow down creating new ones."""
-    left = _emptied[0] + SETTLE_S - time.monotonic()
-    if _emptied[0] and left > 0:
-        print(f"waiting {left:.0f} s for the file system to settle after deleting old output",
-              flush=True)
+    """Wait until files deleted by `empty_trash` (of this or an earlier benchmark) no longer
+    slow down creating new ones."""
+    try:
+        emptied = float(EMPTIED.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    left = emptied + SETTLE_S - time.time()
+    if left > 0:
+        print(f"waiting {left:.0f} s: old output was deleted {SETTLE_S - left:.0f} s ago, and "
+              "creating files is slow on ext4 for minutes after many were deleted", flush=True)
         time.sleep(left)
+
 
 _WRAPPER = r"""
 import json, os, resource, subprocess, sys, time

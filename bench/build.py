@@ -311,7 +311,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.2f} (other work on the machine makes figures noisier)\n",
           flush=True)
     results: list[Series] = []
-    empty_trash()  # what an earlier benchmark left
     for size in sizes:
         fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
         settle()
