@@ -379,3 +379,17 @@ def test_slugs_strip_the_suffix_as_a_path_would(parts: list[str]) -> None:
     stem = str(PurePosixPath(source).with_suffix(""))
     expected = re.sub(r"[^\w.-]+", "-", stem.replace("/", "-"), flags=re.ASCII).strip("-.")
     assert slug_for(source) == (expected.lower() or "article")
+
+
+def test_only_parse_article_marks_a_body_as_plain() -> None:
+    # Later stages skip link and character checks for such bodies: only text that
+    # parse_article has cleaned, in the plain-text format, may be marked.
+    text = "date 2024-03-05 Title\n\nBody with <a href='/x'>markup</a> as text.\r\n"
+    article = parse_article(text, "a.txt", SITE)
+    assert article.plain_body
+    assert "<a" not in article.html and "\r" not in article.html
+    markdown = "---\ntitle: T\ndate: 2024-03-05\n---\nBody [x](/x)\n"
+    assert not parse_article(markdown, "a.md", SITE).plain_body
+    from feedpub.readers import parse_plain
+
+    assert not parse_plain("date 2024-03-05 T\n\nBody\x01\n", "a.txt", SITE).plain_body

@@ -38,6 +38,10 @@ class Article:
     format: str = "text"  # "text" or "markdown"
     all_day: bool = False  # dated without a time of day (placed at site.default_time)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # Set by parse_article for the plain-text format: every text field has been cleaned of
+    # FORBIDDEN_CHARS, and the body holds only <p> and <h2> elements of escaped text (no links
+    # to resolve, no carriage return, no "]]>"), so later stages may skip those checks.
+    plain_body: bool = field(default=False, compare=False)
 
     @property
     def modified(self) -> datetime:
@@ -163,7 +167,10 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
         from .readers_md import parse_markdown as reader
     else:
         reader = parse_plain
-    article = reader(cleaned, source, site)
+    if reader is parse_plain:
+        article = parse_plain(cleaned, source, site, checked=True)
+    else:
+        article = reader(cleaned, source, site)
     return replace(article, warnings=warnings + article.warnings) if warnings else article
 
 

@@ -126,10 +126,13 @@ class FeedItem:
     modified_iso: str
 
 
-def xml_content(html: str) -> str:
+def xml_content(html: str, *, plain: bool = False) -> str:
     """HTML as the content of an XML element: one CDATA section, which needs no escaping
     (a "]]>" inside is split over two sections). With a carriage return, which a parser
-    would read as a line feed inside CDATA, the text is escaped instead (`escape_text`)."""
+    would read as a line feed inside CDATA, the text is escaped instead (`escape_text`).
+    `plain`: a plain-text reader's body (`Article.plain_body`), which holds neither."""
+    if plain:
+        return "<![CDATA[" + html + "]]>"
     if "\r" in html:
         return escape_text(html)
     return "<![CDATA[" + html.replace("]]>", "]]]]><![CDATA[>") + "]]>"
@@ -166,13 +169,14 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
                       quote(path, safe="/%:@!$&'()*+,;=~"))
     title, html, summary, entry_id = article.title, article.html, article.summary, article.id
     author = article.author or ""
-    # The parser has removed what feeds must not carry: one check of all the text, usually.
-    if has_forbidden("".join((title, html, summary, entry_id, author))):
+    # The parser has removed what feeds must not carry; text from elsewhere is checked here.
+    if not article.plain_body and has_forbidden("".join((title, html, summary, entry_id,
+                                                          author))):
         title, html, summary, entry_id, author = (
             xml_text(title), xml_text(html), xml_text(summary), xml_text(entry_id),
             xml_text(author))
     title = title if title and not title.isspace() else article.slug
-    body = absolute_links(html, base_url, url)
+    body = html if article.plain_body else absolute_links(html, base_url, url)
     if body is article.html:
         # The item's own copy: orjson (JSON Feed) leaves a UTF-8 copy inside each non-ASCII
         # string it writes, for as long as the string lives; that should be the item's short
@@ -191,7 +195,7 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         tags=clean_tags(article.tags),
         published=published,
         modified=modified,
-        html_xml=xml_content(body),
+        html_xml=xml_content(body, plain=article.plain_body),
         published_iso=published.isoformat(),
         modified_iso=modified.isoformat(),
     )

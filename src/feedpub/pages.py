@@ -240,7 +240,8 @@ class _ArticlePages:
         links = self.feeds(article.tags)
 
         def render() -> bytes:
-            body = page_links(article.html, cfg.site.base_url, "../")
+            body = (article.html if article.plain_body
+                    else page_links(article.html, cfg.site.base_url, "../"))
             return render_page(env, "article.html.j2", cfg, root="../", feeds=links,
                                article=article, body=body,
                                canonical=cfg.site.base_url + article.url_path).encode("utf-8")

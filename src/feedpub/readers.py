@@ -157,9 +157,10 @@ def _paragraphs(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]
         yield first, block
 
 
-def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
+def parse_plain(text: str, source: str, site: SiteConfig, *, checked: bool = False) -> Article:
     """The plain-text format: `date YYYY-MM-DD Title`, optional By:/Tags:/Draft:/date lines,
-    body."""
+    body. `checked`: `text` is free of FORBIDDEN_CHARS and carriage returns (parse_article
+    makes it so), which the Article then records as `plain_body`."""
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -229,6 +230,7 @@ def parse_plain(text: str, source: str, site: SiteConfig) -> Article:
         draft=bool(draft),
         format="text",
         all_day="T" not in raw_date,
+        plain_body=checked,
     )
 
 

@@ -22,7 +22,7 @@ from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_open
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
