@@ -286,19 +286,23 @@ def _check_articles(articles: Sequence[Article]) -> None:
 
 
 def plan_feeds(articles: Sequence[Article], cfg: Config,
-               digests: Sequence[bytes] | None = None) -> list[OutputFile]:
+               digests: Sequence[bytes] | None = None, *,
+               unified: bool = False) -> list[OutputFile]:
     """Every feed file under public/, each with its content key and a lazy renderer.
 
     `articles` are the published ones, newest first (published desc, slug asc). Pure and cheap:
     keys come from digests of the inputs, nothing is rendered until `render()` is called.
-    `digests` may give `article_digest` of each article, when the caller has them already.
+    `digests` may give `article_digest` of each article, when the caller has them already;
+    `unified` says the tags of `articles` have their site-wide spelling (`unify_tags`).
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
     _check_articles(articles)
-    unified = unify_tags(articles)  # tags differing only in case are one tag
-    if digests is None or any(new is not old for new, old in zip(unified, articles, strict=True)):
-        digests = ArticleDigests(unified)
-    items = _Items(unified, cfg)
+    # Tags differing only in case are one tag.
+    unified_articles = list(articles) if unified else unify_tags(articles)
+    if digests is None or any(new is not old for new, old in zip(unified_articles, articles,
+                                                                  strict=True)):
+        digests = ArticleDigests(unified_articles)
+    items = _Items(unified_articles, cfg)
     return [OutputFile(doc.path, partial(doc_key, doc, digests, _WRITER),
                        partial(_render, doc, items), cost=len(doc.entries) + 2)
-            for doc in plan_docs(unified, cfg)]
+            for doc in plan_docs(unified_articles, cfg)]

@@ -185,17 +185,19 @@ def plan_pages(articles: Sequence[Article], cfg: Config,
     links, tag_feeds = site_feeds(cfg, all_tags, slugs)
     site_key = repr((cfg.site, cfg.feeds.tag_feeds))
     recent, older = ordered[:RECENT], ordered[RECENT:]
-    home_summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
-    home_list = tuple((a.slug, a.title, a.published) for a in older)
+    home_templates = _template_digest(env, ("base.html.j2", "home.html.j2"))
+
+    def home_key() -> str:  # covers every article: worked out by the process that needs it
+        summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
+        listed = tuple((a.slug, a.title, a.published) for a in older)
+        return _key(home_templates, site_key, summary, listed, tag_feeds)
 
     def render_home() -> bytes:
         return render_page(env, "home.html.j2", cfg, feeds=links, recent=recent, older=older,
                            tag_feeds=tag_feeds).encode("utf-8")
 
     outputs = [
-        OutputFile("index.html",
-                   _key(_template_digest(env, ("base.html.j2", "home.html.j2")), site_key,
-                        home_summary, home_list, tag_feeds), render_home),
+        OutputFile("index.html", home_key, render_home),
         OutputFile("style.css", _key(_template_digest(env, ("style.css",))),
                    lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
                    .encode("utf-8")),

@@ -191,7 +191,7 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
 
     articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
-    planned = list(feeds.plan_feeds(articles, cfg, digests))
+    planned = list(feeds.plan_feeds(articles, cfg, digests, unified=True))
     try:
         from .. import pages
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
