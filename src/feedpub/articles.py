@@ -159,18 +159,15 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
         "characters, noncharacters or U+FFFD)"
         for line in bad_lines
     )
-    if not cleaned.strip():
+    if not cleaned or cleaned.isspace():
         raise ArticleError(source, "the file is empty", line=1,
                            fix="start it with a line such as 'date 2024-03-05 Title'")
-    suffix = _suffix(source).lower()
-    if suffix in (".md", ".markdown"):
-        from .readers_md import parse_markdown as reader
+    if _suffix(source).lower() in (".md", ".markdown"):
+        from .readers_md import parse_markdown
+
+        article = parse_markdown(cleaned, source, site)
     else:
-        reader = parse_plain
-    if reader is parse_plain:
         article = parse_plain(cleaned, source, site, checked=True)
-    else:
-        article = reader(cleaned, source, site)
     return replace(article, warnings=warnings + article.warnings) if warnings else article
 
 
