@@ -297,12 +297,14 @@ def plan_feeds(articles: Sequence[Article], cfg: Config,
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
     _check_articles(articles)
-    # Tags differing only in case are one tag.
-    unified_articles = list(articles) if unified else unify_tags(articles)
-    if digests is None or any(new is not old for new, old in zip(unified_articles, articles,
-                                                                  strict=True)):
-        digests = ArticleDigests(unified_articles)
-    items = _Items(unified_articles, cfg)
+    if not unified:  # tags differing only in case are one tag
+        respelled = unify_tags(articles)
+        if any(new is not old for new, old in zip(respelled, articles, strict=True)):
+            digests = None  # given for the articles as they were
+        articles = respelled
+    if digests is None:
+        digests = ArticleDigests(articles)
+    items = _Items(articles, cfg)
     return [OutputFile(doc.path, partial(doc_key, doc, digests, _WRITER),
                        partial(_render, doc, items), cost=len(doc.entries) + 2)
-            for doc in plan_docs(unified_articles, cfg)]
+            for doc in plan_docs(articles, cfg)]
