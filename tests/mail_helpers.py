@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from feedpub.articles import Article
+from feedpub.articles.model import Article
 from feedpub.store import Store
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)

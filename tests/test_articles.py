@@ -11,15 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedpub.articles import (
+from feedpub.articles.model import (
     FORBIDDEN_CHARS,
     clean_text,
     has_forbidden,
-    load_articles,
-    parse_article,
     slug_for,
     strip_forbidden,
 )
+from feedpub.articles.scan import load_articles, parse_article
 from feedpub.config import SiteConfig
 from feedpub.errors import ArticleError
 
@@ -390,6 +389,6 @@ def test_only_parse_article_marks_a_body_as_plain() -> None:
     assert "<a" not in article.html and "\r" not in article.html
     markdown = "---\ntitle: T\ndate: 2024-03-05\n---\nBody [x](/x)\n"
     assert not parse_article(markdown, "a.md", SITE).plain_body
-    from feedpub.readers import parse_plain
+    from feedpub.articles.plain import parse_plain
 
     assert not parse_plain("date 2024-03-05 T\n\nBody\x01\n", "a.txt", SITE).plain_body

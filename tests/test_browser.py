@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import BASE_CONFIG
-from feedpub.jobs.daemon import bind
+from feedpub.daemon.run import bind
 from feedpub.jobs.publish import build_feeds
 from feedpub.store import open_store
-from feedpub.web import create_app
+from feedpub.web.app import create_app
 from web_helpers import ARTICLES, ServerThread, SmtpCatcher, link_in
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,7 @@ import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
-from feedpub.articles import parse_article
+from feedpub.articles.scan import parse_article
 from feedpub.cli import cli
 from feedpub.config import load_config
 from feedpub.jobs.publish import build_feeds, published_articles

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from feedpub.cli import cli
 from feedpub.jobs.mailing import digest_status
+from feedpub.mail.tokens import read_token
 from feedpub.store import open_store
-from feedpub.tokens import read_token
 from smtp_server import SmtpServer, smtp_server
 
 __all__ = ["smtp_server"]

@@ -239,7 +239,7 @@ def _daily_send_held_elsewhere(make_site, caplog: pytest.LogCaptureFixture,
                                                                SmtpCatcher]]:
     """A daily site with `readers` subscribers whose send lock another sender holds (say,
     an operator finishing an older issue); yields (cfg, daemon job, other sender, server)."""
-    from feedpub.jobs.daemon import Daemon as DaemonJob
+    from feedpub.daemon.run import Daemon as DaemonJob
 
     caplog.set_level("INFO", logger="feedpub")
     smtp = SmtpCatcher().start()
@@ -301,7 +301,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
-    from feedpub.jobs.daemon import Daemon as DaemonJob
+    from feedpub.daemon.run import Daemon as DaemonJob
 
     pings: list[str] = []
 
@@ -409,8 +409,8 @@ def test_an_unreachable_hub_delays_neither_rebuilds_nor_stop(make_site, daemons,
 
 
 def test_status_shows_the_next_publish_time_rebuild(make_site) -> None:
-    from feedpub.jobs.daemon import Daemon as DaemonJob
-    from feedpub.jobs.daemon import status
+    from feedpub.daemon.run import Daemon as DaemonJob
+    from feedpub.daemon.status import status
 
     cfg = make_site(ARTICLES)
     soon = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)

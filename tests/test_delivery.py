@@ -10,11 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedpub.delivery import ConnectionFailure, is_recipient_failure, open_mailer
-from feedpub.digest import FIELDS, Personalizer, render_digest
+from feedpub.delivery.base import ConnectionFailure, is_recipient_failure
+from feedpub.delivery.registry import open_mailer
 from feedpub.errors import ConfigError, DeliveryError
 from feedpub.jobs.mailing import digest_status, send_digest
-from feedpub.message import EncodedBody, Recipient, build_message
+from feedpub.mail.digest import render_digest
+from feedpub.mail.message import EncodedBody, Recipient, build_message
+from feedpub.mail.personalize import FIELDS, Personalizer
 from feedpub.store import open_store
 from mail_helpers import NOW, add_subscribers, article
 from smtp_server import PASSWORD, USER, Received, SmtpServer, smtp_server, tls_smtp_server
@@ -245,7 +247,7 @@ def test_rate_limiter_spaces_sends() -> None:
     import threading
     import time
 
-    from feedpub.delivery import RateLimiter
+    from feedpub.delivery.base import RateLimiter
 
     start = time.monotonic()
     limiter = RateLimiter(20.0)

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from feedpub.digest import (
-    Personalizer,
-    render_digest,
-    render_subject,
-    select_articles,
-    subscriber_values,
-)
 from feedpub.errors import DigestError
+from feedpub.mail.digest import render_digest, render_subject, select_articles
+from feedpub.mail.personalize import Personalizer, subscriber_values
 from mail_helpers import NOW, article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +102,7 @@ Some **bold** text, a [relative link](/maps/bridge.html) and __more__.
 
 
 def test_text_part_of_a_markdown_article_is_plain_text(make_site) -> None:
-    from feedpub.readers_md import parse_markdown
+    from feedpub.articles.markdown import parse_markdown
 
     cfg = make_site()
     rich = parse_markdown(RICH_MARKDOWN, "rich.md", cfg.site)

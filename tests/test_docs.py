@@ -95,7 +95,7 @@ def test_build_does_not_load_the_database_mail_stack_or_language_registry(make_s
     code = ("import sys; from feedpub.cli import cli\n"
             "try:\n    cli.main(sys.argv[1:], prog_name='feedpub')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "print(sorted(m for m in ('sqlalchemy', 'feedpub.store', 'feedpub.sender', "
+            "print(sorted(m for m in ('sqlalchemy', 'feedpub.store', 'feedpub.delivery.sender', "
             "'email_validator', 'langcodes') if m in sys.modules))")
     args = [sys.executable, "-c", code, "--config", str(cfg.root / "config.toml"), "build"]
     for _ in range(2):  # a cold build, then a rebuild with nothing changed

@@ -23,10 +23,11 @@ import pytest
 from lxml import etree
 
 import feedpub
-from feedpub.articles import Article
+from feedpub.articles.model import Article
 from feedpub.config import Config
 from feedpub.errors import FeedError
-from feedpub.feeds import FEED_CONTENT_TYPES, plan_feeds, tag_slugs
+from feedpub.feeds.plan import FEED_CONTENT_TYPES, tag_slugs
+from feedpub.feeds.writers import plan_feeds
 
 BASE = "https://news.example.org/"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -636,7 +637,7 @@ def test_relative_link_detection_errs_towards_rewriting(cfg: Config, body: str,
 
 
 def test_rss_head_without_the_prefixes_entries_use_is_refused(cfg: Config, monkeypatch) -> None:
-    from feedpub import feeds
+    from feedpub.feeds import xml as feeds
 
     rss = next(f for f in plan_feeds([art(1)], cfg) if f.path == "feed.xml")
     assert b"<content:encoded>" in rss.render()  # entries use the declared prefixes

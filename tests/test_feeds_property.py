@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import feedpub
-from feedpub.articles import Article, parse_article
+from feedpub.articles.model import Article
+from feedpub.articles.scan import parse_article
 from feedpub.config import parse_config
 from feedpub.errors import ArticleError
-from feedpub.feeds import plan_feeds
+from feedpub.feeds.writers import plan_feeds
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCHEMA_PATH = Path(feedpub.__file__).parent / "schemas" / "atom.rng"

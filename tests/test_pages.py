@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import feedparser
 from lxml import html
 
-from feedpub.articles import Article
+from feedpub.articles.model import Article
 from feedpub.jobs.publish import build_feeds
-from feedpub.pages import plan_pages
+from feedpub.site.pages import plan_pages
 from web_helpers import ARTICLES
 
 

@@ -15,8 +15,8 @@ import pytest
 from lxml import html
 
 from feedpub.config import Config
+from feedpub.mail.tokens import address_digest, link
 from feedpub.store import open_store
-from feedpub.tokens import address_digest, link
 from web_helpers import ARTICLES, SmtpCatcher, link_in, serve
 
 
@@ -278,7 +278,7 @@ def _signed_days_ago(cfg: Config, purpose: str, payload: object, days: float) ->
     """A link as it was mailed `days` ago (itsdangerous signs with the given timestamp)."""
     from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-    from feedpub.tokens import secret_key
+    from feedpub.mail.tokens import secret_key
 
     class Earlier(TimestampSigner):
         def get_timestamp(self) -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from feedpub.fsutil import atomic_write
 from feedpub.jobs.publish import build_feeds
-from feedpub.web import create_app
+from feedpub.web.app import create_app
 from feedpub.web.static import accepts_gzip, etag_matches, safe_relpath
 from feedpub.web.websub import HubPinger, ping_hub
 from web_helpers import ARTICLES, raw_request, serve

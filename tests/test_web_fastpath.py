@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from feedpub.web import server_options
+from feedpub.web.app import server_options
 from web_helpers import ARTICLES, serve
 
 

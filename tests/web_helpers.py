@@ -12,9 +12,9 @@ from typing import Any
 import uvicorn
 
 from feedpub.config import Config
-from feedpub.jobs.daemon import bind
+from feedpub.daemon.run import bind
 from feedpub.jobs.publish import build_feeds
-from feedpub.web import FeedpubApp, create_app, server_options
+from feedpub.web.app import FeedpubApp, create_app, server_options
 
 ARTICLES = {
     "2026-01-05-second.txt": """

@@ -2,6 +2,8 @@
 
 Each command loads the config, makes one call into `feedpub.jobs` or `feedpub.store`, and
 prints the result. Only this package maps `FeedpubError` to exit codes.
+
+The top of the house: nothing imports it (the console script `feedpub` enters here).
 """
 
 from __future__ import annotations
@@ -14,27 +16,8 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..config import Config, load_config
 from ..errors import FeedpubError
-
-
-class Context:
-    """What every command receives: the config path and verbosity; config is loaded lazily."""
-
-    def __init__(self, config_path: Path | None, verbosity: int) -> None:
-        self.config_path = config_path
-        self.verbosity = verbosity
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
+from .context import Context
 
 # Which module of this package defines each command. A command's module is imported only
 # when the command runs (or help lists it), so `feedpub build` does not load the database

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from . import Context, pass_ctx
+from .context import Context, pass_ctx
 
 
 @click.command()
@@ -20,7 +20,7 @@ def run(ctx: Context, host: str | None, port: int | None) -> None:
     Rebuilds when articles/ changes and when a future-dated article comes due. Stop with
     Ctrl-C or SIGTERM; a digest being sent is checkpointed and resumes on the next run.
     """
-    from ..jobs.daemon import run as run_daemon
+    from ..daemon.run import run as run_daemon
 
     run_daemon(ctx.config, host, port, verbosity=ctx.verbosity)
 
@@ -35,7 +35,7 @@ def _when(value: datetime | str | None) -> str:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Show whether the daemon runs, its next digests, the last build and issue, the outbox."""
-    from ..jobs.daemon import status as daemon_status
+    from ..daemon.status import status as daemon_status
 
     info = daemon_status(ctx.config)
     click.echo(f"daemon:       {'running, pid ' + str(info.pid) if info.pid else 'not running'}")

@@ -17,7 +17,7 @@ from ..errors import SubscriberError
 from ..jobs import mailing
 from ..store import CADENCES, STATUSES, open_store
 from ..store.csvio import export_csv, export_rows, import_csv
-from . import Context, pass_ctx
+from .context import Context, pass_ctx
 
 cadence_option = click.option(
     "--cadence", type=click.Choice(CADENCES), default=None,

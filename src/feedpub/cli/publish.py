@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from ..jobs import publish
-from . import Context, pass_ctx
+from .context import Context, pass_ctx
 from .progress import LazyProgress
 
 

@@ -1,4 +1,8 @@
-"""The only layer that chains stages: config -> articles -> feeds / digest -> delivery.
+"""Jobs: the only layer that chains the wings: config -> articles -> feeds and site pages
+(`publish`, `check`); articles -> mail -> delivery (`mailing`); sign-ups and confirmations
+(`subscriptions`).
 
-`cli`, `scheduler` and `web` call these functions and never each other.
+`cli`, `scheduler`, `web` and `daemon` call these functions.
+
+Never imports: web, scheduler, daemon or cli.
 """

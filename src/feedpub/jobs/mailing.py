@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..articles import Article
+from ..articles.model import Article
 from ..config import Config
-from ..delivery import open_mailer
-from ..digest import Digest, period, render_digest, select_articles, subscriber_values
+from ..delivery.registry import open_mailer
+from ..delivery.sender import IssueSender, recipient_for
 from ..errors import DigestError
 from ..fsutil import atomic_write
-from ..message import MessageTemplate, Recipient
-from ..sender import IssueSender, recipient_for
+from ..mail.digest import period, render_digest, select_articles
+from ..mail.message import MessageTemplate, Recipient
+from ..mail.model import Digest
+from ..mail.personalize import subscriber_values
 from ..store import Store, Subscriber, open_store
 from ..store.outbox import Issue, IssueCounts, Outbox
 from .sendlock import SendBusyError, send_lock

@@ -18,20 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from ..articles import (
-    Article,
-    LoadResult,
-    arrange_articles,
-    article_stats,
-    check_unique,
-    read_article,
-)
-from ..config import Config
-from ..errors import ArticleError
-from ..fsutil import atomic_write
-from ..logfmt import log_event
-from ..outputs import OutputFile
-from .buildcache import (
+from ..articles.cache import (
     BuildCache,
     Parsed,
     Stat,
@@ -45,6 +32,13 @@ from .buildcache import (
     read_chunk,
     save_manifest,
 )
+from ..articles.model import Article, LoadResult
+from ..articles.scan import arrange_articles, article_stats, check_unique, read_article
+from ..config import Config
+from ..errors import ArticleError
+from ..fsutil import atomic_write
+from ..logfmt import log_event
+from ..outputs import OutputFile
 from .workers import (
     MAX_CHUNKS,
     available_cores,
@@ -163,7 +157,8 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
 def _load_writers() -> None:
     """Import the feed and page writers, which a build needs next: done while worker
     processes parse, the time it takes is shared among them."""
-    from .. import feeds, pages  # noqa: F401
+    from ..feeds import writers  # noqa: F401
+    from ..site import pages  # noqa: F401
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -185,15 +180,15 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     """Everything the build writes: the feed set and, when available, the site pages."""
-    from .. import feeds
-    from ..articles import unify_tags
-    from ..feeds_model import ArticleDigests
+    from ..articles.scan import unify_tags
+    from ..feeds.entries import ArticleDigests
+    from ..feeds.writers import plan_feeds
 
     articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
-    planned = list(feeds.plan_feeds(articles, cfg, digests, unified=True))
+    planned = list(plan_feeds(articles, cfg, digests, unified=True))
     try:
-        from .. import pages
+        from ..site import pages
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
         return planned
     planned.extend(pages.plan_pages(articles, cfg, digests))
@@ -330,7 +325,7 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
 
 def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:
     """Write a dated plain-text entry from the `new-article.txt.j2` template; never overwrite."""
-    from ..templating import environment
+    from ..site.templating import environment
 
     title = " ".join(title.split())
     if not title:

@@ -1,5 +1,5 @@
 """The double opt-in subscription flow: request -> confirmation email -> confirm; unsubscribe;
-preferences. Every state change is driven by a signed link token (`feedpub.tokens`).
+preferences. Every state change is driven by a signed link token (`feedpub.mail.tokens`).
 
 A subscribe request answers the same way whatever the address's state: new and pending
 addresses get a confirmation link, active ones a note with their preferences link, so the
@@ -16,11 +16,11 @@ from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 
 from ..config import Config
-from ..delivery import open_mailer
+from ..delivery.registry import open_mailer
 from ..logfmt import log_event
-from ..pages import text_environment
+from ..mail.tokens import TokenError, link, read_token
+from ..site.pages import text_environment
 from ..store import Store, Subscriber, normalize_email, normalize_tags
-from ..tokens import TokenError, link, read_token
 
 log = logging.getLogger("feedpub.subscriptions")
 

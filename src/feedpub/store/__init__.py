@@ -2,6 +2,11 @@
 
 `open_store(cfg)` is the only way in. Records come out as frozen `Subscriber` values; the
 database is never exposed as ORM objects. Safe for several threads and processes on one file.
+`outbox` keeps issues and their queue rows, `csvio` imports and exports subscribers,
+`schema` and `dialect` hold the tables and what differs between databases.
+
+Never imports: articles, feeds, site, delivery, jobs, web, scheduler, daemon or cli. It keeps
+mail's records (`mail.model`) and nothing else of mail.
 """
 
 from __future__ import annotations

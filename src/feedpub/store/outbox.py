@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..digest import Digest
+from ..mail.model import Digest
 from . import Store, schema
 
 BATCH = 500

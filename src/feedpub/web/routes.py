@@ -15,8 +15,8 @@ from starlette.routing import Route
 from ..errors import DeliveryError, FeedpubError, SubscriberError
 from ..jobs import subscriptions as subs
 from ..logfmt import log_event
+from ..mail.tokens import TokenError, link
 from ..store import CADENCES, normalize_email
-from ..tokens import TokenError, link
 from .security import CSRF_COOKIE, CSRF_FIELD
 from .state import WebState
 

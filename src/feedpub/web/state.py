@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from ..config import Config
-from ..pages import page_environment, render_page
+from ..mail.tokens import secret_key
+from ..site.pages import page_environment, render_page
 from ..store import Store, open_store
-from ..tokens import secret_key
 from .metrics import Metrics
 from .security import Csrf, RateLimiter
 

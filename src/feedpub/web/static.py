@@ -21,9 +21,8 @@ from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
-from ..feeds import FEED_CONTENT_TYPES
-from ..feeds_model import ATOM
-from ..feeds_plan import ARCHIVE_DIR, SUBSCRIPTION_PATHS, TAG_DIR
+from ..feeds.entries import ATOM
+from ..feeds.plan import ARCHIVE_DIR, FEED_CONTENT_TYPES, SUBSCRIPTION_PATHS, TAG_DIR
 from .security import SECURITY_HEADERS
 
 # The Atom subscription feed is atom.xml: its suffix does not tell its format.

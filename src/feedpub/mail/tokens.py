@@ -28,9 +28,9 @@ from urllib.parse import urljoin
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .config import Config, secret
-from .errors import FeedpubError
-from .fsutil import atomic_write
+from ..config import Config, secret
+from ..errors import FeedpubError
+from ..fsutil import atomic_write
 
 SECRET_ENV = "FEEDPUB_SECRET_KEY"
 PURPOSES = ("confirm", "unsubscribe", "preferences")

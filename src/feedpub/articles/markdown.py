@@ -14,10 +14,9 @@ import yaml
 from dateutil import parser as dateparser
 from markdown_it import MarkdownIt
 
-from .articles import Article, slug_for
-from .config import SiteConfig
-from .errors import ArticleError
-from .readers import (
+from ..config import SiteConfig
+from ..errors import ArticleError
+from .fields import (
     ISO_DAY,
     at_publish_time,
     entry_id,
@@ -26,6 +25,7 @@ from .readers import (
     split_tags,
     summarize,
 )
+from .model import Article, slug_for
 
 FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "updated", "draft")
 

@@ -21,9 +21,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import cast
 
-from .config import Config
-from .delivery import ascii_address
-from .digest import Digest, Personalizer, clean_header_text, subscriber_values
+from ..config import Config
+from .addresses import ascii_address
+from .model import Digest
+from .personalize import Personalizer, clean_header_text, subscriber_values
 
 CRLF = b"\r\n"
 _POLICY = email.policy.SMTP

@@ -1,5 +1,5 @@
-"""The plain-text article format (the primary one), and what both formats share: ids,
-summaries, dates. The Markdown reader is `readers_md`, imported only when a site has
+"""The plain-text article format, the primary one. What both formats share (ids, summaries,
+dates) is in `fields`; the Markdown reader is `markdown`, imported only when a site has
 Markdown articles (its libraries take longer to import than a small site takes to build).
 
 Both readers are pure: text in, `Article` out, `ArticleError` (file, line, fix) on bad input.
@@ -8,13 +8,13 @@ Both readers are pure: text in, `Article` out, `ArticleError` (file, line, fix) 
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
-from .articles import Article, slug_for
-from .config import SiteConfig
-from .errors import ArticleError
+from ..config import SiteConfig
+from ..errors import ArticleError
+from .fields import at_publish_time, entry_id, in_feed_range, iso_date, split_tags, summarize
+from .model import Article, slug_for
 
 HEADER_FIX = "start the file with a line such as 'date 2024-03-05 Title of the entry'"
 _HEADER = re.compile(r"^\s*date(?:\s+(\S+))?(?:\s+(.*?))?\s*$", re.IGNORECASE)
@@ -22,65 +22,7 @@ _FIELD = re.compile(r"^\s*(by|tags|draft)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 _SENTENCE_END = tuple(".!?:;…,\"'”’»)]")
 SUBHEADING_MAX = 80
-SUMMARY_MAX = 280
-_ELLIPSIS = " …"
-# Dates feeds can carry: RFC 3339 and RFC 822 need four-digit years, a time zone offset in
-# whole minutes and a UTC time that still has a four-digit year (hence the margins).
-YEAR_MIN, YEAR_MAX = 1900, 9998
-
-
-_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-?")
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR = re.compile(r"\d{4}")
-
-
-def entry_id(site: SiteConfig, day: date, slug: str) -> str:
-    """RFC 4151 tag URI: stable across edits of title and body."""
-    name = _DATE_PREFIX.sub("", slug) or slug
-    return f"tag:{site.domain},{day.isoformat()}:{name}"
-
-
-def summarize(text: str) -> str:
-    """First paragraph of plain text, cut at a word boundary to at most SUMMARY_MAX chars."""
-    first = next((p for p in text.split("\n\n") if p.strip()), "")
-    first = " ".join(first.split())
-    if len(first) <= SUMMARY_MAX:
-        return first
-    cut = first.rfind(" ", 0, SUMMARY_MAX - len(_ELLIPSIS) + 1)
-    if cut <= 0:  # one very long word: let textwrap break it
-        return textwrap.shorten(first, SUMMARY_MAX, placeholder=_ELLIPSIS)
-    return first[:cut] + _ELLIPSIS
-
-
-def at_publish_time(day: date, site: SiteConfig) -> datetime:
-    return datetime.combine(day, site.publish_time, tzinfo=site.tz)
-
-
-def iso_date(value: str, source: str, line: int) -> date:
-    if not ISO_DAY.fullmatch(value):
-        raise ArticleError(source, f"'{value}' is not a date in the form YYYY-MM-DD", line=line,
-                           fix="write the date as e.g. 2024-03-05")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise ArticleError(source, f"{value} is not a real calendar date ({exc})", line=line,
-                           fix="correct the day or month") from exc
-
-
-def in_feed_range(moment: datetime, value: str, source: str, line: int) -> datetime:
-    """`moment` if feeds can show it; an error naming the accepted years otherwise.
-
-    An offset in seconds (local mean time, which zone data gives for old dates) is
-    turned into UTC: the same instant, in a form RFC 3339 and RFC 822 accept.
-    """
-    if not YEAR_MIN <= moment.year <= YEAR_MAX:
-        raise ArticleError(source, f"the date {value} is out of range: dates from {YEAR_MIN} "
-                           f"to {YEAR_MAX} are accepted", line=line,
-                           fix="correct the year")
-    offset = moment.utcoffset()
-    if offset is not None and offset.total_seconds() % 60:
-        return moment.astimezone(UTC)
-    return moment
 
 
 def _header_when(value: str, source: str, line: int, site: SiteConfig) -> datetime:
@@ -240,12 +182,3 @@ def _yes_no(value: str, source: str, line: int) -> bool:
         raise ArticleError(source, f"'Draft: {value}' must be yes or no", line=line,
                            fix="write 'Draft: yes', or delete the line to publish the entry")
     return answer
-
-
-def split_tags(value: str) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for tag in value.split(","):
-        tag = " ".join(tag.split())
-        if tag and tag.casefold() not in {t.casefold() for t in seen}:
-            seen[tag] = None
-    return tuple(seen)

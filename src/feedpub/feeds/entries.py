@@ -19,7 +19,7 @@ from urllib.parse import quote, urljoin
 import lxml.html
 from lxml import etree
 
-from .articles import Article, has_forbidden, strip_forbidden
+from ..articles.model import Article, has_forbidden, strip_forbidden
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
 FORMAT_VERSION = "feedpub-feeds-5"

@@ -12,7 +12,6 @@ import re
 import string
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
@@ -21,27 +20,15 @@ import jinja2
 import lxml.html
 from markupsafe import Markup
 
-from .articles import Article
-from .config import Config
-from .errors import DigestError
+from ..articles.model import Article
+from ..config import Config
+from ..errors import DigestError
+from .model import Digest
+from .personalize import FIELDS, MARKER, clean_header_text
 from .plaintext import html_to_text
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
-FIELDS = ("greeting", "subscriber_name", "unsubscribe_url", "preferences_url")
-_MARKER = "@@fp:{}@@"
-_MARKER_RE = re.compile(r"@@fp:([a-z_]+)@@")
 SUBJECT_KEYS = ("site", "count", "first_title", "cadence", "date")
-
-
-@dataclass(frozen=True)
-class Digest:
-    """One rendered issue (or one variant of it, for a tag filter), before personalization."""
-
-    cadence: str
-    subject: str
-    html: str  # inlined CSS; holds @@fp:...@@ markers for the per-subscriber values
-    text: str
-    article_ids: tuple[str, ...]
 
 
 def period(cadence: str) -> timedelta:
@@ -69,11 +56,6 @@ def select_articles(articles: Iterable[Article], *, since: datetime, now: dateti
     ]
     chosen.sort(key=lambda a: a.published, reverse=True)
     return chosen[:limit]
-
-
-def clean_header_text(value: str) -> str:
-    """Collapse all whitespace (CR, LF, tabs) to single spaces: safe inside a mail header."""
-    return " ".join(value.split())
 
 
 def render_subject(cfg: Config, cadence: str, articles: Sequence[Article],
@@ -205,7 +187,7 @@ def render_digest(cfg: Config, cadence: str, articles: Sequence[Article],
         "cadence": cadence, "count": len(articles), "subject": subject,
         "date": now.astimezone(cfg.site.tz).strftime("%d %B %Y"),
         "articles": [_article_context(cfg, a) for a in articles],
-        **{name: _MARKER.format(name) for name in FIELDS},
+        **{name: MARKER.format(name) for name in FIELDS},
     }
     env = make_environment(cfg)
     html_body = _render(env, "digest.html.j2", context)
@@ -217,38 +199,3 @@ def render_digest(cfg: Config, cadence: str, articles: Sequence[Article],
     text_body = _render(env, "digest.txt.j2", context)
     return Digest(cadence=cadence, subject=subject, html=html_body, text=text_body,
                   article_ids=tuple(a.id for a in articles))
-
-
-class Personalizer:
-    """Fills the markers of a rendered body with one subscriber's values (pre-split once)."""
-
-    def __init__(self, body: str, *, escape: bool) -> None:
-        parts = _MARKER_RE.split(body)
-        self.static: list[str] = parts[0::2]  # len(static) == len(keys) + 1
-        self.keys: list[str] = parts[1::2]
-        unknown = set(self.keys) - set(FIELDS)
-        if unknown:
-            raise DigestError(f"unknown personalization field(s): {', '.join(sorted(unknown))}")
-        self.escape = escape
-
-    def value(self, values: Mapping[str, str], key: str) -> str:
-        return html.escape(values[key]) if self.escape else values[key]
-
-    def fill(self, values: Mapping[str, str]) -> str:
-        out = [self.static[0]]
-        for key, static in zip(self.keys, self.static[1:], strict=True):
-            out.append(self.value(values, key))
-            out.append(static)
-        return "".join(out)
-
-
-def subscriber_values(name: str | None, unsubscribe_url: str,
-                      preferences_url: str) -> dict[str, str]:
-    """The per-subscriber values the markers stand for."""
-    clean = clean_header_text(name) if name else ""
-    return {
-        "greeting": f"Hello {clean}," if clean else "Hello,",
-        "subscriber_name": clean,
-        "unsubscribe_url": unsubscribe_url,
-        "preferences_url": preferences_url,
-    }

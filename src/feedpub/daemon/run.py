@@ -1,4 +1,4 @@
-"""`feedpub run`: build, serve, schedule in one process; `feedpub status`: what it is doing.
+"""`feedpub run`: build, serve, schedule in one process.
 
 The web server (uvicorn) runs in the main thread; the scheduler, the articles/ watcher and
 builds run in background threads. SIGINT/SIGTERM stop the server, signal running jobs to
@@ -15,7 +15,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,21 +24,16 @@ from ..config import Config
 from ..errors import FeedpubError
 from ..logfmt import log_event, use_logfmt
 from ..scheduler import (
-    CADENCES,
     DaemonScheduler,
-    ScheduledRun,
-    digest_trigger,
-    lock_holder,
-    stored_runs,
 )
 from ..store import open_store
-from ..web import FeedpubApp, Metrics, create_app, server_options
+from ..web.app import FeedpubApp, create_app, server_options
+from ..web.metrics import Metrics
 from ..web.websub import HubPinger, changed_feed_urls
+from .status import META_LAST_BUILD, META_NEXT_PUBLISH
 
 log = logging.getLogger("feedpub.daemon")
 
-META_LAST_BUILD = "daemon.last_build"
-META_NEXT_PUBLISH = "daemon.next_publish"  # ISO time of the next publish-time rebuild, or ""
 META_UNSENT_PINGS = "websub.unsent"  # JSON list of feed URLs not announced before a stop
 PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 
@@ -110,7 +104,7 @@ class Daemon:
     def build(self, reason: str) -> datetime | None:
         """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
         background, so an unreachable hub never delays the next build)."""
-        from .publish import build_feeds
+        from ..jobs.publish import build_feeds
 
         started = datetime.now(UTC)
         try:
@@ -146,7 +140,7 @@ class Daemon:
         for it, checking every `poll` seconds, then send: that process may only have been
         finishing an older issue, and this period's issue must not be skipped. Only a
         daemon shutdown ends the wait (nothing is sent then; the next run plans the issue)."""
-        from .mailing import SendBusyError, send_digest
+        from ..jobs.mailing import SendBusyError, send_digest
 
         stopping = self.scheduler.stopping
         waited = False
@@ -234,51 +228,3 @@ def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbos
     levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
     use_logfmt(levels.get(verbosity, logging.DEBUG))
     Daemon(cfg).serve(host or cfg.web.host, cfg.web.port if port is None else port, ready)
-
-
-@dataclass(frozen=True)
-class DaemonStatus:
-    """What `feedpub status` shows."""
-
-    pid: int | None  # of the running daemon, None when none runs
-    next_runs: list[ScheduledRun]
-    last_build: str | None
-    next_publish: str | None = None  # the next publish-time rebuild (future-dated article)
-    last_issue: dict[str, str] = field(default_factory=dict)
-    subscribers: dict[str, int] = field(default_factory=dict)
-    outbox: dict[str, int] | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
-    """Collect the daemon's state from the lock file, the job table, the store and outbox."""
-    from .mailing import digest_status
-
-    now = now or datetime.now(UTC)
-    notes: list[str] = []
-    runs = [r for r in stored_runs(cfg) if r.job.startswith("digest-")]
-    if not runs:
-        for cadence in CADENCES:
-            trigger = digest_trigger(cfg, cadence)
-            if trigger is not None:
-                runs.append(ScheduledRun(f"digest-{cadence}",
-                                         trigger.get_next_fire_time(None, now)))
-        notes.append("no stored schedule yet: next runs computed from [schedule]")
-    with open_store(cfg) as store:
-        last_build = store.get_meta(META_LAST_BUILD)
-        next_publish = store.get_meta(META_NEXT_PUBLISH) or None
-        subscribers = store.count_subscribers()
-    issues = digest_status(cfg, limit=50)
-    last_issue: dict[str, str] = {}
-    outbox = {"pending": 0, "sent": 0, "failed": 0}
-    for issue in issues:  # newest first
-        last_issue.setdefault(issue.cadence, f"#{issue.issue_id} {issue.created.isoformat()} "
-                                             f"({issue.status})")
-        outbox["pending"] += issue.pending
-        outbox["sent"] += issue.sent
-        outbox["failed"] += issue.failed
-    if len(issues) == 50:
-        notes.append("outbox counts cover the newest 50 issues")
-    return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
-                        next_publish=next_publish, last_issue=last_issue,
-                        subscribers=subscribers, outbox=outbox, notes=notes)

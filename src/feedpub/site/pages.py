@@ -21,12 +21,12 @@ from jinja2 import Environment
 from lxml import etree
 from markupsafe import Markup, escape
 
-from . import __version__
-from .articles import Article
-from .config import Config, SiteConfig
-from .feeds import tag_slugs
-from .feeds_model import ArticleDigests, clean_tags, may_have_relative_link
-from .outputs import OutputFile
+from .. import __version__
+from ..articles.model import Article
+from ..config import Config, SiteConfig
+from ..feeds.entries import ArticleDigests, clean_tags, may_have_relative_link
+from ..feeds.plan import tag_slugs
+from ..outputs import OutputFile
 from .templating import environment
 
 RECENT = 10  # articles shown with their summary on the home page; the rest are listed

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .feeds_model import FeedDoc, FeedItem
+from .entries import FeedDoc, FeedItem
 
 VERSION_URL = "https://jsonfeed.org/version/1.1"
 LIBRARY = f"orjson {orjson.__version__}"  # shapes the bytes: part of the feed keys

@@ -18,17 +18,17 @@ from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 
-from .config import Config, secret
-from .delivery import (
+from ..config import Config, secret
+from ..errors import DeliveryError
+from ..mail.addresses import ascii_address
+from .base import (
     ConnectionFailure,
     PermanentFailure,
     TemporaryFailure,
-    ascii_address,
     envelope,
     is_recipient_failure,
     message_bytes,
 )
-from .errors import DeliveryError
 
 PASSWORD_ENV = "FEEDPUB_SMTP_PASSWORD"
 

@@ -1,8 +1,9 @@
-"""Delivery backends: hand a finished message to a Maildir or an SMTP server.
+"""What every delivery backend shares: the `Mailer` protocol and the failure classes.
 
-Backends implement the small `Mailer` protocol and are chosen by `[delivery] backend` from
-the `MAILERS` registry. A mailer is a context manager: connections open on enter, close on
-exit. Failures are classified so the sender knows what to do next:
+Backends (`maildir`, `smtp`) implement the small `Mailer` protocol and are chosen by
+`[delivery] backend` from the registry in `registry`. A mailer is a context manager:
+connections open on enter, close on exit. Failures are classified so the sender knows what
+to do next:
 
 * `TemporaryFailure` (4xx, connection dropped mid-message): retry this message later;
 * `PermanentFailure` (5xx for this message): give up on it, go on with others; a hard
@@ -12,7 +13,6 @@ exit. Failures are classified so the sender knows what to do next:
 
 from __future__ import annotations
 
-import mailbox
 import re
 import threading
 import time
@@ -23,8 +23,7 @@ from email.utils import getaddresses, parseaddr
 from types import TracebackType
 from typing import Protocol
 
-from .config import Config
-from .errors import ConfigError, DeliveryError
+from ..errors import DeliveryError
 
 
 class TemporaryFailure(DeliveryError):
@@ -121,80 +120,6 @@ def envelope(message: EmailMessage) -> tuple[str, list[str]]:
     return sender, recipients
 
 
-def ascii_address(address: str) -> str:
-    """The address with an internationalized domain in its ASCII (IDNA) form."""
-    local, _, domain = address.rpartition("@")
-    if domain.isascii():
-        return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
-class MaildirMailer:
-    """Writes each message into a Maildir (`[delivery] maildir`); nothing leaves the machine."""
-
-    def __init__(self, cfg: Config) -> None:
-        self.path = cfg.path(cfg.delivery.maildir)
-        self._box: mailbox.Maildir | None = None
-
-    def __enter__(self) -> MaildirMailer:
-        try:
-            self._box = mailbox.Maildir(self.path, create=True)
-        except OSError as exc:
-            raise ConnectionFailure(
-                f"cannot open the Maildir {self.path}: {exc} (check [delivery] maildir)"
-            ) from exc
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._box is not None:
-            self._box.close()
-            self._box = None
-
-    def send(self, message: EmailMessage) -> str:
-        envelope(message)  # same checks as SMTP
-        return self._add(message_bytes(message))
-
-    def send_raw(self, sender: str, recipient: str, data: bytes,
-                 before_end: Callable[[], None] | None = None) -> str:
-        if before_end is not None:
-            before_end()
-        return self._add(data)
-
-    def _add(self, data: bytes) -> str:
-        if self._box is None:
-            raise DeliveryError("the Maildir mailer is not open (use it in a with block)")
-        try:
-            key = self._box.add(data.replace(b"\r\n", b"\n"))
-        except OSError as exc:
-            raise ConnectionFailure(f"cannot write to the Maildir {self.path}: {exc}") from exc
-        return f"maildir {key}"
-
-
-def _smtp_mailer(cfg: Config) -> Mailer:
-    from .smtp import SmtpMailer
-
-    return SmtpMailer(cfg)
-
-
-MAILERS: dict[str, Callable[[Config], Mailer]] = {
-    "maildir": MaildirMailer,
-    "smtp": _smtp_mailer,
-}
-
-
-# How many sessions a backend may run side by side (a Maildir needs only one writer).
-SESSIONS: dict[str, Callable[[Config], int]] = {
-    "maildir": lambda cfg: 1,
-    "smtp": lambda cfg: max(1, cfg.delivery.smtp.connections),
-}
-
-
-def sessions(cfg: Config) -> int:
-    """Parallel sessions to open for the configured backend."""
-    return SESSIONS.get(cfg.delivery.backend, lambda _: 1)(cfg)
-
-
 class RateLimiter:
     """Spaces sends evenly to at most `rate` per second over all threads (0 = unlimited)."""
 
@@ -212,14 +137,3 @@ class RateLimiter:
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
-
-
-def open_mailer(cfg: Config) -> Mailer:
-    """The mailer named by `[delivery] backend` (not yet connected: use it in `with`)."""
-    factory = MAILERS.get(cfg.delivery.backend)
-    if factory is None:
-        raise ConfigError(
-            f"delivery.backend = {cfg.delivery.backend!r} is not a known backend "
-            f"(use one of: {', '.join(sorted(MAILERS))})"
-        )
-    return factory(cfg)

@@ -16,19 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from . import tokens
-from .config import Config
-from .delivery import (
-    ConnectionFailure,
-    PermanentFailure,
-    RateLimiter,
-    TemporaryFailure,
-    ascii_address,
-    open_mailer,
-    sessions,
-)
-from .message import MessageTemplate, Recipient
-from .store.outbox import Issue, Outbox, OutboxRow
+from ..config import Config
+from ..mail import tokens
+from ..mail.addresses import ascii_address
+from ..mail.message import MessageTemplate, Recipient
+from ..store.outbox import Issue, Outbox, OutboxRow
+from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
+from .registry import open_mailer, sessions
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
-from .config import Config
+from ..config import Config
 
 
 def environment(cfg: Config, *, autoescape: bool = True) -> Environment:

@@ -17,12 +17,12 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from ..articles import Article
 from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_open
+from .model import Article
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5  # 5: the article record moved to feedpub.articles.model
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 

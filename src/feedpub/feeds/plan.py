@@ -19,20 +19,18 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from .articles import Article, canonical_tags
-from .config import Config
-from .errors import FeedError
-from .feeds_model import (
-    ATOM,
-    EMPTY_FEED_DATE,
-    JSON,
-    RSS,
-    FeedDoc,
-    clean_tags,
-    feed_time,
-    xml_text,
-)
+from ..articles.model import Article
+from ..articles.scan import canonical_tags
+from ..config import Config
+from ..errors import FeedError
+from .entries import ATOM, EMPTY_FEED_DATE, JSON, RSS, FeedDoc, clean_tags, feed_time, xml_text
 
+# The media type of each feed file, by suffix (the server answers with these).
+FEED_CONTENT_TYPES: dict[str, str] = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/feed+json",
+}
 SUBSCRIPTION_PATHS = {RSS: "feed.xml", ATOM: "atom.xml", JSON: "feed.json"}
 SUFFIXES = {RSS: ".xml", ATOM: ".atom", JSON: ".json"}
 ARCHIVE_DIR = "archive"
@@ -67,7 +65,8 @@ def tag_slugs(tags: Iterable[str]) -> dict[str, str]:
     the sha256 of the case-folded tag: stable, and distinct tags never share a file. Spellings
     that differ only in case ("Food", "food") are one tag and share one slug, whichever
     spelling the site uses. The build passes one spelling per tag (see
-    `articles.canonical_tags`), but this is public API that may get several, so it merges them.
+    `articles.scan.canonical_tags`), but this is public API that may get several, so it merges
+    them.
     """
     unique = sorted(set(tags))
     spelling: dict[str, str] = {}
