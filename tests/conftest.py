@@ -1,9 +1,17 @@
-"""Shared fixtures: a temporary site folder with its own config.toml."""
+"""Shared fixtures: a temporary site folder with its own config.toml, on SQLite or PostgreSQL.
+
+A test module that sets `BOTH_DATABASES = True` runs each of its tests that uses a site twice:
+on a SQLite file and on a fresh PostgreSQL database made for the test (and dropped after) on
+the server named by FEEDPUB_TEST_POSTGRES (default: the local server, user postgres).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +34,71 @@ from_name = "Test Site"
 
 SiteFactory = Callable[..., Config]
 
+POSTGRES_SERVER = os.environ.get("FEEDPUB_TEST_POSTGRES",
+                                 "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if getattr(metafunc.module, "BOTH_DATABASES", False) and "database" in metafunc.fixturenames:
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+def _postgres_unreachable(reason: str) -> None:
+    message = (f"PostgreSQL at {POSTGRES_SERVER} is not reachable ({reason}); start it "
+               "(pg_ctlcluster 15 main start) or point FEEDPUB_TEST_POSTGRES at a server "
+               "where the user may create databases")
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; its URL; dropped afterwards."""
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unreachable("psycopg is not installed: pip install -e '.[test]'")
+    name = f"feedpub_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        _postgres_unreachable(str(exc).strip())
+    base = POSTGRES_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 @pytest.fixture
-def make_site(tmp_path: Path) -> SiteFactory:
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the default SQLite file; else the URL of a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, whatever the module runs on."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def make_site(tmp_path: Path, database: str | None) -> SiteFactory:
     """Build a site folder: config.toml (BASE_CONFIG plus `extra`) and the given articles."""
 
     def factory(articles: dict[str, str | bytes] | None = None, extra: str = "",
                 config_text: str | None = None) -> Config:
         text = BASE_CONFIG + textwrap.dedent(extra) if config_text is None else config_text
+        if database is not None and "[store]" not in text:
+            text += f'\n[store]\nurl = "{database}"\n'
         (tmp_path / "config.toml").write_text(text, encoding="utf-8")
         folder = tmp_path / "articles"
         folder.mkdir(exist_ok=True)

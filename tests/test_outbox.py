@@ -28,6 +28,8 @@ from feedpub.store.outbox import Outbox
 from mail_helpers import NOW, add_subscribers, article
 from smtp_server import SmtpServer, smtp_server
 
+BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
+
 __all__ = ["smtp_server"]
 
 

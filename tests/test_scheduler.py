@@ -13,6 +13,8 @@ from feedpub.config import Config
 from feedpub.errors import SchedulerError
 from feedpub.scheduler import JOB_TABLE, DaemonScheduler, digest_trigger, lock_holder, stored_runs
 
+BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
+
 
 def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout

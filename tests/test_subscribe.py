@@ -19,6 +19,8 @@ from feedpub.mail.tokens import address_digest, link
 from feedpub.store import open_store
 from web_helpers import ARTICLES, SmtpCatcher, link_in, serve
 
+BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
+
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpCatcher]:
@@ -327,12 +329,14 @@ def test_an_old_link_never_acts_on_a_reused_subscriber_id(make_site, smtp: SmtpC
     assert result.exit_code == 0, result.output
     with open_store(cfg) as store:
         new, _ = store.add_subscriber("new@example.org", status="active")
-    assert new.id == gone.id  # SQLite hands the highest id out again
+    # SQLite hands the highest id out again; PostgreSQL's sequences never do, and the old
+    # links must fail there too.
+    assert new.id == gone.id or cfg.database_url.startswith("postgresql")
     with serve(cfg) as (server, _), httpx.Client(timeout=10) as scanner:
         response = scanner.post(_local(old_unsubscribe, server.url),
                                 data={"List-Unsubscribe": "One-Click"})
         assert response.status_code == 400
-        assert "not valid" in response.text and "Nothing was changed" in response.text
+        assert "no longer exists" in response.text and "Nothing was changed" in response.text
         assert scanner.get(_local(old_unsubscribe, server.url)).status_code == 400
         assert scanner.get(_local(old_preferences, server.url)).status_code == 400
         current = link(cfg, "unsubscribe", new.id, new.email)  # the new subscriber's own link

@@ -22,6 +22,8 @@ from feedpub.web.static import accepts_gzip, etag_matches, safe_relpath
 from feedpub.web.websub import HubPinger, ping_hub
 from web_helpers import ARTICLES, raw_request, serve
 
+BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
+
 FEED_TYPES = {
     "feed.xml": "application/rss+xml; charset=utf-8",
     "atom.xml": "application/atom+xml; charset=utf-8",

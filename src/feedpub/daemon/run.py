@@ -227,4 +227,6 @@ def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbos
     `feedpub run` owns this data set."""
     levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
     use_logfmt(levels.get(verbosity, logging.DEBUG))
+    with open_store(cfg):  # refuses an older schema (`feedpub db upgrade`) before anything runs
+        pass
     Daemon(cfg).serve(host or cfg.web.host, cfg.web.port if port is None else port, ready)

@@ -1,4 +1,4 @@
-"""The subscriber store: SQLAlchemy Core over SQLite (PostgreSQL later), migrated on open.
+"""The subscriber store: SQLAlchemy Core over SQLite or PostgreSQL, with numbered migrations.
 
 `open_store(cfg)` is the only way in. Records come out as frozen `Subscriber` values; the
 database is never exposed as ORM objects. Safe for several threads and processes on one file.
@@ -23,7 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..config import Config
 from ..errors import StoreError, SubscriberError
 from . import schema
-from .dialect import create_engine, insert_ignore, writer
+from .dialect import create_engine, insert_ignore, safe_url, writer
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 CADENCES = ("daily", "weekly")
@@ -126,8 +126,9 @@ class Store:
             "tags": ",".join(normalize_tags(tags)), "bounces": 0,
         }
         with self.writer.begin() as conn:
-            result = conn.execute(insert_ignore(self.engine, _S, values, index=["email"]))
-            created = result.rowcount == 1
+            result = conn.execute(insert_ignore(self.engine, _S, values, index=["email"])
+                                  .returning(_S.c.id))
+            created = result.first() is not None  # no row back: the address was there
             row = conn.execute(sa.select(*_COLUMNS).where(_S.c.email == address)).one()
         return _row_to_subscriber(row), created
 
@@ -215,19 +216,54 @@ class Store:
                 conn.execute(schema.meta.insert().values(key=key, value=value))
 
 
-def open_store(cfg: Config) -> Store:
-    """Open (creating the file and folder if needed) and migrate the configured database."""
+def open_store(cfg: Config, *, upgrade: bool = False) -> Store:
+    """Open the configured database (creating a SQLite file and its folder if needed).
+
+    An empty database gets the current schema. One at an older schema version is migrated only
+    with `upgrade=True` (`feedpub db upgrade`); otherwise it is refused with that command, so
+    a new release never changes the tables of a running site behind the operator's back.
+    """
     engine = create_engine(cfg.database_url)
+    where = safe_url(cfg.database_url)
     try:
-        schema.migrate(engine)
+        with engine.connect() as conn:
+            version = schema.current_version(conn)
+        if version == 0 or (upgrade and version < schema.SCHEMA_VERSION):
+            schema.migrate(engine)
+        elif version < schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {where} is at schema version {version}, older than this "
+                f"feedpub needs ({schema.SCHEMA_VERSION}): back it up, then run "
+                "`feedpub db upgrade`")
+        elif version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {where} is at schema version {version}, newer than this "
+                f"feedpub understands ({schema.SCHEMA_VERSION}); upgrade feedpub")
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(
-            f"cannot open or migrate the database {cfg.database_url}: {exc} "
-            "(check [store] url, the file's permissions and free disk space)"
+            f"cannot open or migrate the database {where}: {exc} "
+            "(check [store] url, that the server is up, the file's permissions and free "
+            "disk space)"
         ) from exc
+    except StoreError:
+        engine.dispose()
+        raise
     return Store(engine)
 
 
+def schema_versions(cfg: Config) -> tuple[int, int]:
+    """(the database's schema version, the version this feedpub needs); 0 for an empty one."""
+    engine = create_engine(cfg.database_url)
+    try:
+        with engine.connect() as conn:
+            return schema.current_version(conn), schema.SCHEMA_VERSION
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database {safe_url(cfg.database_url)}: {exc} "
+                         "(check [store] url and that the server is up)") from exc
+    finally:
+        engine.dispose()
+
+
 __all__ = ["CADENCES", "STATUSES", "Store", "Subscriber", "normalize_email", "normalize_tags",
-           "open_store"]
+           "open_store", "schema_versions"]

@@ -1,12 +1,15 @@
-"""Everything that differs between database dialects lives here (SQLite now, PostgreSQL next).
+"""Everything that differs between database dialects lives here: SQLite and PostgreSQL.
 
 The rest of the store speaks SQLAlchemy Core only and asks this module for an engine, a
-write-transaction engine, and an "insert, ignore duplicates" statement.
+write-transaction engine, an "insert, ignore duplicates" statement, a lock that serializes
+migrations between processes, and a way to move id sequences past copied rows. Each dialect
+is one entry of a registry (`DIALECTS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +63,81 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def _generic_engine(url: sa.URL) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True)
+POSTGRESQL_DRIVER = "postgresql+psycopg"
+# Any 64-bit number unique to feedpub: the advisory lock that serializes migrations.
+_MIGRATION_LOCK = 0x66656564707562  # "feedpub"
 
 
-ENGINES = {"sqlite": _sqlite_engine, "postgresql": _generic_engine}
+def _postgresql_engine(url: sa.URL) -> sa.Engine:
+    """PostgreSQL through psycopg 3 (`postgresql://` and `postgresql+psycopg://` both work)."""
+    if url.drivername != POSTGRESQL_DRIVER:
+        if url.drivername != "postgresql":
+            raise StoreError(
+                f"[store] url uses the driver {url.drivername!r}; feedpub talks to PostgreSQL "
+                f"through psycopg 3 (write the URL as {POSTGRESQL_DRIVER}://user@host/database)"
+            )
+        url = url.set(drivername=POSTGRESQL_DRIVER)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise StoreError(
+            "[store] url points at PostgreSQL, but its driver is not installed "
+            "(pip install 'feedpub[postgresql]', which brings psycopg 3)"
+        ) from exc
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one database needs done its own way."""
+
+    engine: Callable[[sa.URL], sa.Engine]
+    insert: Callable[[sa.Table], Any]  # an INSERT that supports on_conflict_do_nothing
+    migration_lock: Callable[[sa.Connection], None]  # inside the migration's transaction
+    reset_sequence: Callable[[sa.Connection, sa.Table], None]  # after rows with ids were copied
+
+
+def _nothing(*_args: Any) -> None:
+    """SQLite: BEGIN IMMEDIATE already serializes writers; ids follow max(rowid)."""
+
+
+def _pg_migration_lock(conn: sa.Connection) -> None:
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
+def _pg_reset_sequence(conn: sa.Connection, table: sa.Table) -> None:
+    for column in table.primary_key.columns:
+        if column.autoincrement is True or (
+                column.autoincrement == "auto" and isinstance(column.type, sa.Integer)
+                and len(table.primary_key.columns) == 1):
+            conn.execute(sa.text(
+                f"SELECT setval(pg_get_serial_sequence(:table, :column), "
+                f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"),
+                {"table": table.name, "column": column.name})
+
+
+DIALECTS: dict[str, Dialect] = {
+    "sqlite": Dialect(_sqlite_engine, sqlite.insert, _nothing, _nothing),
+    "postgresql": Dialect(_postgresql_engine, postgresql.insert, _pg_migration_lock,
+                          _pg_reset_sequence),
+}
+
+
+def safe_url(database_url: str) -> str:
+    """The URL as it may appear in a message or a log: without its password."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return database_url
+
+
+def dialect_of(engine_or_conn: sa.Engine | sa.Connection) -> Dialect:
+    name = engine_or_conn.dialect.name
+    dialect = DIALECTS.get(name)
+    if dialect is None:
+        raise StoreError(f"the database dialect {name!r} is not supported "
+                         f"(supported: {', '.join(DIALECTS)})")
+    return dialect
 
 
 def create_engine(database_url: str) -> sa.Engine:
@@ -74,34 +147,29 @@ def create_engine(database_url: str) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise StoreError(
             f"[store] url = {database_url!r} is not a database URL "
-            "(use e.g. 'sqlite:///data/feedpub.db')"
+            "(use e.g. 'sqlite:///data/feedpub.db' or "
+            "'postgresql+psycopg://feedpub@db.example.org/feedpub')"
         ) from exc
-    factory = ENGINES.get(url.get_backend_name())
-    if factory is None:
+    dialect = DIALECTS.get(url.get_backend_name())
+    if dialect is None:
         raise StoreError(
-            f"[store] url = {database_url!r}: unsupported database "
-            f"'{url.get_backend_name()}' (supported: {', '.join(ENGINES)})"
+            f"[store] url = {safe_url(database_url)!r}: unsupported database "
+            f"'{url.get_backend_name()}' (supported: {', '.join(DIALECTS)})"
         )
-    return factory(url)
+    return dialect.engine(url)
 
 
 def writer(engine: sa.Engine) -> sa.Engine:
-    """The same engine, but transactions begun on it take the write lock at once."""
+    """The same engine, but transactions begun on it take the write lock at once (SQLite);
+    PostgreSQL locks rows as they are written and needs nothing more."""
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def insert_ignore(engine: sa.Engine, table: sa.Table, values: Mapping[str, Any] | None = None,
                   *, index: list[str]) -> Any:
     """INSERT that silently skips rows conflicting on the unique columns `index`."""
-    name = engine.dialect.name
-    if name == "sqlite":
-        stmt = sqlite.insert(table)
-        if values is not None:
-            stmt = stmt.values(**values)
-        return stmt.on_conflict_do_nothing(index_elements=index)
-    if name == "postgresql":
-        pstmt = postgresql.insert(table)
-        if values is not None:
-            pstmt = pstmt.values(**values)
-        return pstmt.on_conflict_do_nothing(index_elements=index)
-    raise StoreError(f"insert_ignore: dialect {name!r} is not supported")
+    stmt = dialect_of(engine).insert(table)
+    if values is not None:
+        stmt = stmt.values(**values)
+    return stmt.on_conflict_do_nothing(index_elements=index)
+

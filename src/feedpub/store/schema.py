@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import StoreError
-from .dialect import writer
+from .dialect import dialect_of, writer
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -141,11 +141,13 @@ def current_version(conn: sa.Connection) -> int:
 def migrate(engine: sa.Engine) -> int:
     """Apply the missing steps; safe when several processes start at once. Returns the version."""
     with writer(engine).begin() as conn:
+        dialect_of(conn).migration_lock(conn)
         if not sa.inspect(conn).has_table("schema_version"):
             schema_version.create(conn, checkfirst=True)
     version = 0
     for number, step in enumerate(MIGRATIONS, start=1):
         with writer(engine).begin() as conn:
+            dialect_of(conn).migration_lock(conn)  # other processes wait here
             version = current_version(conn)
             if version > SCHEMA_VERSION:
                 raise StoreError(
