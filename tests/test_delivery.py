@@ -7,7 +7,7 @@ import re
 from email.message import EmailMessage
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from feedpub.delivery.base import ConnectionFailure, is_recipient_failure
@@ -278,6 +278,7 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 
 
 @settings(max_examples=200, deadline=None)
+@example(pieces=["\r", "\n0"], values=dict.fromkeys(FIELDS, ""), escape=False)  # CR | marker | LF
 @given(pieces=st.lists(_TEXT, min_size=1, max_size=5),
        values=st.fixed_dictionaries({k: _TEXT for k in FIELDS}), escape=st.booleans())
 def test_encoded_body_decodes_to_the_filled_in_text(pieces: list[str], values: dict[str, str],

@@ -27,6 +27,10 @@ class Personalizer:
     """Fills the markers of a rendered body with one subscriber's values (pre-split once)."""
 
     def __init__(self, body: str, *, escape: bool) -> None:
+        # Every line break is one "\n" before the body is split, so a CR that ends the text
+        # before a marker and an LF that starts the text after it stay two breaks whatever
+        # the marker is filled with (the wire form turns each into CRLF).
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
         parts = _MARKER_RE.split(body)
         self.static: list[str] = parts[0::2]  # len(static) == len(keys) + 1
         self.keys: list[str] = parts[1::2]
