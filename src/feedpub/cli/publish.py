@@ -40,7 +40,7 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
         sys.exit(1)
     if ctx.verbosity >= 0:
         state = "up to date" if report.up_to_date else f"{len(report.written)} file(s) written"
-        click.echo(f"{report.articles} article(s) published, {report.outputs} file(s) in "
+        click.echo(f"{report.summary()}; {report.outputs} file(s) in "
                    f"{ctx.config.public_dir}: {state}.")
     if report.skipped:
         click.secho(f"{len(report.skipped)} article(s) skipped because of errors.", fg="red",
