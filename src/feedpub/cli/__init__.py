@@ -24,7 +24,7 @@ from .context import Context
 # and mail stack, which costs more start-up time than a no-change rebuild itself.
 LAZY_COMMANDS = {
     "build": "publish", "check": "publish", "articles": "publish", "new": "publish",
-    "subscribers": "mail", "digest": "mail",
+    "subscribers": "subscribers", "digest": "mail",
     "run": "daemon", "status": "daemon",
     "init": "init", "outbox": "outbox",
 }
