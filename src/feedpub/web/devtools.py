@@ -40,8 +40,8 @@ def banner(errors: Sequence[ArticleError]) -> str:
         for e in errors)
     return (f'<div id="{BANNER_ID}" role="alert" style="{_STYLE}"><strong>'
             f"{len(errors)} article(s) not published because of errors</strong> "
-            "(shown on this local server only; fix the file and the page reloads on the next "
-            f"build)<ul style=\"margin:.5em 0 0\">{items}</ul></div>")
+            "(shown on this local server only; fix the file, then reload this page after the "
+            f"rebuild)<ul style=\"margin:.5em 0 0\">{items}</ul></div>")
 
 
 def with_banner(page: bytes, errors: Sequence[ArticleError]) -> bytes:
