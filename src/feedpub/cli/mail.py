@@ -23,7 +23,13 @@ cadence_option = click.option(
 
 @click.group("digest")
 def digest() -> None:
-    """Preview, send and follow newsletter issues."""
+    """Preview, send and follow newsletter issues.
+
+    \b
+    Examples:
+      feedpub digest preview --latest 3
+      feedpub digest send --dry-run
+    """
 
 
 @digest.command("preview")
@@ -98,7 +104,16 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @click.option("--to", "to", default=None, help="Send one test copy to this address only.")
 @pass_ctx
 def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> None:
-    """Send the next issue (or finish an interrupted one)."""
+    """Send the next issue (or finish an interrupted one).
+
+    --dry-run only reports what would be sent; --to sends one test copy and records nothing.
+    While another process sends the same cadence, exits with status 1 naming that process.
+
+    \b
+    Examples:
+      feedpub digest send --dry-run
+      feedpub digest send --to me@example.org
+    """
     cfg = ctx.config
     which = cadence or cfg.digest.default_cadence
     if dry_run or to:
@@ -143,7 +158,12 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> No
 @click.option("--limit", default=20, show_default=True, help="Most recent issues to show.")
 @pass_ctx
 def status(ctx: Context, limit: int) -> None:
-    """Show each issue's messages: pending, sent, failed."""
+    """Show each issue's messages: pending, sent, failed.
+
+    \b
+    Example:
+      feedpub digest status --limit 5
+    """
     rows = mailing.digest_status(ctx.config, limit)
     if not rows:
         click.echo("no issue yet")

@@ -133,7 +133,13 @@ def show(ctx: Context, email: str) -> None:
 @click.option("--purge", is_flag=True, help="Erase the record and its delivery history.")
 @pass_ctx
 def remove(ctx: Context, email: str, purge: bool) -> None:
-    """Unsubscribe an address (or erase it with --purge)."""
+    """Unsubscribe an address (or erase it and its delivery history with --purge).
+
+    \b
+    Examples:
+      feedpub subscribers remove reader@example.org
+      feedpub subscribers remove reader@example.org --purge
+    """
     with open_store(ctx.config) as store:
         sub = store.get_subscriber(email)
         if sub is None:
@@ -150,7 +156,13 @@ def remove(ctx: Context, email: str, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @pass_ctx
 def list_(ctx: Context, status: str | None, as_json: bool) -> None:
-    """List subscribers."""
+    """List subscribers: address, status, cadence, name.
+
+    \b
+    Examples:
+      feedpub subscribers list --status active
+      feedpub subscribers list --json
+    """
     with open_store(ctx.config) as store:
         if as_json:
             click.echo(json.dumps(list(export_rows(store, status)), indent=2))
@@ -165,7 +177,16 @@ def list_(ctx: Context, status: str | None, as_json: bool) -> None:
 @click.option("--pending", is_flag=True, help="Import as pending: they must confirm first.")
 @pass_ctx
 def import_(ctx: Context, file: Path, pending: bool) -> None:
-    """Import subscribers from CSV (columns email, name, cadence, tags; header optional)."""
+    """Import subscribers from CSV (columns email, name, cadence, tags; header optional).
+
+    The header is found after blank and `#` comment lines (`email`/`Email Address`, `name` or
+    `First Name`/`Last Name`). Each bad row is reported as FILE:LINE: reason, the good ones
+    are added, and the exit status is 1 if any row was bad. Importing twice changes nothing.
+
+    \b
+    Example:
+      feedpub subscribers import readers.csv
+    """
     with open_store(ctx.config) as store:
         report = import_csv(store, file, status="pending" if pending else "active")
     for error in report.errors:
@@ -182,7 +203,12 @@ def import_(ctx: Context, file: Path, pending: bool) -> None:
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
 @pass_ctx
 def export(ctx: Context, out: Path | None, status: str | None) -> None:
-    """Export subscribers as CSV."""
+    """Export subscribers as CSV (standard output by default), in a form `import` reads.
+
+    \b
+    Example:
+      feedpub subscribers export --out readers.csv --status active
+    """
     with open_store(ctx.config) as store:
         if out is None:
             export_csv(store, sys.stdout, status)
