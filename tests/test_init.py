@@ -33,7 +33,8 @@ def test_init_writes_a_site_that_builds(tmp_path: Path) -> None:
     text = (site / "config.toml").read_text(encoding="utf-8")
     reference = reference_config()
     changed = [line for line in text.splitlines() if line not in reference.splitlines()]
-    assert len(changed) == 3 and all("#" in line for line in changed), changed  # comments kept
+    assert len(changed) == 4 and all("#" in line for line in changed), changed  # comments kept
+    assert cfg.web.port == 8093  # a local address: `feedpub run` listens where it says
     assert "public/" in (site / ".gitignore").read_text() and "data/" in (
         site / ".gitignore").read_text()
     assert list((site / "templates").iterdir()) == [site / "templates" / "README.txt"]

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from ..config import DEFAULT_CONFIG_NAME, parse_config
+from ..config import DEFAULT_CONFIG_NAME, SiteConfig, parse_config
 from ..errors import ConfigError
 from ..fsutil import atomic_write
 from .configcheck import check_config
@@ -96,7 +97,25 @@ def site_config(answers: SiteAnswers) -> str:
         url += "/"
     text = _set(reference_config(), "site", "title", answers.title.strip())
     text = _set(text, "site", "base_url", url)
-    return _set(text, "digest", "from_address", answers.from_address.strip())
+    text = _set(text, "digest", "from_address", answers.from_address.strip())
+    return _local_port(text, url)
+
+
+def _local_port(text: str, url: str) -> str:
+    """A local base_url with a port: `feedpub run` listens there ([web] port), so the site is
+    served at the address the config names."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return text  # reported by the config check
+    if port is None or not SiteConfig(base_url=url).local:
+        return text
+    start = text.index("[web]\n")
+    match = re.compile(r"^port = (\d+)", re.MULTILINE).search(text, start)
+    if match is None:
+        return text
+    return text[:match.start(1)] + str(port).ljust(len(match.group(1))) + text[match.end(1):]
 
 
 def create_site(folder: Path, answers: SiteAnswers, now: datetime) -> list[Path]:

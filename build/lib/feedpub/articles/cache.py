@@ -1,0 +1,181 @@
+"""The build's memory between runs, in the data folder: a manifest (config fingerprint,
+article file stats, the key and size of every output) and the parsed articles.
+
+Both are pickles written atomically. Anything unreadable, damaged or of another
+CACHE_VERSION counts as no cache: the next build is a cold one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from ..config import Config
+from ..errors import ArticleError
+from ..fsutil import atomic_open
+from .model import Article
+
+CACHE_VERSION = 5  # 5: the article record moved to feedpub.articles.model
+Stat = tuple[int, int]  # (mtime_ns, size)
+Written = tuple[str, int]  # (output key, size in bytes)
+
+
+@dataclass
+class BuildCache:
+    """What the previous build knew: file stats, parsed articles, output keys."""
+
+    fingerprint: str = ""
+    stats: dict[str, Stat] = field(default_factory=dict)
+    parsed: dict[str, Article | ArticleError] = field(default_factory=dict)
+    outputs: dict[str, Written] = field(default_factory=dict)
+    published_ids: tuple[str, ...] = ()
+    next_publish: datetime | None = None
+    errors: list[ArticleError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    drafts: int = 0  # entries marked Draft, not published
+    scheduled: int = 0  # entries dated in the future, published when they come due
+    # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
+    # but what that build wrote must still go when this build does not plan it.
+    older_outputs: tuple[str, ...] = ()
+
+
+def config_fingerprint(cfg: Config) -> str:
+    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, str(cfg.articles_dir), str(cfg.public_dir),
+                str(cfg.templates_dir), _templates_stamp(cfg.templates_dir))
+    return hashlib.sha256(repr(relevant).encode()).hexdigest()
+
+
+def _templates_stamp(folder: Path) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(folder)))
+    except FileNotFoundError:
+        return ()
+
+
+def cache_paths(cfg: Config) -> tuple[Path, Path]:
+    return cfg.data_dir / "build-manifest.pickle", cfg.data_dir / "build-articles.pickle"
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def load_manifest(cfg: Config) -> BuildCache:
+    manifest_path, _ = cache_paths(cfg)
+    data = _load_pickle(manifest_path)
+    if not isinstance(data, dict):
+        return BuildCache()
+    if data.get("version") != CACHE_VERSION:
+        return BuildCache(older_outputs=_older_output_paths(data))
+    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
+                  published_ids=data["published_ids"], next_publish=data["next_publish"],
+                  errors=data["errors"], warnings=data.get("warnings", []),
+                      drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0))
+
+
+def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
+    """The output paths of a manifest from an older CACHE_VERSION (every version so far
+    keys `outputs` by the path under public/); () for one this build cannot read."""
+    version, outputs = data.get("version"), data.get("outputs")
+    if not (isinstance(version, int) and 1 <= version < CACHE_VERSION
+            and isinstance(outputs, dict)):
+        return ()
+    return tuple(path for path in outputs if isinstance(path, str) and path
+                 and not PurePosixPath(path).is_absolute() and ".." not in path.split("/"))
+
+
+def _dump(path: Path, data: object) -> None:
+    with atomic_open(path, fsync=False) as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+
+
+def pack(value: object) -> object:
+    """An article as a tuple whose str fields are UTF-8 bytes (anything else as it is).
+
+    Pickling a non-ASCII str makes CPython keep a UTF-8 copy inside the str object for as
+    long as it lives; encoding it here makes a short-lived copy instead, which on a large
+    site saves about as much memory as the article bodies take.
+    """
+    if not isinstance(value, Article):
+        return value
+    return tuple(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
+                 for v in (getattr(value, name) for name in _ARTICLE_FIELDS))
+
+
+def unpack(value: object) -> Article | ArticleError:
+    if isinstance(value, Article | ArticleError):
+        return value
+    assert isinstance(value, tuple)
+    values: dict[str, Any] = {
+        name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+        for name, v in zip(_ARTICLE_FIELDS, value, strict=True)}
+    return Article(**values)
+
+
+Parsed = Article | ArticleError
+
+
+def packed_chunk(items: Iterable[tuple[str, Parsed]], *, keep: bool = True) -> bytes:
+    """(source, article or error) pairs as one record of the article cache: `pack`ed when
+    this process `keep`s the articles, pickled as they are (read back faster) when it is a
+    worker that exits once they are sent."""
+    if not keep:
+        return pickle.dumps(list(items), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps([(source, pack(value)) for source, value in items],
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_chunk(record: bytes) -> list[tuple[str, Parsed]]:
+    """The pairs of a `packed_chunk` record, of either kind."""
+    return [(source, unpack(value)) for source, value in pickle.loads(record)]
+
+
+@contextlib.contextmanager
+def article_cache(path: Path, stats: dict[str, Stat]) -> Iterator[BinaryIO]:
+    """Write the article cache as articles are parsed: the block writes `packed_chunk`
+    records, in any order, to the handle. The file is a header with the stats, the records
+    and an end mark; it replaces the old one only when the block succeeds, so its stats and
+    articles always belong together."""
+    with atomic_open(path, fsync=False) as handle:
+        pickle.dump({"version": CACHE_VERSION, "stats": stats}, handle,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+        yield handle
+        pickle.dump(None, handle)
+
+
+def load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Parsed]]:
+    """What `article_cache` wrote; empty if the cache is missing, old or damaged."""
+    try:
+        with path.open("rb") as handle:
+            head = pickle.load(handle)
+            if not isinstance(head, dict) or head.get("version") != CACHE_VERSION:
+                return {}, {}
+            parsed: dict[str, Parsed] = {}
+            while (chunk := pickle.load(handle)) is not None:
+                parsed.update((source, unpack(value)) for source, value in chunk)
+            return head["stats"], parsed
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, KeyError,
+            TypeError, ValueError):
+        return {}, {}
+
+
+def save_manifest(cfg: Config, cache: BuildCache) -> None:
+    _dump(cache_paths(cfg)[0], {
+        "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
+        "outputs": cache.outputs, "published_ids": cache.published_ids,
+        "next_publish": cache.next_publish, "errors": cache.errors,
+        "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled})

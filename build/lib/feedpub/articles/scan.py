@@ -1,0 +1,234 @@
+"""The article store reader: the folder scan, the format dispatch, ordering and tags.
+
+`parse_article(text, source, site)` is pure; `load_articles(dir, site)` and `read_article`
+are the only readers of articles/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..config import SiteConfig
+from ..errors import ArticleError
+from .model import (
+    ARTICLE_SUFFIXES,
+    Article,
+    LoadResult,
+    clean_text,
+    decode_article,
+    file_suffix,
+)
+
+
+def parse_article(text: str, source: str, site: SiteConfig) -> Article:
+    """Parse one article (format chosen by the file suffix). Pure: no file access.
+
+    `source` is the path relative to articles/, used in ids, slugs and error messages.
+    Raises ArticleError naming the file, line and fix.
+    """
+    from .plain import parse_plain
+
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    cleaned, bad_lines = clean_text(text)
+    warnings = tuple(
+        f"{source}:{line}: removed characters that feeds must not contain (control "
+        "characters, noncharacters or U+FFFD)"
+        for line in bad_lines
+    )
+    if not cleaned or cleaned.isspace():
+        raise ArticleError(source, "the file is empty", line=1,
+                           fix="start it with a line such as 'date 2024-03-05 Title'")
+    if file_suffix(source).lower() in (".md", ".markdown"):
+        from .markdown import parse_markdown
+
+        article = parse_markdown(cleaned, source, site)
+    else:
+        article = parse_plain(cleaned, source, site, checked=True)
+    return replace(article, warnings=warnings + article.warnings) if warnings else article
+
+
+def sort_articles(articles: list[Article]) -> list[Article]:
+    """Newest first; entries on the same instant in a stable order by slug."""
+    articles.sort(key=lambda a: a.slug)
+    articles.sort(key=lambda a: a.published, reverse=True)
+    return articles
+
+
+def spread_all_day(articles: Iterable[Article]) -> list[Article]:
+    """Give the entries dated on one day without a time distinct times, one second apart.
+
+    They all sit at the site's default time, and feeds need distinct dates (validators warn
+    about entries that share one). Of the n such entries of a day, taken in slug order, the
+    i-th is placed at the default time + (n - 1 - i) seconds, so the first slug stays the
+    newest and the site's order (newest first, then by slug) is unchanged. Only the published
+    entries of that same day take part: other days never move an entry, and drafts (which
+    readers never see) never move a published one. Future entries do take part, as they
+    share the default time with the day's others. Ids are not touched.
+    """
+    out = list(articles)
+    groups: dict[datetime, list[int]] = {}
+    for index, article in enumerate(out):
+        if article.all_day and not article.draft:
+            groups.setdefault(article.published, []).append(index)
+    for indexes in groups.values():
+        if len(indexes) < 2:
+            continue
+        indexes.sort(key=lambda i: out[i].slug)
+        for position, index in enumerate(indexes):
+            shift = timedelta(seconds=len(indexes) - 1 - position)
+            if shift:
+                out[index] = _moved(out[index], out[index].published + shift)
+    return out
+
+
+def _moved(article: Article, published: datetime) -> Article:
+    """`replace(article, published=published)`, without re-running __init__ for every field:
+    a dense site moves thousands of entries."""
+    moved = object.__new__(Article)
+    moved.__dict__.update(article.__dict__, published=published)
+    return moved
+
+
+def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Map every spelling of every tag to its site-wide spelling.
+
+    Tags that differ only in case ("Food", "food") are one tag: they share one feed and one
+    page. Its spelling is the one most articles use; a tie goes to the spelling that sorts
+    first, so the choice never depends on file order.
+    """
+    counts: Counter[str] = Counter(tag for tags in tag_lists for tag in tags)
+    best: dict[str, str] = {}
+    for spelling in sorted(counts, key=lambda t: (-counts[t], t)):
+        best.setdefault(spelling.casefold(), spelling)
+    return {spelling: best[spelling.casefold()] for spelling in counts}
+
+
+def unify_tags(articles: Sequence[Article]) -> list[Article]:
+    """`articles` with every tag in its site-wide spelling (see `canonical_tags`)."""
+    spelling = canonical_tags(a.tags for a in articles)
+    respelled = {tag for tag, best in spelling.items() if tag != best}
+    out = []
+    for article in articles:
+        tags = article.tags
+        # Most tag lists are unchanged (no other spelling, no repeat): seen without a rebuild.
+        if (len(tags) > 1 and len(set(tags)) != len(tags)) or not respelled.isdisjoint(tags):
+            tags = tuple(dict.fromkeys(spelling[t] for t in tags))
+        out.append(article if tags == article.tags else replace(article, tags=tags))
+    return out
+
+
+def arrange_articles(articles: Iterable[Article]) -> list[Article]:
+    """The site's articles as every later stage sees them: all-day entries of one day spread
+    over distinct seconds, tags in one spelling per tag, newest first."""
+    return sort_articles(unify_tags(spread_all_day(articles)))
+
+
+def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of each article file under `folder`, keyed by relative POSIX path.
+
+    Hidden files and folders (`.`, `_`) are skipped. A file that cannot be stat'ed (a dangling
+    link, say) gets (-1, -1), so that reading it reports the problem instead of hiding it.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    stack = [("", str(folder))]
+    while stack:
+        prefix, current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:  # an unreadable subfolder: reading it reports the problem
+            if prefix:
+                found[prefix.rstrip("/")] = (-1, -1)
+                continue
+            raise
+        for entry in entries:
+            name = entry.name
+            if name.startswith((".", "_")):
+                continue
+            if entry.is_dir():
+                stack.append((f"{prefix}{name}/", entry.path))
+            elif name.lower().endswith(ARTICLE_SUFFIXES):
+                try:
+                    st = entry.stat()
+                    found[prefix + name] = (st.st_mtime_ns, st.st_size)
+                except OSError:
+                    found[prefix + name] = (-1, -1)
+    return dict(sorted(found.items()))
+
+
+def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
+    """Read and parse one file of the article store."""
+    try:
+        data = _read_bytes(os.path.join(folder, source))
+    except OSError as exc:
+        raise _unreadable(folder / source, source, exc) from exc
+    return parse_article(decode_article(data, source), source, site)
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes, read with plain system calls (a third cheaper than `open()` for the
+    small files a site has thousands of)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _unreadable(path: Path, source: str, exc: OSError) -> ArticleError:
+    """The error for an article file that cannot be read, with the likely fix."""
+    if path.is_symlink() and not path.exists():
+        return ArticleError(source, f"it is a symbolic link to {os.readlink(path)}, which does "
+                            "not exist", fix="point the link at an existing file or delete it")
+    if path.is_dir():
+        return ArticleError(source, "it is a folder, not a file",
+                            fix="rename the folder so that it does not end in .txt or .md")
+    if isinstance(exc, PermissionError):
+        return ArticleError(source, "cannot read the file: permission denied",
+                            fix="make it readable, e.g. chmod a+r " + str(path))
+    return ArticleError(source, f"cannot read the file: {exc.strerror or exc}",
+                        fix="check that it exists and is readable")
+
+
+def check_unique(articles: list[Article]) -> tuple[list[Article], list[ArticleError]]:
+    """Drop later articles whose slug or id repeats an earlier one's, with an error for each."""
+    seen_slug: dict[str, str] = {}
+    seen_id: dict[str, str] = {}
+    kept: list[Article] = []
+    errors: list[ArticleError] = []
+    for article in sorted(articles, key=lambda a: a.source):
+        if article.slug in seen_slug:
+            errors.append(ArticleError(
+                article.source, f"its URL slug '{article.slug}' is already used by "
+                f"{seen_slug[article.slug]}", fix="rename one of the two files"))
+        elif article.id in seen_id:
+            errors.append(ArticleError(
+                article.source, f"its id '{article.id}' is already used by "
+                f"{seen_id[article.id]}", fix="give one of them a different 'id'"))
+        else:
+            seen_slug[article.slug] = article.source
+            seen_id[article.id] = article.source
+            kept.append(article)
+    return kept, errors
+
+
+def load_articles(folder: Path, site: SiteConfig) -> LoadResult:
+    """Read every article under `folder`. Bad files become errors; the rest still load."""
+    articles: list[Article] = []
+    errors: list[ArticleError] = []
+    for source in article_stats(folder):  # sorted relative paths
+        try:
+            articles.append(read_article(folder, source, site))
+        except ArticleError as exc:
+            errors.append(exc)
+    kept, dup_errors = check_unique(articles)
+    return LoadResult(arrange_articles(kept), errors + dup_errors)

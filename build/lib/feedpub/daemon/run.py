@@ -1,0 +1,282 @@
+"""`feedpub run`: build, serve, schedule in one process.
+
+The web server (uvicorn) runs in the main thread; the scheduler, the articles/ watcher and
+builds run in background threads. SIGINT/SIGTERM stop the server, signal running jobs to
+checkpoint (a digest send finishes its in-flight messages and records its progress), wait for
+them, and release the scheduler lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import uvicorn
+
+from ..config import Config
+from ..errors import ArticleError, ConfigError, FeedpubError
+from ..logfmt import log_event, use_logfmt
+from ..scheduler import (
+    DaemonScheduler,
+)
+from ..store import open_store
+from ..web.app import FeedpubApp, create_app, server_options
+from ..web.metrics import Metrics
+from ..web.websub import HubPinger, changed_feed_urls
+from .status import META_LAST_BUILD, META_NEXT_PUBLISH
+
+log = logging.getLogger("feedpub.daemon")
+
+META_UNSENT_PINGS = "websub.unsent"  # JSON list of feed URLs not announced before a stop
+PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
+
+
+class _Server(uvicorn.Server):
+    """uvicorn whose SIGINT/SIGTERM handling covers the whole daemon: a signal during
+    startup or serving asks everything to stop, and is not re-raised at exit (so the
+    scheduler can still checkpoint and release its lock)."""
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+
+    def handle_signal(self, sig: int, frame: Any) -> None:
+        log_event(log, "signal", name=signal.Signals(sig).name)
+        self._on_signal()
+        self.handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Install the handlers (main thread only) for the duration of the block."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_signal)
+                     for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, original in originals.items():
+                signal.signal(sig, original)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with self.signals():
+            yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; a clear error when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise FeedpubError(
+            f"cannot listen on {host}:{port}: {exc.strerror} (choose another [web] port or "
+            "pass --port; is another server running there?)"
+        ) from exc
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Daemon:
+    """The wiring of one `feedpub run`: builds, digests, metrics, web app, scheduler."""
+
+    def __init__(self, cfg: Config, *, dev: bool = False, drafts: bool = False) -> None:
+        self.cfg = cfg
+        self.drafts = drafts
+        self.metrics = Metrics()
+        self.app: FeedpubApp = create_app(cfg, self.metrics, dev=dev)
+        self._logged_errors: list[str] | None = None
+        self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
+        hub = cfg.feeds.websub_hub
+        self.pinger = HubPinger(hub) if hub else None
+
+    def build(self, reason: str) -> datetime | None:
+        """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
+        background, so an unreachable hub never delays the next build)."""
+        from ..jobs.publish import build_feeds
+
+        started = datetime.now(UTC)
+        try:
+            # One process: the daemon runs threads, and forking beside threads is not safe.
+            report = build_feeds(self.cfg, workers=1, drafts=self.drafts)
+        except Exception:
+            self.metrics.builds.labels(result="failed").inc()
+            raise
+        finished = datetime.now(UTC)
+        self.metrics.builds.labels(result="ok").inc()
+        self.metrics.last_build.set(finished.timestamp())
+        self.app.rebuilt([*report.written, *report.removed], finished, report.skipped)
+        if not report.up_to_date:  # an unchanged site repeats the last build's warnings
+            for warning in report.warnings:
+                log.warning(warning)
+        self._log_skipped(report.skipped)
+        with open_store(self.cfg) as store:
+            store.set_meta(META_LAST_BUILD, finished.isoformat())
+            store.set_meta(META_NEXT_PUBLISH,
+                           report.next_publish.isoformat() if report.next_publish else "")
+        log_event(log, "build", reason=reason, articles=report.articles,
+                  drafts=report.drafts, scheduled=report.scheduled,
+                  written=len(report.written), skipped=len(report.skipped),
+                  next_publish=report.next_publish,
+                  ms=int((finished - started).total_seconds() * 1000))
+        urls = changed_feed_urls(self.cfg.site.base_url, report.written)
+        if self.pinger is not None and urls:
+            self.pinger.submit(urls)
+        return report.next_publish
+
+    def _log_skipped(self, skipped: list[ArticleError]) -> None:
+        """Each skipped article with file, line, message and fix: once per change, so the
+        writer sees why an article is missing without the log repeating itself."""
+        texts = [str(e) for e in skipped]
+        if texts == self._logged_errors:
+            return
+        self._logged_errors = texts
+        for error in skipped:
+            log_event(log, "article_skipped", level=logging.WARNING, file=error.source,
+                      line=error.line, message=error.reason, fix=error.fix)
+
+    def send_digest(self, cadence: str, poll: float = 5.0) -> None:
+        """One scheduled digest; stops early (checkpointed) when the daemon shuts down.
+
+        If another process (say `feedpub digest send`) holds this cadence's send lock, wait
+        for it, checking every `poll` seconds, then send: that process may only have been
+        finishing an older issue, and this period's issue must not be skipped. Only a
+        daemon shutdown ends the wait (nothing is sent then; the next run plans the issue)."""
+        from ..jobs.mailing import SendBusyError, send_digest
+
+        stopping = self.scheduler.stopping
+        waited = False
+        while True:
+            try:
+                report = send_digest(self.cfg, cadence, stop=stopping)
+                break
+            except SendBusyError as exc:
+                if not waited:
+                    log_event(log, "digest_waiting", level=logging.WARNING, cadence=cadence,
+                              reason=str(exc))
+                    waited = True
+            if stopping.wait(poll):
+                log_event(log, "digest_skipped", level=logging.WARNING, cadence=cadence,
+                          reason="stopping while another process held the send lock")
+                return
+        self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
+        self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
+        log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,
+                  failed=report.failed, pending=report.pending, stopped=report.stopped,
+                  waited=waited)
+
+    def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None,
+              sock: socket.socket | None = None) -> None:
+        """Run until a signal: scheduler first (takes the lock), then the initial build in the
+        background while the server already answers."""
+        config = uvicorn.Config(self.app, lifespan="on", timeout_graceful_shutdown=10,
+                                **server_options(self.app))
+        server = _Server(config, on_signal=self.scheduler.stopping.set)
+        with server.signals():
+            self.scheduler.start()
+            try:
+                self._resume_pings()
+                sock = sock or bind(host, port)
+                actual = sock.getsockname()[1]
+                shown = f"[{host}]" if ":" in host else host
+                threading.Thread(target=self.scheduler.rebuild, args=("startup",),
+                                 name="feedpub-initial-build", daemon=True).start()
+                log_event(log, "listening", url=f"http://{shown}:{actual}/",
+                          public=self.cfg.public_dir)
+                if ready is not None:
+                    ready(f"http://{shown}:{actual}/")
+                with sock:
+                    server.run(sockets=[sock])
+            finally:
+                self.scheduler.shutdown(wait=True)
+                self._close_pinger()
+                log_event(log, "stopped")
+
+    def _resume_pings(self) -> None:
+        """Queue the pings the last run could not send before it stopped (the lock is ours)."""
+        if self.pinger is None:
+            return
+        with open_store(self.cfg) as store:
+            saved = store.get_meta(META_UNSENT_PINGS)
+            if saved:
+                store.set_meta(META_UNSENT_PINGS, "")
+        try:
+            loaded = json.loads(saved) if saved else []
+        except ValueError:
+            loaded = []  # not written by this program: nothing to resume
+        urls = [url for url in loaded if isinstance(url, str)] if isinstance(loaded, list) else []
+        if urls:
+            log_event(log, "websub_ping_resumed", hub=self.pinger.hub, urls=len(urls))
+            self.pinger.submit(urls)
+
+    def _close_pinger(self) -> None:
+        """Let queued pings go out for up to PING_SHUTDOWN_WAIT s; keep the rest for the next
+        start (once the builds have stopped, so none is queued after this)."""
+        if self.pinger is None:
+            return
+        unsent = self.pinger.close(PING_SHUTDOWN_WAIT)
+        if not unsent:
+            return
+        try:
+            with open_store(self.cfg) as store:
+                store.set_meta(META_UNSENT_PINGS, json.dumps(unsent))
+        except Exception:  # noqa: BLE001 - the shutdown must go on; the loss is logged
+            log.warning("could not keep %d unsent WebSub pings", len(unsent), exc_info=True)
+
+
+def _follow_port(cfg: Config, sock: socket.socket) -> Config:
+    """On a local site, links follow the port actually listened on (`run --port 8092` with
+    base_url on 8080); the log says so. A public base_url is never changed."""
+    if not cfg.site.local:
+        return cfg
+    actual = sock.getsockname()[1]
+    parts = urlsplit(cfg.site.base_url)
+    if parts.port == actual or (parts.port is None and actual == 80
+                                and parts.scheme == "http"):
+        return cfg
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"[{host}]:{actual}" if ":" in host else f"{host}:{actual}"
+    base_url = urlunsplit(parts._replace(netloc=netloc))
+    log_event(log, "base_url_port", level=logging.WARNING, configured=cfg.site.base_url,
+              used=base_url, reason="listening on another port than site.base_url names")
+    return dataclasses.replace(cfg, site=dataclasses.replace(cfg.site, base_url=base_url))
+
+
+def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,
+        ready: Callable[[str], None] | None = None, dev: bool = False,
+        drafts: bool = False) -> None:
+    """Build, serve and schedule until SIGINT/SIGTERM. Raises SchedulerError if another
+    `feedpub run` owns this data set. `dev` adds the local tools (/_outbox/, the error
+    banner); `drafts` builds drafts and future entries into the site (local sites only)."""
+    if drafts and not cfg.site.local:
+        raise ConfigError(
+            f"site.base_url = {cfg.site.base_url!r} is public: --drafts builds unpublished "
+            "entries into the served feeds, so it is only for a local base_url (use e.g. "
+            "--config with base_url = \"http://127.0.0.1:8080/\")")
+    levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
+    use_logfmt(levels.get(verbosity, logging.DEBUG))
+    host = host or cfg.web.host
+    sock = bind(host, cfg.web.port if port is None else port)
+    try:
+        cfg = _follow_port(cfg, sock)
+        if drafts:
+            log_event(log, "drafts", level=logging.WARNING,
+                      reason="drafts and future entries are built into this local site")
+        Daemon(cfg, dev=dev, drafts=drafts).serve(host, sock.getsockname()[1], ready, sock)
+    finally:
+        sock.close()

@@ -1,0 +1,251 @@
+"""The SMTP delivery backend: one session, TLS verified by default, reconnect as needed.
+
+The session opens lazily on the first message (so a mailer can be created cheaply), is
+renewed after `per_connection` messages and after the server drops it, and is closed when
+the `with` block ends. Every message is one MAIL/RCPT/DATA transaction so each reply can be
+recorded against its outbox row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+
+from ..config import Config, secret
+from ..errors import DeliveryError
+from ..mail.addresses import ascii_address
+from .base import (
+    ConnectionFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    envelope,
+    is_recipient_failure,
+    message_bytes,
+)
+
+PASSWORD_ENV = "FEEDPUB_SMTP_PASSWORD"
+
+
+def tls_context(cfg: Config) -> ssl.SSLContext:
+    """Certificates verified against the system store plus `ca_file`, unless verify = false."""
+    smtp = cfg.delivery.smtp
+    try:
+        context = ssl.create_default_context()
+        if smtp.ca_file:
+            context.load_verify_locations(cafile=str(cfg.path(Path(smtp.ca_file))))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectionFailure(
+            f"delivery.smtp.ca_file = {smtp.ca_file!r} cannot be loaded: {exc} "
+            "(give a PEM file of CA certificates)"
+        ) from exc
+    if not smtp.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class SmtpMailer:
+    """An SMTP client session configured by `[delivery.smtp]`."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.settings = cfg.delivery.smtp
+        self.where = f"{self.settings.host}:{self.settings.port}"
+        self.password = secret(PASSWORD_ENV)
+        self._client: smtplib.SMTP | None = None
+        self._count = 0
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- session ----------------------------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        hostname = self.cfg.site.domain
+        client: smtplib.SMTP | None = None
+        try:
+            if s.security == "tls":
+                client = smtplib.SMTP_SSL(s.host, s.port, local_hostname=hostname,
+                                          timeout=s.timeout, context=tls_context(self.cfg))
+            else:
+                client = smtplib.SMTP(s.host, s.port, local_hostname=hostname,
+                                      timeout=s.timeout)
+                if s.security == "starttls":
+                    client.ehlo()
+                    client.starttls(context=tls_context(self.cfg))
+            client.ehlo()
+            # A message ends with a separate short write (the final "."): without this the
+            # kernel may hold it back until the body is acknowledged (Nagle's algorithm).
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if s.username:
+                if self.password is None:
+                    raise ConnectionFailure(
+                        f"SMTP server {self.where}: user {s.username!r} is configured but "
+                        f"{PASSWORD_ENV} is not set (export the password in {PASSWORD_ENV})")
+                _login(client, s.username, self.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            _abort(client)
+            raise ConnectionFailure(
+                f"SMTP server {self.where} refused the login of {s.username!r}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)} "
+                f"(check delivery.smtp.username and {PASSWORD_ENV})") from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            _abort(client)
+            raise ConnectionFailure(
+                f"SMTP server {self.where} does not support {exc} "
+                "(check delivery.smtp.security: 'starttls', 'tls' or 'none')") from exc
+        except ssl.SSLError as exc:
+            _abort(client)
+            raise ConnectionFailure(
+                f"TLS with SMTP server {self.where} failed: {exc} (check delivery.smtp.security"
+                ", and ca_file for a private CA)") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            _abort(client)
+            raise ConnectionFailure(
+                f"cannot connect to SMTP server {self.where}: {exc} "
+                "(check delivery.smtp.host, port and security, and that the server is up)"
+            ) from exc
+        except BaseException:
+            _abort(client)
+            raise
+        self._count = 0
+        return client
+
+    def _session(self) -> smtplib.SMTP:
+        if self._client is not None and self._count >= max(1, self.settings.per_connection):
+            self.close()
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def close(self) -> None:
+        """End the session politely (QUIT), or just drop it if the server is gone."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        _abort(client)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, message: EmailMessage) -> str:
+        sender, recipients = envelope(message)
+        data = message_bytes(message)
+        return "; ".join(self.send_raw(sender, rcpt, data) for rcpt in recipients)
+
+    def send_raw(self, sender: str, recipient: str, data: bytes,
+                 before_end: Callable[[], None] | None = None) -> str:
+        client = self._session()
+        self._count += 1
+        try:
+            code, reply = client.mail(ascii_address(sender))
+            if code != 250:
+                self._fail(code, reply, f"MAIL FROM:<{sender}>", sender_side=True)
+            code, reply = client.rcpt(ascii_address(recipient))
+            if code not in (250, 251):
+                self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
+            code, reply = _data(client, data, before_end)
+            if code != 250:
+                self._fail(code, reply, "DATA", stage="DATA")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(
+                f"connection to {self.where} lost while sending to {recipient}: {exc}") from exc
+        return f"{code} {_text(reply)}"
+
+    def _fail(self, code: int, reply: bytes | str, command: str, *,
+              sender_side: bool = False, stage: str = "") -> None:
+        text = f"{self.where} answered {code} {_text(reply)} to {command}"
+        if code == 421 or code < 200:
+            self._drop()  # 421: the server is closing the session
+        else:
+            self._reset()
+        if 400 <= code < 500 or code == 421 or code < 200:
+            raise TemporaryFailure(text, code)
+        if sender_side:
+            raise ConnectionFailure(text + " (check digest.from_address and the server's "
+                                           "sender policy)")
+        if 500 <= code < 600:
+            raise PermanentFailure(text, code,
+                                   bounce=is_recipient_failure(stage, code, _text(reply)))
+        raise DeliveryError(text)
+
+    def _reset(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(client: smtplib.SMTP, data: bytes,
+          before_end: Callable[[], None] | None) -> tuple[int, bytes]:
+    """DATA, with a hook run just before the final "." that lets the server accept it.
+
+    The body streams to the server first; the sender uses the hook to wait until the
+    previous message is recorded as sent, so at most one accepted message per session is
+    ever unrecorded, while the recording overlaps this message's transfer.
+    """
+    code, reply = client.docmd("DATA")
+    if code != 354:
+        return code, reply
+    body = _LEADING_DOT.sub(b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    client.send(body)
+    if before_end is not None:
+        before_end()
+    client.send(b".\r\n")
+    return client.getreply()
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with the strongest advertised mechanism, once (no retry with weaker ones)."""
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("AUTH (the server offers no login)")
+    advertised = client.esmtp_features["auth"].upper().split()
+    for mechanism in ("CRAM-MD5", "PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            break
+    else:
+        raise smtplib.SMTPNotSupportedError(f"any of our AUTH mechanisms (it offers "
+                                            f"{' '.join(advertised)})")
+    client.user, client.password = username, password
+    method = getattr(client, "auth_" + mechanism.lower().replace("-", "_"))
+    client.auth(mechanism, method)
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())
+
+
+def _abort(client: smtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    with contextlib.suppress(OSError):
+        client.close()

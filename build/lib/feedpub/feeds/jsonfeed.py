@@ -1,0 +1,59 @@
+"""JSON Feed 1.1 writer (https://jsonfeed.org/version/1.1).
+
+Archive pages are chained with `next_url`, which JSON Feed defines as the page of older items:
+the subscription feed points to the newest archive page, each page to the one before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from .entries import FeedDoc, FeedItem
+
+VERSION_URL = "https://jsonfeed.org/version/1.1"
+LIBRARY = f"orjson {orjson.__version__}"  # shapes the bytes: part of the feed keys
+
+
+def _item(item: FeedItem) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": item.id,
+        "url": item.url,
+        "title": item.title,
+        "content_html": item.html,
+    }
+    if item.summary:
+        data["summary"] = item.summary
+    data["date_published"] = item.published_iso
+    data["date_modified"] = item.modified_iso
+    data["authors"] = [{"name": item.author}]
+    if item.tags:
+        data["tags"] = list(item.tags)
+    return data
+
+
+def render_json(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
+    """The JSON Feed document for `doc` (UTF-8, keys in a fixed order, so byte-stable)."""
+    data: dict[str, Any] = {
+        "version": VERSION_URL,
+        "title": doc.title,
+        "home_page_url": doc.home_url,
+        # An archive page names the subscription feed: that is the feed a reader follows.
+        "feed_url": doc.link("current") or doc.self_url,
+        "description": doc.description,
+    }
+    if doc.language:
+        data["language"] = doc.language
+    data["authors"] = [{"name": doc.author}]
+    hub = doc.link("hub")
+    if hub:
+        data["hubs"] = [{"type": "WebSub", "url": hub}]
+    older = doc.link("prev-archive")
+    if older:
+        data["next_url"] = older
+    data["items"] = [_item(item) for item in items]
+    # orjson: compact UTF-8, keys in insertion order, only the escapes JSON requires; about
+    # fifteen times faster than the json module on article bodies.
+    return orjson.dumps(data) + b"\n"

@@ -1,0 +1,199 @@
+"""RSS 2.0 and Atom 1.0 writers: one feed document and its entries in, bytes out.
+
+The only module that uses feedgen. Entries are written as text by this module and spliced
+into the head feedgen writes, which keeps a 50-entry archive page cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Sequence
+from email.utils import format_datetime
+
+from feedgen.ext.base import BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.version import version_str as feedgen_version
+from lxml import etree
+
+from ..errors import FeedError
+from .entries import ATOM, RSS, FeedDoc, FeedItem, escape_text
+from .plan import FEED_CONTENT_TYPES
+
+WRITER = f"feedgen {feedgen_version}, lxml {etree.__version__}"  # shapes the bytes
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+GENERATOR = "feedpub"
+
+# RSS elements holding plain text. The RSS Best Practices Profile asks for "&" and "<" in plain
+# text to be written as hexadecimal character references (the W3C validator warns otherwise).
+_RSS_PLAIN = re.compile(rb"<(title|description|category|dc:creator|managingEditor)>([^<]*)</\1>")
+
+# feedgen formats RSS dates through locale.setlocale(), which is process-wide: two renders in
+# different threads could otherwise switch the locale under each other. Every feedgen render
+# holds this lock. (Entry dates are formatted by email.utils, which needs no locale.)
+_FEEDGEN_LOCK = threading.Lock()
+
+
+_ENTRIES_MARK = "feedpub-entries"  # a comment where the entries go; text cannot fake it
+# The prefixes RSS entries are written with, as the feed head must declare them.
+_RSS_PREFIXES = tuple(f'xmlns:{prefix}="{uri}"'.encode() for prefix, uri in
+                      (("content", CONTENT_NS), ("atom", ATOM_NS), ("dc", DC_NS)))
+
+
+class _Additions(BaseExtension):
+    """Everything feedpub adds to a feedgen document: RFC 5005 `fh:archive`, in RSS the
+    atom:links feedgen keeps only for rel="self" (hub, archive links), and the place of the
+    entries, a comment that `_splice` replaces.
+
+    feedgen writes the feed head. The entries are written as text by `_atom_entry` and
+    `_rss_item`, in the layout lxml's pretty printer gives (but for bodies, which are CDATA
+    sections): feedgen's per-entry objects, and even lxml elements, cost several times more
+    than the XML itself, and archive pages put every article of the site through this code.
+    """
+
+    def __init__(self) -> None:
+        self.fmt = ATOM
+        self.links: tuple[tuple[str, str], ...] = ()
+        self.archived = False
+
+    def extend_ns(self) -> dict[str, str]:
+        namespaces = {"dc": DC_NS} if self.fmt == RSS else {}
+        if self.archived:
+            namespaces["fh"] = HISTORY_NS
+        return namespaces
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.archived:
+            etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        feed.append(etree.Comment(_ENTRIES_MARK))
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed[0]
+        for rel, href in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
+        if self.archived:
+            etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
+        channel.append(etree.Comment(_ENTRIES_MARK))
+        return feed
+
+
+def _splice(document: bytes, depth: int, entries: str) -> bytes:
+    """`document` with its entries mark (at `depth` levels of indentation) replaced."""
+    head, tail = document.split(b"  " * depth + b"<!--" + _ENTRIES_MARK.encode() + b"-->\n")
+    return head + entries.encode("utf-8") + tail
+
+
+def _attr(text: str) -> str:
+    """An attribute value escaped as lxml writes it (between double quotes)."""
+    return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
+            .replace("\t", "&#9;"))
+
+
+def _plain(text: str) -> str:
+    """Plain text in RSS: "&" and "<" as hexadecimal references (RSS Best Practices)."""
+    return (text.replace("&", "&#x26;").replace("<", "&#x3C;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
+
+
+def _blank(text: str) -> bool:
+    """`not text.strip()`, without copying a whole body."""
+    return not text or text.isspace()
+
+
+def _atom_entry(item: FeedItem) -> str:
+    out = ["  <entry>\n    <id>", escape_text(item.id), "</id>\n    <title>",
+           escape_text(item.title), "</title>\n    <updated>", item.modified_iso,
+           "</updated>\n    <author>\n      <name>", escape_text(item.author),
+           "</name>\n    </author>\n"]
+    if not _blank(item.html):  # a title-only entry has no content; its alternate link suffices
+        out += ['    <content type="html">', item.html_xml, "</content>\n"]
+    out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
+    if item.summary:
+        # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
+        # is, where type="text" would make validators report HTML in a text construct.
+        out += ['    <summary type="html">', escape_text(html.escape(item.summary, quote=False)),
+                "</summary>\n"]
+    for tag in item.tags:
+        out += ['    <category term="', _attr(tag), '"/>\n']
+    out += ["    <published>", item.published_iso, "</published>\n  </entry>\n"]
+    return "".join(out)
+
+
+def _rss_item(item: FeedItem) -> str:
+    out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
+           escape_text(item.url), "</link>\n"]
+    has_body = not _blank(item.html)  # empty elements are left out, never written blank
+    if item.summary:
+        # <description> is HTML in RSS: the plain-text summary is escaped once for it.
+        out += ["      <description>", _plain(html.escape(item.summary, quote=False)),
+                "</description>\n"]
+        if has_body:
+            out += ["      <content:encoded>", item.html_xml, "</content:encoded>\n"]
+    elif has_body:
+        out += ["      <description>", _plain(item.html), "</description>\n"]
+    out += ['      <guid isPermaLink="false">', escape_text(item.id), "</guid>\n"]
+    for tag in item.tags:
+        out += ["      <category>", _plain(tag), "</category>\n"]
+    out += ["      <pubDate>", format_datetime(item.published), "</pubDate>\n",
+            "      <atom:updated>", item.modified_iso, "</atom:updated>\n",
+            # RSS <author> must be an e-mail address; dc:creator takes a name.
+            "      <dc:creator>", _plain(item.author), "</dc:creator>\n    </item>\n"]
+    return "".join(out)
+
+
+def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
+    """A FeedGenerator with the feed-level fields both XML formats share."""
+    gen = FeedGenerator()
+    gen.register_extension("feedpub", _Additions, None)
+    gen.feedpub.fmt = doc.fmt
+    gen.feedpub.links = doc.links
+    gen.feedpub.archived = doc.archived
+    gen.id(doc.feed_id)
+    gen.title(doc.title)
+    gen.subtitle(doc.description)
+    gen.description(doc.description)
+    if doc.language:
+        gen.language(doc.language)
+    gen.updated(doc.updated)  # the newest change among the entries, never the build time
+    gen.generator(GENERATOR)
+    gen.link(href=doc.self_url, rel="self", type=mime)
+    return gen
+
+
+def render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
+    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"])
+    author = {"name": doc.author, "email": doc.email} if doc.email else {"name": doc.author}
+    gen.author(author)
+    for rel, href in doc.links:
+        gen.link(href=href, rel=rel)
+    gen.link(href=doc.home_url, rel="alternate", type="text/html")
+    with _FEEDGEN_LOCK:
+        head = bytes(gen.atom_str(pretty=True))
+    return _splice(head, 1, "".join(_atom_entry(item) for item in items))
+
+
+def render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
+    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"])
+    if doc.email:
+        gen.managingEditor(f"{doc.email} ({doc.author})")
+    gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
+    with _FEEDGEN_LOCK:
+        head = bytes(gen.rss_str(pretty=True))
+    root = head[:head.index(b">", head.index(b"<rss"))]
+    if not all(declaration in root for declaration in _RSS_PREFIXES):
+        raise FeedError(f"feedgen {feedgen_version} declares other namespace prefixes than "
+                        "content:, atom: and dc:, which feed entries are written with; "
+                        "install the feedgen version this feedpub release names")
+    head = _RSS_PLAIN.sub(_hex_references, head)
+    return _splice(head, 2, "".join(_rss_item(item) for item in items))
+
+
+def _hex_references(match: re.Match[bytes]) -> bytes:
+    text = match.group(2).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b"<%s>%s</%s>" % (match.group(1), text, match.group(1))

@@ -1,0 +1,8 @@
+"""Jobs: the only layer that chains the wings: config -> articles -> feeds and site pages
+(`publish`, `check`); articles -> mail -> delivery (`mailing`); sign-ups and confirmations
+(`subscriptions`).
+
+`cli`, `scheduler`, `web` and `daemon` call these functions.
+
+Never imports: web, scheduler, daemon or cli.
+"""

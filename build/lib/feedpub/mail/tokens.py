@@ -1,0 +1,145 @@
+"""Signed tokens for confirm / unsubscribe / preferences links.
+
+Only confirm links expire (`[web] token_max_age_days`). Unsubscribe and preferences links
+sit in every digest and in List-Unsubscribe (RFC 8058): they must keep working however old
+the message is, so they never expire; they only act on the one subscriber they name.
+
+A token signs the subscriber id *and* a short digest of the address it was made for: ids of
+erased subscribers can be reused, and an old link (say, fired by a mail scanner) must never
+act on the next person who gets the same id. Links signed before addresses were bound carry
+the id alone; they are honoured only for a subscriber that already existed when they were
+signed.
+
+The signing secret comes from FEEDPUB_SECRET_KEY, or is generated once and kept in
+`<data>/secret.key` (mode 0600), so links stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urljoin
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..config import Config, secret
+from ..errors import FeedpubError
+from ..fsutil import atomic_write
+
+SECRET_ENV = "FEEDPUB_SECRET_KEY"
+PURPOSES = ("confirm", "unsubscribe", "preferences")
+EXPIRING = frozenset({"confirm"})  # the purposes whose links expire
+
+
+class TokenError(FeedpubError):
+    """A link token is tampered with, of the wrong kind, or expired."""
+
+
+def secret_key(cfg: Config) -> str:
+    """The signing secret: from the environment, else from (or created in) the data folder."""
+    from_env = secret(SECRET_ENV)
+    if from_env:
+        return from_env
+    path: Path = cfg.data_dir / "secret.key"
+    try:
+        st = os.stat(path)
+        return _key_file(str(path), st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(48)
+        atomic_write(path, key.encode("ascii"), mode=0o600)
+        # Another process may have raced us; whatever is on disk now wins.
+        return path.read_text(encoding="ascii").strip()
+
+
+@lru_cache(maxsize=16)
+def _key_file(path: str, mtime_ns: int, size: int) -> str:
+    """The key kept in `path`, read once per version of the file (links are signed per
+    recipient, so a send would otherwise read it twice per message)."""
+    return Path(path).read_text(encoding="ascii").strip()
+
+
+@lru_cache(maxsize=64)
+def _signing(key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=f"feedpub-{purpose}")
+
+
+def _serializer(cfg: Config, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return _signing(secret_key(cfg), purpose)
+
+
+@lru_cache(maxsize=64)
+def _page_url(base_url: str, purpose: str) -> str:
+    return urljoin(base_url, purpose) + "?token="
+
+
+def address_digest(email: str) -> str:
+    """A short digest of a stored (normalized) address, bound into every link token."""
+    return hashlib.sha256(email.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    """What a valid token says: the subscriber id, the address digest, when it was signed."""
+
+    subscriber_id: int
+    address: str | None  # None: a link signed before tokens carried the address
+    signed: datetime  # tz-aware UTC, whole seconds
+
+    def names(self, email: str, created: datetime) -> bool:
+        """True when the token was made for this subscriber record (address and id)."""
+        if self.address is not None:
+            return hmac.compare_digest(self.address, address_digest(email))
+        return created.replace(microsecond=0) <= self.signed
+
+
+def make_token(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
+    """Sign `subscriber_id` and the digest of its stored address `email` for one purpose."""
+    return str(_serializer(cfg, purpose).dumps([subscriber_id, address_digest(email)]))
+
+
+def read_token(cfg: Config, purpose: str, token: str,
+               max_age_days: int | None = None) -> LinkClaim:
+    """Return what a valid token claims, or raise TokenError.
+
+    Confirm tokens older than `max_age_days` (default `[web] token_max_age_days`) are
+    refused; the other purposes never expire. The caller checks the claim against the
+    subscriber's current record (`LinkClaim.names`).
+    """
+    days = cfg.web.token_max_age_days if max_age_days is None else max_age_days
+    max_age = days * 86400 if purpose in EXPIRING else None
+    try:
+        value, signed = _serializer(cfg, purpose).loads(token, max_age=max_age,
+                                                        return_timestamp=True)
+    except SignatureExpired as exc:
+        raise TokenError(
+            f"this {purpose} link has expired (older than {days} days); request a new one"
+        ) from exc
+    except BadSignature as exc:
+        raise TokenError(
+            f"this {purpose} link is not valid (it was altered or cut short); "
+            "use the full link from the email"
+        ) from exc
+    if _is_id(value):
+        return LinkClaim(value, None, signed)
+    if (isinstance(value, list) and len(value) == 2 and _is_id(value[0])
+            and isinstance(value[1], str)):
+        return LinkClaim(value[0], value[1], signed)
+    raise TokenError(f"this {purpose} link is not valid")
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def link(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
+    """Absolute URL of the page for `purpose`, carrying a signed token for that subscriber."""
+    # The token's alphabet (URL-safe base64 and ".") needs no escaping in a query.
+    return _page_url(cfg.site.base_url, purpose) + make_token(cfg, purpose, subscriber_id, email)

@@ -1,0 +1,272 @@
+"""The daemon's clock: digests on cron schedules, feed rebuilds on file changes and at the
+publish time of future-dated articles. One scheduler per data set, guarded by a lock file.
+
+Digest jobs live in the project database (APScheduler's SQLAlchemyJobStore, table
+`feedpub_jobs`) so that after downtime exactly one catch-up run happens within the grace window
+(coalesce + misfire_grace_time). Stored jobs refer to `run_digest_job` by import path; the live
+callable (which carries the stop event and metrics) is looked up by data folder, a key the lock
+file makes unique to this process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+
+from .config import Config
+from .errors import SchedulerError
+from .logfmt import log_event
+from .store.dialect import create_engine
+
+log = logging.getLogger("feedpub.scheduler")
+
+JOB_TABLE = "feedpub_jobs"
+LOCK_NAME = "scheduler.lock"
+CADENCES = ("daily", "weekly")
+
+_RUNNERS: dict[str, Callable[[str], None]] = {}  # data folder -> digest runner of this process
+
+
+def run_digest_job(data_key: str, cadence: str) -> None:
+    """Entry point of stored digest jobs (referenced by import path in the job table)."""
+    runner = _RUNNERS.get(data_key)
+    if runner is None:
+        raise SchedulerError(f"no running scheduler owns {data_key}; digest {cadence} not sent")
+    runner(cadence)
+
+
+def lock_path(cfg: Config) -> Path:
+    return cfg.data_dir / LOCK_NAME
+
+
+class InstanceLock:
+    """An exclusive `flock` on <data>/scheduler.lock, held for the life of the process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="ascii")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise SchedulerError(
+                f"another 'feedpub run' (pid {holder}) already runs the scheduler for this data "
+                f"set: the lock file {self.path} is held. Stop that process first, or give this "
+                "one its own [paths] data folder."
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def lock_holder(cfg: Config) -> int | None:
+    """Pid of the process holding the scheduler lock, or None if no scheduler runs."""
+    path = lock_path(cfg)
+    try:
+        handle = open(path, encoding="ascii")  # noqa: SIM115
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def digest_trigger(cfg: Config, cadence: str) -> CronTrigger | None:
+    """The cron trigger of a cadence in the site's timezone, or None when disabled."""
+    expression = getattr(cfg.schedule, cadence).strip()
+    if not expression:
+        return None
+    try:
+        return CronTrigger.from_crontab(expression, timezone=cfg.site.tz)
+    except ValueError as exc:
+        raise SchedulerError(
+            f"[schedule] {cadence} = {expression!r} is not a valid crontab expression: {exc} "
+            "(use five fields, e.g. '0 8 * * mon'; an empty string disables it)"
+        ) from exc
+
+
+def _job_store(cfg: Config) -> SQLAlchemyJobStore:
+    """APScheduler's job table in the project database, on an engine set up like the store's
+    (WAL, busy timeout) so scheduler and store writes wait for each other instead of failing."""
+    return SQLAlchemyJobStore(engine=create_engine(cfg.database_url), tablename=JOB_TABLE)
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    job: str
+    next_run: datetime | None
+
+
+def stored_runs(cfg: Config) -> list[ScheduledRun]:
+    """Next run times of the stored digest jobs (readable while another process runs them)."""
+    store = _job_store(cfg)
+    try:
+        return [ScheduledRun(job.id, job.next_run_time) for job in store.get_all_jobs()]
+    except Exception:  # noqa: BLE001 - no table yet, or an unreadable job: nothing stored
+        return []
+    finally:
+        store.shutdown()
+
+
+class DaemonScheduler:
+    """Owns the APScheduler instance, the lock and the articles/ watcher of one daemon."""
+
+    def __init__(self, cfg: Config, *, rebuild: Callable[[str], datetime | None],
+                 digest: Callable[[str], None], watch: bool = True) -> None:
+        self.cfg = cfg
+        self._rebuild = rebuild
+        self._digest = digest
+        self._watch = watch
+        self._key = str(cfg.data_dir.resolve())
+        self._lock = InstanceLock(lock_path(cfg))
+        self._build_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        """Take the lock, restore or create the digest jobs, start watching articles/."""
+        self._lock.acquire()
+        try:
+            self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self) -> None:
+        grace = self.cfg.schedule.grace_seconds
+        _RUNNERS[self._key] = self._digest
+        scheduler = BackgroundScheduler(
+            jobstores={"default": _job_store(self.cfg),
+                       "memory": MemoryJobStore()},
+            job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
+            timezone=self.cfg.site.tz,
+        )
+        scheduler.start(paused=True)
+        self.scheduler = scheduler
+        for cadence in CADENCES:
+            self._sync_digest_job(scheduler, cadence, grace)
+        scheduler.resume()
+        if self._watch:
+            self.cfg.articles_dir.mkdir(parents=True, exist_ok=True)
+            self._watcher = threading.Thread(target=self._watch_articles, name="feedpub-watch",
+                                             daemon=True)
+            self._watcher.start()
+        log_event(log, "scheduler_started", lock=self._lock.path,
+                  jobs=",".join(f"{r.job}@{r.next_run.isoformat() if r.next_run else '-'}"
+                                for r in self.next_runs()))
+
+    def _sync_digest_job(self, scheduler: BackgroundScheduler, cadence: str, grace: int) -> None:
+        """Keep a stored job whose schedule is unchanged (so missed runs are caught up)."""
+        job_id = f"digest-{cadence}"
+        trigger = digest_trigger(self.cfg, cadence)
+        existing = scheduler.get_job(job_id, jobstore="default")
+        if trigger is None:
+            if existing is not None:
+                scheduler.remove_job(job_id, jobstore="default")
+            return
+        args = [self._key, cadence]
+        same = (existing is not None and str(existing.trigger) == str(trigger)
+                and str(getattr(existing.trigger, "timezone", "")) == str(trigger.timezone)
+                and list(existing.args) == args)
+        if same:
+            scheduler.modify_job(job_id, jobstore="default", coalesce=True,
+                                 misfire_grace_time=grace, max_instances=1)
+            return
+        scheduler.add_job(run_digest_job, trigger, args=args, id=job_id, name=f"{cadence} digest",
+                          jobstore="default", replace_existing=True, coalesce=True,
+                          misfire_grace_time=grace, max_instances=1)
+
+    def rebuild(self, reason: str) -> None:
+        """Run one build now (serialized) and schedule the next future-dated publish."""
+        with self._build_lock:
+            if self._stop.is_set():
+                return
+            try:
+                next_publish = self._rebuild(reason)
+            except Exception as exc:  # noqa: BLE001 - a failed build must not stop the daemon
+                log_event(log, "rebuild_failed", level=logging.ERROR, reason=reason,
+                          error=f"{type(exc).__name__}: {exc}")
+                log.debug("rebuild failed (reason=%s)", reason, exc_info=True)
+                return
+        self.schedule_publish(next_publish)
+
+    def schedule_publish(self, when: datetime | None) -> None:
+        """A one-off rebuild at the publish time of the next future-dated article."""
+        if self.scheduler is None or self._stop.is_set():
+            return
+        if when is None:
+            if self.scheduler.get_job("publish", jobstore="memory") is not None:
+                self.scheduler.remove_job("publish", jobstore="memory")
+            return
+        self.scheduler.add_job(self.rebuild, DateTrigger(run_date=when + timedelta(seconds=1)),
+                               args=["publish_time"], id="publish", jobstore="memory",
+                               replace_existing=True, misfire_grace_time=None)
+        log_event(log, "publish_scheduled", at=when)
+
+    def _watch_articles(self) -> None:
+        """Rebuild once per burst of changes: watchfiles yields after `step` ms without a new
+        change (the configured quiet time), or at the latest after `debounce` ms of changes."""
+        import watchfiles
+
+        quiet = max(1, self.cfg.schedule.debounce_ms)
+        for changes in watchfiles.watch(self.cfg.articles_dir, step=quiet,
+                                        debounce=max(1600, 4 * quiet),
+                                        stop_event=self._stop, raise_interrupt=False):
+            log_event(log, "articles_changed", files=len(changes))
+            self.rebuild("articles_changed")
+
+    def next_runs(self) -> list[ScheduledRun]:
+        if self.scheduler is None:
+            return []
+        return [ScheduledRun(job.id, job.next_run_time) for job in self.scheduler.get_jobs()]
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop watching and scheduling; with `wait`, let running jobs checkpoint first."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+        if wait and self._build_lock.acquire(timeout=120):  # let a running build finish
+            self._build_lock.release()
+        _RUNNERS.pop(self._key, None)
+        self._lock.release()
+        log_event(log, "scheduler_stopped")
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when the daemon is shutting down; long jobs poll it to checkpoint."""
+        return self._stop

@@ -1,0 +1,255 @@
+"""The site's HTML pages: a home/archive page and one page per article (pure).
+
+`plan_pages(articles, cfg)` returns OutputFile records whose keys cover every input (template
+sources, site settings, article fields), so the build re-renders only what changed. Templates
+come from the site's templates/ folder first, then the package defaults. The web app renders
+its form pages with the same environment (`page_environment`, `render_page`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property, partial
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+from jinja2 import Environment
+from lxml import etree
+from markupsafe import Markup, escape
+
+from .. import __version__
+from ..articles.model import Article
+from ..config import Config, SiteConfig
+from ..feeds.entries import ArticleDigests, clean_tags, may_have_relative_link
+from ..feeds.plan import tag_slugs
+from ..outputs import OutputFile
+from .templating import environment
+
+RECENT = 10  # articles shown with their summary on the home page; the rest are listed
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """One `<link rel="alternate">` for feed autodiscovery."""
+
+    href: str
+    type: str
+    title: str
+
+
+class FeedLinks(tuple[FeedLink, ...]):
+    """The autodiscovery links of a page. A template may loop over them, or write
+    `{{ feeds }}` for every `<link rel="alternate">` tag, one a line (worked out once per
+    list, and a build shares one list among the pages with the same tags)."""
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What a page's key needs of the links: each href and title."""
+        return repr([(link.href, link.title) for link in self])
+
+    @cached_property
+    def _html(self) -> Markup:
+        return Markup("\n".join(
+            f'<link rel="alternate" type="{escape(link.type)}" title="{escape(link.title)}" '
+            f'href="{escape(link.href)}">' for link in self))
+
+    def __html__(self) -> Markup:
+        return self._html
+
+
+@dataclass(frozen=True)
+class TagFeeds:
+    """The per-tag feed files of one tag."""
+
+    tag: str
+    rss: str
+    atom: str
+
+
+def page_links(html: str, base_url: str, root: str) -> str:
+    """Rewrite the site-relative links of an article body for a page `root` levels down.
+
+    Article links are relative to the site's base URL; on `posts/<slug>.html` they must be
+    relative to that page instead ("../maps/x.html"), so the site works under any host.
+    Links leaving the site stay absolute.
+    """
+    if not root or not may_have_relative_link(html):
+        return html
+
+    def rebase(link: str) -> str:
+        if link.startswith("#"):
+            return link
+        absolute = urljoin(base_url, link)
+        return root + absolute[len(base_url):] if absolute.startswith(base_url) else absolute
+
+    try:
+        wrapper = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html
+    wrapper.rewrite_links(rebase, resolve_base_href=False)
+    return lxml.html.tostring(wrapper, encoding="unicode")[len("<div>"):-len("</div>")]
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def _day(value: datetime, site: SiteConfig) -> str:
+    """"5 March 2024", in the site's time zone (English month names, whatever the locale)."""
+    local = value.astimezone(site.tz)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def page_environment(cfg: Config) -> Environment:
+    """The HTML environment (autoescaping) with the page filters installed."""
+    env = environment(cfg, autoescape=True)
+    env.filters["day"] = _day
+    return env
+
+
+def text_environment(cfg: Config) -> Environment:
+    """The plain-text environment, for email bodies."""
+    return environment(cfg, autoescape=False)
+
+
+def site_feeds(cfg: Config, tags: Sequence[str], slugs: dict[str, str] | None = None,
+               ) -> tuple[list[FeedLink], list[TagFeeds]]:
+    """Autodiscovery links for the main feeds and the feeds of `tags` (absolute URLs).
+
+    `slugs` maps every tag of the site to its feed file stem (the feed builder's rule, which
+    depends on the whole tag set); it defaults to the slugs of `tags` alone.
+    """
+    base, title = cfg.site.base_url, cfg.site.title
+    links = [FeedLink(base + "feed.xml", "application/rss+xml", f"{title} (RSS)"),
+             FeedLink(base + "atom.xml", "application/atom+xml", f"{title} (Atom)"),
+             FeedLink(base + "feed.json", "application/feed+json", f"{title} (JSON Feed)")]
+    per_tag: list[TagFeeds] = []
+    if cfg.feeds.tag_feeds:
+        wanted = clean_tags(tags)
+        slugs = slugs if slugs is not None else tag_slugs(wanted)
+        for tag in sorted(wanted, key=str.lower):
+            slug = slugs[tag]
+            per_tag.append(TagFeeds(tag, f"tags/{slug}.xml", f"tags/{slug}.atom"))
+            links.append(FeedLink(base + f"tags/{slug}.xml", "application/rss+xml",
+                                  f"{title}: {tag} (RSS)"))
+            links.append(FeedLink(base + f"tags/{slug}.atom", "application/atom+xml",
+                                  f"{title}: {tag} (Atom)"))
+    return links, per_tag
+
+
+def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = "",
+                feeds: Sequence[FeedLink] | None = None, **context: Any) -> str:
+    """Render one page template with the common context (site, root, feeds)."""
+    if feeds is None:
+        feeds = site_feeds(cfg, ())[0]
+    if not isinstance(feeds, FeedLinks):
+        feeds = FeedLinks(feeds)
+    return env.get_template(template).render(site=cfg.site, root=root, feeds=feeds, **context)
+
+
+def _template_digest(env: Environment, names: Sequence[str]) -> bytes:
+    """Fingerprint of the package version and the sources of the templates `names`."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in names:
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        digest.update(source.encode("utf-8"))
+    return digest.digest()
+
+
+def _key(templates: bytes, *parts: object) -> str:
+    return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
+
+
+def plan_pages(articles: Sequence[Article], cfg: Config,
+               digests: Sequence[bytes] | None = None) -> list[OutputFile]:
+    """index.html (newest first), posts/<slug>.html per article, and style.css.
+
+    `digests` may give `feeds_model.article_digest` of each article (the build shares them
+    between feeds and pages); they key the article pages.
+    """
+    env = page_environment(cfg)
+    env.auto_reload = False  # one build: no need to stat the templates for every page
+    env.get_template("article.html.j2")  # compiled here once, not in every build worker
+    if digests is None:
+        digests = ArticleDigests(articles)
+    # Newest first; the indexes point into `digests`, which are worked out only when a key
+    # is needed.
+    order = sorted(range(len(articles)), key=lambda i: articles[i].published, reverse=True)
+    ordered = [articles[i] for i in order]
+    all_tags = sorted({t for a in ordered for t in clean_tags(a.tags)}, key=str.lower)
+    slugs = tag_slugs(all_tags) if cfg.feeds.tag_feeds else {}
+    links, tag_feeds = site_feeds(cfg, all_tags, slugs)
+    site_key = repr((cfg.site, cfg.feeds.tag_feeds))
+    recent, older = ordered[:RECENT], ordered[RECENT:]
+    home_templates = _template_digest(env, ("base.html.j2", "home.html.j2"))
+
+    def home_key() -> str:  # covers every article: worked out by the process that needs it
+        summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
+        listed = tuple((a.slug, a.title, a.published) for a in older)
+        return _key(home_templates, site_key, summary, listed, tag_feeds)
+
+    def render_home() -> bytes:
+        return render_page(env, "home.html.j2", cfg, feeds=links, recent=recent, older=older,
+                           tag_feeds=tag_feeds).encode("utf-8")
+
+    outputs = [
+        OutputFile("index.html", home_key, render_home),
+        OutputFile("style.css", _key(_template_digest(env, ("style.css",))),
+                   lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
+                   .encode("utf-8")),
+    ]
+    article_pages = _ArticlePages(env, cfg, links[:3], slugs, site_key)
+    outputs.extend(article_pages.plan(articles[i], partial(digests.__getitem__, i))
+                   for i in order)
+    return outputs
+
+
+class _ArticlePages:
+    """Plans `posts/<slug>.html`: what every article page shares is worked out once."""
+
+    def __init__(self, env: Environment, cfg: Config, main_links: list[FeedLink],
+                 slugs: dict[str, str], site_key: str) -> None:
+        self.env = env
+        self.cfg = cfg
+        self.main_links = main_links
+        self.slugs = slugs
+        self.templates = _template_digest(env, ("base.html.j2", "article.html.j2")) + (
+            site_key.encode("utf-8"))
+        self.tag_links: dict[str, list[FeedLink]] = {}
+        self.shared: dict[tuple[str, ...], FeedLinks] = {}
+
+    def feeds(self, tags: Sequence[str]) -> FeedLinks:
+        """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
+        wanted = tuple(sorted(clean_tags(tags), key=str.lower)) if self.cfg.feeds.tag_feeds else ()
+        links = self.shared.get(wanted)
+        if links is None:
+            found = list(self.main_links)
+            for tag in wanted:
+                per_tag = self.tag_links.get(tag)
+                if per_tag is None:
+                    per_tag = site_feeds(self.cfg, (tag,), self.slugs)[0][3:]
+                    self.tag_links[tag] = per_tag
+                found.extend(per_tag)
+            links = self.shared[wanted] = FeedLinks(found)
+        return links
+
+    def plan(self, article: Article, digest: Callable[[], bytes]) -> OutputFile:
+        cfg, env = self.cfg, self.env
+        links = self.feeds(article.tags)
+
+        def render() -> bytes:
+            body = (article.html if article.plain_body
+                    else page_links(article.html, cfg.site.base_url, "../"))
+            return render_page(env, "article.html.j2", cfg, root="../", feeds=links,
+                               article=article, body=body,
+                               canonical=cfg.site.base_url + article.url_path).encode("utf-8")
+
+        def key() -> str:
+            # The digest covers the fields a page shows; `updated` is there as set or not.
+            return _key(self.templates, digest(), article.updated, links.fingerprint)
+
+        return OutputFile(article.url_path, key, render)
