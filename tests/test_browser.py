@@ -97,3 +97,31 @@ def test_subscribe_confirm_preferences_unsubscribe_in_a_browser(make_site, brows
     finally:
         server.stop()
         smtp.stop()
+
+
+def test_local_home_page_shows_the_article_errors_banner(make_site, browser_page) -> None:
+    """On a local site (loopback base_url) the home page lists what could not be published,
+    visibly, above the page; the feeds and the rest of the page are still there."""
+    page = browser_page
+    sock = bind("127.0.0.1", 0)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    cfg = make_site({**ARTICLES, "broken.txt": "date 2024-02-30 Broken\n\nBody.\n"},
+                    config_text=BASE_CONFIG.replace('base_url = "https://news.example.org/"',
+                                                    f'base_url = "{base}"'))
+    report = build_feeds(cfg)
+    app = create_app(cfg)
+    app.rebuilt(report.written, skipped=report.skipped)
+    server = ServerThread(app, sock).start()
+    try:
+        page.goto(base)
+        banner = page.locator("#feedpub-article-errors")
+        assert banner.is_visible()
+        assert "1 article(s) not published" in banner.inner_text()
+        assert "broken.txt:1" in banner.inner_text()
+        box = banner.bounding_box()
+        assert box is not None and box["y"] < 50 and box["height"] > 20
+        assert page.title() == "Test Site"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "article-errors-banner.png"))
+    finally:
+        server.stop()

@@ -54,7 +54,7 @@ def test_build_writes_valid_feeds_and_rebuild_is_byte_identical(make_site) -> No
     cfg = make_site(GOOD)
     code, output = _run(cfg.root, "build")
     assert code == 0, output
-    assert "2 article(s) published" in output
+    assert "2 published, 0 draft(s), 0 scheduled, 0 skipped" in output
     first = _snapshot(cfg.public_dir)
     for name in ("feed.xml", "atom.xml", "feed.json", "tags/city.xml", "tags/city.atom"):
         assert name in first

@@ -1,4 +1,6 @@
-"""Every command has help text and a README entry; CI runs the README's test command."""
+"""Every command has help text ending with examples and an entry in the generated reference
+(which is up to date); every config key is in the reference; CI runs the README's test
+command."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from feedpub.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
+COMMANDS_REFERENCE = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: str = "feedpub") -> Iterator[tuple[str, click.Command]]:
@@ -38,14 +42,64 @@ def test_there_are_commands() -> None:
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
-def test_command_has_help_and_a_readme_entry(path: str, command: click.Command) -> None:
+def test_command_has_help_with_examples_and_a_reference_entry(path: str,
+                                                              command: click.Command) -> None:
     assert command.help and len(command.help.strip()) > 10, f"{path} has no help text"
     result = CliRunner().invoke(cli, path.split()[1:] + ["--help"])
     assert result.exit_code == 0, result.output
     first_line = " ".join(command.help.strip().splitlines()[0].split())
     assert first_line in " ".join(result.output.split())
-    assert re.search(rf"^#+ `{re.escape(path)}\b", README, re.MULTILINE), (
-        f"README.md has no heading for `{path}`")
+    body = result.output.split("\nOptions:")[0].rstrip().splitlines()
+    example = [n for n, line in enumerate(body) if line.strip() in ("Example:", "Examples:")]
+    assert example, f"{path} --help has no example"
+    assert all(line.strip().startswith("feedpub ") or line.startswith("        ")
+               for line in body[example[-1] + 1:]), f"{path}: the examples do not end the help"
+    assert re.search(rf"^#+ `{re.escape(path)}`$", COMMANDS_REFERENCE, re.MULTILINE), (
+        f"docs/reference/commands.md has no heading for `{path}` "
+        "(run `python -m feedpub.cli.docs`)")
+
+
+def test_the_generated_reference_is_up_to_date() -> None:
+    from feedpub.cli.docs import generate
+
+    for name, content in generate().items():
+        committed = (DOCS / "reference" / name).read_text(encoding="utf-8")
+        assert committed == content, (f"docs/reference/{name} is out of date: run "
+                                      "`python -m feedpub.cli.docs`")
+
+
+def test_every_config_key_is_in_the_reference_with_its_default() -> None:
+    import dataclasses
+
+    from feedpub.config import Config
+
+    reference = (DOCS / "reference" / "config.md").read_text(encoding="utf-8")
+
+    def walk(obj: object, prefix: str) -> Iterator[tuple[str, str, object]]:
+        for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+            if f.name == "root":
+                continue
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from walk(value, f"{prefix}{f.name}.")
+            else:
+                yield prefix.rstrip("."), f.name, value
+
+    for section, key, value in walk(Config(), ""):
+        block = reference.split(f"## `[{section}]`", 1)[1].split("\n## ", 1)[0]
+        row = re.search(rf"^\| `{key}` \| `([^`]*)` \|", block, re.MULTILINE)
+        assert row, f"{section}.{key} is not in docs/reference/config.md"
+        assert str(value).lower().strip('"') in row.group(1).lower(), (section, key, row.group(1))
+
+
+def test_readme_links_the_guides_and_the_license_is_mit() -> None:
+    for target in ("docs/getting-started.md", "docs/reference/commands.md",
+                   "docs/reference/config.md"):
+        assert f"]({target})" in README, target
+        assert (ROOT / target).exists(), target
+    for link in re.findall(r"\]\((docs/[^)#]+)", README):
+        assert (ROOT / link).exists(), link
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
 
 
 def _setup_commands() -> list[str]:
@@ -69,8 +123,9 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_systemd_unit_has_no_comment_after_a_setting() -> None:
     """systemd reads `#` / `;` as a comment only at the start of a line: text after a setting
     would become part of its value (e.g. a file name that never exists)."""
-    blocks = re.findall(r"^```ini\n(.*?)\n```", README, re.MULTILINE | re.DOTALL)
-    assert blocks, "README.md has no systemd unit"
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(DOCS.rglob("*.md")))
+    blocks = re.findall(r"^```ini\n(.*?)\n```", README + text, re.MULTILINE | re.DOTALL)
+    assert blocks, "the docs have no systemd unit"
     for block in blocks:
         for line in block.splitlines():
             text = line.strip()

@@ -47,6 +47,13 @@ class SiteConfig:
         return urlsplit(self.base_url).hostname or "localhost"
 
     @cached_property
+    def local(self) -> bool:
+        """True when base_url is on this machine (localhost, 127.0.0.0/8, ::1): local use."""
+        host = self.domain
+        return host == "localhost" or host.endswith(".localhost") or \
+            host.startswith("127.") or host in ("::1", "[::1]")
+
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -386,16 +393,37 @@ def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Co
     return typing.cast(Config, cfg)
 
 
+CONFIG_ENV = "FEEDPUB_CONFIG"  # the config file to use when --config is not given
+
+
+def find_config(start: Path | None = None) -> Path:
+    """The config file a command uses: $FEEDPUB_CONFIG, else config.toml in `start` (the
+    current folder) or the nearest parent that has one. None found is a ConfigError that
+    suggests `feedpub init`, so a command run in the wrong folder never builds a default site."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {DEFAULT_CONFIG_NAME} in {here} or its parents: create a site with "
+        "`feedpub init DIR` (then cd into it), or name the file with --config PATH or "
+        f"{CONFIG_ENV}=PATH"
+    )
+
+
 def load_config(path: Path | None = None) -> Config:
-    """Read config.toml once. A missing default file means all defaults, rooted at cwd."""
+    """Read config.toml once; without a path, the file `find_config()` finds."""
     if path is None:
-        path = Path(DEFAULT_CONFIG_NAME)
-        if not path.exists():
-            return Config(root=Path.cwd())
+        path = find_config()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found (pass --config PATH)") from exc
+        raise ConfigError(f"{path}: config file not found (pass --config PATH, or create a "
+                          "site with `feedpub init DIR`)") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
     return parse_config(text, path.resolve().parent, str(path))

@@ -24,10 +24,48 @@ from .context import Context
 # and mail stack, which costs more start-up time than a no-change rebuild itself.
 LAZY_COMMANDS = {
     "build": "publish", "check": "publish", "articles": "publish", "new": "publish",
-    "subscribers": "mail", "digest": "mail",
+    "subscribers": "subscribers", "digest": "mail",
     "run": "daemon", "status": "daemon",
-    "db": "db",
+    "init": "init", "outbox": "outbox", "db": "db",
 }
+
+# The group's own options, also accepted after the command (`feedpub check -q`).
+_GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose"})
+_GLOBAL_VALUED = frozenset({"--config"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the group's options written after the command to before it, so `feedpub check -q`
+    means `feedpub -q check`. Everything after `--` is left as it is."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args) and args[index].startswith("-"):  # options before the command
+        front.append(args[index])
+        if args[index] in _GLOBAL_VALUED and index + 1 < len(args):
+            index += 1
+            front.append(args[index])
+        index += 1
+    if index >= len(args):
+        return args
+    rest.append(args[index])  # the command
+    index += 1
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg in _GLOBAL_FLAGS or (arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            front.append(arg)
+        elif arg in _GLOBAL_VALUED and index + 1 < len(args):
+            front.extend(args[index:index + 2])
+            index += 1
+        elif arg.split("=", 1)[0] in _GLOBAL_VALUED and "=" in arg:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
 
 
 class FeedpubGroup(click.Group):
@@ -44,6 +82,9 @@ class FeedpubGroup(click.Group):
                 self.add_command(command)
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -54,13 +95,22 @@ class FeedpubGroup(click.Group):
 
 @click.group(cls=FeedpubGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="Path to config.toml (default: ./config.toml).")
+              default=None, help="Path to config.toml (default: $FEEDPUB_CONFIG, else config.toml "
+              "in this folder or the nearest parent that has one).")
 @click.option("-v", "--verbose", count=True, help="More output (repeat for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.version_option(__version__, prog_name="feedpub")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
-    """Publish RSS, Atom and JSON feeds from a folder of articles, and mail digests."""
+    """Publish RSS, Atom and JSON feeds from a folder of articles, and mail digests.
+
+    Global options (-q, -v, --config) may also follow the command.
+
+    \b
+    Examples:
+      feedpub init mysite && cd mysite && feedpub run
+      feedpub check -q
+    """
     verbosity = -1 if quiet else verbose
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
 
+from ..errors import FeedpubError
 from .context import Context, pass_ctx
 
 
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default: [web] host).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: [web] port; "
-              "0 picks a free one).")
+              "0 picks a free one). On a local site, links follow it.")
+@click.option("--dev", is_flag=True, help="Local tools: /_outbox/ shows the mail written to "
+              "the Maildir, and the home page lists articles that could not be published.")
+@click.option("--drafts", is_flag=True, help="Also build drafts and future-dated entries into "
+              "the site (only with a loopback base_url; never into a digest).")
 @pass_ctx
-def run(ctx: Context, host: str | None, port: int | None) -> None:
+def run(ctx: Context, host: str | None, port: int | None, dev: bool, drafts: bool) -> None:
     """Build the feeds, serve them and the subscription pages, and send digests on schedule.
 
     Rebuilds when articles/ changes and when a future-dated article comes due. Stop with
     Ctrl-C or SIGTERM; a digest being sent is checkpointed and resumes on the next run.
+
+    \b
+    Examples:
+      feedpub run
+      feedpub run --dev --drafts --port 8092
     """
     from ..daemon.run import run as run_daemon
 
-    run_daemon(ctx.config, host, port, verbosity=ctx.verbosity)
+    run_daemon(ctx.config, host, port, verbosity=ctx.verbosity, dev=dev, drafts=drafts)
 
 
 def _when(value: datetime | str | None) -> str:
@@ -34,10 +45,29 @@ def _when(value: datetime | str | None) -> str:
 @click.command()
 @pass_ctx
 def status(ctx: Context) -> None:
-    """Show whether the daemon runs, its next digests, the last build and issue, the outbox."""
+    """Show whether the daemon runs, its next digests, the last build and issue, the outbox.
+
+    Also lists the articles the last build could not publish. With a config error, shows
+    what it can read and exits with status 2.
+
+    \b
+    Example:
+      feedpub status
+    """
     from ..daemon.status import status as daemon_status
 
-    info = daemon_status(ctx.config)
+    cfg, config_error = ctx.config_or_error()
+    if config_error is not None:
+        click.secho(f"error: {config_error}", fg="red", err=True)
+        click.secho("status below is read despite the config error; fix it before "
+                    "`feedpub run`", fg="yellow", err=True)
+    try:
+        info = daemon_status(cfg)
+    except FeedpubError as exc:
+        if config_error is None:
+            raise
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(config_error.exit_code)
     click.echo(f"daemon:       {'running, pid ' + str(info.pid) if info.pid else 'not running'}")
     for number, run_ in enumerate(info.next_runs):
         label = "next runs:" if number == 0 else ""
@@ -56,8 +86,15 @@ def status(ctx: Context) -> None:
     if info.outbox is not None:
         click.echo("outbox:       " + (", ".join(f"{k} {v}" for k, v in info.outbox.items())
                                        or "empty"))
+    if info.skipped:
+        click.secho(f"not published: {len(info.skipped)} article(s) with errors (last build)",
+                    fg="red")
+        for error in info.skipped:
+            click.secho(f"  {error}", fg="red")
     for note in info.notes:
         click.echo(f"note: {note}")
+    if config_error is not None:
+        sys.exit(config_error.exit_code)
 
 
 COMMANDS: list[click.Command] = [run, status]

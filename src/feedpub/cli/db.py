@@ -12,7 +12,13 @@ from .context import Context, pass_ctx
 
 @click.group("db")
 def db() -> None:
-    """Inspect, upgrade and move the database named by [store] url."""
+    """Inspect, upgrade and move the database named by [store] url.
+
+    \b
+    Examples:
+      feedpub db status
+      feedpub db upgrade
+    """
 
 
 @db.command("status")

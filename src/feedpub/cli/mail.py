@@ -1,8 +1,7 @@
-"""Newsletter commands: `feedpub subscribers ...` and `feedpub digest ...`."""
+"""Newsletter commands: `feedpub digest ...` (`feedpub subscribers` is in `subscribers`)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -13,10 +12,8 @@ from typing import Any
 
 import click
 
-from ..errors import SubscriberError
 from ..jobs import mailing
-from ..store import CADENCES, STATUSES, open_store
-from ..store.csvio import export_csv, export_rows, import_csv
+from ..store import CADENCES
 from .context import Context, pass_ctx
 
 cadence_option = click.option(
@@ -24,112 +21,60 @@ cadence_option = click.option(
     help="Which digest (default: [digest] default_cadence).")
 
 
-@click.group("subscribers")
-def subscribers() -> None:
-    """Manage newsletter subscribers."""
-
-
-@subscribers.command("add")
-@click.argument("email")
-@click.option("--name", default=None, help="The subscriber's name, used in the greeting.")
-@click.option("--pending", is_flag=True, help="Add as pending: they must confirm first.")
-@pass_ctx
-def add(ctx: Context, email: str, name: str | None, pending: bool) -> None:
-    """Add a subscriber (active unless --pending). An existing address is left as it is."""
-    with open_store(ctx.config) as store:
-        sub, created = store.add_subscriber(email, name,
-                                            status="pending" if pending else "active")
-    click.echo(f"{'added' if created else 'already present'}: {sub.email} ({sub.status})")
-
-
-@subscribers.command("remove")
-@click.argument("email")
-@click.option("--purge", is_flag=True, help="Erase the record and its delivery history.")
-@pass_ctx
-def remove(ctx: Context, email: str, purge: bool) -> None:
-    """Unsubscribe an address (or erase it with --purge)."""
-    with open_store(ctx.config) as store:
-        sub = store.get_subscriber(email)
-        if sub is None:
-            raise SubscriberError(f"no subscriber {email!r} (see `feedpub subscribers list`)")
-        if purge:
-            store.delete_subscriber(sub.id)
-        else:
-            store.set_status(sub.id, "unsubscribed")
-    click.echo(f"{'erased' if purge else 'unsubscribed'}: {sub.email}")
-
-
-@subscribers.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
-@pass_ctx
-def list_(ctx: Context, status: str | None, as_json: bool) -> None:
-    """List subscribers."""
-    with open_store(ctx.config) as store:
-        if as_json:
-            click.echo(json.dumps(list(export_rows(store, status)), indent=2))
-            return
-        for row in export_rows(store, status):
-            click.echo(f"{row['email']:<40} {row['status']:<12} "
-                       f"{row['cadence'] or '-':<7} {row['name']}")
-
-
-@subscribers.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--pending", is_flag=True, help="Import as pending: they must confirm first.")
-@pass_ctx
-def import_(ctx: Context, file: Path, pending: bool) -> None:
-    """Import subscribers from CSV (columns email, name, cadence, tags; header optional)."""
-    with open_store(ctx.config) as store:
-        report = import_csv(store, file, status="pending" if pending else "active")
-    for error in report.errors:
-        click.secho(error, fg="yellow", err=True)
-    click.echo(f"imported {report.added} new, {report.existing} already present, "
-               f"{len(report.errors)} bad row(s) skipped")
-    if report.errors:
-        sys.exit(1)
-
-
-@subscribers.command("export")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write to this file instead of standard output.")
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
-@pass_ctx
-def export(ctx: Context, out: Path | None, status: str | None) -> None:
-    """Export subscribers as CSV."""
-    with open_store(ctx.config) as store:
-        if out is None:
-            export_csv(store, sys.stdout, status)
-            return
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            count = export_csv(store, handle, status)
-    click.echo(f"exported {count} subscriber(s) to {out}", err=True)
-
-
 @click.group("digest")
 def digest() -> None:
-    """Preview, send and follow newsletter issues."""
+    """Preview, send and follow newsletter issues.
+
+    \b
+    Examples:
+      feedpub digest preview --latest 3
+      feedpub digest send --dry-run
+    """
 
 
 @digest.command("preview")
 @cadence_option
 @click.option("--subscriber", "email", default=None,
               help="This subscriber's next message (in their cadence unless --cadence).")
+@click.option("--latest", type=click.IntRange(min=1), default=None,
+              help="Render the newest N articles as an issue, whatever was sent.")
+@click.option("--issue", "issue_id", type=click.IntRange(min=1), default=None,
+              help="Re-render past issue K exactly as it was sent.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               help="Folder for <cadence>-next.eml and <cadence>-next.html (default: here).")
 @pass_ctx
-def preview(ctx: Context, cadence: str | None, email: str | None, out: Path) -> None:
+def preview(ctx: Context, cadence: str | None, email: str | None, latest: int | None,
+            issue_id: int | None, out: Path) -> None:
     """Write the exact next message as .eml and .html; sends and records nothing.
 
     With --subscriber: that subscriber's next message, in their own cadence; exits with
-    status 1 and says why when they receive nothing in the next issue.
+    status 1 and says why when they receive nothing in the next issue. --latest N works on a
+    fresh site (for template work); --issue K shows a past issue as sent
+    (issue-K.eml/.html).
+
+    \b
+    Examples:
+      feedpub digest preview
+      feedpub digest preview --latest 3 --out /tmp
     """
-    which = mailing.preview_cadence(ctx.config, cadence, email)
-    result = mailing.write_preview(ctx.config, which, out, email=email)
-    if result is None:
-        click.echo(f"{which} digest: nothing new since the last issue")
-        return
-    shown, paths = result
+    from ..jobs import previews
+
+    if latest is not None and issue_id is not None:
+        raise click.UsageError("give --latest or --issue, not both")
+    if issue_id is not None:
+        shown = previews.preview_issue(ctx.config, issue_id, email=email)
+        paths = previews.write_files(shown, out, f"issue-{issue_id}")
+    elif latest is not None:
+        which = cadence or ctx.config.digest.default_cadence
+        shown = previews.preview_latest(ctx.config, which, latest)
+        paths = previews.write_files(shown, out, f"{which}-latest")
+    else:
+        which = mailing.preview_cadence(ctx.config, cadence, email)
+        result = mailing.write_preview(ctx.config, which, out, email=email)
+        if result is None:
+            click.echo(previews.nothing_new(ctx.config, which))
+            return
+        shown, paths = result
     click.echo(f"subject: {shown.subject}\nto: {shown.recipient} "
                f"({shown.recipients} recipient(s), {shown.articles} article(s))")
     for path in paths:
@@ -159,7 +104,16 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @click.option("--to", "to", default=None, help="Send one test copy to this address only.")
 @pass_ctx
 def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> None:
-    """Send the next issue (or finish an interrupted one)."""
+    """Send the next issue (or finish an interrupted one).
+
+    --dry-run only reports what would be sent; --to sends one test copy and records nothing.
+    While another process sends the same cadence, exits with status 1 naming that process.
+
+    \b
+    Examples:
+      feedpub digest send --dry-run
+      feedpub digest send --to me@example.org
+    """
     cfg = ctx.config
     which = cadence or cfg.digest.default_cadence
     if dry_run or to:
@@ -169,7 +123,9 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> No
         else:
             shown = mailing.preview_digest(cfg, which)
         if shown is None:
-            click.echo(f"{which} digest: nothing new since the last issue; nothing to send")
+            from ..jobs.previews import nothing_new
+
+            click.echo(f"{nothing_new(cfg, which)}; nothing to send")
             return
         source = f"unfinished issue #{shown.issue_id}" if shown.issue_id else "a new issue"
         if to and sent:
@@ -202,7 +158,12 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> No
 @click.option("--limit", default=20, show_default=True, help="Most recent issues to show.")
 @pass_ctx
 def status(ctx: Context, limit: int) -> None:
-    """Show each issue's messages: pending, sent, failed."""
+    """Show each issue's messages: pending, sent, failed.
+
+    \b
+    Example:
+      feedpub digest status --limit 5
+    """
     rows = mailing.digest_status(ctx.config, limit)
     if not rows:
         click.echo("no issue yet")
@@ -214,4 +175,4 @@ def status(ctx: Context, limit: int) -> None:
                    f"{r.pending:>8} {r.sent:>8} {r.failed:>8}")
 
 
-COMMANDS: list[click.Command] = [subscribers, digest]
+COMMANDS: list[click.Command] = [digest]

@@ -24,7 +24,15 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
 
     Bad articles are reported with file, line and fix; the others are still published and
     the command exits with status 1. With --strict nothing is written if any article is bad.
-    A large build (about a thousand changed articles or more) uses every CPU core.
+    A large build (about a thousand changed articles or more) uses every CPU core; the output
+    is byte for byte what one process writes. Files an earlier build wrote that are no longer
+    part of the site are removed. The summary counts published entries, drafts, scheduled
+    (future-dated) entries and skipped (bad) files.
+
+    \b
+    Examples:
+      feedpub build
+      feedpub build --strict -q
     """
     with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
         report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress,
@@ -40,7 +48,7 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
         sys.exit(1)
     if ctx.verbosity >= 0:
         state = "up to date" if report.up_to_date else f"{len(report.written)} file(s) written"
-        click.echo(f"{report.articles} article(s) published, {report.outputs} file(s) in "
+        click.echo(f"{report.summary()}; {report.outputs} file(s) in "
                    f"{ctx.config.public_dir}: {state}.")
     if report.skipped:
         click.secho(f"{len(report.skipped)} article(s) skipped because of errors.", fg="red",
@@ -51,7 +59,16 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
 @click.command()
 @pass_ctx
 def check(ctx: Context) -> None:
-    """Lint the articles and validate the built feeds; exit 1 on any problem."""
+    """Lint the articles and validate the built feeds; exit 1 on any problem.
+
+    Articles: errors and warnings, drafts and future entries listed. Feeds: well-formed XML,
+    Atom against the RFC 4287 schema, JSON Feed shape. With -q only the problems are printed.
+
+    \b
+    Examples:
+      feedpub check
+      feedpub check -q
+    """
     from ..jobs import check as check_job  # not needed by the other commands
 
     report = check_job.check_site(ctx.config)
@@ -73,7 +90,16 @@ def check(ctx: Context) -> None:
 @pass_ctx
 def list_articles(ctx: Context, as_json: bool) -> None:
     """List the articles: date, title, tags and file (drafts, scheduled entries and bad files
-    marked)."""
+    marked).
+
+    --json gives each article with `draft` and `scheduled` flags, and each bad file as an
+    error object with `file`, `line`, `message` and `fix`.
+
+    \b
+    Examples:
+      feedpub articles
+      feedpub articles --json
+    """
     result = publish.load_site(ctx.config)
     now = datetime.now(UTC)
     rows = [{"date": a.published.isoformat(), "title": a.title, "tags": list(a.tags),
@@ -103,7 +129,17 @@ def list_articles(ctx: Context, as_json: bool) -> None:
 @click.option("--tags", default="", help="Comma-separated tags, e.g. --tags 'city, transport'.")
 @pass_ctx
 def new(ctx: Context, title: str, tags: str) -> None:
-    """Create a dated plain-text entry in articles/ from the new-article template."""
+    """Create an entry dated now in articles/ from the new-article template.
+
+    The first line carries the date and the time of day (`date 2026-12-06T08:12 Title`), so
+    the entry is published as soon as its `Draft: yes` line is deleted. Prints the path;
+    never overwrites a file.
+
+    \b
+    Examples:
+      feedpub new "Harbour ferry adds an evening crossing"
+      feedpub new "Market day" --tags "city, market"
+    """
     tag_list = [t.strip() for t in tags.split(",") if t.strip()]
     path = publish.new_article(ctx.config, title, tag_list)
     click.echo(str(path))

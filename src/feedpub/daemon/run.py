@@ -9,6 +9,7 @@ them, and release the scheduler lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -17,11 +18,12 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
 from ..config import Config
-from ..errors import FeedpubError
+from ..errors import ArticleError, ConfigError, FeedpubError
 from ..logfmt import log_event, use_logfmt
 from ..scheduler import (
     DaemonScheduler,
@@ -93,10 +95,12 @@ def bind(host: str, port: int) -> socket.socket:
 class Daemon:
     """The wiring of one `feedpub run`: builds, digests, metrics, web app, scheduler."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, *, dev: bool = False, drafts: bool = False) -> None:
         self.cfg = cfg
+        self.drafts = drafts
         self.metrics = Metrics()
-        self.app: FeedpubApp = create_app(cfg, self.metrics)
+        self.app: FeedpubApp = create_app(cfg, self.metrics, dev=dev)
+        self._logged_errors: list[str] | None = None
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
         hub = cfg.feeds.websub_hub
         self.pinger = HubPinger(hub) if hub else None
@@ -109,22 +113,24 @@ class Daemon:
         started = datetime.now(UTC)
         try:
             # One process: the daemon runs threads, and forking beside threads is not safe.
-            report = build_feeds(self.cfg, workers=1)
+            report = build_feeds(self.cfg, workers=1, drafts=self.drafts)
         except Exception:
             self.metrics.builds.labels(result="failed").inc()
             raise
         finished = datetime.now(UTC)
         self.metrics.builds.labels(result="ok").inc()
         self.metrics.last_build.set(finished.timestamp())
-        self.app.rebuilt([*report.written, *report.removed], finished)
+        self.app.rebuilt([*report.written, *report.removed], finished, report.skipped)
         if not report.up_to_date:  # an unchanged site repeats the last build's warnings
             for warning in report.warnings:
                 log.warning(warning)
+        self._log_skipped(report.skipped)
         with open_store(self.cfg) as store:
             store.set_meta(META_LAST_BUILD, finished.isoformat())
             store.set_meta(META_NEXT_PUBLISH,
                            report.next_publish.isoformat() if report.next_publish else "")
         log_event(log, "build", reason=reason, articles=report.articles,
+                  drafts=report.drafts, scheduled=report.scheduled,
                   written=len(report.written), skipped=len(report.skipped),
                   next_publish=report.next_publish,
                   ms=int((finished - started).total_seconds() * 1000))
@@ -132,6 +138,17 @@ class Daemon:
         if self.pinger is not None and urls:
             self.pinger.submit(urls)
         return report.next_publish
+
+    def _log_skipped(self, skipped: list[ArticleError]) -> None:
+        """Each skipped article with file, line, message and fix: once per change, so the
+        writer sees why an article is missing without the log repeating itself."""
+        texts = [str(e) for e in skipped]
+        if texts == self._logged_errors:
+            return
+        self._logged_errors = texts
+        for error in skipped:
+            log_event(log, "article_skipped", level=logging.WARNING, file=error.source,
+                      line=error.line, message=error.reason, fix=error.fix)
 
     def send_digest(self, cadence: str, poll: float = 5.0) -> None:
         """One scheduled digest; stops early (checkpointed) when the daemon shuts down.
@@ -163,7 +180,8 @@ class Daemon:
                   failed=report.failed, pending=report.pending, stopped=report.stopped,
                   waited=waited)
 
-    def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
+    def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None,
+              sock: socket.socket | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
         background while the server already answers."""
         config = uvicorn.Config(self.app, lifespan="on", timeout_graceful_shutdown=10,
@@ -173,7 +191,7 @@ class Daemon:
             self.scheduler.start()
             try:
                 self._resume_pings()
-                sock = bind(host, port)
+                sock = sock or bind(host, port)
                 actual = sock.getsockname()[1]
                 shown = f"[{host}]" if ":" in host else host
                 threading.Thread(target=self.scheduler.rebuild, args=("startup",),
@@ -221,12 +239,46 @@ class Daemon:
             log.warning("could not keep %d unsent WebSub pings", len(unsent), exc_info=True)
 
 
+def _follow_port(cfg: Config, sock: socket.socket) -> Config:
+    """On a local site, links follow the port actually listened on (`run --port 8092` with
+    base_url on 8080); the log says so. A public base_url is never changed."""
+    if not cfg.site.local:
+        return cfg
+    actual = sock.getsockname()[1]
+    parts = urlsplit(cfg.site.base_url)
+    if parts.port == actual or (parts.port is None and actual == 80
+                                and parts.scheme == "http"):
+        return cfg
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"[{host}]:{actual}" if ":" in host else f"{host}:{actual}"
+    base_url = urlunsplit(parts._replace(netloc=netloc))
+    log_event(log, "base_url_port", level=logging.WARNING, configured=cfg.site.base_url,
+              used=base_url, reason="listening on another port than site.base_url names")
+    return dataclasses.replace(cfg, site=dataclasses.replace(cfg.site, base_url=base_url))
+
+
 def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,
-        ready: Callable[[str], None] | None = None) -> None:
+        ready: Callable[[str], None] | None = None, dev: bool = False,
+        drafts: bool = False) -> None:
     """Build, serve and schedule until SIGINT/SIGTERM. Raises SchedulerError if another
-    `feedpub run` owns this data set."""
+    `feedpub run` owns this data set. `dev` adds the local tools (/_outbox/, the error
+    banner); `drafts` builds drafts and future entries into the site (local sites only)."""
+    if drafts and not cfg.site.local:
+        raise ConfigError(
+            f"site.base_url = {cfg.site.base_url!r} is public: --drafts builds unpublished "
+            "entries into the served feeds, so it is only for a local base_url (use e.g. "
+            "--config with base_url = \"http://127.0.0.1:8080/\")")
     levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
     use_logfmt(levels.get(verbosity, logging.DEBUG))
     with open_store(cfg):  # refuses an older schema (`feedpub db upgrade`) before anything runs
         pass
-    Daemon(cfg).serve(host or cfg.web.host, cfg.web.port if port is None else port, ready)
+    host = host or cfg.web.host
+    sock = bind(host, cfg.web.port if port is None else port)
+    try:
+        cfg = _follow_port(cfg, sock)
+        if drafts:
+            log_event(log, "drafts", level=logging.WARNING,
+                      reason="drafts and future entries are built into this local site")
+        Daemon(cfg, dev=dev, drafts=drafts).serve(host, sock.getsockname()[1], ready, sock)
+    finally:
+        sock.close()

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..articles.cache import load_manifest
 from ..config import Config
+from ..errors import ArticleError, FeedpubError
 from ..scheduler import CADENCES, ScheduledRun, digest_trigger, lock_holder, stored_runs
 from ..store import open_store
 
@@ -28,6 +30,7 @@ class DaemonStatus:
     subscribers: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: list[ArticleError] = field(default_factory=list)  # by the last build
 
 
 def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
@@ -39,7 +42,11 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
     runs = [r for r in stored_runs(cfg) if r.job.startswith("digest-")]
     if not runs:
         for cadence in CADENCES:
-            trigger = digest_trigger(cfg, cadence)
+            try:
+                trigger = digest_trigger(cfg, cadence)
+            except FeedpubError as exc:
+                notes.append(f"no next {cadence} run: {exc}")
+                continue
             if trigger is not None:
                 runs.append(ScheduledRun(f"digest-{cadence}",
                                          trigger.get_next_fire_time(None, now)))
@@ -61,4 +68,5 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         notes.append("outbox counts cover the newest 50 issues")
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
                         next_publish=next_publish, last_issue=last_issue,
-                        subscribers=subscribers, outbox=outbox, notes=notes)
+                        subscribers=subscribers, outbox=outbox, notes=notes,
+                        skipped=list(load_manifest(cfg).errors))

@@ -66,6 +66,15 @@ class BuildReport:
     next_publish: datetime | None = None
     reparsed: int = 0
     up_to_date: bool = False
+    drafts: int = 0  # entries marked Draft (built only by `run --drafts`)
+    scheduled: int = 0  # entries dated in the future (likewise)
+    with_drafts: bool = False  # drafts and scheduled entries were built into the site
+
+    def summary(self) -> str:
+        """"3 published, 1 draft, 1 scheduled, 0 skipped" (drafts: "built" when shown)."""
+        shown = " (built: --drafts)" if self.with_drafts and self.drafts + self.scheduled else ""
+        return (f"{self.articles} published, {self.drafts} draft(s), {self.scheduled} "
+                f"scheduled{shown}, {len(self.skipped)} skipped")
 
     @property
     def ok(self) -> bool:
@@ -213,31 +222,33 @@ def _remove_stale(public: Path, old: Iterable[str], new: set[str]) -> list[str]:
 
 def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = None,
                 progress: Progress | None = None, force: bool = False,
-                workers: int | None = None) -> BuildReport:
+                workers: int | None = None, drafts: bool = False) -> BuildReport:
     """Build every feed and page into public/. See the module docstring for what is skipped.
 
     With `strict`, any bad article means nothing is written. Otherwise bad articles are
     reported in `skipped` and the rest are published. A large build is spread over `workers`
     processes (default: one per core, where the process may fork; see `workers.map_chunks`).
+    With `drafts` (`feedpub run --drafts`, local sites only), drafts and future-dated entries
+    are built too, as if published; digests never read this build.
     """
     with collector_paused():
         return _build(cfg, strict=strict, now=now, progress=progress, force=force,
-                      workers=workers)
+                      workers=workers, drafts=drafts)
 
 
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
-           force: bool, workers: int | None) -> BuildReport:
+           force: bool, workers: int | None, drafts: bool = False) -> BuildReport:
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
     previous = load_manifest(cfg)
     cache = BuildCache() if force else previous
     stats = _scan(cfg.articles_dir)
-    fingerprint = config_fingerprint(cfg)
+    fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
     if cache.fingerprint != fingerprint:
         cache = BuildCache()
     public = cfg.public_dir
-    report = BuildReport()
+    report = BuildReport(with_drafts=drafts)
     unchanged = (
         bool(cache.outputs)
         and stats == cache.stats
@@ -251,6 +262,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         report.next_publish = cache.next_publish
         report.skipped = list(cache.errors)
         report.warnings = list(cache.warnings)
+        report.drafts, report.scheduled = cache.drafts, cache.scheduled
         return report
 
     result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
@@ -259,8 +271,12 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     if strict and result.errors:
         return report
     published = result.published(now)
+    report.drafts = sum(1 for a in result.articles if a.draft)
+    report.scheduled = sum(1 for a in result.articles if not a.draft and a.published > now)
     report.articles = len(published)
     report.next_publish = _next_publish(result.articles, now)
+    if drafts:
+        published = list(result.articles)  # the same order, drafts and future included
     planned = plan_outputs(published, cfg)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
@@ -284,6 +300,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
+    cache.drafts, cache.scheduled = report.drafts, report.scheduled
     save_manifest(cfg, cache)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
@@ -324,15 +341,18 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
 
 
 def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:
-    """Write a dated plain-text entry from the `new-article.txt.j2` template; never overwrite."""
+    """Write an entry dated now (day and time of day, in the site's zone) from the
+    `new-article.txt.j2` template; never overwrite."""
     from ..site.templating import environment
 
     title = " ".join(title.split())
     if not title:
         raise ArticleError("new", "the title is empty", fix='pass a title: feedpub new "Title"')
-    day = (today or datetime.now(cfg.site.tz)).astimezone(cfg.site.tz).date()
+    moment = (today or datetime.now(cfg.site.tz)).astimezone(cfg.site.tz)
+    day = moment.date()
+    # The time of day too: "now" means now, not the site's default_time later today.
     text = environment(cfg, autoescape=False).get_template("new-article.txt.j2").render(
-        date=day.isoformat(), title=title, tags=tags, author=cfg.site.author)
+        date=moment.strftime("%Y-%m-%dT%H:%M"), title=title, tags=tags, author=cfg.site.author)
     base = slugify(title) or "entry"
     folder = cfg.articles_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -167,11 +167,17 @@ class Store:
         return self._update(subscriber_id,
                             {"cadence": cadence, "tags": ",".join(normalize_tags(tags))})
 
+    def rename_subscriber(self, subscriber_id: int, name: str | None) -> Subscriber:
+        """Set the name used in the greeting ("" or None: no name)."""
+        return self._update(subscriber_id, {"name": _clean_name(name)})
+
     def delete_subscriber(self, subscriber_id: int) -> bool:
         """Erase a subscriber and their delivery history. True if there was one."""
         with self.writer.begin() as conn:
             conn.execute(schema.outbox.delete().where(
                 schema.outbox.c.subscriber_id == subscriber_id))
+            conn.execute(schema.subscriber_events.delete().where(
+                schema.subscriber_events.c.subscriber_id == subscriber_id))
             result = conn.execute(_S.delete().where(_S.c.id == subscriber_id))
         return result.rowcount == 1
 

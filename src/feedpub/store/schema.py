@@ -124,10 +124,28 @@ def _create(*names: str) -> Callable[[sa.Connection], None]:
     return step
 
 
+subscriber_events = sa.Table(
+    "subscriber_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),  # e.g. "edited", "confirmation_sent"
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("actor", sa.String(200), nullable=False, server_default=""),  # who did it
+    sa.Index("ix_subscriber_events_subscriber", "subscriber_id", "id"),
+)
+
+
+def add_subscriber_events(conn: sa.Connection) -> None:
+    """Step 3: the log of operator changes to a subscriber (who, when, what)."""
+    subscriber_events.create(conn)
+
+
 # Numbered steps; index + 1 is the version a step brings the database to.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create("meta", "subscribers"),
     _create("issues", "variants", "outbox", "sent_articles"),
+    add_subscriber_events,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..config import Config
+from ..errors import ArticleError
+from .devtools import HOME_PATHS, OUTBOX_ROUTES, article_error_rows, home_with_banner
 from .fastpath import protocol_class
 from .metrics import Metrics
 from .routes import ROUTES, error_page
@@ -38,8 +40,12 @@ MAX_BODY = 64 * 1024
 
 async def _healthz(request: Request) -> Response:
     state: WebState = request.app.state.feedpub
-    body = {"status": "ok", "version": __version__,
-            "last_build": state.last_build.isoformat() if state.last_build else None}
+    errors: list[ArticleError] = request.app.state.article_errors
+    body: dict[str, Any] = {
+        "status": "degraded" if errors else "ok", "version": __version__,
+        "last_build": state.last_build.isoformat() if state.last_build else None}
+    if errors:  # still 200: the site is served; the writer has work to do
+        body["articles_skipped"] = article_error_rows(errors)
     return Response(json.dumps(body), media_type="application/json",
                     headers={"cache-control": "no-store"})
 
@@ -63,8 +69,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 class FeedpubApp:
     """ASGI entry point: static files first, then the Starlette routes and error pages."""
 
-    def __init__(self, cfg: Config, metrics: Metrics | None = None) -> None:
+    def __init__(self, cfg: Config, metrics: Metrics | None = None, *,
+                 dev: bool = False) -> None:
         self.cfg = cfg
+        self.dev = dev
+        # Articles the last build skipped; on the home page too when the site is used locally.
+        self.article_errors: list[ArticleError] = []
+        self.banner = dev or cfg.site.local
         self.metrics = metrics or Metrics()
         self.cache = FileCache(cfg.public_dir, cache_control=cfg.web.cache_control,
                                base_url=cfg.site.base_url, hub=cfg.feeds.websub_hub)
@@ -80,32 +91,44 @@ class FeedpubApp:
                 self.state.close()
 
         self.starlette = Starlette(
-            routes=[*ROUTES, Route("/healthz", _healthz), Route("/metrics", _metrics)],
+            routes=[*ROUTES, Route("/healthz", _healthz), Route("/metrics", _metrics),
+                    *(OUTBOX_ROUTES if dev else [])],
             middleware=[Middleware(SecurityHeadersMiddleware)],
             exception_handlers={HTTPException: _http_error, Exception: _http_error},
             lifespan=lifespan, max_body_size=MAX_BODY,
         )
         self.starlette.state.feedpub = self.state
+        self.starlette.state.article_errors = self.article_errors
         # Behind a reverse proxy on this machine, the pages see the client's address (for the
         # sign-up rate limit) and scheme. Static files need neither, so they skip this step.
         self.dynamic = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, self.starlette),
                                                              trusted_hosts="127.0.0.1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.banner and self.article_errors and scope["type"] == "http" \
+                and scope["path"] in HOME_PATHS and scope["method"] in ("GET", "HEAD"):
+            await home_with_banner(self.cfg.public_dir, self.article_errors)(scope, receive,
+                                                                              send)
+            return
         if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS \
                 and await self.static(scope, receive, send):
             return
         await self.dynamic(scope, receive, send)
 
-    def rebuilt(self, written: Iterable[str] = (), when: datetime | None = None) -> None:
-        """Tell the app a build finished so cached files and derived data are refreshed."""
+    def rebuilt(self, written: Iterable[str] = (), when: datetime | None = None,
+                skipped: Iterable[ArticleError] | None = None) -> None:
+        """Tell the app a build finished so cached files and derived data are refreshed
+        (and, given `skipped`, which articles it could not publish)."""
+        if skipped is not None:
+            self.article_errors[:] = list(skipped)
         self.cache.invalidate(list(written) or None)
         self.state.rebuilt(when or datetime.now(UTC))
 
 
-def create_app(cfg: Config, metrics: Metrics | None = None) -> FeedpubApp:
-    """The web app for one site."""
-    return FeedpubApp(cfg, metrics)
+def create_app(cfg: Config, metrics: Metrics | None = None, *,
+               dev: bool = False) -> FeedpubApp:
+    """The web app for one site (`dev`: the local tools of `feedpub run --dev` too)."""
+    return FeedpubApp(cfg, metrics, dev=dev)
 
 
 def server_options(app: FeedpubApp) -> dict[str, Any]:
