@@ -39,6 +39,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
+from .media import fill_lengths
 from .workers import (
     MAX_CHUNKS,
     available_cores,
@@ -258,7 +259,10 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     report.warnings = [w for a in result.articles for w in a.warnings]
     if strict and result.errors:
         return report
-    published = result.published(now)
+    published, media_errors = fill_lengths(result.published(now), cfg)
+    report.skipped = [*report.skipped, *media_errors]
+    if strict and media_errors:
+        return report
     report.articles = len(published)
     report.next_publish = _next_publish(result.articles, now)
     planned = plan_outputs(published, cfg)
