@@ -159,7 +159,7 @@ def _load_writers() -> None:
     """Import the feed and page writers, which a build needs next: done while worker
     processes parse, the time it takes is shared among them."""
     from ..feeds import writers  # noqa: F401
-    from ..site import pages  # noqa: F401
+    from ..site import plan  # noqa: F401
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -189,10 +189,10 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     digests = ArticleDigests(articles)  # shared by feeds and pages
     planned = list(plan_feeds(articles, cfg, digests, unified=True))
     try:
-        from ..site import pages
+        from ..site import plan as site_plan
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
         return planned
-    planned.extend(pages.plan_pages(articles, cfg, digests))
+    planned.extend(site_plan.plan_pages(articles, cfg, digests))
     return planned
 
 
