@@ -289,6 +289,9 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     save_manifest(cfg, cache)
+    from .archive import publish_archive
+
+    report.written.extend(publish_archive(cfg))
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
