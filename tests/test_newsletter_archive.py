@@ -71,7 +71,8 @@ def test_issue_page_holds_nothing_of_any_subscriber(make_site) -> None:
         assert not feed.bozo, (name, feed.bozo_exception)
         assert [e.link for e in feed.entries] == [link]
         entry = feed.entries[0]
-        assert "Night market returns" in (entry.get("content") or [{"value": entry.summary}])[0]["value"]
+        body = (entry.get("content") or [{"value": entry.summary}])[0]["value"]
+        assert "Night market returns" in body
 
 
 def test_archive_survives_a_rebuild_of_public(make_site) -> None:
