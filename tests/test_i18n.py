@@ -47,7 +47,8 @@ def _site(make_site, language: str):
     cfg = make_site()
     text = (cfg.root / "config.toml").read_text(encoding="utf-8")
     (cfg.root / "config.toml").write_text(
-        text.replace('timezone = "Europe/Berlin"', f'timezone = "Europe/Berlin"\nlanguage = "{language}"'))
+        text.replace('timezone = "Europe/Berlin"',
+                     f'timezone = "Europe/Berlin"\nlanguage = "{language}"'))
     from feedpub.config import load_config
 
     return load_config(cfg.root / "config.toml")
