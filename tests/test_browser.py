@@ -160,7 +160,7 @@ def test_browse_pages_tags_neighbours_archive_and_404(make_site, browser_page) -
         page.screenshot(path=str(ARTIFACTS / "9-tag.png"), full_page=True)
 
         page.get_by_role("link", name="Harbour note 5", exact=True).click()
-        page.get_by_role("link", name="Harbour note 6", exact=True).click()  # the next (newer) article
+        page.get_by_role("link", name="Harbour note 6", exact=True).click()
         assert page.url == base + "posts/2024-03-06-note-6.html"
         assert page.locator('a[rel="prev"]').inner_text() == "Harbour note 5"
         _landmarks_and_labels(page)
