@@ -14,16 +14,18 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..articles.model import Article
 from ..config import Config
 from ..fsutil import atomic_write
 from ..logfmt import log_event
-from ..mail.digest import render_digest
 from ..site.newsletter import IssuePage, plan_newsletter
-from ..store import Store, open_store
-from ..store.archive import IssueArchive, PublicIssue
-from ..store.outbox import Issue
+
+if TYPE_CHECKING:  # the build loads the store only when a database exists
+    from ..store import Store
+    from ..store.archive import PublicIssue
+    from ..store.outbox import Issue
 
 log = logging.getLogger("feedpub.archive")
 
@@ -31,6 +33,9 @@ log = logging.getLogger("feedpub.archive")
 def record_public_issue(cfg: Config, store: Store, issue: Issue,
                         articles: Sequence[Article]) -> None:
     """Render and store the public page of `issue` once (nothing personal in it)."""
+    from ..mail.digest import render_digest
+    from ..store.archive import IssueArchive, PublicIssue
+
     if not cfg.newsletter.public_archive:
         return
     archive = IssueArchive(store)
@@ -71,6 +76,9 @@ def publish_archive(cfg: Config, store: Store | None = None) -> list[str]:
     known = _load(cfg)
     issues: list[PublicIssue] = []
     if cfg.newsletter.public_archive and (store is not None or _has_database(cfg)):
+        from ..store import open_store
+        from ..store.archive import IssueArchive
+
         if store is None:
             with open_store(cfg) as opened:
                 issues = IssueArchive(opened).sent()
