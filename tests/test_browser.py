@@ -5,6 +5,7 @@ test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,5 +124,92 @@ def test_local_home_page_shows_the_article_errors_banner(make_site, browser_page
         assert page.title() == "Test Site"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "article-errors-banner.png"))
+    finally:
+        server.stop()
+
+
+def _site_articles() -> dict[str, str]:
+    articles = {}
+    for n in range(1, 26):
+        tags = "harbour, city" if n % 5 == 0 else "city"
+        articles[f"2024-03-{n:02d}-note-{n}.txt"] = (
+            f"date 2024-03-{n:02d} Harbour note {n}\n\nTags: {tags}\n\n"
+            f"What happened at the harbour on day {n}, in a few words.\n")
+    return articles
+
+
+def _landmarks_and_labels(page) -> None:
+    """Accessibility basics on every page: one main, a banner, labelled navigation, one h1,
+    a language, and every link with a name."""
+    assert page.locator("main").count() == 1 and page.locator("header.site").count() == 1
+    assert page.locator("h1").count() == 1
+    for nav in page.locator("nav").all():
+        assert nav.get_attribute("aria-label")
+    assert page.locator("html").get_attribute("lang")
+    for link in page.locator("a").all():
+        assert link.inner_text().strip() or link.get_attribute("aria-label")
+
+
+def test_browse_pages_tags_neighbours_archive_and_404(make_site, browser_page) -> None:
+    from feedpub.jobs.mailing import send_digest
+    from mail_helpers import article
+
+    page = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    sock = bind("127.0.0.1", 0)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    cfg = make_site(_site_articles(), config_text=BASE_CONFIG.replace(
+        'base_url = "https://news.example.org/"', f'base_url = "{base}"'))
+    build_feeds(cfg)
+    with open_store(cfg) as store:
+        store.add_subscriber("reader@example.org", "Rea Der")
+    from mail_helpers import NOW
+
+    report = send_digest(cfg, "weekly", now=NOW,
+                         articles=[article(1, title="Ferry adds a crossing")])
+    assert report.sent == 1
+    server = ServerThread(create_app(cfg), sock).start()
+    try:
+        page.goto(base)
+        assert page.locator("h1").inner_text() == "Test Site"  # the title once
+        assert page.get_by_text("Test Site", exact=True).count() == 1
+        _landmarks_and_labels(page)
+        page.screenshot(path=str(ARTIFACTS / "7-home.png"), full_page=True)
+        page.get_by_role("link", name="Older articles").click()
+        assert page.url == base + "page/2.html"
+        assert page.locator("main article").count() == 5
+        _landmarks_and_labels(page)
+        page.screenshot(path=str(ARTIFACTS / "8-page-2.png"), full_page=True)
+
+        page.locator("main article").first.get_by_role("link", name="harbour", exact=True).click()
+        assert page.url == base + "tags/harbour.html"
+        assert page.locator("main li").count() == 5
+        _landmarks_and_labels(page)
+        page.screenshot(path=str(ARTIFACTS / "9-tag.png"), full_page=True)
+
+        page.get_by_role("link", name="Harbour note 5", exact=True).click()
+        page.get_by_role("link", name="Harbour note 6", exact=True).click()
+        assert page.url == base + "posts/2024-03-06-note-6.html"
+        assert page.locator('a[rel="prev"]').inner_text() == "Harbour note 5"
+        _landmarks_and_labels(page)
+        page.screenshot(path=str(ARTIFACTS / "10-next-article.png"), full_page=True)
+
+        page.get_by_role("link", name="Newsletter archive").click()
+        assert page.url == base + "newsletter/index.html"
+        _landmarks_and_labels(page)
+        page.get_by_role("link", name=re.compile("Ferry adds a crossing")).click()
+        assert page.get_by_text("Ferry adds a crossing").count() >= 1
+        assert "Rea Der" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "11-issue.png"), full_page=True)
+
+        response = page.goto(base + "posts/deeper/nothing-here.html")
+        assert response is not None and response.status == 404
+        assert page.locator("h1").inner_text() == "Page not found"
+        color = page.evaluate("getComputedStyle(document.body).maxWidth")
+        assert color == "42rem" or color.endswith("px")  # the stylesheet loaded
+        _landmarks_and_labels(page)
+        page.screenshot(path=str(ARTIFACTS / "12-not-found.png"), full_page=True)
+        page.get_by_role("link", name="Go to the articles").click()
+        assert page.url == base + "index.html"
     finally:
         server.stop()

@@ -253,7 +253,7 @@ def test_config_change_and_force_remove_files_the_last_build_wrote(make_site) ->
         """)
     report = build_feeds(cfg)
     assert "tags/culture.xml" in report.removed and "tags/city.atom" in report.removed
-    assert not list((cfg.public_dir / "tags").iterdir())
+    assert not [p for p in (cfg.public_dir / "tags").iterdir() if p.suffix != ".html"]
     # --force discards the cache too, but not the list of files to clean up.
     (cfg.articles_dir / "2024-03-05-library.txt").unlink()
     report = build_feeds(cfg, force=True)
@@ -310,8 +310,8 @@ def test_tags_differing_in_case_keep_one_feed_url_on_the_site(make_site) -> None
         "date 2024-03-07 Tram\n\nTags: City\n\nBody.\n", encoding="utf-8")
     report = build_feeds(cfg)
     assert report.ok
-    assert sorted(p.name for p in (cfg.public_dir / "tags").iterdir()) == [
-        "city.atom", "city.xml", "culture.atom", "culture.xml"]
+    assert sorted(p.name for p in (cfg.public_dir / "tags").iterdir()) == [  # pages too
+        "city.atom", "city.html", "city.xml", "culture.atom", "culture.html", "culture.xml"]
     rss = feedparser.parse((cfg.public_dir / "tags/city.xml").read_bytes())
     assert rss.feed.title == "Test Site: city" and len(rss.entries) == 3
     assert (cfg.public_dir / "tags/city.xml").read_bytes() != before

@@ -10,7 +10,7 @@ from lxml import html
 
 from feedpub.articles.model import Article
 from feedpub.jobs.publish import build_feeds
-from feedpub.site.pages import plan_pages
+from feedpub.site.plan import plan_pages
 from web_helpers import ARTICLES
 
 
@@ -66,13 +66,15 @@ def test_feed_items_link_to_the_article_pages(make_site) -> None:
 def test_plan_pages_is_pure_and_keys_follow_content(site) -> None:
     articles = [_article("b", 2, tags=("Café Crème",)), _article("a", 3)]
     first = {o.path: o for o in plan_pages(articles, site)}
-    assert set(first) == {"index.html", "style.css", "posts/a.html", "posts/b.html"}
+    assert set(first) == {"index.html", "style.css", "posts/a.html", "posts/b.html",
+                          "tags/cafe-creme.html", "404.html", "sitemap.xml", "robots.txt"}
     again = {o.path: o.key for o in plan_pages(articles, site)}
     assert again == {p: o.key for p, o in first.items()}
     edited = [articles[0], dataclasses.replace(articles[1], html="<p>Changed</p>")]
     changed = {o.path: o.key for o in plan_pages(edited, site)}
     assert changed["posts/a.html"] != first["posts/a.html"].key
     assert changed["posts/b.html"] == first["posts/b.html"].key
+    assert changed["tags/cafe-creme.html"] == first["tags/cafe-creme.html"].key
     assert changed["index.html"] == first["index.html"].key  # body is not on the home page
     page = first["posts/b.html"].render().decode()
     assert "tags/cafe-creme.atom" in page
@@ -101,12 +103,17 @@ def test_site_templates_override_the_defaults(make_site) -> None:
     assert pages["index.html"].key == before["index.html"]
 
 
-def test_long_archive_lists_older_articles(site) -> None:
+def test_long_archive_is_paginated(site) -> None:
     articles = [_article(f"p{n:02d}", n) for n in range(1, 26)]
-    home = html.fromstring({o.path: o for o in plan_pages(articles, site)}["index.html"].render())
-    assert len(home.xpath("//main//article")) == 10
-    listed = [a.get("href") for a in home.xpath('//ul[@class="archive"]//a')]
-    assert listed == [f"posts/p{n:02d}.html" for n in range(15, 0, -1)]
+    pages = {o.path: o for o in plan_pages(articles, site)}
+    home = html.fromstring(pages["index.html"].render())
+    assert len(home.xpath("//main//article")) == 20
+    assert home.xpath('//head/link[@rel="next"]/@href') == ["page/2.html"]
+    second = html.fromstring(pages["page/2.html"].render())
+    listed = [a.get("href") for a in second.xpath("//main//article//h2/a")]
+    assert listed == [f"../posts/p{n:02d}.html" for n in range(5, 0, -1)]
+    assert second.xpath('//head/link[@rel="prev"]/@href') == ["../index.html"]
+    assert not second.xpath('//link[@rel="next"]') and "page/3.html" not in pages
 
 
 def test_article_links_are_rebased_for_the_posts_folder(site) -> None:

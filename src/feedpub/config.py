@@ -39,6 +39,9 @@ class SiteConfig:
     email: str = "editor@example.com"
     timezone: str = "UTC"
     default_time: str = "09:00"
+    per_page: int = 20
+    logo: str = ""
+    icon: str = ""
 
     # Worked out on first use and kept (every article asks for them).
     @cached_property
@@ -81,6 +84,9 @@ class FeedsConfig:
     archive_size: int = 50
     tag_feeds: bool = True
     websub_hub: str = ""
+    podcast: bool = False
+    podcast_category: str = "Technology"
+    podcast_explicit: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,13 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class NewsletterConfig:
+    """[newsletter]: the public archive of sent issues."""
+
+    public_archive: bool = True
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     """[schedule]: cron expressions in the site's timezone, one per cadence."""
 
@@ -163,6 +176,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -367,6 +381,14 @@ def _validate(cfg: Config, source: str) -> None:
                                                           cfg.feeds.archive_size)):
         if value < 1:
             raise ConfigError(f"{source}: '{key}' must be at least 1, got {value}")
+    if cfg.site.per_page < 1:
+        raise ConfigError(f"{source}: 'site.per_page' must be at least 1, got {cfg.site.per_page}")
+    for key, picture in (("site.logo", cfg.site.logo), ("site.icon", cfg.site.icon)):
+        if picture and "://" in picture:
+            _check_url(key, picture, source)
+    if cfg.feeds.podcast and not cfg.site.logo:
+        raise ConfigError(f"{source}: 'feeds.podcast' needs 'site.logo' (Apple Podcasts requires "
+                          "a square image of 1400 to 3000 pixels); set logo = \"media/cover.jpg\"")
     if cfg.delivery.smtp.security not in ("starttls", "tls", "none"):
         raise ConfigError(
             f"{source}: 'delivery.smtp.security' = {cfg.delivery.smtp.security!r} must be "

@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 5  # 5: the article record moved to feedpub.articles.model
+CACHE_VERSION = 6  # 6: images and attachments
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 

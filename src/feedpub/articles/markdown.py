@@ -25,9 +25,11 @@ from .fields import (
     split_tags,
     summarize,
 )
+from .media import check_image, first_image, parse_attachments
 from .model import Article, slug_for
 
-FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "updated", "draft")
+FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "updated", "draft",
+                     "image", "attachments")
 
 
 @lru_cache(maxsize=1)
@@ -127,6 +129,9 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
     if draft_value not in ("", "true", "false", "yes", "no"):
         raise ArticleError(source, f"'draft: {draft_value}' must be true or false",
                            line=_key_line(front, "draft"), fix="write 'draft: true'")
+    image = check_image(scalar("image"), source, _key_line(front, "image"))
+    attachments = parse_attachments(data.get("attachments"), source,
+                                    _key_line(front, "attachments"))
     slug = slug_for(source)
     body_html = sanitize_html(_markdown().render(body))
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
@@ -144,6 +149,8 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
         draft=draft_value in ("true", "yes"),
         format="markdown",
         all_day=bool(ISO_DAY.fullmatch(scalar("date"))),
+        image=image or first_image(body_html),
+        attachments=attachments,
     )
 
 

@@ -14,6 +14,18 @@ from ..errors import ArticleError
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file that goes with an entry (a podcast episode, a PDF): RSS enclosure, Atom
+    rel="enclosure", JSON Feed attachment. `url` may be relative to the site's base URL;
+    `length` None means "read it from the file under the site" (done by the build)."""
+
+    url: str
+    type: str
+    length: int | None = None
+    duration: str = ""  # "HH:MM:SS" or seconds, for podcasts
+
+
+@dataclass(frozen=True)
 class Article:
     """One published entry. Every datetime is timezone-aware."""
 
@@ -32,6 +44,8 @@ class Article:
     format: str = "text"  # "text" or "markdown"
     all_day: bool = False  # dated without a time of day (placed at site.default_time)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    image: str = ""  # the entry's picture (front matter `image:`, `Image:` line); may be relative
+    attachments: tuple[Attachment, ...] = ()
     # Set by parse_article for the plain-text format: every text field has been cleaned of
     # FORBIDDEN_CHARS, and the body holds only <p> and <h2> elements of escaped text (no links
     # to resolve, no carriage return, no "]]>"), so later stages may skip those checks.

@@ -14,11 +14,12 @@ from datetime import date, datetime
 from ..config import SiteConfig
 from ..errors import ArticleError
 from .fields import at_publish_time, entry_id, in_feed_range, iso_date, split_tags, summarize
+from .media import check_image
 from .model import Article, slug_for
 
 HEADER_FIX = "start the file with a line such as 'date 2024-03-05 Title of the entry'"
 _HEADER = re.compile(r"^\s*date(?:\s+(\S+))?(?:\s+(.*?))?\s*$", re.IGNORECASE)
-_FIELD = re.compile(r"^\s*(by|tags|draft)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_FIELD = re.compile(r"^\s*(by|tags|draft|image)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 _SENTENCE_END = tuple(".!?:;…,\"'”’»)]")
 SUBHEADING_MAX = 80
@@ -125,6 +126,7 @@ def parse_plain(text: str, source: str, site: SiteConfig, *, checked: bool = Fal
     tags: tuple[str, ...] = ()
     draft: bool | None = None
     byline: date | None = None
+    image = ""
     blocks = list(_paragraphs(lines, first + 1))
     body_start = 0
     for number, block in blocks:
@@ -138,6 +140,8 @@ def parse_plain(text: str, source: str, site: SiteConfig, *, checked: bool = Fal
             tags = split_tags(field.group(2))
         elif field and name == "draft" and draft is None:
             draft = _yes_no(field.group(2), source, number)
+        elif field and name == "image" and not image:
+            image = check_image(field.group(2), source, number)
         elif byline is None and (parsed := _byline_date(block[0])) is not None:
             byline = parsed
         else:
@@ -173,6 +177,7 @@ def parse_plain(text: str, source: str, site: SiteConfig, *, checked: bool = Fal
         format="text",
         all_day="T" not in raw_date,
         plain_body=checked,
+        image=image,
     )
 
 

@@ -20,9 +20,10 @@ import lxml.html
 from lxml import etree
 
 from ..articles.model import Article, has_forbidden, strip_forbidden
+from .media import Enclosure, FeedMedia, item_media
 
 # Bump when the rendered bytes change for the same input (new element, other layout).
-FORMAT_VERSION = "feedpub-feeds-5"
+FORMAT_VERSION = "feedpub-feeds-6"
 
 RSS = "rss"
 ATOM = "atom"
@@ -124,6 +125,8 @@ class FeedItem:
     html_xml: str  # the body as XML element content (`xml_content`)
     published_iso: str
     modified_iso: str
+    image: str = ""  # absolute URL of the entry's picture
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 def xml_content(html: str, *, plain: bool = False) -> str:
@@ -185,6 +188,7 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
     if (not body or body.isspace()) and (not summary or summary.isspace()):
         summary = title  # a title-only entry: readers and validators want some text
     published, modified = feed_time(article.published), feed_time(article.modified)
+    image, enclosures = item_media(article, base_url)
     return FeedItem(
         id=entry_id,
         url=url,
@@ -198,6 +202,8 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         html_xml=xml_content(body, plain=article.plain_body),
         published_iso=published.isoformat(),
         modified_iso=modified.isoformat(),
+        image=xml_text(image),
+        enclosures=enclosures,
     )
 
 
@@ -206,6 +212,8 @@ def article_digest(article: Article) -> bytes:
     parts = (article.id, article.slug, article.title, article.html, article.summary,
              article.author or "", article.published.isoformat(), article.modified.isoformat(),
              *article.tags)
+    if article.image or article.attachments:
+        parts = (*parts, article.image, repr(article.attachments))
     # The lengths first, then the fields: unambiguous, and one encode and hash per article.
     lengths = ",".join([str(len(part)) for part in parts])
     return hashlib.sha256(f"{lengths}\n{''.join(parts)}".encode("utf-8", "surrogatepass")
@@ -261,6 +269,7 @@ class FeedDoc:
     links: tuple[tuple[str, str], ...]
     archived: bool
     entries: tuple[int, ...]
+    media: FeedMedia | None = None  # logo, icon, podcast settings
 
     def link(self, rel: str) -> str | None:
         """The URL of the first link with relation `rel`, if any."""
@@ -272,7 +281,7 @@ def doc_key(doc: FeedDoc, digests: Sequence[bytes], writer: str = "") -> str:
     digests, FORMAT_VERSION and `writer` (the versions of the libraries that write it)."""
     head = (FORMAT_VERSION, writer, doc.fmt, doc.path, doc.title, doc.feed_id, doc.self_url,
             doc.home_url, doc.description, doc.language, doc.author, doc.email,
-            doc.updated.isoformat(), doc.links, doc.archived)
+            doc.updated.isoformat(), doc.links, doc.archived, doc.media)
     digest = hashlib.sha256(repr(head).encode("utf-8", "surrogatepass"))
     for index in doc.entries:
         digest.update(digests[index])

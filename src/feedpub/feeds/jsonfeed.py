@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .entries import FeedDoc, FeedItem
+from .media import Enclosure
 
 VERSION_URL = "https://jsonfeed.org/version/1.1"
 LIBRARY = f"orjson {orjson.__version__}"  # shapes the bytes: part of the feed keys
@@ -26,11 +27,23 @@ def _item(item: FeedItem) -> dict[str, Any]:
     }
     if item.summary:
         data["summary"] = item.summary
+    if item.image:
+        data["image"] = item.image
     data["date_published"] = item.published_iso
     data["date_modified"] = item.modified_iso
     data["authors"] = [{"name": item.author}]
     if item.tags:
         data["tags"] = list(item.tags)
+    if item.enclosures:
+        data["attachments"] = [_attachment(e) for e in item.enclosures]
+    return data
+
+
+def _attachment(enclosure: Enclosure) -> dict[str, Any]:
+    data: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type,
+                            "size_in_bytes": enclosure.length}
+    if enclosure.seconds:
+        data["duration_in_seconds"] = enclosure.seconds
     return data
 
 
@@ -44,6 +57,10 @@ def render_json(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
         "feed_url": doc.link("current") or doc.self_url,
         "description": doc.description,
     }
+    if doc.media is not None and doc.media.logo:
+        data["icon"] = doc.media.logo
+    if doc.media is not None and (doc.media.icon or doc.media.logo):
+        data["favicon"] = doc.media.icon or doc.media.logo
     if doc.language:
         data["language"] = doc.language
     data["authors"] = [{"name": doc.author}]

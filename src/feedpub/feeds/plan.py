@@ -24,6 +24,7 @@ from ..articles.scan import canonical_tags
 from ..config import Config
 from ..errors import FeedError
 from .entries import ATOM, EMPTY_FEED_DATE, JSON, RSS, FeedDoc, clean_tags, feed_time, xml_text
+from .media import feed_media
 
 # The media type of each feed file, by suffix (the server answers with these).
 FEED_CONTENT_TYPES: dict[str, str] = {
@@ -116,6 +117,7 @@ class _Planner:
         self.title = xml_text(site.title)
         self.description = xml_text(site.description).strip() or self.title
         self.hub = cfg.feeds.websub_hub.strip()
+        self.media = feed_media(cfg)
 
     def doc(self, fmt: str, path: str, title: str, feed_id: str, entries: Sequence[int],
             links: list[tuple[str, str]], archived: bool = False) -> FeedDoc:
@@ -125,7 +127,7 @@ class _Planner:
             home_url=self.base, description=self.description, language=xml_text(site.language),
             author=xml_text(site.author).strip() or self.title, email=xml_text(site.email),
             updated=_updated(self.articles, entries), links=tuple(links), archived=archived,
-            entries=tuple(entries),
+            entries=tuple(entries), media=self.media,
         )
 
     def chain(self) -> list[FeedDoc]:

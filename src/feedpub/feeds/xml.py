@@ -19,6 +19,16 @@ from lxml import etree
 
 from ..errors import FeedError
 from .entries import ATOM, RSS, FeedDoc, FeedItem, escape_text
+from .media import (
+    ITUNES_NS,
+    MEDIA_NS,
+    FeedMedia,
+    atom_enclosure_xml,
+    image_xml,
+    itunes_channel_xml,
+    itunes_item_xml,
+    rss_enclosure_xml,
+)
 from .plan import FEED_CONTENT_TYPES
 
 WRITER = f"feedgen {feedgen_version}, lxml {etree.__version__}"  # shapes the bytes
@@ -40,6 +50,7 @@ _FEEDGEN_LOCK = threading.Lock()
 
 
 _ENTRIES_MARK = "feedpub-entries"  # a comment where the entries go; text cannot fake it
+_ITUNES_MARK = "feedpub-itunes"  # where a podcast's channel tags go
 # The prefixes RSS entries are written with, as the feed head must declare them.
 _RSS_PREFIXES = tuple(f'xmlns:{prefix}="{uri}"'.encode() for prefix, uri in
                       (("content", CONTENT_NS), ("atom", ATOM_NS), ("dc", DC_NS)))
@@ -60,11 +71,17 @@ class _Additions(BaseExtension):
         self.fmt = ATOM
         self.links: tuple[tuple[str, str], ...] = ()
         self.archived = False
+        self.media_ns = False  # an entry carries Media RSS elements
+        self.itunes = ""  # channel-level iTunes tags (podcast feeds)
 
     def extend_ns(self) -> dict[str, str]:
         namespaces = {"dc": DC_NS} if self.fmt == RSS else {}
         if self.archived:
             namespaces["fh"] = HISTORY_NS
+        if self.media_ns:
+            namespaces["media"] = MEDIA_NS
+        if self.itunes:
+            namespaces["itunes"] = ITUNES_NS
         return namespaces
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
@@ -79,6 +96,8 @@ class _Additions(BaseExtension):
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel)
         if self.archived:
             etree.SubElement(channel, f"{{{HISTORY_NS}}}archive")
+        if self.itunes:
+            channel.append(etree.Comment(_ITUNES_MARK))
         channel.append(etree.Comment(_ENTRIES_MARK))
         return feed
 
@@ -114,6 +133,8 @@ def _atom_entry(item: FeedItem) -> str:
     if not _blank(item.html):  # a title-only entry has no content; its alternate link suffices
         out += ['    <content type="html">', item.html_xml, "</content>\n"]
     out += ['    <link href="', _attr(item.url), '" rel="alternate" type="text/html"/>\n']
+    if item.enclosures:
+        out.append(atom_enclosure_xml(item.enclosures, "    "))
     if item.summary:
         # Plain text escaped as HTML: literal "<b>" or "&amp;" in a summary reads as the text it
         # is, where type="text" would make validators report HTML in a text construct.
@@ -121,11 +142,14 @@ def _atom_entry(item: FeedItem) -> str:
                 "</summary>\n"]
     for tag in item.tags:
         out += ['    <category term="', _attr(tag), '"/>\n']
-    out += ["    <published>", item.published_iso, "</published>\n  </entry>\n"]
+    out += ["    <published>", item.published_iso, "</published>\n"]
+    if item.image:
+        out.append(image_xml(item.image, "    "))
+    out.append("  </entry>\n")
     return "".join(out)
 
 
-def _rss_item(item: FeedItem) -> str:
+def _rss_item(item: FeedItem, podcast: FeedMedia | None = None) -> str:
     out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
            escape_text(item.url), "</link>\n"]
     has_body = not _blank(item.html)  # empty elements are left out, never written blank
@@ -143,17 +167,25 @@ def _rss_item(item: FeedItem) -> str:
     out += ["      <pubDate>", format_datetime(item.published), "</pubDate>\n",
             "      <atom:updated>", item.modified_iso, "</atom:updated>\n",
             # RSS <author> must be an e-mail address; dc:creator takes a name.
-            "      <dc:creator>", _plain(item.author), "</dc:creator>\n    </item>\n"]
+            "      <dc:creator>", _plain(item.author), "</dc:creator>\n"]
+    if item.enclosures:
+        out.append(rss_enclosure_xml(item.enclosures, "      "))
+    if item.image:
+        out.append(image_xml(item.image, "      "))
+    if podcast is not None:
+        out.append(itunes_item_xml(podcast, item.enclosures, item.image, "      "))
+    out.append("    </item>\n")
     return "".join(out)
 
 
-def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
+def _generator(doc: FeedDoc, mime: str, items: Sequence[FeedItem] = ()) -> FeedGenerator:
     """A FeedGenerator with the feed-level fields both XML formats share."""
     gen = FeedGenerator()
     gen.register_extension("feedpub", _Additions, None)
     gen.feedpub.fmt = doc.fmt
     gen.feedpub.links = doc.links
     gen.feedpub.archived = doc.archived
+    gen.feedpub.media_ns = any(item.image for item in items)
     gen.id(doc.feed_id)
     gen.title(doc.title)
     gen.subtitle(doc.description)
@@ -167,7 +199,11 @@ def _generator(doc: FeedDoc, mime: str) -> FeedGenerator:
 
 
 def render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"])
+    gen = _generator(doc, FEED_CONTENT_TYPES[".atom"], items)
+    if doc.media is not None and doc.media.icon:
+        gen.icon(doc.media.icon)
+    if doc.media is not None and doc.media.logo:
+        gen.logo(doc.media.logo)
     author = {"name": doc.author, "email": doc.email} if doc.email else {"name": doc.author}
     gen.author(author)
     for rel, href in doc.links:
@@ -179,7 +215,13 @@ def render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
 
 
 def render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
-    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"])
+    gen = _generator(doc, FEED_CONTENT_TYPES[".xml"], items)
+    media = doc.media
+    podcast = media if media is not None and media.podcast else None
+    if podcast is not None:
+        gen.feedpub.itunes = itunes_channel_xml(podcast, "    ")
+    if media is not None and media.logo:
+        gen.image(url=media.logo, title=doc.title, link=doc.home_url)
     if doc.email:
         gen.managingEditor(f"{doc.email} ({doc.author})")
     gen.link(href=doc.home_url, rel="alternate")  # the last link is RSS <link>
@@ -191,7 +233,10 @@ def render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
                         "content:, atom: and dc:, which feed entries are written with; "
                         "install the feedgen version this feedpub release names")
     head = _RSS_PLAIN.sub(_hex_references, head)
-    return _splice(head, 2, "".join(_rss_item(item) for item in items))
+    if podcast is not None:
+        mark = b"    <!--" + _ITUNES_MARK.encode() + b"-->\n"
+        head = head.replace(mark, gen.feedpub.itunes.encode("utf-8"))
+    return _splice(head, 2, "".join(_rss_item(item, podcast) for item in items))
 
 
 def _hex_references(match: re.Match[bytes]) -> bytes:

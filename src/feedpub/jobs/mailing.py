@@ -24,6 +24,7 @@ from ..mail.model import Digest
 from ..mail.personalize import subscriber_values
 from ..store import Store, Subscriber, open_store
 from ..store.outbox import Issue, IssueCounts, Outbox
+from .archive import publish_archive, record_public_issue
 from .sendlock import SendBusyError, send_lock
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ def _send_locked(cfg: Config, cadence: str, *, now: datetime | None,
         outbox = Outbox(store)
         issue = outbox.pending_issue(cadence)
         resumed = issue is not None
+        pool: list[Article] | None = None
         if issue is None:
             pool = list(articles) if articles is not None else _articles(cfg, when)
             issue, new = _plan(cfg, store, cadence, when, pool)
@@ -159,8 +161,13 @@ def _send_locked(cfg: Config, cadence: str, *, now: datetime | None,
                 report = SendReport(cadence, None, False, new, 0, 0, 0, 0, 0, 0, False)
                 log.info(report.summary)
                 return report
+        if cfg.newsletter.public_archive:  # recorded before the first message goes out
+            record_public_issue(cfg, store, issue, pool if pool is not None else (
+                list(articles) if articles is not None else _articles(cfg, when)))
         tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
         outbox.finish_issue(issue.id)
+        if tally.sent:
+            publish_archive(cfg, store)
         counts = outbox.counts([issue.id])[0]
     report = SendReport(
         cadence=cadence, issue_id=issue.id, resumed=resumed, articles=len(issue.article_ids),

@@ -39,6 +39,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_write
 from ..logfmt import log_event
 from ..outputs import OutputFile
+from .media import fill_lengths
 from .workers import (
     MAX_CHUNKS,
     available_cores,
@@ -167,7 +168,7 @@ def _load_writers() -> None:
     """Import the feed and page writers, which a build needs next: done while worker
     processes parse, the time it takes is shared among them."""
     from ..feeds import writers  # noqa: F401
-    from ..site import pages  # noqa: F401
+    from ..site import plan  # noqa: F401
 
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
@@ -197,10 +198,10 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     digests = ArticleDigests(articles)  # shared by feeds and pages
     planned = list(plan_feeds(articles, cfg, digests, unified=True))
     try:
-        from ..site import pages
+        from ..site import plan as site_plan
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
         return planned
-    planned.extend(pages.plan_pages(articles, cfg, digests))
+    planned.extend(site_plan.plan_pages(articles, cfg, digests))
     return planned
 
 
@@ -270,13 +271,16 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     report.warnings = [w for a in result.articles for w in a.warnings]
     if strict and result.errors:
         return report
-    published = result.published(now)
+    published, media_errors = fill_lengths(result.published(now), cfg)
+    report.skipped = [*report.skipped, *media_errors]
+    if strict and media_errors:
+        return report
     report.drafts = sum(1 for a in result.articles if a.draft)
     report.scheduled = sum(1 for a in result.articles if not a.draft and a.published > now)
     report.articles = len(published)
     report.next_publish = _next_publish(result.articles, now)
-    if drafts:
-        published = list(result.articles)  # the same order, drafts and future included
+    if drafts:  # the same order, drafts and future included
+        published, _ = fill_lengths(list(result.articles), cfg)
     planned = plan_outputs(published, cfg)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
@@ -302,6 +306,9 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
     save_manifest(cfg, cache)
+    from .archive import publish_archive
+
+    report.written.extend(publish_archive(cfg))
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report

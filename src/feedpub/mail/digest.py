@@ -20,11 +20,13 @@ import jinja2
 import lxml.html
 from markupsafe import Markup
 
+from ..articles.media import first_image
 from ..articles.model import Article
 from ..config import Config
 from ..errors import DigestError
+from ..i18n import format_day, install
 from .model import Digest
-from .personalize import FIELDS, MARKER, clean_header_text
+from .personalize import FIELDS, MARKER, clean_header_text, public_values, view_url
 from .plaintext import html_to_text
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -145,12 +147,15 @@ def make_environment(cfg: Config) -> jinja2.Environment:
                                             default_for_string=True, default=False),
     )
     env.filters["wrap"] = wrap_text
-    return env
+    return install(env, cfg.site.language)
 
 
 def _article_context(cfg: Config, article: Article) -> dict[str, object]:
     url = urljoin(cfg.site.base_url, article.url_path)
     body = absolute_html(article.html, url)
+    image = article.image  # shown above the body, unless the body starts with it
+    if image and first_image(article.html) == image:
+        image = ""
     return {
         "id": article.id, "title": clean_header_text(article.title), "url": url,
         "html": Markup(body),
@@ -158,8 +163,9 @@ def _article_context(cfg: Config, article: Article) -> dict[str, object]:
         # Markdown source): links as `text <URL>`, lists and headings kept.
         "text": html_to_text(body) or article.summary, "summary": article.summary,
         "author": article.author, "tags": article.tags,
-        "date": article.published.astimezone(cfg.site.tz).strftime("%d %B %Y"),
+        "date": format_day(article.published, cfg.site.tz, cfg.site.language),
         "published": article.published,
+        "image": urljoin(cfg.site.base_url, image) if image else "",
     }
 
 
@@ -176,8 +182,11 @@ def _render(env: jinja2.Environment, name: str, context: Mapping[str, object]) -
 
 
 def render_digest(cfg: Config, cadence: str, articles: Sequence[Article],
-                  now: datetime) -> Digest:
-    """Render one issue: subject, inlined HTML and plain text, with per-subscriber markers."""
+                  now: datetime, *, public: bool = False) -> Digest:
+    """Render one issue: subject, inlined HTML and plain text, with per-subscriber markers.
+
+    `public`: the issue's page in the newsletter archive, from the same templates with every
+    personal part left out (no name, no unsubscribe or preferences link, no marker)."""
     if not articles:
         raise DigestError("a digest needs at least one article")
     subject = render_subject(cfg, cadence, articles, now)
@@ -185,10 +194,14 @@ def render_digest(cfg: Config, cadence: str, articles: Sequence[Article],
         "site": {"title": cfg.site.title, "url": cfg.site.base_url,
                  "description": cfg.site.description, "language": cfg.site.language},
         "cadence": cadence, "count": len(articles), "subject": subject,
-        "date": now.astimezone(cfg.site.tz).strftime("%d %B %Y"),
+        "date": format_day(now, cfg.site.tz, cfg.site.language),
         "articles": [_article_context(cfg, a) for a in articles],
         **{name: MARKER.format(name) for name in FIELDS},
+        "public": public,
+        "view_url": "" if public or not cfg.newsletter.public_archive else view_url(cfg),
     }
+    if public:
+        context.update(public_values())
     env = make_environment(cfg)
     html_body = _render(env, "digest.html.j2", context)
     try:

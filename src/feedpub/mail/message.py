@@ -24,7 +24,7 @@ from typing import cast
 from ..config import Config
 from .addresses import ascii_address
 from .model import Digest
-from .personalize import Personalizer, clean_header_text, subscriber_values
+from .personalize import Personalizer, clean_header_text, fill_issue, subscriber_values
 
 CRLF = b"\r\n"
 _POLICY = email.policy.SMTP
@@ -157,8 +157,8 @@ class MessageTemplate:
         self.text_head = delimiter + CRLF + part % b"plain"
         self.html_head = delimiter + CRLF + part % b"html"
         self.tail = delimiter + b"--" + CRLF
-        self.text = EncodedBody(digest.text, escape=False)
-        self.html = EncodedBody(digest.html, escape=True)
+        self.text = EncodedBody(fill_issue(digest.text, issue_id), escape=False)
+        self.html = EncodedBody(fill_issue(digest.html, issue_id), escape=True)
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, subscriber): a repeated copy carries the same Message-ID."""

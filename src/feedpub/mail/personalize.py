@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Mapping
 
+from ..config import Config
 from ..errors import DigestError
 
 FIELDS = ("greeting", "subscriber_name", "unsubscribe_url", "preferences_url")
@@ -48,6 +49,29 @@ class Personalizer:
             out.append(self.value(values, key))
             out.append(static)
         return "".join(out)
+
+
+ISSUE_MARKER = "@@fp-issue@@"  # the issue number, known once the issue is recorded
+
+
+def view_url(cfg: Config) -> str:
+    """The "View in your browser" link of an issue, its number still a marker."""
+    return f"{cfg.site.base_url}newsletter/{ISSUE_MARKER}.html"
+
+
+def fill_issue(body: str, issue_id: int) -> str:
+    """`body` with the issue's archive page named (the archive index when not yet recorded)."""
+    if ISSUE_MARKER not in body:
+        return body
+    if issue_id > 0:
+        return body.replace(ISSUE_MARKER, str(issue_id))
+    return body.replace(f"newsletter/{ISSUE_MARKER}.html", "newsletter/index.html")
+
+
+def public_values() -> dict[str, str]:
+    """What the archive page shows where a message has personal values: nothing personal."""
+    return {"greeting": "Hello,", "subscriber_name": "", "unsubscribe_url": "",
+            "preferences_url": ""}
 
 
 def subscriber_values(name: str | None, unsubscribe_url: str,

@@ -1,6 +1,6 @@
 """The site's HTML pages: a home/archive page and one page per article (pure).
 
-`plan_pages(articles, cfg)` returns OutputFile records whose keys cover every input (template
+`ArticlePages` plans OutputFile records whose keys cover every input (template
 sources, site settings, article fields), so the build re-renders only what changed. Templates
 come from the site's templates/ folder first, then the package defaults. The web app renders
 its form pages with the same environment (`page_environment`, `render_page`).
@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 from jinja2 import Environment
@@ -24,12 +24,11 @@ from markupsafe import Markup, escape
 from .. import __version__
 from ..articles.model import Article
 from ..config import Config, SiteConfig
-from ..feeds.entries import ArticleDigests, clean_tags, may_have_relative_link
+from ..feeds.entries import clean_tags, may_have_relative_link
 from ..feeds.plan import tag_slugs
+from ..i18n import format_day
 from ..outputs import OutputFile
 from .templating import environment
-
-RECENT = 10  # articles shown with their summary on the home page; the rest are listed
 
 
 @dataclass(frozen=True)
@@ -94,14 +93,14 @@ def page_links(html: str, base_url: str, root: str) -> str:
     return lxml.html.tostring(wrapper, encoding="unicode")[len("<div>"):-len("</div>")]
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-
-
 def _day(value: datetime, site: SiteConfig) -> str:
-    """"5 March 2024", in the site's time zone (English month names, whatever the locale)."""
-    local = value.astimezone(site.tz)
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+    """The day in the site's time zone, written for its language ("5 March 2024")."""
+    return format_day(value, site.tz, site.language)
+
+
+def site_root(cfg: Config) -> str:
+    """The site's path on its host ("/", "/blog/"): links from it work at any depth."""
+    return urlsplit(cfg.site.base_url).path or "/"
 
 
 def page_environment(cfg: Config) -> Environment:
@@ -141,9 +140,12 @@ def site_feeds(cfg: Config, tags: Sequence[str], slugs: dict[str, str] | None = 
     return links, per_tag
 
 
-def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = "",
+def render_page(env: Environment, template: str, cfg: Config, /, *, root: str | None = None,
                 feeds: Sequence[FeedLink] | None = None, **context: Any) -> str:
-    """Render one page template with the common context (site, root, feeds)."""
+    """Render one page template with the common context (site, root, feeds). Without
+    `root`, links start from the site's path, so the page works at any depth (error pages)."""
+    if root is None:
+        root = site_root(cfg)
     if feeds is None:
         feeds = site_feeds(cfg, ())[0]
     if not isinstance(feeds, FeedLinks):
@@ -151,7 +153,7 @@ def render_page(env: Environment, template: str, cfg: Config, /, *, root: str = 
     return env.get_template(template).render(site=cfg.site, root=root, feeds=feeds, **context)
 
 
-def _template_digest(env: Environment, names: Sequence[str]) -> bytes:
+def template_digest(env: Environment, names: Sequence[str]) -> bytes:
     """Fingerprint of the package version and the sources of the templates `names`."""
     digest = hashlib.sha256(__version__.encode())
     for name in names:
@@ -160,64 +162,22 @@ def _template_digest(env: Environment, names: Sequence[str]) -> bytes:
     return digest.digest()
 
 
-def _key(templates: bytes, *parts: object) -> str:
+def key_of(templates: bytes, *parts: object) -> str:
     return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
 
 
-def plan_pages(articles: Sequence[Article], cfg: Config,
-               digests: Sequence[bytes] | None = None) -> list[OutputFile]:
-    """index.html (newest first), posts/<slug>.html per article, and style.css.
-
-    `digests` may give `feeds_model.article_digest` of each article (the build shares them
-    between feeds and pages); they key the article pages.
-    """
-    env = page_environment(cfg)
-    env.auto_reload = False  # one build: no need to stat the templates for every page
-    env.get_template("article.html.j2")  # compiled here once, not in every build worker
-    if digests is None:
-        digests = ArticleDigests(articles)
-    # Newest first; the indexes point into `digests`, which are worked out only when a key
-    # is needed.
-    order = sorted(range(len(articles)), key=lambda i: articles[i].published, reverse=True)
-    ordered = [articles[i] for i in order]
-    all_tags = sorted({t for a in ordered for t in clean_tags(a.tags)}, key=str.lower)
-    slugs = tag_slugs(all_tags) if cfg.feeds.tag_feeds else {}
-    links, tag_feeds = site_feeds(cfg, all_tags, slugs)
-    site_key = repr((cfg.site, cfg.feeds.tag_feeds))
-    recent, older = ordered[:RECENT], ordered[RECENT:]
-    home_templates = _template_digest(env, ("base.html.j2", "home.html.j2"))
-
-    def home_key() -> str:  # covers every article: worked out by the process that needs it
-        summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in recent)
-        listed = tuple((a.slug, a.title, a.published) for a in older)
-        return _key(home_templates, site_key, summary, listed, tag_feeds)
-
-    def render_home() -> bytes:
-        return render_page(env, "home.html.j2", cfg, feeds=links, recent=recent, older=older,
-                           tag_feeds=tag_feeds).encode("utf-8")
-
-    outputs = [
-        OutputFile("index.html", home_key, render_home),
-        OutputFile("style.css", _key(_template_digest(env, ("style.css",))),
-                   lambda: env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
-                   .encode("utf-8")),
-    ]
-    article_pages = _ArticlePages(env, cfg, links[:3], slugs, site_key)
-    outputs.extend(article_pages.plan(articles[i], partial(digests.__getitem__, i))
-                   for i in order)
-    return outputs
-
-
-class _ArticlePages:
+class ArticlePages:
     """Plans `posts/<slug>.html`: what every article page shares is worked out once."""
 
     def __init__(self, env: Environment, cfg: Config, main_links: list[FeedLink],
-                 slugs: dict[str, str], site_key: str) -> None:
+                 slugs: dict[str, str], site_key: str, tag_paths: dict[str, str]) -> None:
         self.env = env
+        self.tag_paths = tag_paths
         self.cfg = cfg
         self.main_links = main_links
         self.slugs = slugs
-        self.templates = _template_digest(env, ("base.html.j2", "article.html.j2")) + (
+        self.templates = template_digest(env, ("base.html.j2", "article.html.j2",
+                                               "_tags.html.j2")) + (
             site_key.encode("utf-8"))
         self.tag_links: dict[str, list[FeedLink]] = {}
         self.shared: dict[tuple[str, ...], FeedLinks] = {}
@@ -237,19 +197,24 @@ class _ArticlePages:
             links = self.shared[wanted] = FeedLinks(found)
         return links
 
-    def plan(self, article: Article, digest: Callable[[], bytes]) -> OutputFile:
+    def plan(self, article: Article, digest: Callable[[], bytes], older: Article | None = None,
+             newer: Article | None = None) -> OutputFile:
         cfg, env = self.cfg, self.env
         links = self.feeds(article.tags)
+        neighbours = tuple((a.slug, a.title) if a else None for a in (older, newer))
 
         def render() -> bytes:
             body = (article.html if article.plain_body
                     else page_links(article.html, cfg.site.base_url, "../"))
             return render_page(env, "article.html.j2", cfg, root="../", feeds=links,
-                               article=article, body=body,
+                               article=article, body=body, older=older, newer=newer,
+                               tag_paths=self.tag_paths,
                                canonical=cfg.site.base_url + article.url_path).encode("utf-8")
 
         def key() -> str:
             # The digest covers the fields a page shows; `updated` is there as set or not.
-            return _key(self.templates, digest(), article.updated, links.fingerprint)
+            paths = tuple(self.tag_paths.get(tag) for tag in article.tags)
+            return key_of(self.templates, digest(), article.updated, links.fingerprint,
+                          neighbours, paths)
 
         return OutputFile(article.url_path, key, render)

@@ -115,6 +115,19 @@ sent_articles = sa.Table(
     sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id"), nullable=False),
 )
 
+# The public archive of the newsletter: each issue's page without anything personal.
+public_issues = sa.Table(
+    "public_issues", metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id"), primary_key=True,
+              autoincrement=False),
+    sa.Column("cadence", sa.String(16), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("articles", sa.Text, nullable=False),  # JSON list of [title, url]
+)
+
 
 def _create(*names: str) -> Callable[[sa.Connection], None]:
     def step(conn: sa.Connection) -> None:
@@ -146,6 +159,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create("meta", "subscribers"),
     _create("issues", "variants", "outbox", "sent_articles"),
     add_subscriber_events,
+    _create("public_issues"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,90 @@
+"""Languages: the built-in templates' text (gettext catalogs), dates and writing direction
+(Babel), for `[site] language`.
+
+The catalogs ship as `.po` files under `feedpub/locale/<lang>/LC_MESSAGES/feedpub.po` and are
+compiled with Babel the first time a language is used in a process (a few milliseconds), so
+there is no compiled file to keep in step. A language without a catalog gets the English
+text; its dates and direction still come from Babel's CLDR data (Arabic and Hebrew are
+right-to-left even without a catalog). Imports only the standard library, Babel and Jinja2.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import date, datetime, tzinfo
+from functools import lru_cache
+from importlib import resources
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from jinja2 import Environment
+
+DOMAIN = "feedpub"
+SHIPPED = ("en", "de", "fr")  # languages whose catalogs are complete (checked by the tests)
+_RTL = frozenset({"ar", "he", "iw", "fa", "ur", "yi", "ps", "sd", "ug", "dv", "ckb"})
+
+
+def primary(language: str) -> str:
+    """The language subtag of a BCP 47 tag: "de-CH" -> "de"."""
+    return (language or "en").split("-", 1)[0].lower()
+
+
+@lru_cache(maxsize=32)
+def babel_locale(language: str) -> Locale:
+    """Babel's locale for a BCP 47 tag, falling back to the language alone, then English."""
+    for tag in (language, primary(language)):
+        try:
+            return Locale.parse(tag or "en", sep="-")
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse("en")
+
+
+def text_direction(language: str) -> str:
+    """"rtl" for right-to-left scripts (Arabic, Hebrew, ...), else "ltr"."""
+    if primary(language) in _RTL:
+        return "rtl"
+    return "rtl" if babel_locale(language).text_direction == "rtl" else "ltr"
+
+
+def catalog_path(language: str) -> str:
+    return f"locale/{language}/LC_MESSAGES/{DOMAIN}.po"
+
+
+@lru_cache(maxsize=32)
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog of `language` (or of its primary subtag); English otherwise."""
+    for tag in (language.replace("-", "_"), primary(language)):
+        source = resources.files("feedpub").joinpath(catalog_path(tag))
+        if source.is_file():
+            with source.open("rb") as handle:
+                catalog = read_po(handle, locale=tag, domain=DOMAIN)
+            compiled = io.BytesIO()
+            write_mo(compiled, catalog)
+            compiled.seek(0)
+            return gettext.GNUTranslations(compiled)
+    return gettext.NullTranslations()
+
+
+def install(env: Environment, language: str,
+            catalog: gettext.NullTranslations | None = None) -> Environment:
+    """Add Jinja2's i18n extension to `env` with the catalog of `language`."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        catalog if catalog is not None else translations(language), newstyle=True)
+    env.globals["text_direction"] = text_direction(language)
+    env.globals["lang"] = language or "en"
+    return env
+
+
+@lru_cache(maxsize=8192)
+def _format_day(day: date, language: str, form: str) -> str:
+    return format_date(day, format=form, locale=babel_locale(language))
+
+
+def format_day(value: datetime, zone: tzinfo, language: str, form: str = "long") -> str:
+    """The day of `value` in `zone`, written for `language` ("5 March 2024", "5. März 2024")."""
+    return _format_day(value.astimezone(zone).date(), language, form)
