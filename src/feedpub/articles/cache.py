@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 5  # 5: the article record moved to feedpub.articles.model
+CACHE_VERSION = 6  # 6: links, sizes, nesting and offsets are checked when reading
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -45,7 +45,8 @@ class BuildCache:
 
 
 def config_fingerprint(cfg: Config) -> str:
-    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, str(cfg.articles_dir), str(cfg.public_dir),
+    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, cfg.articles, str(cfg.articles_dir),
+                str(cfg.public_dir),
                 str(cfg.templates_dir), _templates_stamp(cfg.templates_dir))
     return hashlib.sha256(repr(relevant).encode()).hexdigest()
 
