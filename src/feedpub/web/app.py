@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,7 +26,7 @@ from ..config import Config
 from .fastpath import protocol_class
 from .metrics import Metrics
 from .routes import ROUTES, error_page
-from .security import SecurityHeadersMiddleware
+from .security import SECURITY_HEADERS, SecurityHeadersMiddleware
 from .state import WebState
 from .static import DYNAMIC_PATHS, FileCache, StaticFiles
 
@@ -60,6 +59,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, status, "Something went wrong", "Please try again later.")
 
 
+async def _internal_error(send: Send) -> None:
+    """A plain 500 with the security headers, unless the response had already started."""
+    body = b"Internal Server Error"
+    try:
+        await send({"type": "http.response.start", "status": 500, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store"),
+            *SECURITY_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
+    except RuntimeError:  # the response had started: the server closes the connection
+        pass
+
+
 class FeedpubApp:
     """ASGI entry point: static files first, then the Starlette routes and error pages."""
 
@@ -81,20 +93,27 @@ class FeedpubApp:
 
         self.starlette = Starlette(
             routes=[*ROUTES, Route("/healthz", _healthz), Route("/metrics", _metrics)],
-            middleware=[Middleware(SecurityHeadersMiddleware)],
             exception_handlers={HTTPException: _http_error, Exception: _http_error},
             lifespan=lifespan, max_body_size=MAX_BODY,
         )
         self.starlette.state.feedpub = self.state
-        # Behind a reverse proxy on this machine, the pages see the client's address (for the
-        # sign-up rate limit) and scheme. Static files need neither, so they skip this step.
-        self.dynamic = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, self.starlette),
-                                                             trusted_hosts="127.0.0.1"))
+        # Behind a reverse proxy listed in [web] trusted_proxies, the pages see the client's
+        # address (for the sign-up rate limit) and scheme; from anyone else X-Forwarded-For
+        # is ignored. Static files need neither, so they skip this step. The security headers
+        # go on outside everything, so Starlette's own 413 and 500 answers carry them too.
+        proxied = ProxyHeadersMiddleware(cast(Any, self.starlette),
+                                         trusted_hosts=list(cfg.web.trusted_proxies))
+        self.dynamic = cast(ASGIApp, SecurityHeadersMiddleware(cast(ASGIApp, proxied)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS \
-                and await self.static(scope, receive, send):
-            return
+        if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS:
+            try:
+                if await self.static(scope, receive, send):
+                    return
+            except Exception:
+                log.exception("serving %s failed", scope["path"])
+                await _internal_error(send)
+                return
         await self.dynamic(scope, receive, send)
 
     def rebuilt(self, written: Iterable[str] = (), when: datetime | None = None) -> None:
