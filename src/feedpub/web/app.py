@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..config import Config
+from .connections import ConnectionLimits, connection_cap, limited_protocol
 from .fastpath import protocol_class
 from .metrics import Metrics
 from .routes import ROUTES, error_page
@@ -83,6 +84,7 @@ class FeedpubApp:
         self.static = StaticFiles(self.cache, on_feed=self.metrics.feed_requests.inc,
                                   on_not_modified=self.metrics.not_modified.inc)
         self.state = WebState(cfg, self.metrics)
+        self.connection_limits: ConnectionLimits | None = None  # set by server_options
 
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -127,11 +129,18 @@ def create_app(cfg: Config, metrics: Metrics | None = None) -> FeedpubApp:
     return FeedpubApp(cfg, metrics)
 
 
-def server_options(app: FeedpubApp) -> dict[str, Any]:
-    """How uvicorn serves `app`: the 304 short path, proxy headers left to the app (its pages
-    need them, its files do not), no access log and no Server header."""
-    return {"http": protocol_class(app.static), "proxy_headers": False, "server_header": False,
-            "access_log": False, "log_config": None}
+def server_options(app: FeedpubApp, descriptors: int = 0) -> dict[str, Any]:
+    """How uvicorn serves `app`: the 304 short path and the connection limits of [web]
+    (`descriptors`: the open-file limit the connections must stay under, 0 if unknown),
+    proxy headers left to the app (its pages need them, its files do not), no access log and
+    no Server header."""
+    web = app.cfg.web
+    limits = ConnectionLimits(connection_cap(web.max_connections, descriptors),
+                              web.header_timeout)
+    app.connection_limits = limits
+    return {"http": limited_protocol(protocol_class(app.static), limits),
+            "proxy_headers": False, "server_header": False, "access_log": False,
+            "log_config": None}
 
 
 __all__ = ["FeedpubApp", "Metrics", "create_app", "server_options"]
