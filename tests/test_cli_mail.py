@@ -183,13 +183,13 @@ def test_preview_of_a_subscriber_uses_their_cadence_or_says_they_get_nothing(
         store.update_preferences(daily.id, cadence="daily", tags=["town"])
         store.add_subscriber("other@example.com", tags=["sports"])
     out_dir = tmp_path / "preview"
-    code, out, err = run(cfg, "digest", "preview", "--subscriber", "daily@example.com",
-                         "--out", str(out_dir))
+    code, out, err = run(cfg, "digest", "preview", "--subscriber", "DAILY@Example.com",
+                         "--out", str(out_dir))  # found whatever the case
     assert code == 0, out + err
     assert (out_dir / "daily-next.eml").exists() and not (out_dir / "weekly-next.eml").exists()
     msg = email.message_from_bytes((out_dir / "daily-next.eml").read_bytes(),
                                    policy=email.policy.default)
-    assert msg["To"] == "daily@example.com"
+    assert msg["To"] == "daily@example.com"  # as first written
     code, out, err = run(cfg, "digest", "preview", "--subscriber", "other@example.com",
                          "--out", str(out_dir))
     assert code == 1
