@@ -35,18 +35,16 @@ def fresh_article() -> dict[str, str]:
 def test_add_remove_list_and_json(make_site) -> None:
     cfg = make_site()
     assert run(cfg, "subscribers", "add", "Ann@Example.COM", "--name", "Ann")[0] == 0
-    code, out, _ = run(cfg, "subscribers", "add", "ann@example.com")
-    assert code == 0 and "added" in out
-    code, out, _ = run(cfg, "subscribers", "add", "Ann@EXAMPLE.com")
-    assert "already present" in out
+    for again in ("ann@example.com", "Ann@EXAMPLE.com"):  # one mailbox whatever the case
+        code, out, _ = run(cfg, "subscribers", "add", again)
+        assert code == 0 and "already present: Ann@example.com" in out
     run(cfg, "subscribers", "add", "bob@example.com", "--pending")
     code, out, err = run(cfg, "subscribers", "add", "not-an-address")
     assert code != 0 and "not a valid email address" in err
     code, out, _ = run(cfg, "subscribers", "list", "--json")
     listed = json.loads(out)
     assert [(r["email"], r["status"]) for r in listed] == [
-        ("Ann@example.com", "active"), ("ann@example.com", "active"),
-        ("bob@example.com", "pending")]
+        ("Ann@example.com", "active"), ("bob@example.com", "pending")]
     code, out, _ = run(cfg, "subscribers", "list", "--status", "pending")
     assert "bob@example.com" in out and "Ann@" not in out
     assert run(cfg, "subscribers", "remove", "bob@example.com")[0] == 0
@@ -185,13 +183,13 @@ def test_preview_of_a_subscriber_uses_their_cadence_or_says_they_get_nothing(
         store.update_preferences(daily.id, cadence="daily", tags=["town"])
         store.add_subscriber("other@example.com", tags=["sports"])
     out_dir = tmp_path / "preview"
-    code, out, err = run(cfg, "digest", "preview", "--subscriber", "daily@example.com",
-                         "--out", str(out_dir))
+    code, out, err = run(cfg, "digest", "preview", "--subscriber", "DAILY@Example.com",
+                         "--out", str(out_dir))  # found whatever the case
     assert code == 0, out + err
     assert (out_dir / "daily-next.eml").exists() and not (out_dir / "weekly-next.eml").exists()
     msg = email.message_from_bytes((out_dir / "daily-next.eml").read_bytes(),
                                    policy=email.policy.default)
-    assert msg["To"] == "daily@example.com"
+    assert msg["To"] == "daily@example.com"  # as first written
     code, out, err = run(cfg, "digest", "preview", "--subscriber", "other@example.com",
                          "--out", str(out_dir))
     assert code == 1

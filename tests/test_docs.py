@@ -4,6 +4,7 @@ command."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -89,7 +90,9 @@ def test_every_config_key_is_in_the_reference_with_its_default() -> None:
         block = reference.split(f"## `[{section}]`", 1)[1].split("\n## ", 1)[0]
         row = re.search(rf"^\| `{key}` \| `([^`]*)` \|", block, re.MULTILINE)
         assert row, f"{section}.{key} is not in docs/reference/config.md"
-        assert str(value).lower().strip('"') in row.group(1).lower(), (section, key, row.group(1))
+        shown = (json.dumps(list(value)) if isinstance(value, tuple | list)
+                 else str(value).lower().strip('"'))
+        assert shown in row.group(1).lower(), (section, key, row.group(1))
 
 
 def test_readme_links_the_guides_and_the_license_is_mit() -> None:

@@ -85,10 +85,10 @@ def test_every_template_renders_translated(make_site, language: str) -> None:
     common = dict(csrf_token="t", cadences=[("daily", "Daily digest"), ("weekly", "Weekly digest")],
                   email="a@example.org", name="Ann", cadence="weekly", error="", action="/x",
                   preferences_url="/p", unsubscribe_url="/u", all_tags=["city"], tags=[],
-                  saved=True, done=False, confirm_url="/c", days=30)
+                  saved=True, done=False, confirm_url="/c", days=30, valid_for="48 hours")
     for template in ("subscribe.html.j2", "confirm.html.j2", "welcome.html.j2",
                      "unsubscribe.html.j2", "preferences.html.j2", "error.html.j2",
-                     "404.html.j2", "newsletter_index.html.j2"):
+                     "404.html.j2", "newsletter_index.html.j2", "confirm_subscription.html.j2"):
         render_page(env, template, cfg, heading="Page not found",
                     message="There is no page at this address.", retry=True, issues=[],
                     **common)

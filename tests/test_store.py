@@ -36,8 +36,11 @@ def test_add_collapses_duplicates_and_keeps_the_first_record(site) -> None:
         assert first.status == "active" and first.confirmed is not None
         assert first.created.tzinfo is not None
         assert [s.email for s in store.iter_subscribers()] == ["Ann@example.com"]
-        assert store.get_subscriber("ann@example.com") is None  # the local part is kept
+        # One mailbox whatever the case, local part included; kept as first written.
+        assert store.get_subscriber("ann@example.com") == first
         assert store.get_subscriber("Ann@EXAMPLE.com") == first
+        lower, created_lower = store.add_subscriber("ANN@example.com")
+        assert not created_lower and lower == first
 
 
 def test_names_never_carry_line_breaks(site) -> None:

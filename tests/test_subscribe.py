@@ -52,6 +52,15 @@ def _subscribe(client: httpx.Client, email: str, **fields: str) -> httpx.Respons
                                           **fields})
 
 
+def _confirm(client: httpx.Client, url: str) -> httpx.Response:
+    """Open a confirm link's page and press its button."""
+    page = client.get(url)
+    assert page.status_code == 200, page.text
+    if "Welcome" in page.text:  # already confirmed: no button
+        return page
+    return client.post(url, data={"csrf_token": _form_token(page.text)})
+
+
 def _status(cfg: Config, email: str) -> str | None:
     with open_store(cfg) as store:
         sub = store.get_subscriber(email)
@@ -73,12 +82,18 @@ def test_double_opt_in_end_to_end(make_site, smtp: SmtpCatcher) -> None:
         assert "Confirm" in message["Subject"]
         confirm = link_in(message, "confirm")
         assert confirm.startswith("https://news.example.org/confirm?token=")
-        welcome = client.get(_local(confirm, server.url))
+        opened = client.get(_local(confirm, server.url))  # as a mail scanner does
+        assert opened.status_code == 200 and "Confirm my subscription" in opened.text
+        assert _status(cfg, "Reader@example.org") == "pending"  # opening changes nothing
+        forged = client.post(_local(confirm, server.url), data={"csrf_token": "x"})
+        assert forged.status_code == 403
+        assert _status(cfg, "Reader@example.org") == "pending"
+        welcome = _confirm(client, _local(confirm, server.url))
         assert welcome.status_code == 200 and "Welcome" in welcome.text
         assert "daily" in welcome.text
         assert _status(cfg, "Reader@example.org") == "active"
-        again = client.get(_local(confirm, server.url))  # a second click is harmless
-        assert again.status_code == 200
+        again = client.get(_local(confirm, server.url))  # a second click changes nothing
+        assert again.status_code == 200 and "Welcome" in again.text
         metrics = client.get("metrics").text
         assert 'feedpub_emails_sent_total{kind="confirm"} 1.0' in metrics
 
@@ -140,9 +155,9 @@ def test_subscribing_is_rate_limited_per_client(make_site, smtp: SmtpCatcher) ->
     assert _status(cfg, "three@example.org") is None
 
 
-def test_the_rate_limit_counts_the_client_a_local_proxy_names(make_site,
-                                                             smtp: SmtpCatcher) -> None:
-    cfg = _site(make_site, smtp, "[web]\nsubscribe_rate = 1\n")
+def test_the_rate_limit_counts_the_client_a_trusted_proxy_names(make_site,
+                                                               smtp: SmtpCatcher) -> None:
+    cfg = _site(make_site, smtp, '[web]\nsubscribe_rate = 1\ntrusted_proxies = ["127.0.0.1"]\n')
     with serve(cfg) as (server, _):
         def from_client(address: str, email: str) -> int:
             # Behind a reverse proxy on this machine: the proxy connects from 127.0.0.1.
@@ -154,6 +169,21 @@ def test_the_rate_limit_counts_the_client_a_local_proxy_names(make_site,
         assert from_client("203.0.113.5", "b@example.org") == 429  # the same reader again
         assert from_client("203.0.113.6", "c@example.org") == 200  # another reader
     assert _status(cfg, "b@example.org") is None and _status(cfg, "c@example.org") == "pending"
+
+
+def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(make_site,
+                                                              smtp: SmtpCatcher) -> None:
+    cfg = _site(make_site, smtp, "[web]\nsubscribe_rate = 2\n")  # trusted_proxies = []
+    with serve(cfg) as (server, _):
+        def spoofed(address: str, email: str) -> int:
+            with httpx.Client(base_url=server.url, timeout=10,
+                              headers={"X-Forwarded-For": address}) as client:
+                return _subscribe(client, email).status_code
+
+        # Each request claims another client; all are counted as the one that connects.
+        assert [spoofed(f"203.0.113.{n}", f"s{n}@example.org") for n in range(4)] == [
+            200, 200, 429, 429]
+    assert _status(cfg, "s2@example.org") is None
 
 
 def test_one_click_unsubscribe_and_the_get_page(make_site, smtp: SmtpCatcher) -> None:
@@ -218,11 +248,11 @@ def test_tampered_or_wrong_tokens_give_400_and_change_nothing(make_site, smtp) -
 
 
 def test_expired_token_is_refused(make_site, smtp: SmtpCatcher) -> None:
-    cfg = _site(make_site, smtp, "[web]\ntoken_max_age_days = 0\n")
+    cfg = _site(make_site, smtp, '[web]\nconfirm_max_age = "1m"\n')
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("late@example.org", status="pending")
-    confirm = link(cfg, "confirm", sub.id, sub.email)
-    time.sleep(1.1)
+    confirm = _signed_days_ago(cfg, "confirm", [sub.id, address_digest(sub.email),
+                                                sub.confirm_nonce], 2 / 1440)
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         response = client.get(_local(confirm, server.url))
         assert response.status_code == 400
@@ -262,11 +292,12 @@ def test_resubscribing_after_unsubscribe_needs_confirmation(make_site, smtp) -> 
         assert _subscribe(client, "back@example.org").status_code == 200
         assert _status(cfg, "back@example.org") == "pending"
         (message,) = smtp.wait(1)
-        assert client.get(_local(link_in(message, "confirm"), server.url)).status_code == 200
+        assert _confirm(client, _local(link_in(message, "confirm"), server.url)
+                        ).status_code == 200
     assert _status(cfg, "back@example.org") == "active"
 
 
-def test_one_address_gets_at_most_three_mails_an_hour(make_site, smtp: SmtpCatcher) -> None:
+def test_one_address_gets_at_most_three_mails_a_day(make_site, smtp: SmtpCatcher) -> None:
     cfg = _site(make_site, smtp, "[web]\nsubscribe_rate = 100\n")
     with serve(cfg) as (server, _), httpx.Client(base_url=server.url, timeout=10) as client:
         answers = [_subscribe(client, "victim@example.org") for _ in range(5)]
@@ -293,7 +324,7 @@ def _signed_days_ago(cfg: Config, purpose: str, payload: object, days: float) ->
 
 def test_unsubscribe_and_preferences_links_never_expire(make_site, smtp: SmtpCatcher) -> None:
     cfg = _site(make_site, smtp)
-    assert cfg.web.token_max_age_days == 30
+    assert cfg.web.confirm_max_age == "48h"
     with open_store(cfg) as store:
         sub, _ = store.add_subscriber("old@example.org", status="active")
         late, _ = store.add_subscriber("late@example.org", status="pending")

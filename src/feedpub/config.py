@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -161,6 +162,24 @@ class WebConfig:
     cache_control: str = "public, max-age=300"
     subscribe_rate: int = 5
     token_max_age_days: int = 30
+    # Hardening: slow or silent clients, proxies, how long a confirm link works.
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+    trusted_proxies: tuple[str, ...] = ()
+    confirm_max_age: str = "48h"
+
+    @cached_property
+    def confirm_max_age_seconds(self) -> int:
+        """`confirm_max_age` in seconds (checked at load)."""
+        return duration_seconds(self.confirm_max_age)
+
+
+@dataclass(frozen=True)
+class ArticlesConfig:
+    """[articles]: the bounds on one article file, so one file cannot stall a build."""
+
+    max_bytes: int = 5 * 1024 * 1024
+    max_depth: int = 100
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
+    articles: ArticlesConfig = field(default_factory=ArticlesConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -214,6 +234,49 @@ def secret(name: str) -> str | None:
     """Read a secret from the environment (never from config.toml)."""
     value = os.environ.get(name)
     return value if value else None
+
+
+_DURATION = re.compile(r"\s*(\d+)\s*([smhd])\s*")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds in a duration written as a whole number and a unit: "90s", "5m", "48h", "4d".
+
+    Raises ValueError for anything else."""
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration such as '30m', '48h' or '2d'")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _validate_hardening(cfg: Config, source: str) -> None:
+    """[web] connection and link limits, [articles] bounds."""
+    web = cfg.web
+    if web.header_timeout <= 0:
+        raise ConfigError(f"{source}: 'web.header_timeout' must be more than 0 seconds, "
+                          f"got {web.header_timeout}")
+    if web.max_connections < 1:
+        raise ConfigError(f"{source}: 'web.max_connections' must be at least 1, "
+                          f"got {web.max_connections}")
+    for proxy in web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: 'web.trusted_proxies' entry {proxy!r} is not an IP "
+                              "address or network; write e.g. [\"127.0.0.1\", "
+                              "\"10.0.0.0/8\"]") from exc
+    try:
+        seconds = duration_seconds(web.confirm_max_age)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: 'web.confirm_max_age' = {web.confirm_max_age!r} is not "
+                          "a duration; write a number and a unit, e.g. '48h' or '2d'") from exc
+    if seconds < 60:
+        raise ConfigError(f"{source}: 'web.confirm_max_age' must be at least '1m'")
+    for key, value in (("articles.max_bytes", cfg.articles.max_bytes),
+                       ("articles.max_depth", cfg.articles.max_depth)):
+        if value < 1:
+            raise ConfigError(f"{source}: '{key}' must be at least 1, got {value}")
 
 
 def _type_name(tp: Any) -> str:
@@ -399,6 +462,7 @@ def _validate(cfg: Config, source: str) -> None:
             f"{source}: 'digest.default_cadence' must be 'daily' or 'weekly', "
             f"got {cfg.digest.default_cadence!r}"
         )
+    _validate_hardening(cfg, source)
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:

@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 6  # 6: images and attachments
+CACHE_VERSION = 7  # 7: images and attachments; links, sizes, nesting and offsets checked
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -47,7 +47,8 @@ class BuildCache:
 
 
 def config_fingerprint(cfg: Config) -> str:
-    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, str(cfg.articles_dir), str(cfg.public_dir),
+    relevant = (CACHE_VERSION, cfg.site, cfg.feeds, cfg.articles, str(cfg.articles_dir),
+                str(cfg.public_dir),
                 str(cfg.templates_dir), _templates_stamp(cfg.templates_dir))
     return hashlib.sha256(repr(relevant).encode()).hexdigest()
 

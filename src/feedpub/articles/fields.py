@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from ..config import SiteConfig
 from ..errors import ArticleError
@@ -68,6 +68,22 @@ def in_feed_range(moment: datetime, value: str, source: str, line: int) -> datet
     offset = moment.utcoffset()
     if offset is not None and offset.total_seconds() % 60:
         return moment.astimezone(UTC)
+    return moment
+
+
+OFFSET_MAX = timedelta(hours=14)  # RFC 3339 / xsd:dateTime: offsets from -14:00 to +14:00
+
+
+def written_offset(moment: datetime, value: str, source: str, line: int) -> datetime:
+    """`moment`, whose offset the author wrote, if feeds can carry that offset: within
+    ±14:00 and in whole minutes. Otherwise an error naming the file and line."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return moment
+    if abs(offset) > OFFSET_MAX or offset.total_seconds() % 60:
+        raise ArticleError(source, f"the time zone offset in '{value}' is out of range: "
+                           "offsets from -14:00 to +14:00 in whole minutes are accepted",
+                           line=line, fix="write e.g. 2024-03-05T14:30+01:00")
     return moment
 
 

@@ -24,7 +24,9 @@ from .fields import (
     iso_date,
     split_tags,
     summarize,
+    written_offset,
 )
+from .limits import MAX_DEPTH, check_html_depth, load_front_matter
 from .media import check_image, first_image, parse_attachments
 from .model import Article, slug_for
 
@@ -62,11 +64,14 @@ def _when(value: str, key: str, source: str, line: int, site: SiteConfig) -> dat
             source, f"'{key}: {value}' is not a date or a datetime ({exc})", line=line,
             fix=f"write e.g. '{key}: 2024-03-05' or '{key}: 2024-03-05T14:30:00+01:00'",
         ) from exc
+    if parsed.tzinfo is not None:
+        parsed = written_offset(parsed, value, source, line)
     return in_feed_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value, source,
                      line)
 
 
-def _front_matter(text: str, source: str) -> tuple[dict[str, object], str, str, int]:
+def _front_matter(text: str, source: str,
+                  max_depth: int = MAX_DEPTH) -> tuple[dict[str, object], str, str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         raise ArticleError(source, "Markdown articles must start with YAML front matter", line=1,
@@ -77,7 +82,7 @@ def _front_matter(text: str, source: str) -> tuple[dict[str, object], str, str, 
                            fix="end the front matter with a line '---'")
     front = "\n".join(lines[1:end])
     try:
-        data = yaml.load(front, Loader=yaml.BaseLoader) or {}
+        data = load_front_matter(front, source, max_depth) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -90,10 +95,12 @@ def _front_matter(text: str, source: str) -> tuple[dict[str, object], str, str, 
     return data, front, "\n".join(lines[end + 1:]), end + 2
 
 
-def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
+def parse_markdown(text: str, source: str, site: SiteConfig,
+                   max_depth: int = MAX_DEPTH) -> Article:
     """Markdown (CommonMark) with front matter: title, date, author, tags, summary, id,
-    updated, draft. Raw HTML is allowed but sanitized."""
-    data, front, body, _ = _front_matter(text, source)
+    updated, draft. Raw HTML is allowed but sanitized; nesting deeper than `max_depth` (in
+    the front matter or the HTML) is refused, which keeps the work linear in the size."""
+    data, front, body, body_line = _front_matter(text, source, max_depth)
     for key in data:
         if key not in FRONT_MATTER_KEYS:
             raise ArticleError(source, f"unknown front-matter key '{key}'",
@@ -133,6 +140,7 @@ def parse_markdown(text: str, source: str, site: SiteConfig) -> Article:
     attachments = parse_attachments(data.get("attachments"), source,
                                     _key_line(front, "attachments"))
     slug = slug_for(source)
+    check_html_depth(body, source, body_line, max_depth)
     body_html = sanitize_html(_markdown().render(body))
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
     return Article(

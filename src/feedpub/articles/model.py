@@ -114,7 +114,13 @@ def clean_text(text: str) -> tuple[str, list[int]]:
     """Remove FORBIDDEN_CHARS; return the text and the 1-based lines they were on."""
     if not has_forbidden(text):
         return text, []
-    lines = sorted({text.count("\n", 0, m.start()) + 1 for m in FORBIDDEN_CHARS.finditer(text)})
+    lines: list[int] = []
+    line, counted = 1, 0  # newlines are counted once, from the last match on: linear
+    for match in FORBIDDEN_CHARS.finditer(text):
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
     return FORBIDDEN_CHARS.sub("", text), lines
 
 

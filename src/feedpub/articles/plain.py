@@ -13,7 +13,15 @@ from datetime import date, datetime
 
 from ..config import SiteConfig
 from ..errors import ArticleError
-from .fields import at_publish_time, entry_id, in_feed_range, iso_date, split_tags, summarize
+from .fields import (
+    at_publish_time,
+    entry_id,
+    in_feed_range,
+    iso_date,
+    split_tags,
+    summarize,
+    written_offset,
+)
 from .media import check_image
 from .model import Article, slug_for
 
@@ -37,6 +45,8 @@ def _header_when(value: str, source: str, line: int, site: SiteConfig) -> dateti
     except ValueError as exc:
         raise ArticleError(source, f"'{value}' is not a valid date and time", line=line,
                            fix="write e.g. 2024-03-05T14:30 or 2024-03-05T14:30+01:00") from exc
+    if parsed.tzinfo is not None:
+        parsed = written_offset(parsed, value, source, line)
     return in_feed_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=site.tz), value,
                      source, line)
 

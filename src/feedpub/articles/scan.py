@@ -6,6 +6,7 @@ are the only readers of articles/.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -13,8 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..config import SiteConfig
+from ..config import ArticlesConfig, SiteConfig
 from ..errors import ArticleError
+from .limits import MAX_DEPTH
 from .model import (
     ARTICLE_SUFFIXES,
     Article,
@@ -25,11 +27,13 @@ from .model import (
 )
 
 
-def parse_article(text: str, source: str, site: SiteConfig) -> Article:
+def parse_article(text: str, source: str, site: SiteConfig,
+                  max_depth: int = MAX_DEPTH) -> Article:
     """Parse one article (format chosen by the file suffix). Pure: no file access.
 
     `source` is the path relative to articles/, used in ids, slugs and error messages.
-    Raises ArticleError naming the file, line and fix.
+    Raises ArticleError naming the file, line and fix; nesting deeper than `max_depth` (front
+    matter, HTML) is such an error.
     """
     from .plain import parse_plain
 
@@ -46,7 +50,7 @@ def parse_article(text: str, source: str, site: SiteConfig) -> Article:
     if file_suffix(source).lower() in (".md", ".markdown"):
         from .markdown import parse_markdown
 
-        article = parse_markdown(cleaned, source, site)
+        article = parse_markdown(cleaned, source, site, max_depth)
     else:
         article = parse_plain(cleaned, source, site, checked=True)
     return replace(article, warnings=warnings + article.warnings) if warnings else article
@@ -128,13 +132,26 @@ def arrange_articles(articles: Iterable[Article]) -> list[Article]:
     return sort_articles(unify_tags(spread_all_day(articles)))
 
 
+# Stats standing for files the scan refuses (read_article then says why).
+OUTSIDE: tuple[int, int] = (-2, -2)  # a link to something outside the articles folder
+LOOP: tuple[int, int] = (-3, -3)  # a link to a folder that is already being read
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
     """(mtime_ns, size) of each article file under `folder`, keyed by relative POSIX path.
 
     Hidden files and folders (`.`, `_`) are skipped. A file that cannot be stat'ed (a dangling
     link, say) gets (-1, -1), so that reading it reports the problem instead of hiding it.
+    Symbolic links are resolved: one whose target lies outside `folder` gets OUTSIDE, one to
+    a folder already on the way down (a loop) or already read gets LOOP; neither is followed.
     """
     found: dict[str, tuple[int, int]] = {}
+    root = os.path.realpath(folder)
+    seen = {root}
     stack = [("", str(folder))]
     while stack:
         prefix, current = stack.pop()
@@ -151,9 +168,24 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
             name = entry.name
             if name.startswith((".", "_")):
                 continue
-            if entry.is_dir():
+            if entry.is_symlink():
+                real = os.path.realpath(entry.path)
+                if not _inside(real, root):
+                    if name.lower().endswith(ARTICLE_SUFFIXES) or os.path.isdir(real):
+                        found[prefix + name] = OUTSIDE
+                    continue
+                if os.path.isdir(real):
+                    if real in seen:
+                        found[prefix + name] = LOOP
+                    else:
+                        seen.add(real)
+                        stack.append((f"{prefix}{name}/", entry.path))
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                seen.add(os.path.realpath(entry.path))
                 stack.append((f"{prefix}{name}/", entry.path))
-            elif name.lower().endswith(ARTICLE_SUFFIXES):
+                continue
+            if name.lower().endswith(ARTICLE_SUFFIXES):
                 try:
                     st = entry.stat()
                     found[prefix + name] = (st.st_mtime_ns, st.st_size)
@@ -162,33 +194,83 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
     return dict(sorted(found.items()))
 
 
-def read_article(folder: Path, source: str, site: SiteConfig) -> Article:
-    """Read and parse one file of the article store."""
+def read_article(folder: Path, source: str, site: SiteConfig,
+                 limits: ArticlesConfig | None = None) -> Article:
+    """Read and parse one file of the article store.
+
+    Only files inside `folder` are read (links are resolved first); a file larger than
+    `limits.max_bytes` is refused unread. Whatever goes wrong with this one file (a loop,
+    bad bytes, nesting, a parser's own failure) is an ArticleError naming it."""
+    limits = limits or ArticlesConfig()
     try:
-        data = _read_bytes(os.path.join(folder, source))
+        data = _read_inside(folder, source, limits.max_bytes)
     except OSError as exc:
-        raise _unreadable(folder / source, source, exc) from exc
-    return parse_article(decode_article(data, source), source, site)
-
-
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes, read with plain system calls (a third cheaper than `open()` for the
-    small files a site has thousands of)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        raise _unreadable(folder, source, exc) from exc
     try:
+        return parse_article(decode_article(data, source), source, site, limits.max_depth)
+    except ArticleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the build
+        raise ArticleError(source, f"it could not be read ({type(exc).__name__})",
+                           fix="simplify the file; it may be nested too deeply or damaged"
+                           ) from exc
+
+
+def _read_inside(folder: Path, source: str, max_bytes: int) -> bytes:
+    """The bytes of `folder/source`, which must lie inside `folder` (ArticleError if not)."""
+    if ".." in source.split("/") or os.path.isabs(source):
+        raise ArticleError(source, "the path leads out of the articles folder",
+                           fix="keep articles inside the articles folder")
+    path = os.path.join(folder, source)
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        # The common case, a plain file: one system call, no link followed.
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if not os.path.islink(path):
+            raise
+        real = os.path.realpath(path)
+        if not _inside(real, os.path.realpath(folder)):
+            raise ArticleError(source, "it is a symbolic link to a file outside the articles "
+                               "folder; it was not read",
+                               fix="copy the file into the articles folder or delete the "
+                               "link") from exc
+        if os.path.isdir(real):
+            raise ArticleError(source, "it is a symbolic link to a folder that is already "
+                               "read (a loop)", fix="delete the link") from exc
+        fd = os.open(real, flags)
+    try:
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            raise ArticleError(source, f"the file is {size:,} bytes, more than the limit of "
+                               f"{max_bytes:,}", line=1,
+                               fix="split it, or raise [articles] max_bytes in config.toml")
         chunks = []
-        while chunk := os.read(fd, 1 << 16):
+        total = 0
+        while total <= max_bytes and (chunk := os.read(fd, 1 << 16)):
             chunks.append(chunk)
+            total += len(chunk)
     finally:
         os.close(fd)
+    if total > max_bytes:  # it grew while being read
+        raise ArticleError(source, f"the file is more than the limit of {max_bytes:,} bytes",
+                           line=1, fix="split it, or raise [articles] max_bytes in config.toml")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _unreadable(path: Path, source: str, exc: OSError) -> ArticleError:
-    """The error for an article file that cannot be read, with the likely fix."""
+def _unreadable(folder: Path, source: str, exc: OSError) -> ArticleError:
+    """The error for an article file that cannot be read, with the likely fix. It names the
+    file, and what a link points to only when that lies inside the articles folder."""
+    path = folder / source
+    if exc.errno == errno.ELOOP:
+        return ArticleError(source, "it is a symbolic link that loops back on itself",
+                            fix="point the link at an existing file or delete it")
     if path.is_symlink() and not path.exists():
-        return ArticleError(source, f"it is a symbolic link to {os.readlink(path)}, which does "
-                            "not exist", fix="point the link at an existing file or delete it")
+        target = os.readlink(path)
+        inside = _inside(os.path.realpath(path), os.path.realpath(folder))
+        shown = target if inside else "a place outside the articles folder"
+        return ArticleError(source, f"it is a symbolic link to {shown}, which does not exist",
+                            fix="point the link at an existing file or delete it")
     if path.is_dir():
         return ArticleError(source, "it is a folder, not a file",
                             fix="rename the folder so that it does not end in .txt or .md")
@@ -221,13 +303,14 @@ def check_unique(articles: list[Article]) -> tuple[list[Article], list[ArticleEr
     return kept, errors
 
 
-def load_articles(folder: Path, site: SiteConfig) -> LoadResult:
+def load_articles(folder: Path, site: SiteConfig,
+                  limits: ArticlesConfig | None = None) -> LoadResult:
     """Read every article under `folder`. Bad files become errors; the rest still load."""
     articles: list[Article] = []
     errors: list[ArticleError] = []
     for source in article_stats(folder):  # sorted relative paths
         try:
-            articles.append(read_article(folder, source, site))
+            articles.append(read_article(folder, source, site, limits))
         except ArticleError as exc:
             errors.append(exc)
     kept, dup_errors = check_unique(articles)

@@ -30,6 +30,7 @@ from ..scheduler import (
 )
 from ..store import open_store
 from ..web.app import FeedpubApp, create_app, server_options
+from ..web.connections import raise_descriptor_limit
 from ..web.metrics import Metrics
 from ..web.websub import HubPinger, changed_feed_urls
 from .status import META_LAST_BUILD, META_NEXT_PUBLISH
@@ -184,8 +185,9 @@ class Daemon:
               sock: socket.socket | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
         background while the server already answers."""
+        descriptors = raise_descriptor_limit()
         config = uvicorn.Config(self.app, lifespan="on", timeout_graceful_shutdown=10,
-                                **server_options(self.app))
+                                **server_options(self.app, descriptors))
         server = _Server(config, on_signal=self.scheduler.stopping.set)
         with server.signals():
             self.scheduler.start()
@@ -196,8 +198,10 @@ class Daemon:
                 shown = f"[{host}]" if ":" in host else host
                 threading.Thread(target=self.scheduler.rebuild, args=("startup",),
                                  name="feedpub-initial-build", daemon=True).start()
+                limits = self.app.connection_limits
                 log_event(log, "listening", url=f"http://{shown}:{actual}/",
-                          public=self.cfg.public_dir)
+                          public=self.cfg.public_dir, descriptors=descriptors,
+                          max_connections=limits.max_connections if limits else None)
                 if ready is not None:
                     ready(f"http://{shown}:{actual}/")
                 with sock:

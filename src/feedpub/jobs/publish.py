@@ -136,7 +136,8 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
         out: list[tuple[str, Parsed]] = []
         for source in sources[chunk * size:(chunk + 1) * size]:
             try:
-                article: Parsed = read_article(cfg.articles_dir, source, cfg.site)
+                article: Parsed = read_article(cfg.articles_dir, source, cfg.site,
+                                               cfg.articles)
             except ArticleError as exc:
                 article = exc
             out.append((source, article))

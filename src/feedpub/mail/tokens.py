@@ -1,6 +1,6 @@
 """Signed tokens for confirm / unsubscribe / preferences links.
 
-Only confirm links expire (`[web] token_max_age_days`). Unsubscribe and preferences links
+Only confirm links expire (`[web] confirm_max_age`). Unsubscribe and preferences links
 sit in every digest and in List-Unsubscribe (RFC 8058): they must keep working however old
 the message is, so they never expire; they only act on the one subscriber they name.
 
@@ -9,6 +9,10 @@ erased subscribers can be reused, and an old link (say, fired by a mail scanner)
 act on the next person who gets the same id. Links signed before addresses were bound carry
 the id alone; they are honoured only for a subscriber that already existed when they were
 signed.
+
+A confirm token also carries the nonce the pending subscription had when it was mailed:
+confirming clears it and a new sign-up makes a new one, so a confirm link works once, and
+never for a later sign-up of the same address.
 
 The signing secret comes from FEEDPUB_SECRET_KEY, or is generated once and kept in
 `<data>/secret.key` (mode 0600), so links stay valid across restarts.
@@ -92,6 +96,7 @@ class LinkClaim:
     subscriber_id: int
     address: str | None  # None: a link signed before tokens carried the address
     signed: datetime  # tz-aware UTC, whole seconds
+    nonce: str | None = None  # confirm links: the pending subscription's nonce
 
     def names(self, email: str, created: datetime) -> bool:
         """True when the token was made for this subscriber record (address and id)."""
@@ -100,27 +105,33 @@ class LinkClaim:
         return created.replace(microsecond=0) <= self.signed
 
 
-def make_token(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
-    """Sign `subscriber_id` and the digest of its stored address `email` for one purpose."""
-    return str(_serializer(cfg, purpose).dumps([subscriber_id, address_digest(email)]))
+def make_token(cfg: Config, purpose: str, subscriber_id: int, email: str,
+               nonce: str | None = None) -> str:
+    """Sign `subscriber_id` and the digest of its stored address `email` for one purpose
+    (and, for a confirm link, the pending subscription's `nonce`)."""
+    payload: list[object] = [subscriber_id, address_digest(email)]
+    if nonce is not None:
+        payload.append(nonce)
+    return str(_serializer(cfg, purpose).dumps(payload))
 
 
 def read_token(cfg: Config, purpose: str, token: str,
-               max_age_days: int | None = None) -> LinkClaim:
+               max_age_seconds: int | None = None) -> LinkClaim:
     """Return what a valid token claims, or raise TokenError.
 
-    Confirm tokens older than `max_age_days` (default `[web] token_max_age_days`) are
+    Confirm tokens older than `max_age_seconds` (default `[web] confirm_max_age`) are
     refused; the other purposes never expire. The caller checks the claim against the
     subscriber's current record (`LinkClaim.names`).
     """
-    days = cfg.web.token_max_age_days if max_age_days is None else max_age_days
-    max_age = days * 86400 if purpose in EXPIRING else None
+    seconds = cfg.web.confirm_max_age_seconds if max_age_seconds is None else max_age_seconds
+    max_age = seconds if purpose in EXPIRING else None
     try:
         value, signed = _serializer(cfg, purpose).loads(token, max_age=max_age,
                                                         return_timestamp=True)
     except SignatureExpired as exc:
         raise TokenError(
-            f"this {purpose} link has expired (older than {days} days); request a new one"
+            f"this {purpose} link has expired (older than {describe_age(seconds)}); "
+            "request a new one"
         ) from exc
     except BadSignature as exc:
         raise TokenError(
@@ -129,9 +140,9 @@ def read_token(cfg: Config, purpose: str, token: str,
         ) from exc
     if _is_id(value):
         return LinkClaim(value, None, signed)
-    if (isinstance(value, list) and len(value) == 2 and _is_id(value[0])
-            and isinstance(value[1], str)):
-        return LinkClaim(value[0], value[1], signed)
+    if (isinstance(value, list) and len(value) in (2, 3) and _is_id(value[0])
+            and all(isinstance(v, str) for v in value[1:])):
+        return LinkClaim(value[0], value[1], signed, value[2] if len(value) == 3 else None)
     raise TokenError(f"this {purpose} link is not valid")
 
 
@@ -139,7 +150,18 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def link(cfg: Config, purpose: str, subscriber_id: int, email: str) -> str:
+def link(cfg: Config, purpose: str, subscriber_id: int, email: str,
+         nonce: str | None = None) -> str:
     """Absolute URL of the page for `purpose`, carrying a signed token for that subscriber."""
     # The token's alphabet (URL-safe base64 and ".") needs no escaping in a query.
-    return _page_url(cfg.site.base_url, purpose) + make_token(cfg, purpose, subscriber_id, email)
+    return _page_url(cfg.site.base_url, purpose) + make_token(cfg, purpose, subscriber_id, email,
+                                                              nonce)
+
+
+def describe_age(seconds: int) -> str:
+    """"48 hours", "2 days", "30 minutes": a link's lifetime in words."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

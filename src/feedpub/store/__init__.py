@@ -11,9 +11,11 @@ mail's records (`mail.model`) and nothing else of mail.
 
 from __future__ import annotations
 
+import secrets
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +26,7 @@ from ..config import Config
 from ..errors import StoreError, SubscriberError
 from . import schema
 from .dialect import create_engine, insert_ignore, safe_url, writer
+from .schema import address_key
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 CADENCES = ("daily", "weekly")
@@ -35,13 +38,14 @@ class Subscriber:
     """One newsletter subscriber."""
 
     id: int
-    email: str  # normalized: domain lower-cased, local part kept
+    email: str  # as first written, domain lower-cased; compared ignoring case (`address_key`)
     name: str | None
     status: str  # "pending" | "active" | "unsubscribed" | "bounced"
     created: datetime  # tz-aware UTC
     confirmed: datetime | None
     cadence: str | None  # "daily" | "weekly" | None (None = config default)
     tags: tuple[str, ...]  # empty = all tags
+    confirm_nonce: str | None = None  # set while pending: confirm links name it (used once)
 
 
 def normalize_email(address: str) -> str:
@@ -54,6 +58,10 @@ def normalize_email(address: str) -> str:
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from exc
     return f"{info.local_part}@{info.domain.lower()}"
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def normalize_tags(tags: Sequence[str]) -> tuple[str, ...]:
@@ -74,23 +82,38 @@ def _check_cadence(cadence: str | None) -> None:
 
 
 def _clean_name(name: str | None) -> str | None:
+    """A display name as data: trimmed, at most 200 characters, without control, format
+    (bidi overrides, zero-width) or unassigned characters; whitespace runs become one space."""
     if name is None:
         return None
-    cleaned = " ".join(name.split())  # no CR/LF/tabs: names end up in mail headers
-    return cleaned[:200] or None
+    kept = "".join(" " if unicodedata.category(ch) in _NAME_BREAK else ch for ch in name
+                   if unicodedata.category(ch) not in _NAME_DROP)
+    cleaned = " ".join(kept.split())
+    return cleaned[:200].strip() or None
+
+
+_NAME_BREAK = frozenset(("Cc", "Zl", "Zp"))  # controls and line breaks: a space
+_NAME_DROP = frozenset(("Cf", "Cs", "Co", "Cn"))  # bidi overrides, zero-width, unassigned
+
+
+def rate_key(email: str) -> str:
+    """The address confirmation mails are counted under: lower-cased, without a `+tag`
+    (only for counting: the subscriber keeps the address as given)."""
+    local, _, domain = address_key(email).rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 def _row_to_subscriber(row: Any) -> Subscriber:
     return Subscriber(
         id=row.id, email=row.email, name=row.name, status=row.status, created=row.created,
         confirmed=row.confirmed, cadence=row.cadence,
-        tags=tuple(t for t in (row.tags or "").split(",") if t),
+        tags=tuple(t for t in (row.tags or "").split(",") if t), confirm_nonce=row.confirm_nonce,
     )
 
 
 _S = schema.subscribers
 _COLUMNS = (_S.c.id, _S.c.email, _S.c.name, _S.c.status, _S.c.created, _S.c.confirmed,
-            _S.c.cadence, _S.c.tags)
+            _S.c.cadence, _S.c.tags, _S.c.confirm_nonce)
 
 
 class Store:
@@ -115,28 +138,31 @@ class Store:
     def add_subscriber(self, email: str, name: str | None = None, *, status: str = "active",
                        cadence: str | None = None, tags: Sequence[str] = (),
                        now: datetime | None = None) -> tuple[Subscriber, bool]:
-        """Add an address; an existing one is returned unchanged. Returns (record, created?)."""
+        """Add an address; an existing one (in any case) is returned unchanged. Returns
+        (record, created?)."""
         address = normalize_email(email)
+        key = address_key(address)
         _check_status(status)
         _check_cadence(cadence)
         when = now or datetime.now(UTC)
         values = {
             "email": address, "name": _clean_name(name), "status": status, "created": when,
             "confirmed": when if status == "active" else None, "cadence": cadence,
-            "tags": ",".join(normalize_tags(tags)), "bounces": 0,
+            "tags": ",".join(normalize_tags(tags)), "bounces": 0, "email_key": key,
+            "confirm_nonce": new_nonce() if status == "pending" else None,
         }
         with self.writer.begin() as conn:
-            result = conn.execute(insert_ignore(self.engine, _S, values, index=["email"])
+            result = conn.execute(insert_ignore(self.engine, _S, values, index=["email_key"])
                                   .returning(_S.c.id))
             created = result.first() is not None  # no row back: the address was there
-            row = conn.execute(sa.select(*_COLUMNS).where(_S.c.email == address)).one()
+            row = conn.execute(sa.select(*_COLUMNS).where(_S.c.email_key == key)).one()
         return _row_to_subscriber(row), created
 
     def get_subscriber(self, email: str) -> Subscriber | None:
-        """The record for an address (normalized first), or None."""
-        address = normalize_email(email)
+        """The record for an address in any case (normalized first), or None."""
+        key = address_key(normalize_email(email))
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(*_COLUMNS).where(_S.c.email == address)).first()
+            row = conn.execute(sa.select(*_COLUMNS).where(_S.c.email_key == key)).first()
         return _row_to_subscriber(row) if row else None
 
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
@@ -153,9 +179,12 @@ class Store:
         return _row_to_subscriber(row)
 
     def set_status(self, subscriber_id: int, status: str) -> Subscriber:
-        """Change the status; becoming active sets the confirmed time (and clears bounces)."""
+        """Change the status; becoming active sets the confirmed time (and clears bounces).
+        Becoming pending starts a new confirm nonce (older confirm links stop working);
+        any other status ends it."""
         _check_status(status)
-        values: dict[str, Any] = {"status": status}
+        values: dict[str, Any] = {"status": status,
+                                  "confirm_nonce": new_nonce() if status == "pending" else None}
         if status == "active":
             values["confirmed"] = datetime.now(UTC)
             values["bounces"] = 0
@@ -205,6 +234,23 @@ class Store:
             counts = {status: 0 for status in STATUSES}
             counts.update({row[0]: int(row[1]) for row in rows})
         return counts
+
+    # -- confirmation mails per address -----------------------------------------------------
+
+    def confirm_mails_since(self, email: str, since: datetime) -> int:
+        """Confirmation mails recorded for this address (`rate_key`) since `since`."""
+        table = schema.confirm_mails
+        with self.engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table).where(
+                table.c.address_key == rate_key(email), table.c.sent_at > since)).scalar()
+        return int(count or 0)
+
+    def record_confirm_mail(self, email: str, when: datetime, keep: timedelta) -> None:
+        """Count one confirmation mail to this address; forget those older than `keep`."""
+        table = schema.confirm_mails
+        with self.writer.begin() as conn:
+            conn.execute(table.delete().where(table.c.sent_at < when - keep))
+            conn.execute(table.insert().values(address_key=rate_key(email), sent_at=when))
 
     # -- metadata ---------------------------------------------------------------------------
 
@@ -271,5 +317,5 @@ def schema_versions(cfg: Config) -> tuple[int, int]:
         engine.dispose()
 
 
-__all__ = ["CADENCES", "STATUSES", "Store", "Subscriber", "normalize_email", "normalize_tags",
-           "open_store", "schema_versions"]
+__all__ = ["CADENCES", "STATUSES", "Store", "Subscriber", "address_key", "normalize_email",
+           "normalize_tags", "open_store", "rate_key", "schema_versions"]

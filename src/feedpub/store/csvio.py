@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import SubscriberError
-from . import CADENCES, Store, _clean_name, normalize_email, normalize_tags, schema
+from . import (
+    CADENCES,
+    Store,
+    _clean_name,
+    address_key,
+    new_nonce,
+    normalize_email,
+    normalize_tags,
+    schema,
+)
 from .dialect import insert_ignore
 
 EXPORT_FIELDS = ("email", "name", "status", "created", "confirmed", "cadence", "tags")
@@ -117,9 +126,9 @@ def parse_csv(text: str, source: str) -> tuple[list[CsvRow], list[str]]:
         except SubscriberError as exc:
             errors.append(f"{source}:{line}: {exc}")
             continue
-        if row.email in seen:
-            continue  # the same address twice in one file collapses into one
-        seen.add(row.email)
+        if address_key(row.email) in seen:
+            continue  # the same address twice in one file (in any case) collapses into one
+        seen.add(address_key(row.email))
         rows.append(row)
     return rows, errors
 
@@ -164,7 +173,9 @@ def import_csv(store: Store, path: Path, *, status: str = "active") -> ImportRep
             result = conn.execute(insert_ignore(store.engine, schema.subscribers, {
                 "email": row.email, "name": row.name, "status": status, "created": now,
                 "confirmed": now if status == "active" else None, "cadence": row.cadence,
-                "tags": ",".join(row.tags), "bounces": 0}, index=["email"]))
+                "tags": ",".join(row.tags), "bounces": 0, "email_key": address_key(row.email),
+                "confirm_nonce": new_nonce() if status == "pending" else None},
+                index=["email_key"]))
             added += result.rowcount
     return ImportReport(added=added, existing=len(rows) - added, errors=tuple(errors))
 

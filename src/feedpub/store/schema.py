@@ -64,7 +64,11 @@ subscribers = sa.Table(
     sa.Column("cadence", sa.String(16)),
     sa.Column("tags", sa.Text, nullable=False, server_default=""),
     sa.Column("bounces", sa.Integer, nullable=False, server_default="0"),
+    # Added by step 3 (`_addresses_ignore_case`), which also creates them where missing.
+    sa.Column("email_key", sa.String(320)),  # the address lower-cased: one per mailbox
+    sa.Column("confirm_nonce", sa.String(32)),  # binds confirm links to one pending period
     sa.Index("ix_subscribers_status", "status", "id"),
+    sa.Index("ux_subscribers_email_key", "email_key", unique=True),
 )
 
 issues = sa.Table(
@@ -129,6 +133,15 @@ public_issues = sa.Table(
 )
 
 
+confirm_mails = sa.Table(
+    "confirm_mails", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("address_key", sa.String(320), nullable=False),  # see `rate_key`
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Index("ix_confirm_mails_key", "address_key", "sent_at"),
+)
+
+
 def _create(*names: str) -> Callable[[sa.Connection], None]:
     def step(conn: sa.Connection) -> None:
         for name in names:
@@ -154,12 +167,83 @@ def add_subscriber_events(conn: sa.Connection) -> None:
     subscriber_events.create(conn)
 
 
+def address_key(email: str) -> str:
+    """What makes two addresses one subscriber: the whole address lower-cased (every major
+    mailbox provider ignores case in the local part too)."""
+    return email.lower()
+
+
+def _merge_group(conn: sa.Connection, rows: list[Any]) -> None:
+    """Fold subscriber rows of one mailbox into the oldest: its id and address as first
+    written, the earliest confirmation, the union of tag filters ("" = every tag wins), the
+    newest row's cadence and status (an active row wins over a pending one), the most
+    bounces. Their outbox rows move to the kept id (a sent row wins over a pending one for
+    the same issue), so a merged address never gets an issue twice."""
+    keep, *others = rows
+    newest = max(rows, key=lambda r: (r.created, r.id))
+    statuses = {r.status for r in rows}
+    status = "active" if newest.status == "pending" and "active" in statuses else newest.status
+    tag_sets = [r.tags or "" for r in rows]
+    tags = "" if "" in tag_sets else ",".join(sorted({t for ts in tag_sets
+                                                       for t in ts.split(",") if t}))
+    confirmed = [r.confirmed for r in rows if r.confirmed is not None]
+    name = next((r.name for r in rows if r.name), None)
+    ids = [r.id for r in others]
+    box = outbox.c
+    kept_issues = {row.issue_id: row for row in conn.execute(
+        sa.select(box.id, box.issue_id, box.status).where(box.subscriber_id == keep.id))}
+    for row in conn.execute(sa.select(box.id, box.issue_id, box.status)
+                            .where(box.subscriber_id.in_(ids)).order_by(box.id)).all():
+        held = kept_issues.get(row.issue_id)
+        if held is not None and not (row.status == "sent" and held.status != "sent"):
+            conn.execute(outbox.delete().where(box.id == row.id))
+            continue
+        if held is not None:
+            conn.execute(outbox.delete().where(box.id == held.id))
+        conn.execute(outbox.update().where(box.id == row.id).values(subscriber_id=keep.id))
+        kept_issues[row.issue_id] = row
+    conn.execute(subscriber_events.update().where(subscriber_events.c.subscriber_id.in_(ids))
+                 .values(subscriber_id=keep.id))  # the operator's log follows the address
+    conn.execute(subscribers.delete().where(subscribers.c.id.in_(ids)))
+    conn.execute(subscribers.update().where(subscribers.c.id == keep.id).values(
+        status=status, confirmed=min(confirmed) if confirmed else None, tags=tags,
+        cadence=newest.cadence, name=name, bounces=max(r.bounces for r in rows)))
+
+
+def _addresses_ignore_case(conn: sa.Connection) -> None:
+    """Step 3: one subscriber per mailbox whatever the case of its address (duplicates are
+    merged, see `_merge_group`), the confirm-link nonce, and the count of confirmation mails
+    per address. A database created by this version already has the columns."""
+    inspector = sa.inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns("subscribers")}
+    for column in ("email_key", "confirm_nonce"):
+        if column not in columns:
+            conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} VARCHAR(320)"))
+    c = subscribers.c
+    groups: dict[str, list[Any]] = {}
+    for row in conn.execute(sa.select(c.id, c.email, c.name, c.status, c.created, c.confirmed,
+                                      c.cadence, c.tags, c.bounces)
+                            .order_by(c.created, c.id)).all():
+        groups.setdefault(address_key(row.email), []).append(row)
+    for rows in groups.values():
+        if len(rows) > 1:
+            _merge_group(conn, rows)
+    if groups:
+        conn.execute(subscribers.update().where(c.id == sa.bindparam("kept"))
+                     .values(email_key=sa.bindparam("key")),
+                     [{"kept": rows[0].id, "key": key} for key, rows in groups.items()])
+    if "ux_subscribers_email_key" not in {i["name"] for i in inspector.get_indexes("subscribers")}:
+        next(i for i in subscribers.indexes if i.name == "ux_subscribers_email_key").create(conn)
+    confirm_mails.create(conn, checkfirst=True)
+
+
 # Numbered steps; index + 1 is the version a step brings the database to.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create("meta", "subscribers"),
     _create("issues", "variants", "outbox", "sent_articles"),
     add_subscriber_events,
     _create("public_issues"),
+    _addresses_ignore_case,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

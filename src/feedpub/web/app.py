@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,11 +24,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .. import __version__
 from ..config import Config
 from ..errors import ArticleError
+from .connections import ConnectionLimits, connection_cap, limited_protocol
 from .devtools import HOME_PATHS, OUTBOX_ROUTES, article_error_rows, home_with_banner
 from .fastpath import protocol_class
 from .metrics import Metrics
 from .routes import ROUTES, error_page
-from .security import SecurityHeadersMiddleware
+from .security import SECURITY_HEADERS, SecurityHeadersMiddleware
 from .state import WebState
 from .static import DYNAMIC_PATHS, FileCache, StaticFiles
 
@@ -66,6 +66,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, status, "Something went wrong", "Please try again later.")
 
 
+async def _internal_error(send: Send) -> None:
+    """A plain 500 with the security headers, unless the response had already started."""
+    body = b"Internal Server Error"
+    try:
+        await send({"type": "http.response.start", "status": 500, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store"),
+            *SECURITY_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
+    except RuntimeError:  # the response had started: the server closes the connection
+        pass
+
+
 class FeedpubApp:
     """ASGI entry point: static files first, then the Starlette routes and error pages."""
 
@@ -82,6 +95,7 @@ class FeedpubApp:
         self.static = StaticFiles(self.cache, on_feed=self.metrics.feed_requests.inc,
                                   on_not_modified=self.metrics.not_modified.inc)
         self.state = WebState(cfg, self.metrics)
+        self.connection_limits: ConnectionLimits | None = None  # set by server_options
 
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,16 +107,18 @@ class FeedpubApp:
         self.starlette = Starlette(
             routes=[*ROUTES, Route("/healthz", _healthz), Route("/metrics", _metrics),
                     *(OUTBOX_ROUTES if dev else [])],
-            middleware=[Middleware(SecurityHeadersMiddleware)],
             exception_handlers={HTTPException: _http_error, Exception: _http_error},
             lifespan=lifespan, max_body_size=MAX_BODY,
         )
         self.starlette.state.feedpub = self.state
         self.starlette.state.article_errors = self.article_errors
-        # Behind a reverse proxy on this machine, the pages see the client's address (for the
-        # sign-up rate limit) and scheme. Static files need neither, so they skip this step.
-        self.dynamic = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, self.starlette),
-                                                             trusted_hosts="127.0.0.1"))
+        # Behind a reverse proxy listed in [web] trusted_proxies, the pages see the client's
+        # address (for the sign-up rate limit) and scheme; from anyone else X-Forwarded-For
+        # is ignored. Static files need neither, so they skip this step. The security headers
+        # go on outside everything, so Starlette's own 413 and 500 answers carry them too.
+        proxied = ProxyHeadersMiddleware(cast(Any, self.starlette),
+                                         trusted_hosts=list(cfg.web.trusted_proxies))
+        self.dynamic = cast(ASGIApp, SecurityHeadersMiddleware(cast(ASGIApp, proxied)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.banner and self.article_errors and scope["type"] == "http" \
@@ -110,9 +126,14 @@ class FeedpubApp:
             await home_with_banner(self.cfg.public_dir, self.article_errors)(scope, receive,
                                                                               send)
             return
-        if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS \
-                and await self.static(scope, receive, send):
-            return
+        if scope["type"] == "http" and scope["path"] not in DYNAMIC_PATHS:
+            try:
+                if await self.static(scope, receive, send):
+                    return
+            except Exception:
+                log.exception("serving %s failed", scope["path"])
+                await _internal_error(send)
+                return
         await self.dynamic(scope, receive, send)
 
     def rebuilt(self, written: Iterable[str] = (), when: datetime | None = None,
@@ -131,11 +152,18 @@ def create_app(cfg: Config, metrics: Metrics | None = None, *,
     return FeedpubApp(cfg, metrics, dev=dev)
 
 
-def server_options(app: FeedpubApp) -> dict[str, Any]:
-    """How uvicorn serves `app`: the 304 short path, proxy headers left to the app (its pages
-    need them, its files do not), no access log and no Server header."""
-    return {"http": protocol_class(app.static), "proxy_headers": False, "server_header": False,
-            "access_log": False, "log_config": None}
+def server_options(app: FeedpubApp, descriptors: int = 0) -> dict[str, Any]:
+    """How uvicorn serves `app`: the 304 short path and the connection limits of [web]
+    (`descriptors`: the open-file limit the connections must stay under, 0 if unknown),
+    proxy headers left to the app (its pages need them, its files do not), no access log and
+    no Server header."""
+    web = app.cfg.web
+    limits = ConnectionLimits(connection_cap(web.max_connections, descriptors),
+                              web.header_timeout)
+    app.connection_limits = limits
+    return {"http": limited_protocol(protocol_class(app.static), limits),
+            "proxy_headers": False, "server_header": False, "access_log": False,
+            "log_config": None}
 
 
 __all__ = ["FeedpubApp", "Metrics", "create_app", "server_options"]

@@ -16,7 +16,7 @@ from ..errors import DeliveryError, FeedpubError, SubscriberError
 from ..jobs import subscriptions as subs
 from ..logfmt import log_event
 from ..mail.tokens import TokenError, link
-from ..store import CADENCES, normalize_email
+from ..store import CADENCES, Subscriber, normalize_email
 from .security import CSRF_COOKIE, CSRF_FIELD
 from .state import WebState
 
@@ -114,14 +114,9 @@ async def subscribe_submit(request: Request) -> Response:
         return page(request, "subscribe.html.j2", 400, email=email, name=name or "",
                     cadence=cadence or state.cfg.digest.default_cadence,
                     error="Please enter a valid email address, such as name@example.org.")
-    if state.address_limiter.hit(address.lower()):
-        # Someone keeps asking for this address: answer as usual but mail nothing more.
-        state.metrics.subscribe_requests.labels(result="address_limited").inc()
-        log_event(log, "subscribe_address_limited", level=logging.WARNING, client=client)
-        return page(request, "confirm.html.j2")
     try:
-        await run_in_threadpool(subs.request_subscription, state.cfg, state.store(), address,
-                                name, cadence)
+        result = await run_in_threadpool(subs.request_subscription, state.cfg, state.store(),
+                                         address, name, cadence)
     except DeliveryError as exc:
         state.metrics.subscribe_requests.labels(result="failed").inc()
         state.metrics.emails_failed.labels(kind="confirm").inc()
@@ -129,20 +124,50 @@ async def subscribe_submit(request: Request) -> Response:
         return error_page(request, 503, "Please try again later",
                           "We could not send the confirmation email just now. Nothing was "
                           "lost; please try again in a few minutes.")
+    if result.kind == "limited":
+        # Someone keeps asking for this address: answer as usual but mail nothing more.
+        state.metrics.subscribe_requests.labels(result="address_limited").inc()
+        log_event(log, "subscribe_address_limited", level=logging.WARNING, client=client)
+        return page(request, "confirm.html.j2")
     state.metrics.subscribe_requests.labels(result="ok").inc()
     state.metrics.emails_sent.labels(kind="confirm").inc()
     return page(request, "confirm.html.j2")
 
 
-async def confirm(request: Request) -> Response:
+async def confirm_page(request: Request) -> Response:
+    """The confirm link's page: one button. Opening it (as mail scanners do) changes
+    nothing; only the button's POST confirms."""
     state = _state(request)
     try:
-        sub = await run_in_threadpool(subs.confirm_subscription, state.cfg, state.store(),
+        sub = await run_in_threadpool(subs.confirmable, state.cfg, state.store(),
                                       request.query_params.get("token", ""))
     except TokenError as exc:
         return bad_link(request, exc)
-    return page(request, "welcome.html.j2", **subs.describe(sub, state.cfg),
-                preferences_url=link(state.cfg, "preferences", sub.id, sub.email))
+    if sub.status == "active":
+        return _welcome(request, sub)
+    return page(request, "confirm_subscription.html.j2", **subs.describe(sub, state.cfg),
+                action=_same_page(request))
+
+
+async def confirm_submit(request: Request) -> Response:
+    state = _state(request)
+    form = await request.form()
+    token = request.query_params.get("token", "")
+    try:
+        await run_in_threadpool(subs.confirmable, state.cfg, state.store(), token)
+        if not await _csrf_ok(request, form):
+            return _csrf_failed(request)
+        sub = await run_in_threadpool(subs.confirm_subscription, state.cfg, state.store(),
+                                      token)
+    except TokenError as exc:
+        return bad_link(request, exc)
+    return _welcome(request, sub)
+
+
+def _welcome(request: Request, sub: Subscriber) -> HTMLResponse:
+    cfg = _state(request).cfg
+    return page(request, "welcome.html.j2", **subs.describe(sub, cfg),
+                preferences_url=link(cfg, "preferences", sub.id, sub.email))
 
 
 async def unsubscribe_page(request: Request) -> Response:
@@ -213,7 +238,8 @@ async def preferences_submit(request: Request) -> Response:
 ROUTES = [
     Route("/subscribe", subscribe_form, methods=["GET", "HEAD"]),
     Route("/subscribe", subscribe_submit, methods=["POST"]),
-    Route("/confirm", confirm, methods=["GET"]),
+    Route("/confirm", confirm_page, methods=["GET", "HEAD"]),
+    Route("/confirm", confirm_submit, methods=["POST"]),
     Route("/unsubscribe", unsubscribe_page, methods=["GET", "HEAD"]),
     Route("/unsubscribe", unsubscribe_submit, methods=["POST"]),
     Route("/preferences", preferences_page, methods=["GET", "HEAD"]),

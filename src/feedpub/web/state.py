@@ -14,8 +14,6 @@ from ..store import Store, open_store
 from .metrics import Metrics
 from .security import Csrf, RateLimiter
 
-ADDRESS_RATE = 3  # confirmation mails per address per hour, whoever asks
-
 
 class WebState:
     """Per-app state. The store is opened on first use and closed with the app."""
@@ -26,7 +24,6 @@ class WebState:
         self.metrics = metrics
         self.csrf = Csrf(secret_key(cfg))
         self.limiter = RateLimiter(cfg.web.subscribe_rate, 3600.0)  # per client address
-        self.address_limiter = RateLimiter(ADDRESS_RATE, 3600.0)  # mails per email address
         self.env = page_environment(cfg)
         self.last_build: datetime | None = None
         self._tags_source = tags
