@@ -147,7 +147,7 @@ class SmtpServer:
         self.controller.stop()
 
     def config(self, security: str = "none", extra: str = "") -> str:
-        return (f'\n[delivery]\nbackend = "smtp"\nretry_base = 0.05\n\n[delivery.smtp]\n'
+        return (f'\n[delivery]\nbackend = "smtp"\nretry_first = 0.05\n\n[delivery.smtp]\n'
                 f'host = "127.0.0.1"\nport = {self.port}\nsecurity = "{security}"\n'
                 f"timeout = 10.0\n{extra}\n")
 

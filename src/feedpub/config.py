@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -99,15 +100,50 @@ class SmtpConfig:
     rate: float = 0.0
 
 
+class Seconds(float):
+    """A duration in seconds, written in config.toml as a number of seconds or as a string
+    with a unit: "30s", "5m", "1h", "4d" (see `parse_duration`)."""
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any, key: str, source: str) -> Seconds:
+    """Seconds from 90, 1.5, "90", "30s", "5m", "1h" or "4d"; ConfigError naming `key`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (found := _DURATION.fullmatch(value)):
+        seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()]
+    else:
+        raise ConfigError(
+            f"{source}: '{key}' = {value!r} is not a duration; write a number of seconds or a "
+            'number with a unit s, m, h or d, such as "30s", "5m", "1h" or "4d"')
+    if seconds <= 0:
+        raise ConfigError(f"{source}: '{key}' = {value!r} must be longer than zero "
+                          '(e.g. "5m")')
+    return Seconds(seconds)
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """[delivery]: which backend hands messages on, and how failures are retried."""
+    """[delivery]: which backend hands messages on, and how failures are retried.
+
+    A temporary failure defers the message: first retry after `retry_first`, then doubling,
+    at most `retry_max_interval` apart, given up `retry_give_up` after it was queued. The
+    daemon runs the queue every `queue_interval`. `max_attempts` and `retry_base` are the
+    former retry keys: still read (see `_deprecated_delivery_keys`), 0 = not set.
+    """
 
     backend: str = "maildir"
     maildir: Path = Path("outbox")
-    max_attempts: int = 5
-    retry_base: float = 2.0
+    max_attempts: int = field(default=0, metadata={"deprecated": "retry_give_up"})
+    retry_base: float = field(default=0.0, metadata={"deprecated": "retry_first"})
     bounce_limit: int = 3
+    retry_first: Seconds = Seconds(300)
+    retry_max_interval: Seconds = Seconds(3600)
+    retry_give_up: Seconds = Seconds(4 * 86400)
+    queue_interval: Seconds = Seconds(60)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
 
@@ -205,6 +241,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{key}] must be a table, got {type(value).__name__}")
         return _build(tp, value, key, source)
+    if tp is Seconds:
+        return parse_duration(value, key, source)
     if tp is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{source}: '{key}' must be a path string, got {value!r}")
@@ -246,11 +284,15 @@ def _field_names(cls: Any) -> list[str]:
 
 
 def _all_keys(cls: Any = None, prefix: str = "") -> list[str]:
-    """Every dotted key and table name of the configuration ("site", "site.title", ...)."""
+    """Every dotted key and table name of the configuration ("site", "site.title", ...),
+    leaving out the deprecated ones."""
     cls = cls or Config
     hints = typing.get_type_hints(cls)
     keys = []
+    deprecated = {f.name for f in dataclasses.fields(cls) if "deprecated" in f.metadata}
     for name in _field_names(cls):
+        if name in deprecated:  # still read, no longer documented
+            continue
         full = f"{prefix}{name}"
         keys.append(full)
         if dataclasses.is_dataclass(hints[name]):
@@ -365,11 +407,50 @@ def _validate(cfg: Config, source: str) -> None:
             f"{source}: 'delivery.smtp.security' = {cfg.delivery.smtp.security!r} must be "
             "'starttls', 'tls' or 'none'"
         )
+    _check_retry_keys(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
             f"{source}: 'digest.default_cadence' must be 'daily' or 'weekly', "
             f"got {cfg.digest.default_cadence!r}"
         )
+
+
+def _check_retry_keys(cfg: Config, source: str) -> None:
+    d = cfg.delivery
+    if d.retry_max_interval < d.retry_first:
+        raise ConfigError(
+            f"{source}: 'delivery.retry_max_interval' ({d.retry_max_interval:g} s) is shorter "
+            f"than 'delivery.retry_first' ({d.retry_first:g} s); make it at least as long")
+    if d.retry_give_up < d.retry_first:
+        raise ConfigError(
+            f"{source}: 'delivery.retry_give_up' ({d.retry_give_up:g} s) is shorter than "
+            f"'delivery.retry_first' ({d.retry_first:g} s): nothing would ever be retried; "
+            'make it longer (default "4d")')
+    if d.max_attempts < 0 or d.retry_base < 0:
+        raise ConfigError(f"{source}: 'delivery.max_attempts' and 'delivery.retry_base' "
+                          "must not be negative (better: remove them, see retry_give_up)")
+
+
+def _deprecated_delivery_keys(data: dict[str, Any], cfg: Config, source: str) -> Config:
+    """The former retry keys: `retry_base` becomes `retry_first` (unless that is set too);
+    `max_attempts` still caps the tries. Both are logged as deprecated, naming the new key."""
+    table = data.get("delivery")
+    if not isinstance(table, dict):
+        return cfg
+    delivery = cfg.delivery
+    if "retry_base" in table:
+        logging.getLogger("feedpub.config").warning(
+            "%s: 'delivery.retry_base' is deprecated: write 'delivery.retry_first' instead "
+            '(a duration such as "5m"); the first retry now waits retry_first, then doubles '
+            "up to retry_max_interval", source)
+        if "retry_first" not in table and delivery.retry_base > 0:
+            delivery = dataclasses.replace(delivery, retry_first=Seconds(delivery.retry_base))
+    if "max_attempts" in table:
+        logging.getLogger("feedpub.config").warning(
+            "%s: 'delivery.max_attempts' is deprecated: write 'delivery.retry_give_up' instead "
+            '(how long a deferred message is retried, such as "4d"); until it is removed it '
+            "still caps the tries", source)
+    return dataclasses.replace(cfg, delivery=delivery)
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:
@@ -382,6 +463,7 @@ def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Co
     # Surrounding spaces in the hub URL are a slip, not part of it: every user gets it bare.
     feeds = dataclasses.replace(cfg.feeds, websub_hub=cfg.feeds.websub_hub.strip())
     cfg = dataclasses.replace(cfg, root=root, feeds=feeds)
+    cfg = _deprecated_delivery_keys(data, cfg, source)
     _validate(cfg, source)
     return typing.cast(Config, cfg)
 
