@@ -186,3 +186,10 @@ def tls_smtp_server(tmp_path: Path) -> Iterator[TlsServer]:
     with SmtpServer(tls_context=context, require_starttls=True, auth_require_tls=True,
                     auth_required=True, authenticator=_authenticator) as server:
         yield TlsServer(server, ca_file)
+
+
+def greylisting(address: str, times: int, reply: str = "451 4.7.1 greylisted, try later",
+                ) -> Handler:
+    """A handler that answers `reply` to RCPT for `address` on its first `times` attempts
+    (forever when `times` is 0), then accepts it like any other recipient."""
+    return Handler(rcpt_replies={address: [reply] * times + ["250"] if times else [reply]})
