@@ -157,11 +157,11 @@ def test_delivery_durations_accept_units_and_name_the_key_when_wrong(tmp_path: P
         parse_config('[delivery]\nretry_first = "2h"\n', tmp_path)
 
 
-def test_former_retry_keys_are_read_with_a_deprecation_warning(tmp_path: Path, caplog) -> None:
+def test_former_retry_keys_load_but_are_ignored_with_a_warning(tmp_path: Path, caplog) -> None:
     caplog.set_level("WARNING", logger="feedpub.config")
-    cfg = parse_config("[delivery]\nmax_attempts = 3\nretry_base = 2.0\n", tmp_path)
-    assert cfg.delivery.retry_first == 2.0 and cfg.delivery.max_attempts == 3
-    assert "'delivery.retry_base' is deprecated: write 'delivery.retry_first'" in caplog.text
-    assert "'delivery.max_attempts' is deprecated: write 'delivery.retry_give_up'" in caplog.text
-    both = parse_config('[delivery]\nretry_base = 2.0\nretry_first = "10m"\n', tmp_path)
-    assert both.delivery.retry_first == 600  # the new key wins
+    cfg = parse_config("[delivery]\nmax_attempts = 5\nretry_base = 2.0\n", tmp_path)
+    assert (cfg.delivery.retry_first, cfg.delivery.retry_give_up) == (300, 4 * 86400)
+    assert ("'delivery.retry_base' is deprecated and ignored: write 'delivery.retry_first'"
+            in caplog.text)
+    assert ("'delivery.max_attempts' is deprecated and ignored: write "
+            "'delivery.retry_give_up'" in caplog.text)

@@ -34,9 +34,6 @@ def test_the_retry_schedule_doubles_caps_and_ends_at_the_deadline(tmp_path) -> N
     near_end = queued + timedelta(days=4) - timedelta(minutes=10)
     assert next_attempt(settings, 40, near_end, queued) == queued + timedelta(days=4)
     assert next_attempt(settings, 41, queued + timedelta(days=4), queued) is None
-    capped = parse_config("[delivery]\nmax_attempts = 3\n", tmp_path).delivery
-    assert next_attempt(capped, 2, now, queued) is not None
-    assert next_attempt(capped, 3, now, queued) is None
 
 
 def test_the_queue_step_migrates_an_outbox_written_before_it(site) -> None:

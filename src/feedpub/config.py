@@ -132,7 +132,7 @@ class DeliveryConfig:
     A temporary failure defers the message: first retry after `retry_first`, then doubling,
     at most `retry_max_interval` apart, given up `retry_give_up` after it was queued. The
     daemon runs the queue every `queue_interval`. `max_attempts` and `retry_base` are the
-    former retry keys: still read (see `_deprecated_delivery_keys`), 0 = not set.
+    former retry keys: accepted, ignored, warned about (see `_deprecated_delivery_keys`).
     """
 
     backend: str = "maildir"
@@ -426,31 +426,23 @@ def _check_retry_keys(cfg: Config, source: str) -> None:
             f"{source}: 'delivery.retry_give_up' ({d.retry_give_up:g} s) is shorter than "
             f"'delivery.retry_first' ({d.retry_first:g} s): nothing would ever be retried; "
             'make it longer (default "4d")')
-    if d.max_attempts < 0 or d.retry_base < 0:
-        raise ConfigError(f"{source}: 'delivery.max_attempts' and 'delivery.retry_base' "
-                          "must not be negative (better: remove them, see retry_give_up)")
 
 
-def _deprecated_delivery_keys(data: dict[str, Any], cfg: Config, source: str) -> Config:
-    """The former retry keys: `retry_base` becomes `retry_first` (unless that is set too);
-    `max_attempts` still caps the tries. Both are logged as deprecated, naming the new key."""
+def _deprecated_delivery_keys(data: dict[str, Any], source: str) -> None:
+    """The former retry keys are accepted (a config written for an older feedpub still
+    loads) but ignored: their values, as shipped (2 s, 5 tries), gave up on greylisted mail
+    within half a minute. Each one is logged, naming the key that replaces it."""
     table = data.get("delivery")
     if not isinstance(table, dict):
-        return cfg
-    delivery = cfg.delivery
-    if "retry_base" in table:
-        logging.getLogger("feedpub.config").warning(
-            "%s: 'delivery.retry_base' is deprecated: write 'delivery.retry_first' instead "
-            '(a duration such as "5m"); the first retry now waits retry_first, then doubles '
-            "up to retry_max_interval", source)
-        if "retry_first" not in table and delivery.retry_base > 0:
-            delivery = dataclasses.replace(delivery, retry_first=Seconds(delivery.retry_base))
-    if "max_attempts" in table:
-        logging.getLogger("feedpub.config").warning(
-            "%s: 'delivery.max_attempts' is deprecated: write 'delivery.retry_give_up' instead "
-            '(how long a deferred message is retried, such as "4d"); until it is removed it '
-            "still caps the tries", source)
-    return dataclasses.replace(cfg, delivery=delivery)
+        return
+    replaced = {"retry_base": ("retry_first", '"5m"', "the wait before the first retry"),
+                "max_attempts": ("retry_give_up", '"4d"', "how long a deferred message is "
+                                                          "retried")}
+    for old, (new, example, meaning) in replaced.items():
+        if old in table:
+            logging.getLogger("feedpub.config").warning(
+                "%s: 'delivery.%s' is deprecated and ignored: write 'delivery.%s' instead "
+                "(%s, such as %s)", source, old, new, meaning, example)
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:
@@ -463,7 +455,7 @@ def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Co
     # Surrounding spaces in the hub URL are a slip, not part of it: every user gets it bare.
     feeds = dataclasses.replace(cfg.feeds, websub_hub=cfg.feeds.websub_hub.strip())
     cfg = dataclasses.replace(cfg, root=root, feeds=feeds)
-    cfg = _deprecated_delivery_keys(data, cfg, source)
+    _deprecated_delivery_keys(data, source)
     _validate(cfg, source)
     return typing.cast(Config, cfg)
 

@@ -3,7 +3,7 @@
 Postfix's model: the first retry `retry_first` after the failure, each later wait twice the
 one before, never more than `retry_max_interval`, and no retry once the message has been in
 the queue for `retry_give_up` (the last wait is shortened to end exactly then, so the final
-try happens at the deadline). The deprecated `max_attempts`, when set, also ends the tries.
+try happens at the deadline).
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ def retry_delay(settings: DeliveryConfig, attempts: int) -> float:
 def next_attempt(settings: DeliveryConfig, attempts: int, now: datetime,
                  queued_at: datetime | None) -> datetime | None:
     """The time of the next try after the `attempts`-th temporary failure at `now`, or None
-    when the message is to be given up (its deadline has passed, or max_attempts)."""
-    if settings.max_attempts and attempts >= settings.max_attempts:
-        return None
+    when the message is to be given up (its deadline has passed)."""
     deadline = (queued_at or now) + timedelta(seconds=float(settings.retry_give_up))
     if now >= deadline:
         return None
