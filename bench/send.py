@@ -9,6 +9,8 @@ the issue, rendering, writing 10,000 outbox rows, sending, recording each reply)
 peak memory (ru_maxrss of the child). The baseline, in the same run, sends the same
 pre-rendered message bytes with smtplib over the same number of connections to the same sink.
 The last step repeats the send with 10x the subscribers and compares peak memory.
+Then, on a copy of the last run's store: the per-message status check (taken right before
+each message) and the cost of one "sent" record with `synchronous = FULL` against `NORMAL`.
 """
 
 from __future__ import annotations
@@ -203,6 +205,16 @@ def main() -> None:
                   f"{floor:8.0f} msg/s | ratio {mine / floor:5.2f} | peak RSS "
                   f"{peak_at[connections] / 1024:6.1f} MiB | runs {each} vs {base}")
             print(f"    last run: {line}")
+            last_db, last_rate = site / "data" / "feedpub.db", mine
+        from _queue_costs import check_cost, commit_cost
+
+        check = check_cost(last_db, WORK)
+        print(f"status check before each message: {check:.1f} us median "
+              f"({check / (1e6 / last_rate) * 100:.1f}% of the time per message at "
+              f"{last_rate:.0f} msg/s)")
+        full, normal = commit_cost(last_db, WORK, "FULL"), commit_cost(last_db, WORK, "NORMAL")
+        print(f"'sent' record: {full:.0f} us with synchronous=FULL vs {normal:.0f} us with "
+              f"NORMAL (median of 2000 commits; +{full - normal:.0f} us per message)")
         if not args.no_memory:
             big = count * 10
             connections = args.connections[-1]

@@ -147,7 +147,7 @@ class SmtpServer:
         self.controller.stop()
 
     def config(self, security: str = "none", extra: str = "") -> str:
-        return (f'\n[delivery]\nbackend = "smtp"\nretry_base = 0.05\n\n[delivery.smtp]\n'
+        return (f'\n[delivery]\nbackend = "smtp"\nretry_first = 0.05\n\n[delivery.smtp]\n'
                 f'host = "127.0.0.1"\nport = {self.port}\nsecurity = "{security}"\n'
                 f"timeout = 10.0\n{extra}\n")
 
@@ -186,3 +186,10 @@ def tls_smtp_server(tmp_path: Path) -> Iterator[TlsServer]:
     with SmtpServer(tls_context=context, require_starttls=True, auth_require_tls=True,
                     auth_required=True, authenticator=_authenticator) as server:
         yield TlsServer(server, ca_file)
+
+
+def greylisting(address: str, times: int, reply: str = "451 4.7.1 greylisted, try later",
+                ) -> Handler:
+    """A handler that answers `reply` to RCPT for `address` on its first `times` attempts
+    (forever when `times` is 0), then accepts it like any other recipient."""
+    return Handler(rcpt_replies={address: [reply] * times + ["250"] if times else [reply]})

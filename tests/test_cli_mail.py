@@ -137,7 +137,7 @@ def test_dry_run_and_test_send_mark_nothing(make_site, smtp_server: SmtpServer) 
     code, out, _ = run(cfg, "digest", "status")
     assert "weekly" in out and "done" in out
     line = [x for x in out.splitlines() if "weekly" in x][0].split()
-    assert line[-3:] == ["0", "2", "0"]
+    assert line[-4:] == ["2", "0", "0", "0"]  # sent, deferred, failed, pending
     code, out, _ = run(cfg, "digest", "send")
     assert "nothing new" in out
     assert len(smtp_server.handler.received) == 3

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _all_keys(obj: object, prefix: str = "") -> dict[str, object]:
     keys: dict[str, object] = {}
     for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        if f.name == "root":
+        if f.name == "root" or "deprecated" in f.metadata:  # read, no longer documented
             continue
         value = getattr(obj, f.name)
         name = f"{prefix}{f.name}"
@@ -136,3 +136,32 @@ def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
 def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_delivery_durations_accept_units_and_name_the_key_when_wrong(tmp_path: Path) -> None:
+    cfg = parse_config('[delivery]\nretry_first = "90s"\nretry_max_interval = "1.5h"\n'
+                       'retry_give_up = "4d"\nqueue_interval = 30\n', tmp_path)
+    d = cfg.delivery
+    assert (d.retry_first, d.retry_max_interval, d.retry_give_up, d.queue_interval) == (
+        90, 5400, 4 * 86400, 30)
+    defaults = Config().delivery
+    assert (defaults.retry_first, defaults.retry_max_interval, defaults.retry_give_up,
+            defaults.queue_interval) == (300, 3600, 345600, 60)
+    with pytest.raises(ConfigError, match=r"'delivery.retry_first' = '5 minutes' is not a "
+                                          r"duration.*\"5m\""):
+        parse_config('[delivery]\nretry_first = "5 minutes"\n', tmp_path)
+    with pytest.raises(ConfigError, match=r"'delivery.queue_interval' = 0 must be longer"):
+        parse_config("[delivery]\nqueue_interval = 0\n", tmp_path)
+    with pytest.raises(ConfigError, match=r"'delivery.retry_max_interval' .* shorter than "
+                                          r"'delivery.retry_first'"):
+        parse_config('[delivery]\nretry_first = "2h"\n', tmp_path)
+
+
+def test_former_retry_keys_load_but_are_ignored_with_a_warning(tmp_path: Path, caplog) -> None:
+    caplog.set_level("WARNING", logger="feedpub.config")
+    cfg = parse_config("[delivery]\nmax_attempts = 5\nretry_base = 2.0\n", tmp_path)
+    assert (cfg.delivery.retry_first, cfg.delivery.retry_give_up) == (300, 4 * 86400)
+    assert ("'delivery.retry_base' is deprecated and ignored: write 'delivery.retry_first'"
+            in caplog.text)
+    assert ("'delivery.max_attempts' is deprecated and ignored: write "
+            "'delivery.retry_give_up'" in caplog.text)

@@ -23,6 +23,7 @@ from feedpub.jobs.mailing import (
     preview_digest,
     send_digest,
 )
+from feedpub.jobs.queue import retry_now, run_queue
 from feedpub.store import open_store, schema
 from feedpub.store.outbox import Outbox
 from mail_helpers import NOW, add_subscribers, article
@@ -80,8 +81,13 @@ def test_nothing_new_sends_nothing_and_edits_are_never_resent(make_site,
     assert "Edited title" not in last.get_body(("plain",)).get_content()
 
 
-def test_temporary_failures_are_retried_with_backoff(make_site, smtp_server: SmtpServer) -> None:
-    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000"))
+def test_temporary_failures_are_deferred_on_the_backoff_schedule(
+        make_site, smtp_server: SmtpServer) -> None:
+    """A 4xx defers the row (nobody else waits); later runs retry it no sooner than its
+    next attempt, doubling up to retry_max_interval; past retry_give_up it is failed."""
+    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000").replace(
+        "retry_first = 0.05", 'retry_first = "0.2s"\nretry_max_interval = 0.4\n'
+                              'retry_give_up = "2s"'))
     handler = smtp_server.handler
     handler.rcpt_replies["user1@example.com"] = ["451 4.3.0 try later", "451 4.3.0 again", "250"]
     handler.rcpt_replies["user2@example.com"] = ["421 4.3.2 shutting down", "250"]
@@ -89,28 +95,42 @@ def test_temporary_failures_are_retried_with_backoff(make_site, smtp_server: Smt
     with open_store(cfg) as store:
         add_subscribers(store, 5)
     report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+    assert handler.copies() == {"user0@example.com": 1, "user4@example.com": 1}
+    assert (report.sent, report.retried, report.deferred, report.pending) == (2, 3, 3, 3)
+    assert "3 deferred, next attempt" in report.summary
+    [counts] = digest_status(cfg)
+    assert (counts.status, counts.sent, counts.deferred, counts.pending) == ("pending", 2, 3, 0)
+    assert counts.next_attempt is not None and counts.last_reply
+    deadline = time.monotonic() + 30
+    while digest_status(cfg)[0].status == "pending":
+        assert time.monotonic() < deadline, digest_status(cfg)
+        run_queue(cfg)
+        time.sleep(0.02)
     assert handler.copies() == {f"user{i}@example.com": 1 for i in (0, 1, 2, 4)}
-    assert (report.sent, report.failed, report.pending) == (4, 1, 0)
     by_email = {r.email: r for r in rows(cfg, report.issue_id)}
     assert by_email["user1@example.com"].attempts == 3
     assert by_email["user1@example.com"].reply.startswith("250")
     failed = by_email["user3@example.com"]
-    assert failed.status == "failed" and failed.attempts == cfg.delivery.max_attempts
-    assert "452" in failed.reply
+    assert failed.status == "failed" and failed.reply.startswith("gave up after")
+    assert "452 4.2.2 mailbox full" in failed.reply
     assert handler.sessions >= 2  # 421 closed the session; a new one was opened
     times = handler.rcpt_times["user1@example.com"]
     gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    base = cfg.delivery.retry_base
-    # never before its backoff: retry_base, then twice that (lower bounds only)
-    assert gaps[0] >= base * 0.9 and gaps[1] >= 2 * base * 0.9, gaps
+    assert gaps[0] >= 0.2 * 0.95 and gaps[1] >= 0.4 * 0.95, gaps  # never before its time
+    tries = handler.rcpt_times["user3@example.com"]
+    assert 2.0 * 0.95 <= tries[-1] - tries[0] < 10, tries  # tried until the give-up time
+    spacing = [b - a for a, b in zip(tries, tries[1:], strict=False)]
+    # each wait at least the schedule's; only the last one is cut short, to end at the deadline
+    assert all(gap >= 0.2 * 0.95 for gap in spacing[:-1]), spacing
+    assert max(spacing[1:]) <= 0.4 + 1.0, spacing  # capped at retry_max_interval (+ slack)
     [counts] = digest_status(cfg)
-    assert (counts.status, counts.sent, counts.failed, counts.pending) == ("done", 4, 1, 0)
+    assert (counts.status, counts.sent, counts.failed, counts.deferred) == ("done", 4, 1, 0)
 
 
 def _bounce_site(make_site, smtp_server: SmtpServer, *, bounce_limit: int) -> Config:
     """A site sending to `smtp_server` with fast retries and the given bounce limit."""
     return make_site(extra=smtp_server.config().replace(
-        "retry_base = 0.05", f"retry_base = 0.05\nbounce_limit = {bounce_limit}"))
+        "retry_first = 0.05", f"retry_first = 0.05\nbounce_limit = {bounce_limit}"))
 
 
 def test_hard_bounces_fail_the_row_and_finally_the_subscriber(make_site,
@@ -202,14 +222,20 @@ def test_a_failure_is_counted_only_when_it_changed_the_row(make_site,
 
 def test_dropped_connection_mid_batch_loses_and_repeats_nothing(make_site,
                                                                 smtp_server: SmtpServer) -> None:
-    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000"))
+    cfg = make_site(extra=smtp_server.config(extra="per_connection = 1000").replace(
+        "retry_first = 0.05", 'retry_first = "1h"\nretry_max_interval = "1h"'))
     smtp_server.handler.drop_at = {3, 7}
     with open_store(cfg) as store:
         add_subscribers(store, 10)
     report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
-    assert report.sent == 10 and report.pending == 0
-    assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(10)}
+    # the two messages whose connection dropped are deferred (retry_first), the rest go on
+    assert (report.sent, report.deferred, report.pending) == (8, 2, 2)
     assert smtp_server.handler.sessions == 3
+    assert run_queue(cfg).sent == 0  # not due for an hour
+    assert retry_now(cfg) == 2  # the operator fixed the relay
+    again = run_queue(cfg)
+    assert again.sent == 2 and again.issues[0].pending == 0
+    assert smtp_server.handler.copies() == {f"user{i}@example.com": 1 for i in range(10)}
 
 
 def test_unsubscribed_after_planning_gets_nothing(make_site, smtp_server: SmtpServer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -113,15 +114,50 @@ class SmtpConfig:
     rate: float = 0.0
 
 
+class Seconds(float):
+    """A duration in seconds, written in config.toml as a number of seconds or as a string
+    with a unit: "30s", "5m", "1h", "4d" (see `parse_duration`)."""
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any, key: str, source: str) -> Seconds:
+    """Seconds from 90, 1.5, "90", "30s", "5m", "1h" or "4d"; ConfigError naming `key`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (found := _DURATION.fullmatch(value)):
+        seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()]
+    else:
+        raise ConfigError(
+            f"{source}: '{key}' = {value!r} is not a duration; write a number of seconds or a "
+            'number with a unit s, m, h or d, such as "30s", "5m", "1h" or "4d"')
+    if seconds <= 0:
+        raise ConfigError(f"{source}: '{key}' = {value!r} must be longer than zero "
+                          '(e.g. "5m")')
+    return Seconds(seconds)
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """[delivery]: which backend hands messages on, and how failures are retried."""
+    """[delivery]: which backend hands messages on, and how failures are retried.
+
+    A temporary failure defers the message: first retry after `retry_first`, then doubling,
+    at most `retry_max_interval` apart, given up `retry_give_up` after it was queued. The
+    daemon runs the queue every `queue_interval`. `max_attempts` and `retry_base` are the
+    former retry keys: accepted, ignored, warned about (see `_deprecated_delivery_keys`).
+    """
 
     backend: str = "maildir"
     maildir: Path = Path("outbox")
-    max_attempts: int = 5
-    retry_base: float = 2.0
+    max_attempts: int = field(default=0, metadata={"deprecated": "retry_give_up"})
+    retry_base: float = field(default=0.0, metadata={"deprecated": "retry_first"})
     bounce_limit: int = 3
+    retry_first: Seconds = Seconds(300)
+    retry_max_interval: Seconds = Seconds(3600)
+    retry_give_up: Seconds = Seconds(4 * 86400)
+    queue_interval: Seconds = Seconds(60)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
 
@@ -236,18 +272,14 @@ def secret(name: str) -> str | None:
     return value if value else None
 
 
-_DURATION = re.compile(r"\s*(\d+)\s*([smhd])\s*")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def duration_seconds(value: str) -> int:
-    """Seconds in a duration written as a whole number and a unit: "90s", "5m", "48h", "4d".
+    """Whole seconds in a duration such as "90s", "5m", "48h", "4d" (see `parse_duration`).
 
     Raises ValueError for anything else."""
-    match = _DURATION.fullmatch(value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration such as '30m', '48h' or '2d'")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    try:
+        return int(parse_duration(value, "duration", "value"))
+    except ConfigError as exc:
+        raise ValueError(f"{value!r} is not a duration such as '30m', '48h' or '2d'") from exc
 
 
 def _validate_hardening(cfg: Config, source: str) -> None:
@@ -289,6 +321,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{key}] must be a table, got {type(value).__name__}")
         return _build(tp, value, key, source)
+    if tp is Seconds:
+        return parse_duration(value, key, source)
     if tp is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{source}: '{key}' must be a path string, got {value!r}")
@@ -330,11 +364,15 @@ def _field_names(cls: Any) -> list[str]:
 
 
 def _all_keys(cls: Any = None, prefix: str = "") -> list[str]:
-    """Every dotted key and table name of the configuration ("site", "site.title", ...)."""
+    """Every dotted key and table name of the configuration ("site", "site.title", ...),
+    leaving out the deprecated ones."""
     cls = cls or Config
     hints = typing.get_type_hints(cls)
     keys = []
+    deprecated = {f.name for f in dataclasses.fields(cls) if "deprecated" in f.metadata}
     for name in _field_names(cls):
+        if name in deprecated:  # still read, no longer documented
+            continue
         full = f"{prefix}{name}"
         keys.append(full)
         if dataclasses.is_dataclass(hints[name]):
@@ -457,12 +495,43 @@ def _validate(cfg: Config, source: str) -> None:
             f"{source}: 'delivery.smtp.security' = {cfg.delivery.smtp.security!r} must be "
             "'starttls', 'tls' or 'none'"
         )
+    _check_retry_keys(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
             f"{source}: 'digest.default_cadence' must be 'daily' or 'weekly', "
             f"got {cfg.digest.default_cadence!r}"
         )
     _validate_hardening(cfg, source)
+
+
+def _check_retry_keys(cfg: Config, source: str) -> None:
+    d = cfg.delivery
+    if d.retry_max_interval < d.retry_first:
+        raise ConfigError(
+            f"{source}: 'delivery.retry_max_interval' ({d.retry_max_interval:g} s) is shorter "
+            f"than 'delivery.retry_first' ({d.retry_first:g} s); make it at least as long")
+    if d.retry_give_up < d.retry_first:
+        raise ConfigError(
+            f"{source}: 'delivery.retry_give_up' ({d.retry_give_up:g} s) is shorter than "
+            f"'delivery.retry_first' ({d.retry_first:g} s): nothing would ever be retried; "
+            'make it longer (default "4d")')
+
+
+def _deprecated_delivery_keys(data: dict[str, Any], source: str) -> None:
+    """The former retry keys are accepted (a config written for an older feedpub still
+    loads) but ignored: their values, as shipped (2 s, 5 tries), gave up on greylisted mail
+    within half a minute. Each one is logged, naming the key that replaces it."""
+    table = data.get("delivery")
+    if not isinstance(table, dict):
+        return
+    replaced = {"retry_base": ("retry_first", '"5m"', "the wait before the first retry"),
+                "max_attempts": ("retry_give_up", '"4d"', "how long a deferred message is "
+                                                          "retried")}
+    for old, (new, example, meaning) in replaced.items():
+        if old in table:
+            logging.getLogger("feedpub.config").warning(
+                "%s: 'delivery.%s' is deprecated and ignored: write 'delivery.%s' instead "
+                "(%s, such as %s)", source, old, new, meaning, example)
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:
@@ -475,6 +544,7 @@ def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Co
     # Surrounding spaces in the hub URL are a slip, not part of it: every user gets it bare.
     feeds = dataclasses.replace(cfg.feeds, websub_hub=cfg.feeds.websub_hub.strip())
     cfg = dataclasses.replace(cfg, root=root, feeds=feeds)
+    _deprecated_delivery_keys(data, source)
     _validate(cfg, source)
     return typing.cast(Config, cfg)
 

@@ -91,6 +91,17 @@ def status(ctx: Context) -> None:
                     fg="red")
         for error in info.skipped:
             click.secho(f"  {error}", fg="red")
+    if info.queue is not None:
+        click.echo(f"queue:        {info.queue.size} to send, {info.queue.deferred} deferred")
+        oldest = info.queue.oldest_deferred
+        if oldest is not None:
+            click.echo(f"oldest deferred: issue #{oldest.issue_id} {oldest.email}, queued "
+                       f"{_when(oldest.queued_at)}, {oldest.attempts} tries, next "
+                       f"{_when(oldest.next_attempt)}: {oldest.reply}")
+    if info.relay_error is not None:
+        click.echo(f"warning: the mail server could not be used since "
+                   f"{_when(info.relay_error.since)}: {info.relay_error.error}; messages "
+                   "wait in the queue (`feedpub digest send --retry-now` once it is fixed)")
     for note in info.notes:
         click.echo(f"note: {note}")
     if config_error is not None:

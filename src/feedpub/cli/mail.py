@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..jobs import mailing
+from ..errors import DeliveryError
+from ..jobs import mailing, queue
 from ..store import CADENCES
 from .context import Context, pass_ctx
 
@@ -102,17 +103,23 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @cadence_option
 @click.option("--dry-run", is_flag=True, help="Only report what would be sent.")
 @click.option("--to", "to", default=None, help="Send one test copy to this address only.")
+@click.option("--retry-now", is_flag=True,
+              help="Make deferred messages due at once (after fixing the mail server).")
 @pass_ctx
-def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> None:
-    """Send the next issue (or finish an interrupted one).
+def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None,
+         retry_now: bool) -> None:
+    """Send the due messages of every unfinished issue, then the next issue if one is due.
 
-    --dry-run only reports what would be sent; --to sends one test copy and records nothing.
-    While another process sends the same cadence, exits with status 1 naming that process.
+    Messages deferred by a temporary failure wait for their next attempt (see `digest
+    status`); --retry-now makes them due at once. --dry-run only reports what would be sent;
+    --to sends one test copy and records nothing. While another process sends the same
+    cadence, exits with status 1 naming that process.
 
     \b
     Examples:
       feedpub digest send --dry-run
       feedpub digest send --to me@example.org
+      feedpub digest send --cadence weekly --retry-now
     """
     cfg = ctx.config
     which = cadence or cfg.digest.default_cadence
@@ -138,19 +145,34 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> No
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
+        if bar is not None and bar.length != total:  # the next issue of the run
+            bar.__exit__(None, None, None)
+            bar = None
         if bar is None:
             bar = click.progressbar(length=total, label=f"{which} issue")
             bar.__enter__()
-        bar.update(done - bar.pos)
+        bar.update(max(0, done - bar.pos))
 
     show = sys.stdout.isatty() and ctx.verbosity >= 0
+    if retry_now:
+        click.echo(f"{queue.retry_now(cfg)} deferred message(s) made due now")
     try:
         with _stop_on_signals() as stop:
+            others = tuple(c for c in CADENCES if c != which)
+            earlier = queue.run_queue(cfg, stop=stop, cadences=others)
+            if earlier.error is not None:
+                raise DeliveryError(earlier.error)
             report = mailing.send_digest(cfg, which, stop=stop,
                                          progress=progress if show else None)
+    except DeliveryError as exc:
+        queue.note_relay(cfg, exc)
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    queue.note_relay(cfg, None)
+    for other in earlier.issues:
+        click.echo(other.summary)
     click.echo(report.summary)
 
 
@@ -158,7 +180,9 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> No
 @click.option("--limit", default=20, show_default=True, help="Most recent issues to show.")
 @pass_ctx
 def status(ctx: Context, limit: int) -> None:
-    """Show each issue's messages: pending, sent, failed.
+    """Show each issue's messages: sent, deferred, failed, pending.
+
+    For deferred messages, the next attempt and the server's last reply follow the issue.
 
     \b
     Example:
@@ -169,10 +193,13 @@ def status(ctx: Context, limit: int) -> None:
         click.echo("no issue yet")
         return
     click.echo(f"{'issue':>6} {'cadence':<8} {'created (UTC)':<17} {'state':<8} "
-               f"{'pending':>8} {'sent':>8} {'failed':>8}")
+               f"{'sent':>8} {'deferred':>8} {'failed':>8} {'pending':>8}")
     for r in rows:
         click.echo(f"{r.issue_id:>6} {r.cadence:<8} {r.created:%Y-%m-%d %H:%M} {r.status:<8} "
-                   f"{r.pending:>8} {r.sent:>8} {r.failed:>8}")
+                   f"{r.sent:>8} {r.deferred:>8} {r.failed:>8} {r.pending:>8}")
+        if r.deferred and r.next_attempt is not None:
+            click.echo(f"{'':>6} next attempt {r.next_attempt:%Y-%m-%d %H:%M:%S} UTC, "
+                       f"last reply: {r.last_reply or '-'}")
 
 
 COMMANDS: list[click.Command] = [digest]

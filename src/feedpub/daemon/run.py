@@ -1,9 +1,10 @@
 """`feedpub run`: build, serve, schedule in one process.
 
 The web server (uvicorn) runs in the main thread; the scheduler, the articles/ watcher and
-builds run in background threads. SIGINT/SIGTERM stop the server, signal running jobs to
-checkpoint (a digest send finishes its in-flight messages and records its progress), wait for
-them, and release the scheduler lock.
+builds run in background threads. The queue runner (a thread of its own) sends the due rows
+of every unfinished issue on start and then every `[delivery] queue_interval`.
+SIGINT/SIGTERM stop the server, signal running jobs to checkpoint (a digest send finishes its
+in-flight messages and records its progress), wait for them, and release the scheduler lock.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ log = logging.getLogger("feedpub.daemon")
 
 META_UNSENT_PINGS = "websub.unsent"  # JSON list of feed URLs not announced before a stop
 PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
+QUEUE_SHUTDOWN_WAIT = 120.0  # seconds shutdown waits for a queue pass to checkpoint
 
 
 class _Server(uvicorn.Server):
@@ -158,7 +160,9 @@ class Daemon:
         for it, checking every `poll` seconds, then send: that process may only have been
         finishing an older issue, and this period's issue must not be skipped. Only a
         daemon shutdown ends the wait (nothing is sent then; the next run plans the issue)."""
+        from ..errors import DeliveryError
         from ..jobs.mailing import SendBusyError, send_digest
+        from ..jobs.queue import note_relay
 
         stopping = self.scheduler.stopping
         waited = False
@@ -166,6 +170,11 @@ class Daemon:
             try:
                 report = send_digest(self.cfg, cadence, stop=stopping)
                 break
+            except DeliveryError as exc:  # the issue is planned; the queue runner goes on
+                note_relay(self.cfg, exc)
+                log_event(log, "digest_deferred", level=logging.WARNING, cadence=cadence,
+                          reason=str(exc))
+                return
             except SendBusyError as exc:
                 if not waited:
                     log_event(log, "digest_waiting", level=logging.WARNING, cadence=cadence,
@@ -178,8 +187,44 @@ class Daemon:
         self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
         self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
         log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,
-                  failed=report.failed, pending=report.pending, stopped=report.stopped,
-                  waited=waited)
+                  failed=report.failed, pending=report.pending, deferred=report.deferred,
+                  stopped=report.stopped, waited=waited)
+
+    def run_queue(self) -> None:
+        """One pass of the queue runner; failures are logged (the rows wait), never raised."""
+        from ..jobs.queue import run_queue
+
+        try:
+            report = run_queue(self.cfg, stop=self.scheduler.stopping)
+        except Exception as exc:  # noqa: BLE001 - the next pass tries again
+            log_event(log, "queue_failed", level=logging.ERROR,
+                      error=f"{type(exc).__name__}: {exc}")
+            log.debug("queue pass failed", exc_info=True)
+            return
+        self.metrics.emails_sent.labels(kind="digest").inc(report.sent)
+        self.metrics.emails_failed.labels(kind="digest").inc(report.failed)
+        if report.error is not None:
+            log_event(log, "queue_deferred", level=logging.WARNING, reason=report.error,
+                      expired=report.expired)
+        if report.issues:
+            log_event(log, "queue", issues=",".join(str(r.issue_id) for r in report.issues),
+                      sent=report.sent, failed=report.failed,
+                      pending=sum(r.pending for r in report.issues),
+                      deferred=sum(r.deferred for r in report.issues),
+                      busy=",".join(report.busy) or None)
+
+    def _queue_loop(self) -> None:
+        """Run the queue on start, then every queue_interval, until the daemon stops."""
+        stopping = self.scheduler.stopping
+        interval = float(self.cfg.delivery.queue_interval)
+        while not stopping.is_set():
+            self.run_queue()
+            stopping.wait(interval)
+
+    def start_queue(self) -> threading.Thread:
+        thread = threading.Thread(target=self._queue_loop, name="feedpub-queue", daemon=True)
+        thread.start()
+        return thread
 
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None,
               sock: socket.socket | None = None) -> None:
@@ -191,7 +236,9 @@ class Daemon:
         server = _Server(config, on_signal=self.scheduler.stopping.set)
         with server.signals():
             self.scheduler.start()
+            queue: threading.Thread | None = None
             try:
+                queue = self.start_queue()
                 self._resume_pings()
                 sock = sock or bind(host, port)
                 actual = sock.getsockname()[1]
@@ -207,6 +254,9 @@ class Daemon:
                 with sock:
                     server.run(sockets=[sock])
             finally:
+                self.scheduler.stopping.set()
+                if queue is not None:
+                    queue.join(QUEUE_SHUTDOWN_WAIT)
                 self.scheduler.shutdown(wait=True)
                 self._close_pinger()
                 log_event(log, "stopped")

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..articles.cache import load_manifest
 from ..config import Config
 from ..errors import ArticleError, FeedpubError
 from ..scheduler import CADENCES, ScheduledRun, digest_trigger, lock_holder, stored_runs
 from ..store import open_store
+from ..store.queue import QueueSummary
+
+if TYPE_CHECKING:
+    from ..jobs.queue import RelayError
 
 META_LAST_BUILD = "daemon.last_build"
 META_NEXT_PUBLISH = "daemon.next_publish"  # ISO time of the next publish-time rebuild, or ""
@@ -31,11 +36,14 @@ class DaemonStatus:
     outbox: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
     skipped: list[ArticleError] = field(default_factory=list)  # by the last build
+    queue: QueueSummary | None = None  # rows still to send over all issues, oldest deferred
+    relay_error: RelayError | None = None  # the mail server could not be used since ...
 
 
 def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
     """Collect the daemon's state from the lock file, the job table, the store and outbox."""
     from ..jobs.mailing import digest_status  # the mail stack, only when status is asked for
+    from ..jobs.queue import queue_summary
 
     now = now or datetime.now(UTC)
     notes: list[str] = []
@@ -57,16 +65,19 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         subscribers = store.count_subscribers()
     issues = digest_status(cfg, limit=50)
     last_issue: dict[str, str] = {}
-    outbox = {"pending": 0, "sent": 0, "failed": 0}
+    outbox = {"pending": 0, "deferred": 0, "sent": 0, "failed": 0}
     for issue in issues:  # newest first
         last_issue.setdefault(issue.cadence, f"#{issue.issue_id} {issue.created.isoformat()} "
                                              f"({issue.status})")
         outbox["pending"] += issue.pending
+        outbox["deferred"] += issue.deferred
         outbox["sent"] += issue.sent
         outbox["failed"] += issue.failed
     if len(issues) == 50:
         notes.append("outbox counts cover the newest 50 issues")
+    queue, relay = queue_summary(cfg)
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
                         next_publish=next_publish, last_issue=last_issue,
                         subscribers=subscribers, outbox=outbox, notes=notes,
-                        skipped=list(load_manifest(cfg).errors))
+                        skipped=list(load_manifest(cfg).errors), queue=queue,
+                        relay_error=relay)

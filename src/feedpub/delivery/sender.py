@@ -1,9 +1,17 @@
-"""Drain one issue's outbox through the configured mailer, exactly once per accepted message.
+"""Drain one issue's due outbox rows through the configured mailer, exactly once each.
 
 The calling thread streams due rows from the database in batches, builds each message (the
-issue was rendered once; only the recipient's values are filled in) and queues it; one worker
-thread per mailer session sends and records the outcome right after the server answers.
-So a crash can repeat at most the messages accepted but not yet recorded: one per session.
+issue was rendered once; only the recipient's values are filled in, by `outgoing_message`)
+and queues it; one worker thread per mailer session sends and records the outcome right
+after the server answers. So a crash can repeat at most the messages accepted but not yet
+recorded: one per session.
+
+Right before each message goes out, its worker looks up the row and its subscriber again
+(`LiveStatus`): an unsubscribe, bounce or removal committed a moment earlier stops it.
+
+A temporary failure defers the row to its next attempt (`backoff`); `run()` never waits
+for a deferred row: it returns when nothing is due, and the next run (the daemon's queue
+runner, or `feedpub digest send`) takes the row up once it is due.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ..config import Config
 from ..mail import tokens
 from ..mail.addresses import ascii_address
 from ..mail.message import MessageTemplate, Recipient
 from ..store.outbox import Issue, Outbox, OutboxRow
+from ..store.queue import LiveStatus
+from .backoff import next_attempt
 from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
 from .registry import open_mailer, sessions
 
@@ -35,8 +45,9 @@ class Tally:
 
     sent: int = 0
     failed: int = 0
-    retried: int = 0
+    retried: int = 0  # deferred to a later attempt by this run
     bounced: int = 0
+    skipped: int = 0  # not sent: the subscriber left (or the row was settled) meanwhile
     done: int = 0  # rows finished before and during this run, for the progress display
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +56,15 @@ def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None)
     return Recipient(subscriber_id=subscriber_id, email=email, name=name,
                      unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id, email),
                      preferences_url=tokens.link(cfg, "preferences", subscriber_id, email))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message as it goes on the wire: envelope sender, recipient and the exact bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
 
 
 class IssueSender:
@@ -65,7 +85,7 @@ class IssueSender:
         self.limiter = RateLimiter(cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp"
                                    else 0.0)
         self.workers = sessions(cfg)
-        self.queue: queue.Queue[tuple[OutboxRow, bytes] | None] = queue.Queue(
+        self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
             maxsize=self.workers * 4)
         self._templates: dict[int, MessageTemplate] = {}
         self.recorder: ThreadPoolExecutor | None = None
@@ -81,14 +101,21 @@ class IssueSender:
             self._templates[variant_id] = template
         return template
 
-    def build(self, row: OutboxRow) -> bytes:
-        return self._template(row.variant_id).render(
+    def outgoing_message(self, row: OutboxRow) -> Outgoing:
+        """The one place where a row becomes its envelope sender and per-recipient bytes
+        (signing or a per-recipient return path belong here)."""
+        data = self._template(row.variant_id).render(
             recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
+        return Outgoing(sender=self.cfg.digest.from_address,
+                        recipient=ascii_address(row.email), data=data)
+
+    def build(self, row: OutboxRow) -> bytes:
+        return self.outgoing_message(row).data
 
     # -- running ----------------------------------------------------------------------------
 
     def run(self) -> Tally:
-        """Send until nothing is due; wait for deferred rows unless stopped.
+        """Send until nothing is due (deferred rows are left for a later run) or stopped.
 
         Raises DeliveryError (naming host:port) when the server cannot be used; the rows not
         sent stay pending for the next run.
@@ -103,17 +130,9 @@ class IssueSender:
         for thread in threads:
             thread.start()
         try:
-            while not self._halted():
-                self._feed_due_rows()
+            # Rows deferred during a pass that fall due before it ends are taken up too.
+            while not self._halted() and self._feed_due_rows():
                 self.queue.join()  # every queued row is recorded before we look again
-                if self._halted():
-                    break
-                due = self.outbox.next_retry(self.issue.id)
-                if due is None:
-                    break
-                wait = (due - self.clock()).total_seconds()
-                if wait > 0:
-                    self.stop.wait(wait)
         finally:
             for _ in threads:
                 self.queue.put(None)
@@ -127,31 +146,34 @@ class IssueSender:
     def _halted(self) -> bool:
         return self.stop.is_set() or self.abort.is_set()
 
-    def _feed_due_rows(self) -> None:
-        after = 0
+    def _feed_due_rows(self) -> int:
+        """Queue every row due now; returns how many rows were taken up."""
+        after, taken = 0, 0
         while not self._halted():
             rows = self.outbox.due_rows(self.issue.id, after_id=after, now=self.clock())
             if not rows:
-                return
+                break
             after = rows[-1].id
             for row in rows:
                 if self._halted():
-                    return
+                    return taken
+                taken += 1
                 if row.subscriber_status != "active":
                     self._failed(row, f"not sent: subscriber is {row.subscriber_status}")
                     continue
-                self.queue.put((row, self.build(row)))
+                self.queue.put((row, self.outgoing_message(row)))
+        return taken
 
     def _worker(self) -> None:
         try:
-            with open_mailer(self.cfg) as mailer:
-                if self._consume(mailer.send_raw):
+            with open_mailer(self.cfg) as mailer, LiveStatus(self.outbox.engine) as live:
+                if self._consume(mailer.send_raw, live):
                     return
         except Exception as exc:  # recorded here, re-raised by run()
             self._fail(exc)
-        self._consume(None)  # this session is gone: discard until the end marker
+        self._consume(None, None)  # this session is gone: discard until the end marker
 
-    def _consume(self, send: SendRaw | None) -> bool:
+    def _consume(self, send: SendRaw | None, live: LiveStatus | None) -> bool:
         """Send queued items until the end marker (True); a failure propagates.
 
         The record of a sent message is written by the recorder pool while the next message
@@ -174,8 +196,8 @@ class IssueSender:
             while (item := self._next_item(settle)) is not None:
                 try:
                     pending = None
-                    if send is not None and not self._halted():
-                        pending = self._send_one(send, *item, settle)
+                    if send is not None and live is not None and not self._halted():
+                        pending = self._send_one(send, live, *item, settle)
                 except BaseException:
                     self.queue.task_done()
                     raise
@@ -187,7 +209,7 @@ class IssueSender:
             settle()
         return True
 
-    def _next_item(self, settle: Callable[[], None]) -> tuple[OutboxRow, bytes] | None:
+    def _next_item(self, settle: Callable[[], None]) -> tuple[OutboxRow, Outgoing] | None:
         """The next queued item; before waiting for one, finish the pending record."""
         try:
             return self.queue.get_nowait()
@@ -195,24 +217,18 @@ class IssueSender:
             settle()
             return self.queue.get()
 
-    def _send_one(self, send: SendRaw, row: OutboxRow, data: bytes,
+    def _send_one(self, send: SendRaw, live: LiveStatus, row: OutboxRow, message: Outgoing,
                   settle: Callable[[], None]) -> Future[None] | None:
         """Send one message; returns the future of its 'sent' record (None: recorded now)."""
         self.limiter.wait()
-        sender = self.cfg.digest.from_address
+        status = live.check(row.id)  # now, not when the batch was read: see the docstring
+        if status != "active":
+            self._skip(row, status)
+            return None
         try:
-            reply = send(sender, ascii_address(row.email), data, settle)
+            reply = send(message.sender, message.recipient, message.data, settle)
         except TemporaryFailure as exc:
-            attempts = row.attempts + 1
-            if attempts >= self.cfg.delivery.max_attempts:
-                self._failed(row, f"gave up after {attempts} tries: {exc}")
-            else:
-                delay = self.cfg.delivery.retry_base * (2 ** (attempts - 1))
-                if self.outbox.mark_retry(row.id, str(exc),
-                                          self.clock() + timedelta(seconds=delay)):
-                    self._count("retried")
-                else:
-                    self._not_pending(row.id, "retry")
+            self._defer(row, str(exc))
             return None
         except PermanentFailure as exc:
             self._failed(row, str(exc), bounce=exc.bounce)
@@ -222,6 +238,29 @@ class IssueSender:
             return None
         assert self.recorder is not None
         return self.recorder.submit(self._record_sent, row.id, reply)
+
+    def _defer(self, row: OutboxRow, reply: str) -> None:
+        """Reschedule the row on the backoff schedule, or give it up past its deadline."""
+        attempts = row.attempts + 1
+        now = self.clock()
+        when = next_attempt(self.cfg.delivery, attempts, now, row.queued_at)
+        if when is None:
+            self._failed(row, f"gave up after {attempts} tries: {reply}")
+        elif self.outbox.mark_retry(row.id, reply, when):
+            self._count("retried")
+            log.info("deferred %s (try %d) until %s: %s", row.email, attempts,
+                     when.isoformat(timespec="seconds"), reply)
+        else:
+            self._not_pending(row.id, "retry")
+
+    def _skip(self, row: OutboxRow, status: str | None) -> None:
+        """Not sent: the subscriber's status changed since the row was read, or the row was
+        settled (or erased with its subscriber) meanwhile."""
+        if status is None:
+            self._count("skipped")
+            return
+        self._failed(row, f"not sent: subscriber is {status}")
+        self._count("skipped")
 
     def _record_sent(self, row_id: int, reply: str) -> None:
         if self.outbox.mark_sent(row_id, reply, self.clock()):

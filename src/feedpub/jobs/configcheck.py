@@ -109,8 +109,8 @@ def _positive(source: str, key: str, value: float, what: str) -> None:
 def check_numbers(cfg: Config, source: str) -> None:
     """Durations, counts and ports: the values that make no sense below a bound."""
     d, smtp, s, w = cfg.delivery, cfg.delivery.smtp, cfg.schedule, cfg.web
-    _at_least(source, "delivery.max_attempts", d.max_attempts, 1, "1 means no retry")
-    _positive(source, "delivery.retry_base", d.retry_base, "a delay in seconds, e.g. 2.0")
+    # delivery.max_attempts and retry_base are ignored (config warns and names their
+    # replacements); the retry durations are checked when the config is parsed.
     _at_least(source, "delivery.bounce_limit", d.bounce_limit, 1, "e.g. 3 hard bounces")
     _positive(source, "delivery.smtp.timeout", smtp.timeout, "seconds, e.g. 30.0")
     _at_least(source, "delivery.smtp.connections", smtp.connections, 1, "e.g. 1")

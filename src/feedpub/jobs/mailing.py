@@ -1,10 +1,13 @@
-"""Newsletter jobs: plan an issue, send it (resuming any unfinished one), preview, report.
+"""Newsletter jobs: plan an issue, send it (and the due rows of unfinished ones), preview,
+report.
 
 Chains the stages: articles -> digest (rendered once) -> outbox rows -> sender -> mailer.
+A new period's issue is planned even while an older one still has rows to send: both drain.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -15,7 +18,7 @@ from pathlib import Path
 from ..articles.model import Article
 from ..config import Config
 from ..delivery.registry import open_mailer
-from ..delivery.sender import IssueSender, recipient_for
+from ..delivery.sender import IssueSender, Tally, recipient_for
 from ..errors import DigestError
 from ..fsutil import atomic_write
 from ..mail.digest import period, render_digest, select_articles
@@ -24,6 +27,7 @@ from ..mail.model import Digest
 from ..mail.personalize import subscriber_values
 from ..store import Store, Subscriber, open_store
 from ..store.outbox import Issue, IssueCounts, Outbox
+from ..store.queue import DeliveryQueue
 from .archive import publish_archive, record_public_issue
 from .sendlock import SendBusyError, send_lock
 
@@ -43,11 +47,18 @@ class SendReport:
     failed: int  # given up by this run
     retried: int
     bounced: int
-    pending: int  # still to send (stopped, or deferred rows not yet due)
+    pending: int  # still to send (stopped before them, or deferred)
     stopped: bool
+    deferred: int = 0  # of `pending`: waiting for their next attempt after a temporary failure
+    next_attempt: datetime | None = None  # when the first deferred row is due
+    earlier: tuple[SendReport, ...] = ()  # older unfinished issues this run sent rows of
 
     @property
     def summary(self) -> str:
+        return "\n".join([*(r.summary for r in self.earlier), self._line])
+
+    @property
+    def _line(self) -> str:
         if self.issue_id is None and self.articles:
             return (f"{self.cadence} digest: {self.articles} new article(s), but no subscriber "
                     "would receive them; nothing sent or recorded")
@@ -57,6 +68,9 @@ class SendReport:
         text = (f"{self.cadence} issue #{self.issue_id} {verb}: {self.articles} article(s), "
                 f"{self.sent} sent, {self.failed} failed, {self.pending} pending "
                 f"of {self.total} subscriber(s)")
+        if self.deferred and self.next_attempt is not None:
+            text += (f"; {self.deferred} deferred, next attempt "
+                     f"{self.next_attempt:%Y-%m-%d %H:%M:%S} UTC")
         if self.bounced:
             text += f"; {self.bounced} subscriber(s) marked bounced"
         if self.stopped:
@@ -132,12 +146,13 @@ def send_digest(cfg: Config, cadence: str, *, now: datetime | None = None,
                 stop: threading.Event | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 articles: Sequence[Article] | None = None) -> SendReport:
-    """Send the next issue of `cadence`, or finish the unfinished one first.
+    """Plan the next issue of `cadence` (if anything is new), then send the due rows of
+    every unfinished issue of the cadence, oldest first, the new one last.
 
-    `stop` set: finish the messages in flight, record them and return (the next call
-    resumes). `articles` (newest first) defaults to the site's published articles.
-    Only one process sends a cadence at a time: SendBusyError (naming the other pid) if
-    another one is at it.
+    Deferred rows not yet due stay for a later run. `stop` set: finish the messages in
+    flight, record them and return (the next call resumes). `articles` (newest first)
+    defaults to the site's published articles. Only one process sends a cadence at a time:
+    SendBusyError (naming the other pid) if another one is at it.
     """
     _check_cadence(cadence)
     with send_lock(cfg, cadence):
@@ -151,31 +166,55 @@ def _send_locked(cfg: Config, cadence: str, *, now: datetime | None,
     when = now or datetime.now(UTC)
     with open_store(cfg) as store:
         outbox = Outbox(store)
-        issue = outbox.pending_issue(cadence)
-        resumed = issue is not None
-        pool: list[Article] | None = None
+        earlier = outbox.unfinished_issues(cadence)
+        pool = list(articles) if articles is not None else _articles(cfg, when)
+        issue, new = _plan(cfg, store, cadence, when, pool)
+        if issue is not None:  # its public page is recorded before its first message goes out
+            record_public_issue(cfg, store, issue, pool)
+        resumed: list[SendReport] = []
+        for old in earlier:
+            if stop is not None and stop.is_set():
+                break
+            resumed.append(drain_issue(cfg, store, old, stop=stop, progress=progress,
+                                       resumed=True))
         if issue is None:
-            pool = list(articles) if articles is not None else _articles(cfg, when)
-            issue, new = _plan(cfg, store, cadence, when, pool)
-            if issue is None:
+            if not resumed:
                 report = SendReport(cadence, None, False, new, 0, 0, 0, 0, 0, 0, False)
                 log.info(report.summary)
                 return report
-        if cfg.newsletter.public_archive:  # recorded before the first message goes out
-            record_public_issue(cfg, store, issue, pool if pool is not None else (
-                list(articles) if articles is not None else _articles(cfg, when)))
-        tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
-        outbox.finish_issue(issue.id)
-        if tally.sent:
-            publish_archive(cfg, store)
-        counts = outbox.counts([issue.id])[0]
-    report = SendReport(
-        cadence=cadence, issue_id=issue.id, resumed=resumed, articles=len(issue.article_ids),
-        total=issue.total, sent=tally.sent, failed=tally.failed, retried=tally.retried,
-        bounced=tally.bounced, pending=counts.pending,
-        stopped=bool(stop is not None and stop.is_set() and counts.pending))
+            return dataclasses.replace(resumed[-1], earlier=tuple(resumed[:-1]))
+        if stop is not None and stop.is_set():
+            fresh = _report(cadence, outbox, DeliveryQueue(store), issue, None, False, stop)
+        else:
+            fresh = drain_issue(cfg, store, issue, stop=stop, progress=progress, resumed=False)
+    return dataclasses.replace(fresh, earlier=tuple(resumed))
+
+
+def drain_issue(cfg: Config, store: Store, issue: Issue, *, stop: threading.Event | None,
+                progress: Callable[[int, int], None] | None, resumed: bool) -> SendReport:
+    """Send the due rows of one issue (the caller holds its cadence's send lock); mark the
+    issue done once no row is left. DeliveryError when the server cannot be used."""
+    outbox = Outbox(store)
+    tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
+    outbox.finish_issue(issue.id)
+    if tally.sent:
+        publish_archive(cfg, store)
+    report = _report(issue.cadence, outbox, DeliveryQueue(store), issue, tally, resumed, stop)
     log.info(report.summary)
     return report
+
+
+def _report(cadence: str, outbox: Outbox, queue: DeliveryQueue, issue: Issue,
+            tally: Tally | None, resumed: bool, stop: threading.Event | None) -> SendReport:
+    counts = outbox.counts([issue.id])[0]
+    first = queue.next_deferred([issue.id]).get(issue.id) if counts.deferred else None
+    tally = tally or Tally()
+    return SendReport(
+        cadence=cadence, issue_id=issue.id, resumed=resumed, articles=len(issue.article_ids),
+        total=issue.total, sent=tally.sent, failed=tally.failed, retried=tally.retried,
+        bounced=tally.bounced, pending=counts.unfinished,
+        stopped=bool(stop is not None and stop.is_set() and counts.unfinished),
+        deferred=counts.deferred, next_attempt=first.next_attempt if first else None)
 
 
 @dataclass(frozen=True)
@@ -334,11 +373,16 @@ def send_test_message(cfg: Config, cadence: str, address: str, *,
 
 
 def digest_status(cfg: Config, limit: int = 20) -> list[IssueCounts]:
-    """Per issue, newest first: pending, sent and failed messages."""
+    """Per issue, newest first: pending, deferred (with the next attempt and the reply that
+    deferred it), sent and failed messages."""
     with open_store(cfg) as store:
-        return Outbox(store).counts(limit=limit)
+        counts = Outbox(store).counts(limit=limit)
+        waiting = DeliveryQueue(store).next_deferred([c.issue_id for c in counts if c.deferred])
+    return [dataclasses.replace(c, next_attempt=waiting[c.issue_id].next_attempt,
+                                last_reply=waiting[c.issue_id].reply)
+            if c.issue_id in waiting else c for c in counts]
 
 
-__all__ = ["Preview", "SendBusyError", "SendReport", "digest_status", "plan_issue",
+__all__ = ["Preview", "SendBusyError", "SendReport", "digest_status", "drain_issue", "plan_issue",
            "preview_cadence", "preview_digest", "send_digest", "send_test_message",
            "write_preview"]

@@ -1,7 +1,8 @@
 """One sender per data set and cadence: an exclusive `flock` on <data>/digest-<cadence>.lock.
 
-Every path that sends an issue (`feedpub digest send`, the daemon's scheduled send) goes
-through `send_digest`, which holds this lock while it plans and sends. A second sender of the
+Every path that sends an issue (`feedpub digest send`, the daemon's scheduled send, the queue
+runner) holds this lock while it plans and sends that cadence's rows; the queue runner skips
+a cadence whose lock another process holds. A second sender of the
 same cadence stops at once with `SendBusyError` naming the holder's pid; nothing is sent twice.
 The kernel releases the lock when its process dies, so a crashed sender never blocks a resume.
 """

@@ -2,7 +2,8 @@
 
 `open_store(cfg)` is the only way in. Records come out as frozen `Subscriber` values; the
 database is never exposed as ORM objects. Safe for several threads and processes on one file.
-`outbox` keeps issues and their queue rows, `csvio` imports and exports subscribers,
+`outbox` keeps issues and their queue rows, `queue` the operations over the whole queue
+(deferred rows, expiry, the per-message status check), `csvio` imports and exports subscribers,
 `schema` and `dialect` hold the tables and what differs between databases.
 
 Never imports: articles, feeds, site, delivery, jobs, web, scheduler, daemon or cli. It keeps

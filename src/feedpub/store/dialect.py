@@ -29,6 +29,11 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads and then
     writes never fails with SQLITE_BUSY when another process committed in between: it waits
     (busy_timeout) instead. Readers are never blocked in WAL mode.
+
+    `synchronous = FULL`: every commit is on disk (the WAL is synced) before it returns, so
+    a row recorded as sent, or a sign-up acknowledged to a visitor, survives an operating
+    system crash or power loss. (NORMAL syncs only at checkpoints: the last commits before an
+    outage could be lost, and their messages sent again.)
     """
     database = url.database or ""
     if database and database != ":memory:":
@@ -51,7 +56,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA synchronous = FULL")  # see the docstring
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

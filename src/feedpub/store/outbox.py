@@ -3,7 +3,9 @@
 An issue is created in a single transaction together with its rendered variants, the ids of
 the articles it carries (so an edited article never goes out twice) and every outbox row.
 Rows then move pending -> sent (with the server's reply) or failed, one small transaction
-each, right after the server answered; a restart simply picks up the pending rows.
+each, right after the server answered; a restart simply picks up the pending rows. A row
+deferred by a temporary failure stays pending with its `next_attempt` (NULL: never tried,
+due at once), its attempt count and the last reply; `queue` holds the queue-wide operations.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +50,7 @@ class OutboxRow:
     name: str | None
     attempts: int
     subscriber_status: str
+    queued_at: datetime | None = None  # wall clock; the retry deadline counts from here
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,16 @@ class IssueCounts:
     cadence: str
     created: datetime
     status: str
-    pending: int
+    pending: int  # not tried yet
     sent: int
     failed: int
+    deferred: int = 0  # tried, failed temporarily, waiting for their next attempt
+    next_attempt: datetime | None = None  # of the deferred row due first (see queue)
+    last_reply: str | None = None  # the reply that deferred that row
+
+    @property
+    def unfinished(self) -> int:
+        return self.pending + self.deferred
 
 
 def _issue(row: Any) -> Issue:
@@ -121,6 +131,14 @@ class Outbox:
             row = conn.execute(query).first()
         return _issue(row) if row else None
 
+    def unfinished_issues(self, cadence: str | None = None) -> list[Issue]:
+        """Every issue with rows left to send (of one cadence, or all), oldest first."""
+        query = sa.select(_I).where(_I.c.status == "pending").order_by(_I.c.id)
+        if cadence is not None:
+            query = query.where(_I.c.cadence == cadence)
+        with self.engine.connect() as conn:
+            return [_issue(row) for row in conn.execute(query)]
+
     def last_issue(self, cadence: str) -> Issue | None:
         query = sa.select(_I).where(_I.c.cadence == cadence).order_by(_I.c.id.desc()).limit(1)
         with self.engine.connect() as conn:
@@ -140,14 +158,16 @@ class Outbox:
 
     def create_issue(self, cadence: str, *, now: datetime, since: datetime,
                      article_ids: Sequence[str], default_cadence: str,
-                     variant_for: VariantFor) -> Issue | None:
+                     variant_for: VariantFor, queued_at: datetime | None = None) -> Issue | None:
         """Write the issue, its variants, its article ids and all outbox rows atomically.
 
         Subscribers are streamed in batches; `variant_for(tags)` renders the issue for one
         tag filter the first time it is met (None: nothing for that filter, no row). When no
         subscriber gets a row, nothing at all is written and None is returned, so the articles
-        stay available for the subscribers who come later.
+        stay available for the subscribers who come later. `queued_at` (default: the wall
+        clock) starts each row's retry deadline.
         """
+        queued = queued_at or datetime.now(UTC)
         with self.writer.connect() as conn, conn.begin() as transaction:
             issue_id = _new_id(conn.execute(_I.insert().values(
                 cadence=cadence, created=now, since=since, status="pending",
@@ -180,7 +200,8 @@ class Outbox:
                         continue
                     batch.append({"issue_id": issue_id, "subscriber_id": row.id,
                                   "variant_id": variant_id, "email": row.email,
-                                  "name": row.name, "status": "pending", "attempts": 0})
+                                  "name": row.name, "status": "pending", "attempts": 0,
+                                  "queued_at": queued})
                 if batch:
                     conn.execute(_O.insert(), batch)
                     total += len(batch)
@@ -248,10 +269,16 @@ class Outbox:
 
     def due_rows(self, issue_id: int, *, after_id: int, now: datetime,
                  limit: int = BATCH) -> list[OutboxRow]:
-        """Pending rows whose retry time has come, by id, after `after_id`."""
+        """Pending rows whose retry time has come, by id, after `after_id`.
+
+        This is where a claim goes once several processes share the queue (a lease column
+        set here, `FOR UPDATE SKIP LOCKED` on PostgreSQL); with SQLite one process per
+        cadence sends, under the cadence's send lock.
+        """
         query = (
             sa.select(_O.c.id, _O.c.issue_id, _O.c.subscriber_id, _O.c.variant_id, _O.c.email,
-                      _O.c.name, _O.c.attempts, _S.c.status.label("subscriber_status"))
+                      _O.c.name, _O.c.attempts, _S.c.status.label("subscriber_status"),
+                      _O.c.queued_at)
             .join(_S, _S.c.id == _O.c.subscriber_id)
             .where(_O.c.issue_id == issue_id, _O.c.status == "pending", _O.c.id > after_id,
                    sa.or_(_O.c.next_attempt.is_(None), _O.c.next_attempt <= now))
@@ -317,9 +344,13 @@ class Outbox:
 
     def counts(self, issue_ids: Iterable[int] | None = None, limit: int = 20) -> list[IssueCounts]:
         """Per issue (newest first): pending, sent and failed rows."""
+        waiting = sa.and_(_O.c.status == "pending", _O.c.next_attempt.is_(None))
+        deferred = sa.and_(_O.c.status == "pending", _O.c.next_attempt.is_not(None))
         per_status = {
-            name: sa.func.sum(sa.case((_O.c.status == name, 1), else_=0)) for name in
-            ("pending", "sent", "failed")
+            "pending": sa.func.sum(sa.case((waiting, 1), else_=0)),
+            "deferred": sa.func.sum(sa.case((deferred, 1), else_=0)),
+            **{name: sa.func.sum(sa.case((_O.c.status == name, 1), else_=0))
+               for name in ("sent", "failed")},
         }
         query = (
             sa.select(_I.c.id, _I.c.cadence, _I.c.created, _I.c.status,
@@ -333,5 +364,6 @@ class Outbox:
         with self.engine.connect() as conn:
             return [IssueCounts(issue_id=r.id, cadence=r.cadence, created=r.created,
                                 status=r.status, pending=int(r.pending or 0),
-                                sent=int(r.sent or 0), failed=int(r.failed or 0))
+                                sent=int(r.sent or 0), failed=int(r.failed or 0),
+                                deferred=int(r.deferred or 0))
                     for r in conn.execute(query)]

@@ -108,8 +108,12 @@ outbox = sa.Table(
     sa.Column("next_attempt", UTCDateTime),
     sa.Column("reply", sa.Text),
     sa.Column("sent_at", UTCDateTime),
+    # When the row was queued (wall clock): a deferred row is given up retry_give_up later.
+    # Added by step 3, like the index on (status, next_attempt) the queue runner reads by.
+    sa.Column("queued_at", UTCDateTime),
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_outbox_issue_subscriber"),
     sa.Index("ix_outbox_issue_status", "issue_id", "status", "id"),
+    sa.Index("ix_outbox_due", "status", "next_attempt"),
 )
 
 sent_articles = sa.Table(
@@ -211,7 +215,7 @@ def _merge_group(conn: sa.Connection, rows: list[Any]) -> None:
 
 
 def _addresses_ignore_case(conn: sa.Connection) -> None:
-    """Step 3: one subscriber per mailbox whatever the case of its address (duplicates are
+    """Step 5: one subscriber per mailbox whatever the case of its address (duplicates are
     merged, see `_merge_group`), the confirm-link nonce, and the count of confirmation mails
     per address. A database created by this version already has the columns."""
     inspector = sa.inspect(conn)
@@ -237,6 +241,24 @@ def _addresses_ignore_case(conn: sa.Connection) -> None:
     confirm_mails.create(conn, checkfirst=True)
 
 
+def _outbox_queue_columns(conn: sa.Connection) -> None:
+    """Step 6: the durable queue: each row's queue time (old rows: their issue's creation) and an
+    index for "pending rows due by now" over all issues.
+
+    A database created at step 2 by this version already has the column (the table is
+    created from the current definition), so the column is added only where it is missing.
+    """
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+    if "queued_at" not in columns:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE outbox ADD COLUMN queued_at {kind}")
+    conn.execute(outbox.update().where(outbox.c.queued_at.is_(None)).values(
+        queued_at=sa.select(issues.c.created).where(issues.c.id == outbox.c.issue_id)
+        .scalar_subquery()))
+    due = next(i for i in outbox.indexes if i.name == "ix_outbox_due")
+    due.create(conn, checkfirst=True)
+
+
 # Numbered steps; index + 1 is the version a step brings the database to.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _create("meta", "subscribers"),
@@ -244,6 +266,7 @@ MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     add_subscriber_events,
     _create("public_issues"),
     _addresses_ignore_case,
+    _outbox_queue_columns,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
