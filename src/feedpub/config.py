@@ -100,6 +100,22 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class DkimConfig:
+    """[delivery.dkim]: DKIM signing, off while key_file is empty. A second key (say Ed25519
+    beside RSA) may be given as dual_selector / dual_key_file: both sign every message."""
+
+    domain: str = ""  # default: the domain of [digest] from_address
+    selector: str = ""
+    key_file: str = ""
+    dual_selector: str = ""
+    dual_key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.key_file)
+
+
+@dataclass(frozen=True)
 class DeliveryConfig:
     """[delivery]: which backend hands messages on, and how failures are retried."""
 
@@ -109,6 +125,8 @@ class DeliveryConfig:
     retry_base: float = 2.0
     bounce_limit: int = 3
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    return_path: str = ""  # VERP: envelope sender bounces+<token>@domain when set
+    dkim: DkimConfig = field(default_factory=DkimConfig)
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ class DigestConfig:
     from_address: str = "newsletter@example.com"
     default_cadence: str = "weekly"
     max_articles: int = 50
+    postal_address: str = ""  # printed in every digest's footer (CAN-SPAM)
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,21 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    """[bounces]: the mailbox where bounces, complaints and unsubscribe mails arrive. Either a
+    Maildir folder or an IMAP mailbox over TLS (imaps://user@host:993/INBOX); the IMAP password
+    comes from FEEDPUB_IMAP_PASSWORD."""
+
+    maildir: str = ""
+    imap_url: str = ""
+    imap_ca_file: str = ""  # extra CA certificate for a private IMAP server
+    processed_folder: str = ""  # move handled messages there; empty: delete them
+    interval: int = 300  # seconds between two reads by `feedpub run`; 0: never
+    soft_score: float = 0.5  # a hard bounce scores 1; bounce_limit applies to the sum
+    bounce_reset: int = 7  # days without a bounce after which the score starts again
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. `root` is the folder of config.toml; paths are resolved."""
 
@@ -156,6 +190,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -365,11 +400,39 @@ def _validate(cfg: Config, source: str) -> None:
             f"{source}: 'delivery.smtp.security' = {cfg.delivery.smtp.security!r} must be "
             "'starttls', 'tls' or 'none'"
         )
+    _validate_deliverability(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
             f"{source}: 'digest.default_cadence' must be 'daily' or 'weekly', "
             f"got {cfg.digest.default_cadence!r}"
         )
+
+
+def _validate_deliverability(cfg: Config, source: str) -> None:
+    """[delivery] return_path, [delivery.dkim] and [bounces]."""
+    path = cfg.delivery.return_path
+    if path and (path.count("@") != 1 or "+" in path or not path.isascii()
+                 or any(c.isspace() for c in path)):
+        raise ConfigError(f"{source}: 'delivery.return_path' = {path!r} must be a plain ASCII "
+                          "address without '+', e.g. 'bounces@news.example.org'")
+    dkim = cfg.delivery.dkim
+    if dkim.key_file and not dkim.selector:
+        raise ConfigError(f"{source}: 'delivery.dkim.selector' is empty; set the selector "
+                          "published in DNS, e.g. selector = \"feedpub1\"")
+    if bool(dkim.dual_key_file) != bool(dkim.dual_selector):
+        raise ConfigError(f"{source}: 'delivery.dkim.dual_selector' and 'dual_key_file' go "
+                          "together; set both or neither")
+    bounces = cfg.bounces
+    if bounces.imap_url:
+        parts = urlsplit(bounces.imap_url)
+        if parts.scheme != "imaps" or not parts.hostname or not parts.username:
+            raise ConfigError(f"{source}: 'bounces.imap_url' = {bounces.imap_url!r} must look "
+                              "like 'imaps://user@imap.example.org:993/INBOX' (TLS only)")
+    if bounces.maildir and bounces.imap_url:
+        raise ConfigError(f"{source}: set 'bounces.maildir' or 'bounces.imap_url', not both")
+    if bounces.interval < 0 or bounces.bounce_reset < 1 or not 0 < bounces.soft_score <= 1:
+        raise ConfigError(f"{source}: [bounces] needs interval >= 0, bounce_reset >= 1 and "
+                          "0 < soft_score <= 1")
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:

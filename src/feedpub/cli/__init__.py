@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "build": "publish", "check": "publish", "articles": "publish", "new": "publish",
     "subscribers": "mail", "digest": "mail",
     "run": "daemon", "status": "daemon",
+    "dkim": "deliverability", "bounces": "deliverability",
 }
 
 

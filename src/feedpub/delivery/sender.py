@@ -22,6 +22,7 @@ from ..mail.addresses import ascii_address
 from ..mail.message import MessageTemplate, Recipient
 from ..store.outbox import Issue, Outbox, OutboxRow
 from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
+from .envelope import Envelope
 from .registry import open_mailer, sessions
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class IssueSender:
         self.queue: queue.Queue[tuple[OutboxRow, bytes] | None] = queue.Queue(
             maxsize=self.workers * 4)
         self._templates: dict[int, MessageTemplate] = {}
+        # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
+        self.envelope = Envelope(cfg)
         self.recorder: ThreadPoolExecutor | None = None
 
     # -- building ---------------------------------------------------------------------------
@@ -82,8 +85,8 @@ class IssueSender:
         return template
 
     def build(self, row: OutboxRow) -> bytes:
-        return self._template(row.variant_id).render(
-            recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
+        return self.envelope.seal(self._template(row.variant_id).render(  # DKIM: see Envelope
+            recipient_for(self.cfg, row.subscriber_id, row.email, row.name)))
 
     # -- running ----------------------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class IssueSender:
                   settle: Callable[[], None]) -> Future[None] | None:
         """Send one message; returns the future of its 'sent' record (None: recorded now)."""
         self.limiter.wait()
-        sender = self.cfg.digest.from_address
+        sender = self.envelope.sender(row.subscriber_id, row.issue_id)  # VERP: see Envelope
         try:
             reply = send(sender, ascii_address(row.email), data, settle)
         except TemporaryFailure as exc:
