@@ -23,6 +23,7 @@ VerpReader = Callable[[str], VerpClaim | None]
 
 # Where the address a mail was delivered to is kept (the VERP return path of a bounce).
 _DELIVERED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+_SMTP_REPLY = re.compile(r"\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b")
 _UNSUBSCRIBE = re.compile(r"^\s*(?:re:\s*)?unsubscribe\b", re.IGNORECASE)
 
 
@@ -91,12 +92,13 @@ def _dsn_reason(msg: Message) -> str:
             status, code = group.get("Status"), group.get("Diagnostic-Code")
             if status or code:
                 return _one_line(" ".join(str(x) for x in (status, code) if x))
-    for part in msg.walk():  # a non-standard bounce: its first lines of text
+    for part in msg.walk():  # a non-standard bounce: the server's reply, else the first lines
         if part.get_content_type() == "text/plain":
             text = part.get_payload(decode=True)
             if isinstance(text, bytes):
                 lines = [ln for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
-                return _one_line(" ".join(lines[:4]))
+                replies = [ln for ln in lines if _SMTP_REPLY.search(ln)]
+                return _one_line(" ".join(replies[:2] or lines[:4]))
     return _one_line(str(msg.get("Subject", "")))
 
 

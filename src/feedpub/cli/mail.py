@@ -64,14 +64,20 @@ def remove(ctx: Context, email: str, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @pass_ctx
 def list_(ctx: Context, status: str | None, as_json: bool) -> None:
-    """List subscribers."""
+    """List subscribers, with the last bounce or complaint reason of those that have one."""
+    from ..jobs.bounces import subscriber_reasons
+
+    reasons = subscriber_reasons(ctx.config)
     with open_store(ctx.config) as store:
         if as_json:
-            click.echo(json.dumps(list(export_rows(store, status)), indent=2))
+            click.echo(json.dumps([{**row, "bounce_reason": reasons.get(row["email"], "")}
+                                   for row in export_rows(store, status)], indent=2))
             return
         for row in export_rows(store, status):
+            reason = reasons.get(row["email"])
             click.echo(f"{row['email']:<40} {row['status']:<12} "
-                       f"{row['cadence'] or '-':<7} {row['name']}")
+                       f"{row['cadence'] or '-':<7} {row['name']}"
+                       + (f"  [{reason}]" if reason else ""))
 
 
 @subscribers.command("import")
@@ -212,6 +218,23 @@ def status(ctx: Context, limit: int) -> None:
     for r in rows:
         click.echo(f"{r.issue_id:>6} {r.cadence:<8} {r.created:%Y-%m-%d %H:%M} {r.status:<8} "
                    f"{r.pending:>8} {r.sent:>8} {r.failed:>8}")
+    _mailed_reports([r.issue_id for r in rows], ctx)
+
+
+def _mailed_reports(issue_ids: list[int], ctx: Context) -> None:
+    """Below the table: bounces and complaints that came back by mail, with their reasons."""
+    from ..jobs.bounces import issue_reports
+
+    per_issue, recent = issue_reports(ctx.config, issue_ids)
+    if not per_issue:
+        return
+    click.echo("reported back by mail:")
+    for issue_id in sorted(per_issue, reverse=True):
+        kinds = per_issue[issue_id]
+        click.echo(f"  #{issue_id}: " + ", ".join(
+            f"{kinds[k]} {k}" for k in ("hard", "soft", "complaint", "unsubscribe")))
+    for line in recent:
+        click.echo(f"  {line}")
 
 
 COMMANDS: list[click.Command] = [subscribers, digest]

@@ -151,6 +151,7 @@ def issue_reports(cfg: Config, issue_ids: list[int]) -> tuple[dict[int, Counter[
     return per, lines
 
 
-def subscriber_reasons(cfg: Config) -> dict[int, str]:
+def subscriber_reasons(cfg: Config) -> dict[str, str]:
+    """Address -> last bounce or complaint reason (with the bounce score)."""
     with open_store(cfg) as store:
         return MailReports(store).reasons()

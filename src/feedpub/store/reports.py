@@ -110,11 +110,13 @@ class MailReports:
             return "bounced"
         return str(row.status)
 
-    def reasons(self) -> dict[int, str]:
-        """The last bounce or complaint reason of every subscriber that has one."""
+    def reasons(self) -> dict[str, str]:
+        """Address -> the last bounce or complaint reason and score, for those that have one."""
+        query = sa.select(_S.c.email, _B.c.score, _B.c.reason).join(
+            _B, _B.c.subscriber_id == _S.c.id)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(_B.c.subscriber_id, _B.c.score, _B.c.reason)).all()
-        return {row.subscriber_id: f"{row.reason} (score {row.score:g})" for row in rows}
+            rows = conn.execute(query).all()
+        return {row.email: f"{row.reason} (score {row.score:g})" for row in rows}
 
     def counts(self, since: datetime | None = None,
                issue_ids: Iterable[int] | None = None) -> Counter[tuple[int | None, str]]:
