@@ -56,6 +56,10 @@ def status(ctx: Context) -> None:
     if info.outbox is not None:
         click.echo("outbox:       " + (", ".join(f"{k} {v}" for k, v in info.outbox.items())
                                        or "empty"))
+    if info.mail_reports:
+        click.echo("by mail:      " + ", ".join(f"{k} {v}" for k, v in
+                                                info.mail_reports.items()))
+        click.echo(f"complaints:   {info.complaint_rate}")
     for note in info.notes:
         click.echo(f"note: {note}")
 

@@ -130,6 +130,9 @@ def preview(ctx: Context, cadence: str | None, email: str | None, out: Path) -> 
     With --subscriber: that subscriber's next message, in their own cadence; exits with
     status 1 and says why when they receive nothing in the next issue.
     """
+    from ..jobs.deliverability import honesty_warnings
+
+    _warn(ctx, honesty_warnings(ctx.config))
     which = mailing.preview_cadence(ctx.config, cadence, email)
     result = mailing.write_preview(ctx.config, which, out, email=email)
     if result is None:
@@ -140,6 +143,12 @@ def preview(ctx: Context, cadence: str | None, email: str | None, out: Path) -> 
                f"({shown.recipients} recipient(s), {shown.articles} article(s))")
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def _warn(ctx: Context, warnings: list[str]) -> None:
+    if ctx.verbosity >= 0:
+        for warning in warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @contextmanager
@@ -166,7 +175,10 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @pass_ctx
 def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None) -> None:
     """Send the next issue (or finish an interrupted one)."""
+    from ..jobs.deliverability import postal_warning
+
     cfg = ctx.config
+    _warn(ctx, postal_warning(cfg))
     which = cadence or cfg.digest.default_cadence
     if dry_run or to:
         if to:

@@ -28,6 +28,8 @@ class DaemonStatus:
     subscribers: dict[str, int] = field(default_factory=dict)
     outbox: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
+    mail_reports: dict[str, int] = field(default_factory=dict)  # kind -> count, by mail
+    complaint_rate: str = ""  # the last 30 days against the 0.3% line
 
 
 def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
@@ -44,10 +46,13 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
                 runs.append(ScheduledRun(f"digest-{cadence}",
                                          trigger.get_next_fire_time(None, now)))
         notes.append("no stored schedule yet: next runs computed from [schedule]")
+    from ..jobs.bounces import report_stats
+
     with open_store(cfg) as store:
         last_build = store.get_meta(META_LAST_BUILD)
         next_publish = store.get_meta(META_NEXT_PUBLISH) or None
         subscribers = store.count_subscribers()
+        reports = report_stats(store, now)
     issues = digest_status(cfg, limit=50)
     last_issue: dict[str, str] = {}
     outbox = {"pending": 0, "sent": 0, "failed": 0}
@@ -61,4 +66,5 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
         notes.append("outbox counts cover the newest 50 issues")
     return DaemonStatus(pid=lock_holder(cfg), next_runs=runs, last_build=last_build,
                         next_publish=next_publish, last_issue=last_issue,
-                        subscribers=subscribers, outbox=outbox, notes=notes)
+                        subscribers=subscribers, outbox=outbox, notes=notes,
+                        mail_reports=reports.totals, complaint_rate=reports.rate_line)

@@ -126,6 +126,16 @@ class ReportStats:
                 f"({verdict} the 0.3% line)")
 
 
+def stored_report_stats(cfg: Config) -> ReportStats | None:
+    """The report counts of the configured store; None while it does not exist yet."""
+    from .deliverability import store_exists
+
+    if not store_exists(cfg):
+        return None
+    with open_store(cfg) as store:
+        return report_stats(store)
+
+
 def report_stats(store: Store, now: datetime | None = None) -> ReportStats:
     since = (now or datetime.now(UTC)) - timedelta(days=RATE_DAYS)
     reports = MailReports(store)

@@ -12,10 +12,15 @@ from ..config import Config
 from ..errors import FeedpubError
 
 
+def store_exists(cfg: Config) -> bool:
+    """False for an SQLite file not created yet (a server database is taken to exist)."""
+    url = cfg.database_url
+    return not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).exists()
+
+
 def _has_subscribers(cfg: Config) -> bool:
     """Whether anyone is (or is about to be) subscribed; never creates the database."""
-    url = cfg.database_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+    if not store_exists(cfg):
         return False
     from ..store import open_store
 

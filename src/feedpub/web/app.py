@@ -66,6 +66,7 @@ class FeedpubApp:
     def __init__(self, cfg: Config, metrics: Metrics | None = None) -> None:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
+        self.metrics.track_mail_reports(cfg)  # bounces and complaints, read at each scrape
         self.cache = FileCache(cfg.public_dir, cache_control=cfg.web.cache_control,
                                base_url=cfg.site.base_url, hub=cfg.feeds.websub_hub)
         self.static = StaticFiles(self.cache, on_feed=self.metrics.feed_requests.inc,
