@@ -10,6 +10,8 @@ from pathlib import Path
 import dkim
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedpub.cli import cli
 from feedpub.config import Config
@@ -188,3 +190,55 @@ def test_bad_keys_are_named_with_the_fix(make_site, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.key: cannot read the DKIM key"):
         configured_keys(cfg)
     generate_key(tmp_path / "ok.key", "news.example.org", "s", "ed25519")
+
+
+def spamassassin_score(data: bytes, home: Path) -> tuple[float, list[str]]:
+    """SpamAssassin's local tests only (-L: no network), with throwaway preferences."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("spamassassin") is None:
+        message = ("spamassassin is not installed: apt-get install spamassassin (.ci/run "
+                   "installs it) to compare signed and unsigned digests")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(["spamassassin", "-L", "-t", "-p", str(home / "prefs")], input=data,
+                          capture_output=True, check=True, timeout=120,
+                          env={**os.environ, "HOME": str(home)})
+    found = re.search(rb"X-Spam-Status: \w+, score=(-?[\d.]+)\s.*?tests=(.*?)\s+autolearn",
+                      done.stdout, re.S)
+    assert found, done.stdout[:2000]
+    tests = [t for t in re.split(r"[,\s]+", found.group(2).decode()) if t]
+    return float(found.group(1)), tests
+
+
+def test_spamassassin_scores_a_signed_digest_no_worse(make_site, smtp_server: SmtpServer,
+                                                       tmp_path: Path) -> None:
+    cfg, _ = signed_site(make_site, smtp_server, tmp_path)
+    with open_store(cfg) as store:
+        add_subscribers(store, 1)
+    send_digest(cfg, "weekly", now=NOW, articles=[article(1), article(2)])
+    [item] = smtp_server.handler.received
+    signed = item.data
+    assert signed.startswith(b"DKIM-Signature:")
+    unsigned = signed[signed.index(b"\r\nFrom: ") + 2:]  # the same copy without signatures
+    assert unsigned.startswith(b"From: ") and b"DKIM-Signature" not in unsigned
+    home = tmp_path / "sa"
+    home.mkdir()
+    signed_score, signed_tests = spamassassin_score(signed, home)
+    unsigned_score, _ = spamassassin_score(unsigned, home)
+    assert signed_score <= unsigned_score, (signed_score, unsigned_score, signed_tests)
+    assert not [t for t in signed_tests if "DKIM_INVALID" in t], signed_tests
+
+
+@given(st.lists(st.text(alphabet=" \tab=", max_size=12), max_size=8), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_relaxed_body_agrees_with_dkimpy(lines: list[str], final_crlf: bool) -> None:
+    from dkim.canonicalization import Relaxed
+
+    from feedpub.delivery.dkim import relaxed_body
+
+    body = "\r\n".join(lines).encode() + (b"\r\n" if final_crlf else b"")
+    assert relaxed_body(body) == Relaxed.canonicalize_body(body)

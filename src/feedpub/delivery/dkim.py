@@ -153,6 +153,32 @@ def signature_header(key: DkimKey, headers: Sequence[tuple[bytes, bytes]], body_
     return b"DKIM-Signature:" + value + _fold_b64(base64.b64encode(signature)) + b"\r\n"
 
 
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 3.4.4 relaxed body canonicalisation of a CRLF body, as dkimpy's
+    `Relaxed.canonicalize_body` (a test checks they agree), with bytes.replace instead of a
+    dozen regex passes: every copy is canonicalised on its own and the body is most of it."""
+    body = body.replace(b"\t", b" ")
+    while b"  " in body:
+        body = body.replace(b"  ", b" ")
+    body = body.replace(b" \r\n", b"\r\n")
+    while body.endswith(b"\r\n\r\n"):
+        body = body[:-2]
+    if body == b"\r\n" or not body:
+        return b""
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers (parsed by dkimpy) and body of a CRLF message; only the header block is
+    handed to the parser, which would otherwise split the whole message into lines."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep:
+        headers, body = rfc822_parse(message)
+        return headers, body
+    headers, _ = rfc822_parse(head + b"\r\n\r\n")
+    return headers, body
+
+
 class Signer:
     """Signs message bytes with every configured key; the newest signature comes first."""
 
@@ -162,8 +188,8 @@ class Signer:
     def sign(self, message: bytes, stamp: int | None = None) -> bytes:
         if not self.keys:
             return message
-        headers, body = rfc822_parse(message)
-        body_hash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())
+        headers, body = split_message(message)
+        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
         when = int(time.time()) if stamp is None else stamp
         fields = [signature_header(key, headers, body_hash, when) for key in self.keys]
         return b"".join(fields) + message
