@@ -242,3 +242,18 @@ def test_relaxed_body_agrees_with_dkimpy(lines: list[str], final_crlf: bool) -> 
 
     body = "\r\n".join(lines).encode() + (b"\r\n" if final_crlf else b"")
     assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+def test_a_test_copy_is_signed_like_the_real_ones(make_site, smtp_server: SmtpServer,
+                                                   tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from feedpub.jobs.mailing import send_test_message
+
+    cfg, records = signed_site(make_site, smtp_server, tmp_path, dual=False)
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    (cfg.articles_dir / "fresh.md").write_text(f"---\ntitle: Fresh\ndate: {day}\n---\nNew.\n")
+    assert send_test_message(cfg, "weekly", "me@example.net") is not None
+    [item] = smtp_server.handler.received
+    assert item.rcpt_tos == ["me@example.net"]
+    assert verifies(item.data, 0, dns_from(records))
