@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/send.py            # 10,000 subscribers, 1 and 4 connections, 3 runs
     .venv/bin/python bench/send.py --quick    # small smoke run
+    .venv/bin/python bench/send.py --dkim     # also with DKIM signing on (RSA 2048)
 
 An aiosmtpd sink runs in a separate process on loopback and only counts messages. For each
 connection count the script times the whole `python -m feedpub digest send` process (planning
@@ -11,6 +12,8 @@ pre-rendered message bytes with smtplib over the same number of connections to t
 The last step repeats the send with 10x the subscribers and compares peak memory.
 Then, on a copy of the last run's store: the per-message status check (taken right before
 each message) and the cost of one "sent" record with `synchronous = FULL` against `NORMAL`.
+With --dkim, each run also sends with `[delivery.dkim]` on (one RSA 2048 key, every copy
+signed) and prints that figure and its ratio to the same floor beside the unsigned one.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def article_text(n: int, day: str) -> str:
 
 
 def make_site(base: Path, port: int, connections: int, subscribers: int,
-              template_db: Path | None) -> Path:
+              template_db: Path | None, dkim_key: Path | None = None) -> Path:
     """A site folder with 20 fresh articles and `subscribers` active subscribers."""
     if base.exists():
         shutil.rmtree(base)
@@ -84,7 +87,9 @@ def make_site(base: Path, port: int, connections: int, subscribers: int,
         '[digest]\nfrom_address = "letters@news.example.org"\nmax_articles = 20\n'
         '[delivery]\nbackend = "smtp"\n'
         f'[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        f"connections = {connections}\nper_connection = {PER_CONNECTION}\n", encoding="utf-8")
+        f"connections = {connections}\nper_connection = {PER_CONNECTION}\n"
+        + (f'[delivery.dkim]\nselector = "bench"\nkey_file = "{dkim_key}"\n' if dkim_key
+           else ""), encoding="utf-8")
     db = base / "data" / "feedpub.db"
     db.parent.mkdir()
     (base / "data" / "secret.key").write_text("bench-secret-key", encoding="ascii")
@@ -110,6 +115,17 @@ def fill_subscribers(base: Path, count: int) -> None:
                      "status": "active", "created": now, "confirmed": now, "tags": "",
                      "bounces": 0}
                     for i in range(start, min(count, start + 5000))])
+
+
+def dkim_key() -> Path:
+    """One RSA 2048 key for the DKIM runs, written once under WORK."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from feedpub.delivery.dkim import generate_key
+
+    path = WORK / "dkim-bench.key"
+    if not path.exists():
+        generate_key(path, "news.example.org", "bench")
+    return path
 
 
 def feedpub_send(site: Path) -> tuple[float, int, str]:
@@ -168,6 +184,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--no-memory", action="store_true", help="skip the 10x memory run")
+    parser.add_argument("--dkim", action="store_true",
+                        help="also measure with DKIM signing on (RSA 2048)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -187,9 +205,10 @@ def main() -> None:
         print(f"{count} subscribers, 20 articles, message {len(data)} bytes, per_connection "
               f"{PER_CONNECTION}, "
               f"sink aiosmtpd on 127.0.0.1:{port} (separate process)")
+        key = dkim_key() if args.dkim else None
         peak_at: dict[int, int] = {}
         for connections in args.connections:
-            ours, floors, peaks = [], [], []
+            ours, floors, peaks, signed = [], [], [], []
             for run in range(runs):
                 site = make_site(WORK / f"run-{connections}-{run}", port, connections, count,
                                  template)
@@ -197,6 +216,10 @@ def main() -> None:
                 ours.append(count / seconds)
                 peaks.append(peak)
                 floors.append(count / smtplib_floor(port, data, count, connections))
+                if key is not None:
+                    site = make_site(WORK / f"dkim-{connections}-{run}", port, connections,
+                                     count, template, key)
+                    signed.append(count / feedpub_send(site)[0])
             mine, floor = statistics.median(ours), statistics.median(floors)
             peak_at[connections] = int(statistics.median(peaks))
             each = ", ".join(f"{x:.0f}" for x in ours)
@@ -206,6 +229,12 @@ def main() -> None:
                   f"{peak_at[connections] / 1024:6.1f} MiB | runs {each} vs {base}")
             print(f"    last run: {line}")
             last_db, last_rate = site / "data" / "feedpub.db", mine
+            if signed:
+                with_dkim = statistics.median(signed)
+                print(f"connections={connections}: feedpub with DKIM {with_dkim:8.0f} msg/s | "
+                      f"ratio to the floor {with_dkim / floor:5.2f} | to unsigned "
+                      f"{with_dkim / mine:5.2f} | runs "
+                      + ", ".join(f"{x:.0f}" for x in signed))
         from _queue_costs import check_cost, commit_cost
 
         check = check_cost(last_db, WORK)

@@ -140,6 +140,22 @@ def parse_duration(value: Any, key: str, source: str) -> Seconds:
 
 
 @dataclass(frozen=True)
+class DkimConfig:
+    """[delivery.dkim]: DKIM signing, off while key_file is empty. A second key (say Ed25519
+    beside RSA) may be given as dual_selector / dual_key_file: both sign every message."""
+
+    domain: str = ""  # default: the domain of [digest] from_address
+    selector: str = ""
+    key_file: str = ""
+    dual_selector: str = ""
+    dual_key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.key_file)
+
+
+@dataclass(frozen=True)
 class DeliveryConfig:
     """[delivery]: which backend hands messages on, and how failures are retried.
 
@@ -159,6 +175,8 @@ class DeliveryConfig:
     retry_give_up: Seconds = Seconds(4 * 86400)
     queue_interval: Seconds = Seconds(60)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    return_path: str = ""  # VERP: envelope sender bounces+<token>@domain when set
+    dkim: DkimConfig = field(default_factory=DkimConfig)
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,7 @@ class DigestConfig:
     from_address: str = "newsletter@example.com"
     default_cadence: str = "weekly"
     max_articles: int = 50
+    postal_address: str = ""  # printed in every digest's footer (CAN-SPAM)
 
 
 @dataclass(frozen=True)
@@ -219,6 +238,21 @@ class ArticlesConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    """[bounces]: the mailbox where bounces, complaints and unsubscribe mails arrive. Either a
+    Maildir folder or an IMAP mailbox over TLS (imaps://user@host:993/INBOX); the IMAP password
+    comes from FEEDPUB_IMAP_PASSWORD."""
+
+    maildir: str = ""
+    imap_url: str = ""
+    imap_ca_file: str = ""  # extra CA certificate for a private IMAP server
+    processed_folder: str = ""  # move handled messages there; empty: delete them
+    interval: int = 300  # seconds between two reads by `feedpub run`; 0: never
+    soft_score: float = 0.5  # a hard bounce scores 1; bounce_limit applies to the sum
+    bounce_reset: int = 7  # days without a bounce after which the score starts again
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. `root` is the folder of config.toml; paths are resolved."""
 
@@ -233,6 +267,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     articles: ArticlesConfig = field(default_factory=ArticlesConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -496,6 +531,7 @@ def _validate(cfg: Config, source: str) -> None:
             "'starttls', 'tls' or 'none'"
         )
     _check_retry_keys(cfg, source)
+    _validate_deliverability(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
             f"{source}: 'digest.default_cadence' must be 'daily' or 'weekly', "
@@ -532,6 +568,33 @@ def _deprecated_delivery_keys(data: dict[str, Any], source: str) -> None:
             logging.getLogger("feedpub.config").warning(
                 "%s: 'delivery.%s' is deprecated and ignored: write 'delivery.%s' instead "
                 "(%s, such as %s)", source, old, new, meaning, example)
+
+
+def _validate_deliverability(cfg: Config, source: str) -> None:
+    """[delivery] return_path, [delivery.dkim] and [bounces]."""
+    path = cfg.delivery.return_path
+    if path and (path.count("@") != 1 or "+" in path or not path.isascii()
+                 or any(c.isspace() for c in path)):
+        raise ConfigError(f"{source}: 'delivery.return_path' = {path!r} must be a plain ASCII "
+                          "address without '+', e.g. 'bounces@news.example.org'")
+    dkim = cfg.delivery.dkim
+    if dkim.key_file and not dkim.selector:
+        raise ConfigError(f"{source}: 'delivery.dkim.selector' is empty; set the selector "
+                          "published in DNS, e.g. selector = \"feedpub1\"")
+    if bool(dkim.dual_key_file) != bool(dkim.dual_selector):
+        raise ConfigError(f"{source}: 'delivery.dkim.dual_selector' and 'dual_key_file' go "
+                          "together; set both or neither")
+    bounces = cfg.bounces
+    if bounces.imap_url:
+        parts = urlsplit(bounces.imap_url)
+        if parts.scheme != "imaps" or not parts.hostname or not parts.username:
+            raise ConfigError(f"{source}: 'bounces.imap_url' = {bounces.imap_url!r} must look "
+                              "like 'imaps://user@imap.example.org:993/INBOX' (TLS only)")
+    if bounces.maildir and bounces.imap_url:
+        raise ConfigError(f"{source}: set 'bounces.maildir' or 'bounces.imap_url', not both")
+    if bounces.interval < 0 or bounces.bounce_reset < 1 or not 0 < bounces.soft_score <= 1:
+        raise ConfigError(f"{source}: [bounces] needs interval >= 0, bounce_reset >= 1 and "
+                          "0 < soft_score <= 1")
 
 
 def parse_config(text: str, root: Path, source: str = DEFAULT_CONFIG_NAME) -> Config:

@@ -25,6 +25,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config
 from .errors import SchedulerError
@@ -235,6 +236,14 @@ class DaemonScheduler:
                                args=["publish_time"], id="publish", jobstore="memory",
                                replace_existing=True, misfire_grace_time=None)
         log_event(log, "publish_scheduled", at=when)
+
+    def every(self, job_id: str, seconds: int, func: Callable[[], None]) -> None:
+        """Run `func` every `seconds` (0: never), one run at a time, skipped runs coalesced."""
+        if self.scheduler is None or seconds <= 0:
+            return
+        self.scheduler.add_job(func, IntervalTrigger(seconds=seconds), id=job_id,
+                               jobstore="memory", replace_existing=True, coalesce=True,
+                               max_instances=1)
 
     def _watch_articles(self) -> None:
         """Rebuild once per burst of changes: watchfiles yields after `step` ms without a new

@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "subscribers": "subscribers", "digest": "mail",
     "run": "daemon", "status": "daemon",
     "init": "init", "outbox": "outbox", "db": "db",
+    "dkim": "deliverability", "bounces": "deliverability",
 }
 
 # The group's own options, also accepted after the command (`feedpub check -q`).

@@ -102,6 +102,10 @@ def status(ctx: Context) -> None:
         click.echo(f"warning: the mail server could not be used since "
                    f"{_when(info.relay_error.since)}: {info.relay_error.error}; messages "
                    "wait in the queue (`feedpub digest send --retry-now` once it is fixed)")
+    if info.mail_reports:
+        click.echo("by mail:      " + ", ".join(f"{k} {v}" for k, v in
+                                                info.mail_reports.items()))
+        click.echo(f"complaints:   {info.complaint_rate}")
     for note in info.notes:
         click.echo(f"note: {note}")
     if config_error is not None:

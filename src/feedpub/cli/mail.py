@@ -59,6 +59,9 @@ def preview(ctx: Context, cadence: str | None, email: str | None, latest: int | 
       feedpub digest preview --latest 3 --out /tmp
     """
     from ..jobs import previews
+    from ..jobs.deliverability import honesty_warnings
+
+    _warn(ctx, honesty_warnings(ctx.config))
 
     if latest is not None and issue_id is not None:
         raise click.UsageError("give --latest or --issue, not both")
@@ -80,6 +83,12 @@ def preview(ctx: Context, cadence: str | None, email: str | None, latest: int | 
                f"({shown.recipients} recipient(s), {shown.articles} article(s))")
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+def _warn(ctx: Context, warnings: list[str]) -> None:
+    if ctx.verbosity >= 0:
+        for warning in warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @contextmanager
@@ -121,7 +130,10 @@ def send(ctx: Context, cadence: str | None, dry_run: bool, to: str | None,
       feedpub digest send --to me@example.org
       feedpub digest send --cadence weekly --retry-now
     """
+    from ..jobs.deliverability import postal_warning
+
     cfg = ctx.config
+    _warn(ctx, postal_warning(cfg))
     which = cadence or cfg.digest.default_cadence
     if dry_run or to:
         if to:
@@ -200,6 +212,23 @@ def status(ctx: Context, limit: int) -> None:
         if r.deferred and r.next_attempt is not None:
             click.echo(f"{'':>6} next attempt {r.next_attempt:%Y-%m-%d %H:%M:%S} UTC, "
                        f"last reply: {r.last_reply or '-'}")
+    _mailed_reports([r.issue_id for r in rows], ctx)
+
+
+def _mailed_reports(issue_ids: list[int], ctx: Context) -> None:
+    """Below the table: bounces and complaints that came back by mail, with their reasons."""
+    from ..jobs.bounces import issue_reports
+
+    per_issue, recent = issue_reports(ctx.config, issue_ids)
+    if not per_issue:
+        return
+    click.echo("reported back by mail:")
+    for issue_id in sorted(per_issue, reverse=True):
+        kinds = per_issue[issue_id]
+        click.echo(f"  #{issue_id}: " + ", ".join(
+            f"{kinds[k]} {k}" for k in ("hard", "soft", "complaint", "unsubscribe")))
+    for line in recent:
+        click.echo(f"  {line}")
 
 
 COMMANDS: list[click.Command] = [digest]

@@ -156,20 +156,27 @@ def remove(ctx: Context, email: str, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @pass_ctx
 def list_(ctx: Context, status: str | None, as_json: bool) -> None:
-    """List subscribers: address, status, cadence, name.
+    """List subscribers: address, status, cadence, name, and the last bounce or complaint
+    reason of those that have one.
 
     \b
     Examples:
       feedpub subscribers list --status active
       feedpub subscribers list --json
     """
+    from ..jobs.bounces import subscriber_reasons
+
+    reasons = subscriber_reasons(ctx.config)
     with open_store(ctx.config) as store:
         if as_json:
-            click.echo(json.dumps(list(export_rows(store, status)), indent=2))
+            click.echo(json.dumps([{**row, "bounce_reason": reasons.get(row["email"], "")}
+                                   for row in export_rows(store, status)], indent=2))
             return
         for row in export_rows(store, status):
+            reason = reasons.get(row["email"])
             click.echo(f"{row['email']:<40} {row['status']:<12} "
-                       f"{row['cadence'] or '-':<7} {row['name']}")
+                       f"{row['cadence'] or '-':<7} {row['name']}"
+                       + (f"  [{reason}]" if reason else ""))
 
 
 @subscribers.command("import")

@@ -226,6 +226,30 @@ class Daemon:
         thread.start()
         return thread
 
+    def fetch_bounces(self) -> None:
+        """One read of the bounce mailbox (on the [bounces] interval); errors are logged."""
+        from ..jobs.bounces import fetch_bounces
+
+        try:
+            report = fetch_bounces(self.cfg)
+        except Exception as exc:  # noqa: BLE001 - an unreachable mailbox must not stop the daemon
+            log_event(log, "bounces_failed", level=logging.ERROR,
+                      error=f"{type(exc).__name__}: {exc}")
+            return
+        log_event(log, "bounces", **{k: report.new[k] for k in report.new},
+                  seen=report.already_seen, removed=report.removed)
+
+    def _deliverability_checks(self) -> None:
+        """Warn at start about dishonest one-click links and a missing postal address; read
+        the bounce mailbox on its timer when one is configured."""
+        from ..bounces.mailbox import mailbox_kind
+        from ..jobs.deliverability import honesty_warnings
+
+        for warning in honesty_warnings(self.cfg):
+            log_event(log, "warning", level=logging.WARNING, message=warning)
+        if mailbox_kind(self.cfg) is not None:
+            self.scheduler.every("bounces", self.cfg.bounces.interval, self.fetch_bounces)
+
     def serve(self, host: str, port: int, ready: Callable[[str], None] | None = None,
               sock: socket.socket | None = None) -> None:
         """Run until a signal: scheduler first (takes the lock), then the initial build in the
@@ -239,6 +263,7 @@ class Daemon:
             queue: threading.Thread | None = None
             try:
                 queue = self.start_queue()
+                self._deliverability_checks()
                 self._resume_pings()
                 sock = sock or bind(host, port)
                 actual = sock.getsockname()[1]

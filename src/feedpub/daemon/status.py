@@ -38,6 +38,8 @@ class DaemonStatus:
     skipped: list[ArticleError] = field(default_factory=list)  # by the last build
     queue: QueueSummary | None = None  # rows still to send over all issues, oldest deferred
     relay_error: RelayError | None = None  # the mail server could not be used since ...
+    mail_reports: dict[str, int] = field(default_factory=dict)  # kind -> count, by mail
+    complaint_rate: str = ""  # the last 30 days against the 0.3% line
 
 
 def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
@@ -59,10 +61,13 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
                 runs.append(ScheduledRun(f"digest-{cadence}",
                                          trigger.get_next_fire_time(None, now)))
         notes.append("no stored schedule yet: next runs computed from [schedule]")
+    from ..jobs.bounces import report_stats
+
     with open_store(cfg) as store:
         last_build = store.get_meta(META_LAST_BUILD)
         next_publish = store.get_meta(META_NEXT_PUBLISH) or None
         subscribers = store.count_subscribers()
+        reports = report_stats(store, now)
     issues = digest_status(cfg, limit=50)
     last_issue: dict[str, str] = {}
     outbox = {"pending": 0, "deferred": 0, "sent": 0, "failed": 0}
@@ -80,4 +85,5 @@ def status(cfg: Config, now: datetime | None = None) -> DaemonStatus:
                         next_publish=next_publish, last_issue=last_issue,
                         subscribers=subscribers, outbox=outbox, notes=notes,
                         skipped=list(load_manifest(cfg).errors), queue=queue,
-                        relay_error=relay)
+                        relay_error=relay,
+                        mail_reports=reports.totals, complaint_rate=reports.rate_line)

@@ -32,6 +32,7 @@ from ..store.outbox import Issue, Outbox, OutboxRow
 from ..store.queue import LiveStatus
 from .backoff import next_attempt
 from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
+from .envelope import Envelope
 from .registry import open_mailer, sessions
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class IssueSender:
         self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
             maxsize=self.workers * 4)
         self._templates: dict[int, MessageTemplate] = {}
+        # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
+        self.envelope = Envelope(cfg)
         self.recorder: ThreadPoolExecutor | None = None
 
     # -- building ---------------------------------------------------------------------------
@@ -102,12 +105,13 @@ class IssueSender:
         return template
 
     def outgoing_message(self, row: OutboxRow) -> Outgoing:
-        """The one place where a row becomes its envelope sender and per-recipient bytes
-        (signing or a per-recipient return path belong here)."""
+        """The one place where a row becomes its envelope sender (VERP when [delivery]
+        return_path is set) and per-recipient bytes (DKIM-signed when configured): see
+        `Envelope`."""
         data = self._template(row.variant_id).render(
             recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
-        return Outgoing(sender=self.cfg.digest.from_address,
-                        recipient=ascii_address(row.email), data=data)
+        return Outgoing(sender=self.envelope.sender(row.subscriber_id, row.issue_id),
+                        recipient=ascii_address(row.email), data=self.envelope.seal(data))
 
     def build(self, row: OutboxRow) -> bytes:
         return self.outgoing_message(row).data

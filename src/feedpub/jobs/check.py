@@ -85,6 +85,11 @@ def check_site(cfg: Config, now: datetime | None = None) -> CheckReport:
     report.warnings.extend(f"{a.source}: dated in the future, published at "
                            f"{a.published.isoformat()}" for a in result.articles
                            if not a.draft and a.published > now)
+    from .deliverability import dkim_problems, honesty_warnings  # mail, only when checking
+
+    dkim, _ = dkim_problems(cfg)
+    report.problems.extend(dkim)
+    report.warnings.extend(honesty_warnings(cfg))
     public = cfg.public_dir
     files = _feed_files(public)
     if not files:

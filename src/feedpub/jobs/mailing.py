@@ -367,8 +367,11 @@ def send_test_message(cfg: Config, cadence: str, address: str, *,
     preview = preview_digest(cfg, cadence, now=now, to=target)
     if preview is None:
         return None
+    from ..delivery.envelope import Envelope
+
+    data = Envelope(cfg).seal(preview.data)  # signed like the real copies
     with open_mailer(cfg) as mailer:
-        reply = mailer.send_raw(cfg.digest.from_address, target, preview.data)
+        reply = mailer.send_raw(cfg.digest.from_address, target, data)
     return preview, reply
 
 

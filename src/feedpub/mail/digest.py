@@ -177,7 +177,7 @@ def _render(env: jinja2.Environment, name: str, context: Mapping[str, object]) -
                           f"{exc.message} (fix the template)") from exc
     except jinja2.TemplateError as exc:
         raise DigestError(f"{name}: cannot render the digest: {exc} (fix the template; "
-                          f"known names: site, cadence, count, subject, articles, "
+                          f"known names: site, cadence, count, subject, articles, postal_address, "
                           f"{', '.join(FIELDS)})") from exc
 
 
@@ -196,6 +196,7 @@ def render_digest(cfg: Config, cadence: str, articles: Sequence[Article],
         "cadence": cadence, "count": len(articles), "subject": subject,
         "date": format_day(now, cfg.site.tz, cfg.site.language),
         "articles": [_article_context(cfg, a) for a in articles],
+        "postal_address": cfg.digest.postal_address,
         **{name: MARKER.format(name) for name in FIELDS},
         "public": public,
         "view_url": "" if public or not cfg.newsletter.public_archive else view_url(cfg),

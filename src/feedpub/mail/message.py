@@ -79,6 +79,7 @@ def _qp(text: str) -> bytes:
 
 
 SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
+ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 
 
 class EncodedBody:
@@ -146,7 +147,6 @@ class MessageTemplate:
         ])
         self.mailto = f"mailto:{cfg.digest.from_address}?subject=unsubscribe"
         self.mime_head = (
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
             b"MIME-Version: 1.0\r\n"
             b'Content-Type: multipart/alternative; boundary="' + self.boundary.encode() + b'"\r\n'
             b"\r\n"
@@ -175,6 +175,8 @@ class MessageTemplate:
             b"Message-ID: " + self.message_id(to.subscriber_id).encode("ascii") + CRLF,
             b"List-Unsubscribe: <" + unsubscribe.encode("ascii") + b">,\r\n <"
             + self.mailto.encode("ascii") + b">\r\n",
+            # RFC 8058 3.1: one-click only when the unsubscribe URI is https.
+            ONE_CLICK if unsubscribe.lower().startswith("https://") else b"",
             self.mime_head,
             self.text_head, self.text.fill(values),
             self.html_head, self.html.fill(values),

@@ -300,3 +300,36 @@ def migrate(engine: sa.Engine) -> int:
                                                         applied=datetime.now(UTC)))
             version = number
     return version
+
+
+# -- reports that came back by mail (bounces, complaints, unsubscribe mails) ----------------
+
+mail_reports = sa.Table(
+    "mail_reports", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # sha256 of the mail: each counts once
+    sa.Column("kind", sa.String(16), nullable=False),  # hard, soft, complaint, ...
+    sa.Column("subscriber_id", sa.Integer),  # no foreign key: a purge keeps the count
+    sa.Column("issue_id", sa.Integer),
+    sa.Column("address", sa.String(320)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("received", UTCDateTime, nullable=False),
+    sa.Index("ix_mail_reports_received", "received"),
+    sa.Index("ix_mail_reports_issue", "issue_id"),
+)
+
+bounce_scores = sa.Table(
+    "bounce_scores", metadata,
+    sa.Column("subscriber_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("last_bounce", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+
+def add_mail_reports(conn: sa.Connection) -> None:
+    mail_reports.create(conn)
+    bounce_scores.create(conn)
+
+
+MIGRATIONS.append(add_mail_reports)
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -90,6 +90,7 @@ class FeedpubApp:
         self.article_errors: list[ArticleError] = []
         self.banner = dev or cfg.site.local
         self.metrics = metrics or Metrics()
+        self.metrics.track_mail_reports(cfg)  # bounces and complaints, read at each scrape
         self.cache = FileCache(cfg.public_dir, cache_control=cfg.web.cache_control,
                                base_url=cfg.site.base_url, hub=cfg.feeds.websub_hub)
         self.static = StaticFiles(self.cache, on_feed=self.metrics.feed_requests.inc,

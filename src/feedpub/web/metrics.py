@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from ..config import Config
 
 
 class HotCounter(Collector):
@@ -24,6 +26,33 @@ class HotCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(self.name, self.documentation, value=self.value)
+
+
+class MailReportsCollector(Collector):
+    """Bounces, complaints and unsubscribe mails as recorded in the store, read per scrape
+    (so every process reports the same totals), and the 30-day complaint rate."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return []  # nothing read at registration: the store is read per scrape
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        from ..jobs.bounces import COMPLAINT_LINE, stored_report_stats
+
+        stats = stored_report_stats(self.cfg)
+        if stats is None:
+            return
+        reports = CounterMetricFamily("feedpub_mail_reports", "Reports that came back by mail",
+                                      labels=["kind"])
+        for kind, count in stats.totals.items():
+            reports.add_metric([kind], count)
+        yield reports
+        yield GaugeMetricFamily("feedpub_complaint_rate_30d", "Spam complaints per message "
+                                "sent in the last 30 days", value=stats.complaint_rate)
+        yield GaugeMetricFamily("feedpub_complaint_rate_limit", "The complaint rate mailbox "
+                                "providers allow (Gmail: 0.3%)", value=COMPLAINT_LINE)
 
 
 class Metrics:
@@ -53,6 +82,10 @@ class Metrics:
         for kind in ("confirm", "digest"):
             self.emails_sent.labels(kind=kind)
             self.emails_failed.labels(kind=kind)
+
+    def track_mail_reports(self, cfg: Config) -> None:
+        """Expose the store's mail report counts (see `MailReportsCollector`)."""
+        self.registry.register(MailReportsCollector(cfg))
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -1,0 +1,27 @@
+"""What turns a rendered copy into what goes on the wire: its envelope sender (VERP when
+`[delivery] return_path` is set) and its DKIM signatures (when `[delivery.dkim]` has a key).
+
+The send loop asks this one object for both, so the loop itself knows nothing of either.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..mail import verp
+from .dkim import Signer, configured_keys
+
+
+class Envelope:
+    """Per-run: keys are read once, then every copy is signed and addressed on its own."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.signer = Signer(configured_keys(cfg)) if cfg.delivery.dkim.enabled else None
+
+    def sender(self, subscriber_id: int, issue_id: int) -> str:
+        """The envelope sender (MAIL FROM) of one copy."""
+        return verp.return_path(self.cfg, subscriber_id, issue_id)
+
+    def seal(self, data: bytes) -> bytes:
+        """The copy as sent: signed when DKIM is configured, else unchanged."""
+        return data if self.signer is None else self.signer.sign(data)
