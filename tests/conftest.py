@@ -13,6 +13,7 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,14 @@ def make_site(tmp_path: Path, database: str | None) -> SiteFactory:
 def site(make_site: SiteFactory) -> Config:
     """An empty site with the base config."""
     return make_site()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Any]]:
+    """`feedpub run` processes a test started (objects with a `proc`): killed at the end."""
+    started: list[Any] = []
+    yield started
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()

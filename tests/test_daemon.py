@@ -72,16 +72,6 @@ class Daemon:
         return code
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
-
-
 def _poll(url: str, check: str, timeout: float = 20.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last = None

@@ -8,13 +8,11 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from conftest import BASE_CONFIG
@@ -32,16 +30,6 @@ DRAFT = "date 2024-03-06 Draft entry\n\nDraft: yes\n\nBody.\n"
 def local_config(port: int = 8080) -> str:
     return BASE_CONFIG.replace('base_url = "https://news.example.org/"',
                                f'base_url = "http://127.0.0.1:{port}/"')
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
 
 
 def test_served_site_reports_skipped_articles_in_log_healthz_and_status(make_site,
