@@ -27,6 +27,7 @@ from .fields import (
     written_offset,
 )
 from .limits import MAX_DEPTH, check_html_depth, load_front_matter
+from .mdwork import MAX_WORK, check_markdown_work, install
 from .media import check_image, first_image, parse_attachments
 from .model import Article, slug_for
 
@@ -36,7 +37,7 @@ FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "update
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return install(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]))
 
 
 def sanitize_html(fragment: str) -> str:
@@ -141,6 +142,7 @@ def parse_markdown(text: str, source: str, site: SiteConfig,
                                     _key_line(front, "attachments"))
     slug = slug_for(source)
     check_html_depth(body, source, body_line, max_depth)
+    check_markdown_work(body, source, body_line, MAX_WORK)
     body_html = sanitize_html(_markdown().render(body))
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
     return Article(
