@@ -33,7 +33,7 @@ WORK_FIX = ("split it into several articles, or remove long runs of markup chara
 # What each costs, measured on runs of it: every line goes through the block rules (a list
 # item more); every character that stops markdown-it's text rule goes through the inline
 # rules, the link rules rescanning from brackets and '](' the most.
-LINE_WORK = 40
+LINE_WORK = 30
 HARD_BREAK_WORK = 60  # per "  \n" (markdown-it trims the pending text there)
 LIST_ITEM_WORK = 90
 LINK_TAIL_WORK = 150  # per '](' (a link destination is scanned from there)
