@@ -51,6 +51,12 @@ def test_unmatched_bracket_floods_are_published_as_text(unit: str) -> None:
     assert article.html == PUBLISHED[unit]
 
 
+def test_one_long_run_of_backticks_is_published() -> None:
+    # markdown-it takes a run of backticks at once: cheap however long.
+    article = parse_article(_md("a" + "`" * MB), "ticks.md", SITE)
+    assert article.html == "<p>a" + "`" * MB + "</p>"
+
+
 @pytest.mark.parametrize("unit", REFUSED_ON_FIRST_LINE)
 def test_markup_floods_are_refused_with_file_and_line(unit: str) -> None:
     with pytest.raises(ArticleError) as caught:

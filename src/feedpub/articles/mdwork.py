@@ -37,9 +37,11 @@ LINE_WORK = 30
 HARD_BREAK_WORK = 60  # per "  \n" (markdown-it trims the pending text there)
 LIST_ITEM_WORK = 90
 LINK_TAIL_WORK = 150  # per '](' (a link destination is scanned from there)
+CODE_RUN_WORK = 15  # per run of backticks (taken at once)
+_CODE_RUN = re.compile(r"`+")
 _LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|[0-9]{1,9}[.)])(?:[ \t]|$)", re.MULTILINE)
 _CHAR_WORK = {
-    "[": 20, "!": 20, "]": 6, "(": 3, ")": 1, "*": 40, "_": 30, "~": 18, "`": 15, "<": 8,
+    "[": 20, "!": 20, "]": 6, "(": 3, ")": 1, "*": 40, "_": 30, "~": 18, "<": 8,
     "&": 18, "\\": 3, ":": 5, "%": 6, "#": 25, "$": 3, "+": 3, "-": 3, "=": 3, ">": 3,
     "@": 3, "^": 3, "{": 3, "}": 3, "|": 3,
 }
@@ -54,6 +56,7 @@ def _work(text: str, weights: dict[str, int]) -> int:
     work = (text.count("\n") * LINE_WORK + text.count("](") * LINK_TAIL_WORK
             + text.count("  \n") * HARD_BREAK_WORK
             + sum(1 for _ in _LIST_ITEM.finditer(text)) * LIST_ITEM_WORK
+            + sum(1 for _ in _CODE_RUN.finditer(text)) * CODE_RUN_WORK
             + sum(w * text.count(c) for c, w in weights.items()))
     if weights is _AFTER_LAST_CLOSE:
         work += sum(1 for _ in _BRACKET_RUN.finditer(text)) * RUN_WORK
