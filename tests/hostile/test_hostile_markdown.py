@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from feedpub.articles.markdown import _markdown
-from feedpub.articles.mdwork import MAX_WORK, markdown_work
+from feedpub.articles.mdwork import MAX_WORK, WORK_KEY, block_work, inline_work
 from feedpub.articles.scan import parse_article
 from feedpub.config import SiteConfig
 from feedpub.errors import ArticleError
@@ -77,8 +77,8 @@ def test_floods_of_short_lines_are_refused_where_the_bound_is_passed(unit: str) 
     assert line is not None
     # Not at the start (each line is cheap), nor past the end of the file.
     assert BODY_LINE + 100 < line <= BODY_LINE + body.count("\n")
-    offset = sum(len(x) + 1 for x in body.split("\n")[:line - BODY_LINE])
-    assert markdown_work(body[:offset])[0] > MAX_WORK * 0.99
+    lines_before = "".join(body.splitlines(keepends=True)[:line - BODY_LINE])
+    assert block_work(lines_before) + inline_work(lines_before) > MAX_WORK * 0.9
 
 
 def test_the_refused_line_is_the_one_where_the_flood_starts() -> None:
@@ -94,10 +94,17 @@ def test_an_ordinary_megabyte_is_published() -> None:
     plain = "Some ordinary words, and a few more of them, in a sentence that wraps here and\n"
     marked = "Some *ordinary* words, and a [link](https://example.org/) to somewhere else.\n"
     paragraphs = (plain * 8 + "\n" + marked + plain * 7 + "\n") * (MB // 1440)
-    work, where = markdown_work(paragraphs)
-    assert where == -1 and work < MAX_WORK
+    assert block_work(paragraphs) + inline_work(paragraphs) < MAX_WORK
     article = parse_article(_md(paragraphs), "prose.md", SITE)
     assert article.html.count("<em>ordinary</em>") == MB // 1440
+
+
+@pytest.mark.parametrize(("body", "element"), [
+    ("<ul>" + "<li>x" * (MB // 5), "<li>"),  # a raw HTML block: no inline rules run
+    ("```\n" + ("[*_<&:]" * 11 + "\n") * (MB // 78) + "```\n", "<pre>"),  # code
+], ids=["html-block", "code-block"])
+def test_markup_the_inline_rules_never_read_is_not_counted(body: str, element: str) -> None:
+    assert element in parse_article(_md(body), "blocks.md", SITE).html
 
 
 def test_a_bracket_flood_ending_in_a_bracket_is_not_taken_as_text() -> None:
@@ -118,7 +125,10 @@ _PIECES = st.sampled_from(["[", "]", "(", ")", "!", "![", "](", "*", "_", "**", 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_PIECES, max_size=60).map("".join))
 def test_the_bracket_rule_never_changes_the_rendering(text: str) -> None:
-    assert _markdown().render(text) == _STOCK.render(text)
+    stock = _STOCK.render(text)
+    assert _markdown().render(text) == stock
+    # With the work bound active (as parse_markdown renders): still the same.
+    assert _markdown().render(text, {WORK_KEY: MAX_WORK}) == stock
 
 
 @settings(max_examples=200, deadline=None)

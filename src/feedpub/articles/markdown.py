@@ -27,7 +27,7 @@ from .fields import (
     written_offset,
 )
 from .limits import MAX_DEPTH, check_html_depth, load_front_matter
-from .mdwork import MAX_WORK, check_markdown_work, install
+from .mdwork import WORK_KEY, WorkExceeded, check_block_work, install, work_error
 from .media import check_image, first_image, parse_attachments
 from .model import Article, slug_for
 
@@ -142,8 +142,11 @@ def parse_markdown(text: str, source: str, site: SiteConfig,
                                     _key_line(front, "attachments"))
     slug = slug_for(source)
     check_html_depth(body, source, body_line, max_depth)
-    check_markdown_work(body, source, body_line, MAX_WORK)
-    body_html = sanitize_html(_markdown().render(body))
+    try:
+        rendered = _markdown().render(body, {WORK_KEY: check_block_work(body, source, body_line)})
+    except WorkExceeded as exc:
+        raise work_error(source, body_line + exc.line) from None
+    body_html = sanitize_html(rendered)
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
     return Article(
         id=scalar("id") or entry_id(site, published.astimezone(site.tz).date(), slug),
