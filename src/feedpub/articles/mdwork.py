@@ -29,7 +29,7 @@ from ..errors import ArticleError
 
 # Work units are roughly microseconds of markdown-it-py on a busy 2-core machine: 800,000
 # keeps the worst body under about a second there. 1 MB of prose wrapped at 80 columns
-# costs about 500,000; the articles of a usual site, a few thousand.
+# costs about 400,000; the articles of a usual site, a few thousand.
 MAX_WORK = 800_000
 
 WORK_FIX = ("split it into several articles, or remove long runs of markup characters "
@@ -40,11 +40,11 @@ WORK_FIX = ("split it into several articles, or remove long runs of markup chara
 # rules, the link rules rescanning from brackets and '](' the most.
 LINE_WORK = 30
 HARD_BREAK_WORK = 60  # per "  \n" (markdown-it trims the pending text there)
-LIST_ITEM_WORK = 90
+LIST_ITEM_WORK = 90  # per list item or heading line
 LINK_TAIL_WORK = 150  # per '](' (a link destination is scanned from there)
 CODE_RUN_WORK = 15  # per run of backticks (taken at once)
 _CODE_RUN = re.compile(r"`+")
-_LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|[0-9]{1,9}[.)])(?:[ \t]|$)", re.MULTILINE)
+_LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|[0-9]{1,9}[.)]|#{1,6})(?:[ \t]|$)", re.MULTILINE)
 _CHAR_WORK = {
     "[": 20, "!": 20, "]": 6, "(": 3, ")": 1, "*": 40, "_": 30, "~": 18, "<": 8,
     "&": 18, "\\": 3, ":": 5, "%": 6, "#": 25, "$": 3, "+": 3, "-": 3, "=": 3, ">": 3,
@@ -101,7 +101,7 @@ class WorkExceeded(Exception):
 
 
 def block_work(body: str) -> int:
-    """The block parser's estimated work on `body` (lines, list items)."""
+    """The block parser's estimated work on `body` (lines, list items, headings)."""
     return _block_work(body)
 
 
