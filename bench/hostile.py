@@ -45,6 +45,20 @@ CASES: dict[str, Callable[[], tuple[str, str]]] = {
 }
 
 
+def _body_of(unit: str, name: str) -> Callable[[], tuple[str, str]]:
+    return lambda: (name, _md("", unit * (MB // len(unit))))
+
+
+# A 1 MB Markdown body of one unit repeated: the costliest things for markdown-it-py.
+for _unit in ("[", "[a](", "*a", "_a", "**a", "~~a", "`", "`a", "<", "<a ", "![", "&", ":",
+              "[a]", "](", "[]", "[\n", "a\n", "a\n\n", "- a\n", "> a\n", "# a\n", "> ",
+              "- ", "a|b\n", "    a\n", "```\n", "[a]: b\n"):
+    CASES[f"Markdown: 1 MB of {_unit!r}"] = _body_of(_unit, "k.md")
+CASES["Markdown: 1 MB of '[' then one ']'"] = lambda: ("l.md", _md("", "[" * MB + "]"))
+CASES["Markdown: 1 MB of table rows"] = lambda: (
+    "m.md", _md("", "a|b\n-|-\n" + "a|b\n" * (MB // 4)))
+
+
 def run(name: str, make: Callable[[], tuple[str, str]], repeat: int) -> None:
     source, text = make()
     times = []

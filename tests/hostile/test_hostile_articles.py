@@ -39,6 +39,7 @@ BAD: dict[str, tuple[str | bytes, int]] = {
     "deep-flow.md": (_md("tags: " + "[" * 100_000 + "\n"), 4),
     "deep-block.md": (_md("".join(" " * i + f"k{i}:\n" for i in range(150))), 103),
     "deep-html.md": (_md("", "Intro.\n\n" + "<div>" * 100_000 + "x\n"), 8),
+    "markup-flood.md": (_md("", "Intro.\n\n" + "*a" * 200_000 + "\n"), 8),
     "offset-hours.txt": ("date 1900-01-01T00:00+23:59 Far east\n\nBody.\n", 1),
     "offset-seconds.md": (_md("updated: 2024-03-05T10:00:00+01:00:30\n"), 4),
     "invalid-utf8.txt": (b"date 2024-03-05 Bytes\n\nCaf\xe9 \xff\xfe\n", 3),

@@ -27,6 +27,7 @@ from .fields import (
     written_offset,
 )
 from .limits import MAX_DEPTH, check_html_depth, load_front_matter
+from .mdwork import WORK_KEY, WorkExceeded, check_block_work, install, work_error
 from .media import check_image, first_image, parse_attachments
 from .model import Article, slug_for
 
@@ -36,7 +37,7 @@ FRONT_MATTER_KEYS = ("title", "date", "author", "tags", "summary", "id", "update
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return install(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]))
 
 
 def sanitize_html(fragment: str) -> str:
@@ -141,7 +142,11 @@ def parse_markdown(text: str, source: str, site: SiteConfig,
                                     _key_line(front, "attachments"))
     slug = slug_for(source)
     check_html_depth(body, source, body_line, max_depth)
-    body_html = sanitize_html(_markdown().render(body))
+    try:
+        rendered = _markdown().render(body, {WORK_KEY: check_block_work(body, source, body_line)})
+    except WorkExceeded as exc:
+        raise work_error(source, body_line + exc.line) from None
+    body_html = sanitize_html(rendered)
     summary = scalar("summary") or summarize(_markdown_plain(body_html))
     return Article(
         id=scalar("id") or entry_id(site, published.astimezone(site.tz).date(), slug),
