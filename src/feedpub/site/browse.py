@@ -155,8 +155,11 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
             if tag not in newest or article.modified > newest[tag]:
                 newest[tag] = article.modified
 
-    def rows() -> list[tuple[str, str]]:
-        found = []
+    found: list[tuple[str, str]] = []
+
+    def rows() -> list[tuple[str, str]]:  # the key and the file need them: worked out once
+        if found:
+            return found
         size = cfg.site.per_page
         for number, home in enumerate(homes, start=1):
             shown = ordered[(number - 1) * size:number * size]
