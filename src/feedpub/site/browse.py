@@ -21,7 +21,7 @@ from ..articles.model import Article
 from ..config import Config
 from ..feeds.entries import clean_tags, feed_time
 from ..outputs import OutputFile
-from .pages import FeedLink, TagFeeds, key_of, render_page, site_root, template_digest
+from .pages import FeedLink, FeedLinks, TagFeeds, key_of, render_page, site_root, template_digest
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
     size = cfg.site.per_page
     count = max(1, -(-len(ordered) // size))
     templates = template_digest(env, ("base.html.j2", "home.html.j2", "_tags.html.j2"))
+    links = FeedLinks(links)  # one list for every page: its HTML is worked out once
     outputs = []
     for number in range(1, count + 1):
         shown = ordered[(number - 1) * size:number * size]
