@@ -191,11 +191,12 @@ def _remember_texts(env: Environment) -> None:
     """Make `_("text")` and `gettext("text")` look each text up once per environment.
 
     Jinja2's new-style gettext translates, wraps the text as Markup when autoescaping and
-    applies `% variables` on every call, through two context calls: about a tenth of the
-    time of an article page. The catalog never changes once installed, so the result for a
-    plain string without variables depends only on the string and on autoescaping, and is
-    kept. Anything else (variables, a non-string, a `gettext` the template defines itself)
-    goes through Jinja2's functions unchanged.
+    applies `% variables` on every call, through two context calls. `ConstantTexts` removes
+    the calls with a literal; this serves the others (`gettext("text")`, `_(name)`, a
+    `{% trans %}` block without variables). The catalog never changes once installed, so
+    the result for a string without variables depends only on the string and on
+    autoescaping, and is kept. Anything else (variables, a non-string, a `gettext` the
+    template defines itself) goes through Jinja2's functions unchanged.
     """
     plain: Callable[..., str] = env.globals["gettext"]  # type: ignore[assignment]
     alias: Callable[..., object] = env.globals["_"]  # type: ignore[assignment]
