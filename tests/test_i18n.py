@@ -151,3 +151,65 @@ def test_format_day_is_babel() -> None:
     assert i18n.format_day(moment, UTC, "en") == "March 5, 2024"
     assert i18n.format_day(moment, UTC, "de") == "5. März 2024"
     assert i18n.format_day(moment, UTC, "xx-unknown") == "March 5, 2024"
+
+
+class Fixed(gettext.NullTranslations):
+    """A catalog with a few texts that need escaping or formatting."""
+
+    TEXTS = {"A & B": "A & B <b>übersetzt</b>", "Sale": "100%% off", "x": "<em>x</em>",
+             "%(n)s items": "%(n)s Stück", "odd": "50% off"}
+
+    def gettext(self, message: str) -> str:
+        return self.TEXTS.get(message, message)
+
+
+CONSTANT_CASES = [
+    '{{ _("A & B") }}|{{ _("Sale") }}|{{ _("x") }}|{{ _("untranslated <i>") }}',
+    '{{ _("x") ~ value }}|{{ (_("x") ~ value) | length }}|{{ _("x") | upper }}',
+    '{{ _("%(n)s items", n=value) }}|{{ gettext("x") }}|{{ _("%s") }}',
+    '{% autoescape false %}{{ _("x") ~ value }}{% endautoescape %}|{{ _("x") ~ value }}',
+    '{% autoescape flag %}{{ _("x") ~ value }}{% endautoescape %}',
+    '{% set _ = upper %}{{ _("x") }}',
+    '{% macro _(text) %}[{{ text }}]{% endmacro %}{{ _("x") }}',
+    '{% for _ in [1] %}{{ value }}{% endfor %}{{ _("A & B") }}',
+    '{{ obj._("x") }}|{{ "A & B" | _("x") }}|{{ value is _("x") }}',
+]
+
+
+@pytest.mark.parametrize("autoescape", [True, False])
+@pytest.mark.parametrize("source", CONSTANT_CASES)
+def test_constant_texts_render_as_the_runtime_call(source: str, autoescape: bool) -> None:
+    """A text translated when compiling renders exactly as Jinja2's gettext call."""
+    from jinja2 import Environment
+
+    class Obj:
+        def _(self, text: str) -> str:
+            return f"method {text}"
+
+    context = {"value": "<v>", "flag": not autoescape, "upper": str.upper, "obj": Obj()}
+    plain = Environment(autoescape=autoescape, extensions=["jinja2.ext.i18n"])
+    plain.install_gettext_translations(Fixed(), newstyle=True)  # type: ignore[attr-defined]
+    ours = i18n.install(Environment(autoescape=autoescape), "en", Fixed())
+    for env in (plain, ours):
+        env.filters["_"] = lambda value, text: f"{value} filtered {text}"
+        env.tests["_"] = lambda value, text: value == text
+    assert (ours.from_string(source).render(context)
+            == plain.from_string(source).render(context))
+
+
+def test_a_text_that_fails_formatting_still_fails_when_rendered() -> None:
+    from jinja2 import Environment
+
+    ours = i18n.install(Environment(autoescape=True), "en", Fixed())
+    template = ours.from_string('{{ _("odd") }}')  # "50% off": "% o" needs a number
+    with pytest.raises(TypeError):
+        template.render()
+
+
+def test_constant_texts_are_compiled_in() -> None:
+    from jinja2 import Environment
+
+    ours = i18n.install(Environment(autoescape=True), "en", Fixed())
+    code = ours.compile('{{ _("A & B") }}|{{ _("%(n)s items", n=1) }}', raw=True)
+    assert "A & B <b>übersetzt</b>" in code  # a constant of the compiled template
+    assert code.count("context.call(") == 1  # only the text with a variable is called

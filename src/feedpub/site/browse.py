@@ -21,7 +21,7 @@ from ..articles.model import Article
 from ..config import Config
 from ..feeds.entries import clean_tags, feed_time
 from ..outputs import OutputFile
-from .pages import FeedLink, TagFeeds, key_of, render_page, site_root, template_digest
+from .pages import FeedLink, FeedLinks, TagFeeds, key_of, render_page, site_root, template_digest
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
     size = cfg.site.per_page
     count = max(1, -(-len(ordered) // size))
     templates = template_digest(env, ("base.html.j2", "home.html.j2", "_tags.html.j2"))
+    links = FeedLinks(links)  # one list for every page: its HTML is worked out once
     outputs = []
     for number in range(1, count + 1):
         shown = ordered[(number - 1) * size:number * size]
@@ -155,8 +156,11 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
             if tag not in newest or article.modified > newest[tag]:
                 newest[tag] = article.modified
 
-    def rows() -> list[tuple[str, str]]:
-        found = []
+    found: list[tuple[str, str]] = []
+
+    def rows() -> list[tuple[str, str]]:  # the key and the file need them: worked out once
+        if found:
+            return found
         size = cfg.site.per_page
         for number, home in enumerate(homes, start=1):
             shown = ordered[(number - 1) * size:number * size]

@@ -16,7 +16,14 @@ from ..feeds.entries import ArticleDigests, clean_tags
 from ..feeds.plan import tag_slugs
 from ..outputs import OutputFile
 from .browse import plan_home, plan_not_found, plan_sitemap, plan_tag_pages, topics_of
-from .pages import ArticlePages, key_of, page_environment, site_feeds, template_digest
+from .pages import (
+    ArticlePages,
+    freeze_templates,
+    key_of,
+    page_environment,
+    site_feeds,
+    template_digest,
+)
 
 
 def plan_pages(articles: Sequence[Article], cfg: Config,
@@ -28,7 +35,9 @@ def plan_pages(articles: Sequence[Article], cfg: Config,
     """
     env = page_environment(cfg)
     env.auto_reload = False  # one build: no need to stat the templates for every page
-    env.get_template("article.html.j2")  # compiled here once, not in every build worker
+    # Compiled here once, not in every build worker.
+    freeze_templates(env, ("article.html.j2", "base.html.j2", "_tags.html.j2",
+                           "home.html.j2", "tag.html.j2", "404.html.j2"))
     if digests is None:
         digests = ArticleDigests(articles)
     # Newest first; the indexes point into `digests`, worked out only when a key is needed.
