@@ -253,6 +253,17 @@ class BouncesConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """[cluster]: several nodes on one PostgreSQL store. One node is the leader (it fires the
+    scheduled jobs); a standby takes over within `failover_seconds` of its death. A worker's
+    claim on queue rows lasts `lease_seconds` unless renewed, and takes `claim_batch` rows."""
+
+    failover_seconds: Seconds = Seconds(15)
+    lease_seconds: Seconds = Seconds(60)
+    claim_batch: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. `root` is the folder of config.toml; paths are resolved."""
 
@@ -268,6 +279,7 @@ class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     articles: ArticlesConfig = field(default_factory=ArticlesConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -531,6 +543,7 @@ def _validate(cfg: Config, source: str) -> None:
             "'starttls', 'tls' or 'none'"
         )
     _check_retry_keys(cfg, source)
+    _check_cluster(cfg, source)
     _validate_deliverability(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
@@ -538,6 +551,21 @@ def _validate(cfg: Config, source: str) -> None:
             f"got {cfg.digest.default_cadence!r}"
         )
     _validate_hardening(cfg, source)
+
+
+def _check_cluster(cfg: Config, source: str) -> None:
+    c = cfg.cluster
+    if c.failover_seconds < 1:
+        raise ConfigError(f"{source}: 'cluster.failover_seconds' ({c.failover_seconds:g} s) is "
+                          "too short: a standby polls three times within it; give at least 1 "
+                          "(default 15)")
+    if c.lease_seconds < 3:
+        raise ConfigError(f"{source}: 'cluster.lease_seconds' ({c.lease_seconds:g} s) is too "
+                          "short: a worker renews its claims every third of it; give at least "
+                          "3 (default 60)")
+    if not 1 <= c.claim_batch <= 10_000:
+        raise ConfigError(f"{source}: 'cluster.claim_batch' = {c.claim_batch} must be between "
+                          "1 and 10000 (default 20)")
 
 
 def _check_retry_keys(cfg: Config, source: str) -> None:

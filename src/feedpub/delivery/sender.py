@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ..config import Config
 from ..mail import tokens
@@ -38,6 +39,11 @@ from .registry import open_mailer, sessions
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 SendRaw = Callable[[str, str, bytes, Callable[[], None]], str]
+Claim = Callable[[], list[OutboxRow]]  # the next batch of rows claimed for this run
+
+
+class Limiter(Protocol):
+    def wait(self) -> None: ...
 
 
 @dataclass
@@ -73,7 +79,9 @@ class IssueSender:
 
     def __init__(self, cfg: Config, outbox: Outbox, issue: Issue, *,
                  stop: threading.Event | None = None, progress: Progress | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 claim: Claim | None = None, owner: str | None = None,
+                 limiter: Limiter | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.issue = issue
@@ -83,8 +91,12 @@ class IssueSender:
         self.progress = progress
         self.clock = clock
         self.tally = Tally()
-        self.limiter = RateLimiter(cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp"
-                                   else 0.0)
+        # A worker passes the rows it claimed (`claim`, returning the next batch), its name
+        # (`owner`: a row whose claim went elsewhere is not sent) and the shared rate.
+        self.claim = claim
+        self.owner = owner
+        self.limiter: Limiter = limiter or RateLimiter(
+            cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0)
         self.workers = sessions(cfg)
         self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
             maxsize=self.workers * 4)
@@ -154,7 +166,10 @@ class IssueSender:
         """Queue every row due now; returns how many rows were taken up."""
         after, taken = 0, 0
         while not self._halted():
-            rows = self.outbox.due_rows(self.issue.id, after_id=after, now=self.clock())
+            if self.claim is not None:
+                rows = self.claim()
+            else:
+                rows = self.outbox.due_rows(self.issue.id, after_id=after, now=self.clock())
             if not rows:
                 break
             after = rows[-1].id
@@ -170,7 +185,8 @@ class IssueSender:
 
     def _worker(self) -> None:
         try:
-            with open_mailer(self.cfg) as mailer, LiveStatus(self.outbox.engine) as live:
+            with (open_mailer(self.cfg) as mailer,
+                  LiveStatus(self.outbox.engine, self.owner) as live):
                 if self._consume(mailer.send_raw, live):
                     return
         except Exception as exc:  # recorded here, re-raised by run()
