@@ -97,3 +97,15 @@ def test_run_no_send_on_sqlite_is_refused(site) -> None:
     assert out.returncode == 1, out
     assert "feedpub run --no-send (sending left to `feedpub worker`) needs a PostgreSQL store" \
         in out.stderr
+
+
+@pytest.mark.parametrize(("line", "key"), [("failover_seconds = 0.5", "cluster.failover_seconds"),
+                                           ("lease_seconds = 1", "cluster.lease_seconds"),
+                                           ("claim_batch = 0", "cluster.claim_batch")])
+def test_cluster_settings_are_checked_at_load(tmp_path, line: str, key: str) -> None:
+    from conftest import BASE_CONFIG
+    from feedpub.config import parse_config
+    from feedpub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"config.toml: '{key}'.*default"):
+        parse_config(BASE_CONFIG + f"\n[cluster]\n{line}\n", tmp_path)

@@ -254,9 +254,7 @@ class BouncesConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """[cluster]: several nodes on one PostgreSQL store. One node is the leader (it fires the
-    scheduled jobs); a standby takes over within `failover_seconds` of its death. A worker's
-    claim on queue rows lasts `lease_seconds` unless renewed, and takes `claim_batch` rows."""
+    """[cluster]: several nodes on one PostgreSQL store: one leader, standbys, workers."""
 
     failover_seconds: Seconds = Seconds(15)
     lease_seconds: Seconds = Seconds(60)
