@@ -131,3 +131,27 @@ def test_the_rate_holds_over_three_workers(make_site, postgres_url, procs) -> No
     burst = int(rate / 10)
     measured = (total - burst - 1) / (times[-1] - times[burst])
     assert abs(measured - rate) <= 0.1 * rate, measured
+
+
+def test_the_leaders_queue_runner_and_a_worker_share_the_queue(make_site, postgres_url,
+                                                               procs) -> None:
+    """Without --no-send the leader's queue runner sends too: it claims rows like a worker."""
+    from feedpub.jobs.queue import run_queue
+
+    total = 1500
+    with SmtpServer() as server:
+        server.handler.data_delay = 0.002
+        cfg = _site(make_site, postgres_url, server, "connections = 2")
+        worker = Process(cfg, "worker", "--name", "w0")
+        procs.append(worker)
+        worker.wait_for("event=worker_started")
+        issue = plan(cfg, total)
+        wait_until(lambda: len(server.handler.received) >= 100, 60, "the worker sending",
+                   worker)
+        report = run_queue(cfg)
+        wait_until(lambda: outbox_counts(cfg, issue) == {"sent": total}, 60, "all sent", worker)
+        assert worker.stop() == 0
+        by_worker = int(worker.wait_for(r"event=worker_stopped \S+ sent=(\d+)").group(1))
+    assert report.sent > 0 and by_worker > 0 and report.sent + by_worker == total
+    assert set(server.handler.copies().values()) == {1}
+    assert len(server.handler.copies()) == total

@@ -9,6 +9,10 @@ recorded: one per session.
 Right before each message goes out, its worker looks up the row and its subscriber again
 (`LiveStatus`): an unsubscribe, bounce or removal committed a moment earlier stops it.
 
+Several workers sharing a PostgreSQL queue pass `claim` (the next batch of rows claimed for
+this sender, see `store.claims`) and `owner`: a row whose claim went to another sender
+meanwhile is not sent.
+
 A temporary failure defers the row to its next attempt (`backoff`); `run()` never waits
 for a deferred row: it returns when nothing is due, and the next run (the daemon's queue
 runner, or `feedpub digest send`) takes the row up once it is due.
@@ -303,7 +307,7 @@ class IssueSender:
 
     @staticmethod
     def _not_pending(row_id: int, what: str) -> None:
-        # recorded by someone else meanwhile: the send lock should make this impossible
+        # recorded by someone else meanwhile: the send lock or the claim should prevent it
         log.error("outbox row %d was no longer pending when its %s was recorded", row_id, what)
 
     def _fail(self, exc: Exception) -> None:

@@ -19,28 +19,22 @@ SQLite is one process by design (its file lock, `feedpub run`): a worker refuses
 from __future__ import annotations
 
 import logging
-import math
-import os
-import secrets
-import socket
 import threading
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ..config import Config
 from ..delivery.sender import IssueSender, Tally
 from ..errors import ClusterError, DeliveryError
 from ..logfmt import log_event
 from ..store import Store, open_store
-from ..store.claims import Claims, take_tokens
+from ..store.claims import Claims, SharedRate, claiming, owner_name
 from ..store.dialect import safe_url
 from ..store.outbox import Issue, Outbox, OutboxRow
 from .queue import relay_failed, relay_worked
 
 log = logging.getLogger("feedpub.worker")
 
-BUCKET = "smtp"
 RELAY_PAUSE = 30.0  # seconds a worker waits after the relay could not be used
 
 
@@ -53,61 +47,6 @@ def require_shared_store(cfg: Config, what: str = "feedpub worker") -> None:
             "time (`feedpub run`, or `feedpub digest send`), so extra workers could not share "
             "it. Keep using `feedpub run` alone, or move the site to PostgreSQL (`feedpub db "
             "copy --to postgresql+psycopg://…`, then point [store] url at it) to add workers")
-
-
-def worker_name() -> str:
-    """Unique among the workers of a cluster: host, pid and a random part."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-class SharedRate:
-    """`[delivery.smtp] rate` over all workers: tokens taken from the database's bucket, a
-    few at a time (at most a tenth of a second's worth), spent by this worker's sessions."""
-
-    def __init__(self, store: Store, rate: float) -> None:
-        self.store = store
-        self.rate = rate
-        self.burst = max(1.0, rate / 10)
-        self._tokens = 0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if self.rate <= 0:
-            return
-        with self._lock:  # this worker's other sessions wait their turn here
-            while self._tokens < 1:
-                grant = take_tokens(self.store, BUCKET, rate=self.rate, burst=self.burst,
-                                    want=math.ceil(self.burst))
-                self._tokens += grant.tokens
-                if not grant.tokens:
-                    time.sleep(min(grant.wait, 1.0))
-            self._tokens -= 1
-
-
-class LeaseKeeper:
-    """Renews this worker's leases every third of the lease, in a thread of its own."""
-
-    def __init__(self, claims: Claims, lease: timedelta) -> None:
-        self.claims = claims
-        self.lease = lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="feedpub-lease", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.lease.total_seconds() / 3):
-            try:
-                self.claims.renew(datetime.now(UTC) + self.lease)
-            except Exception:  # noqa: BLE001 - the next renewal tries again; logged
-                log.warning("could not renew the claims of %s", self.claims.owner,
-                            exc_info=True)
 
 
 @dataclass
@@ -134,25 +73,19 @@ def run_worker(cfg: Config, *, stop: threading.Event, name: str | None = None,
     then finish the messages in flight, record them, hand back the rest and return.
     `idle`: seconds between two looks at the queue when nothing was due."""
     require_shared_store(cfg)
-    report = WorkerReport(name or worker_name())
+    report = WorkerReport(name or owner_name())
     lease = timedelta(seconds=float(cfg.cluster.lease_seconds))
-    rate = cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0
-    with open_store(cfg) as store:
-        claims = Claims(store, report.name)
-        limiter = SharedRate(store, rate)
+    with open_store(cfg) as store, claiming(store, lease, report.name) as claims:
+        limiter = SharedRate.of(cfg, store)
         log_event(log, "worker_started", name=report.name, lease=lease.total_seconds(),
-                  batch=cfg.cluster.claim_batch, rate=rate or None)
-        with LeaseKeeper(claims, lease):
-            try:
-                while not stop.is_set():
-                    worked = _one_pass(cfg, store, claims, limiter, lease, stop, report)
-                    if worked is None:
-                        report.relay_errors += 1
-                        stop.wait(min(RELAY_PAUSE, float(cfg.delivery.queue_interval)))
-                    elif not worked:
-                        stop.wait(idle)
-            finally:
-                claims.release()
+                  batch=cfg.cluster.claim_batch, rate=limiter.rate or None)
+        while not stop.is_set():
+            worked = _one_pass(cfg, store, claims, limiter, lease, stop, report)
+            if worked is None:
+                report.relay_errors += 1
+                stop.wait(min(RELAY_PAUSE, float(cfg.delivery.queue_interval)))
+            elif not worked:
+                stop.wait(idle)
     log_event(log, "worker_stopped", name=report.name, sent=report.sent,
               failed=report.failed, deferred=report.retried, skipped=report.skipped)
     return report
@@ -188,11 +121,7 @@ def _one_pass(cfg: Config, store: Store, claims: Claims, limiter: SharedRate,
 def _drain(cfg: Config, store: Store, claims: Claims, limiter: SharedRate, lease: timedelta,
            issue: Issue, stop: threading.Event) -> Tally | None:
     """Send the rows of `issue` this worker can claim; None when none was due."""
-    batch = cfg.cluster.claim_batch
-
-    def claim() -> list[OutboxRow]:
-        return claims.claim(issue.id, now=datetime.now(UTC), lease=lease, limit=batch)
-
+    claim = claims.source(issue.id, lease, cfg.cluster.claim_batch)
     first = claim()
     if not first:
         return None
@@ -206,5 +135,4 @@ def _drain(cfg: Config, store: Store, claims: Claims, limiter: SharedRate, lease
     return sender.run()
 
 
-__all__ = ["LeaseKeeper", "SharedRate", "WorkerReport", "require_shared_store", "run_worker",
-           "worker_name"]
+__all__ = ["WorkerReport", "require_shared_store", "run_worker"]

@@ -9,16 +9,28 @@ worker that dies stops renewing, and its rows are claimed again once their lease
 
 Times of leases and due rows are the workers' wall clocks (keep the nodes on NTP; the lease
 is many times longer than any skew worth the name). The shared rate uses the database's clock.
+
+`claiming` gives one sender its claims (renewed by a `LeaseKeeper` thread, handed back at the
+end); `SharedRate` is `[delivery.smtp] rate` over every sender: a token bucket in one row.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..config import Config
 from . import Store, schema
 from .dialect import dialect_of, insert_ignore
 from .outbox import OutboxRow
@@ -27,6 +39,8 @@ _O = schema.outbox
 _S = schema.subscribers
 _B = schema.rate_buckets
 _PENDING = _O.c.status == "pending"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,11 @@ class Claims:
                 _O.c.claimed_by == self.owner, _PENDING).values(
                 claimed_by=None, claimed_until=None)).rowcount)
 
+    def source(self, issue_id: int, lease: timedelta,
+               limit: int) -> Callable[[], list[OutboxRow]]:
+        """The claim of the next batch of the issue, as a sender asks for it."""
+        return lambda: self.claim(issue_id, now=datetime.now(UTC), lease=lease, limit=limit)
+
     def held(self) -> int:
         """How many pending rows this worker holds."""
         with self.engine.connect() as conn:
@@ -105,3 +124,75 @@ def take_tokens(store: Store, name: str, *, rate: float, burst: float, want: int
         tokens -= taken
         conn.execute(_B.update().where(_B.c.name == name).values(tokens=tokens, updated=now))
     return Grant(taken, 0.0 if taken else (1.0 - tokens) / rate)
+
+
+def owner_name() -> str:
+    """Unique among the workers of a cluster: host, pid and a random part."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class SharedRate:
+    """`[delivery.smtp] rate` over all workers: tokens taken from the database's bucket, a
+    few at a time (at most a tenth of a second's worth), spent by this worker's sessions."""
+
+    def __init__(self, store: Store, rate: float) -> None:
+        self.store = store
+        self.rate = rate
+        self.burst = max(1.0, rate / 10)
+        self._tokens = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, cfg: Config, store: Store) -> SharedRate:
+        """The configured rate ([delivery.smtp] rate; none for another backend)."""
+        return cls(store, cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0)
+
+    def wait(self) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:  # this worker's other sessions wait their turn here
+            while self._tokens < 1:
+                grant = take_tokens(self.store, "smtp", rate=self.rate, burst=self.burst,
+                                    want=math.ceil(self.burst))
+                self._tokens += grant.tokens
+                if not grant.tokens:
+                    time.sleep(min(grant.wait, 1.0))
+            self._tokens -= 1
+
+
+class LeaseKeeper:
+    """Renews this worker's leases every third of the lease, in a thread of its own."""
+
+    def __init__(self, claims: Claims, lease: timedelta) -> None:
+        self.claims = claims
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feedpub-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                self.claims.renew(datetime.now(UTC) + self.lease)
+            except sa.exc.SQLAlchemyError:  # the next renewal tries again; logged
+                log.warning("could not renew the claims of %s", self.claims.owner,
+                            exc_info=True)
+
+
+@contextmanager
+def claiming(store: Store, lease: timedelta, owner: str | None = None) -> Iterator[Claims]:
+    """Claims of one sender, their leases renewed while the block runs and what is left
+    unsent handed back at its end."""
+    claims = Claims(store, owner or owner_name())
+    try:
+        with LeaseKeeper(claims, lease):
+            yield claims
+    finally:
+        claims.release()
