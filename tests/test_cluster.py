@@ -155,3 +155,27 @@ def test_the_leaders_queue_runner_and_a_worker_share_the_queue(make_site, postgr
     assert report.sent > 0 and by_worker > 0 and report.sent + by_worker == total
     assert set(server.handler.copies().values()) == {1}
     assert len(server.handler.copies()) == total
+
+
+def test_a_sender_of_this_host_that_is_gone_leaves_no_claim_behind(make_site, postgres_url
+                                                                   ) -> None:
+    """A sender killed here and started again need not wait for the lease of its rows."""
+    import socket
+
+    from feedpub.store.claims import claiming
+
+    with SmtpServer() as server:
+        cfg = _site(make_site, postgres_url, server)
+    issue = plan(cfg, 10)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = socket.gethostname()
+    now, lease = datetime.now(UTC), timedelta(seconds=60)
+    with open_store(cfg) as store:
+        dead = Claims(store, f"{host}:{gone}:abc123")
+        alive = Claims(store, "other-host:1:abc123")  # another host: its lease decides
+        assert len(dead.claim(issue, now=now, lease=lease, limit=4)) == 4
+        assert len(alive.claim(issue, now=now, lease=lease, limit=3)) == 3
+        with claiming(store, lease) as mine:
+            assert dead.held() == 0 and alive.held() == 3
+            assert len(mine.claim(issue, now=now, lease=lease, limit=50)) == 7

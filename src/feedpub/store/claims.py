@@ -99,6 +99,20 @@ class Claims:
         """The claim of the next batch of the issue, as a sender asks for it."""
         return lambda: self.claim(issue_id, now=datetime.now(UTC), lease=lease, limit=limit)
 
+    def free_the_dead(self) -> int:
+        """Hand back the rows claimed by processes of this host that are gone (a sender
+        killed here and started again need not wait for its lease). Returns how many."""
+        host = self.owner.split(":", 1)[0]
+        with self.engine.connect() as conn:
+            owners = conn.execute(sa.select(_O.c.claimed_by).distinct().where(
+                _PENDING, _O.c.claimed_by.like(f"{host}:%"))).scalars().all()
+        dead = [o for o in owners if o != self.owner and not _running(o)]
+        if not dead:
+            return 0
+        with self.writer.begin() as conn:
+            return int(conn.execute(_O.update().where(_O.c.claimed_by.in_(dead), _PENDING)
+                                    .values(claimed_by=None, claimed_until=None)).rowcount)
+
     def held(self) -> int:
         """How many pending rows this worker holds."""
         with self.engine.connect() as conn:
@@ -124,6 +138,21 @@ def take_tokens(store: Store, name: str, *, rate: float, burst: float, want: int
         tokens -= taken
         conn.execute(_B.update().where(_B.c.name == name).values(tokens=tokens, updated=now))
     return Grant(taken, 0.0 if taken else (1.0 - tokens) / rate)
+
+
+def _running(owner: str) -> bool:
+    """Whether the process named by `owner` (host:pid:…) still runs on this host (a name
+    that does not parse counts as running: its lease decides)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
 
 
 def owner_name() -> str:
@@ -191,6 +220,10 @@ def claiming(store: Store, lease: timedelta, owner: str | None = None) -> Iterat
     """Claims of one sender, their leases renewed while the block runs and what is left
     unsent handed back at its end."""
     claims = Claims(store, owner or owner_name())
+    freed = claims.free_the_dead()
+    if freed:
+        log.info("%d message(s) claimed by a sender of this host that is gone: free again",
+                 freed)
     try:
         with LeaseKeeper(claims, lease):
             yield claims
