@@ -17,10 +17,9 @@ from feedpub.config import Config
 from feedpub.mail import verp
 from feedpub.store import open_store
 from test_cli_mail import fresh_article
-from test_daemon import Daemon, daemons
+from test_daemon import Daemon
 from web_helpers import ARTICLES as OLD_ARTICLES
 
-__all__ = ["daemons"]
 ARTICLES = {**OLD_ARTICLES, **fresh_article()}
 POSTAL = "Example News Ltd, 1 Main Street, Springfield"
 

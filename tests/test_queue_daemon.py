@@ -22,9 +22,7 @@ from feedpub.scheduler import JOB_TABLE
 from feedpub.store import open_store, schema
 from mail_helpers import add_subscribers, article
 from smtp_server import Handler, SmtpServer, free_port, greylisting
-from test_daemon import Daemon, _recent_article, daemons
-
-__all__ = ["daemons"]  # fixture used by name
+from test_daemon import Daemon, _recent_article
 
 
 def _site(make_site, server: SmtpServer | None, extra: str = "", *, port: int = 0,

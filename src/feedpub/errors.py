@@ -61,3 +61,7 @@ class DeliveryError(FeedpubError):
 
 class SchedulerError(FeedpubError):
     """The scheduler cannot start, e.g. another instance already owns this data set."""
+
+
+class ClusterError(FeedpubError):
+    """Several processes cannot share this store, e.g. `feedpub worker` on SQLite."""

@@ -6,6 +6,15 @@ Digest jobs live in the project database (APScheduler's SQLAlchemyJobStore, tabl
 (coalesce + misfire_grace_time). Stored jobs refer to `run_digest_job` by import path; the live
 callable (which carries the stop event and metrics) is looked up by data folder, a key the lock
 file makes unique to this process.
+
+On a PostgreSQL store several nodes may run `feedpub run`; exactly one of them, the leader,
+fires the scheduled jobs. Leadership is a PostgreSQL advisory lock held on a connection of
+its own (`store.leader`). The others are standbys: every third of `[cluster]
+failover_seconds` they try to take the lock, so one of them takes over within that time once
+the leader's session ends; the leader checks its session as often, and right before a job
+acts, and stops firing as soon as it is gone. Stored jobs then refer to the cluster, not to a
+data folder, so a new leader takes them up where the old one left them (a missed run is
+caught up once, within the grace window). SQLite keeps its file lock alone.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from .config import Config
 from .errors import SchedulerError
 from .logfmt import log_event
 from .store.dialect import create_engine
+from .store.leader import AdvisoryLock, is_shared
 
 log = logging.getLogger("feedpub.scheduler")
 
@@ -150,25 +160,98 @@ class DaemonScheduler:
         self._rebuild = rebuild
         self._digest = digest
         self._watch = watch
-        self._key = str(cfg.data_dir.resolve())
+        shared = is_shared(cfg.database_url)
+        self._key = "cluster" if shared else str(cfg.data_dir.resolve())
         self._lock = InstanceLock(lock_path(cfg))
+        self._leader = AdvisoryLock(cfg.database_url,
+                                    check_seconds=cfg.cluster.failover_seconds / 3
+                                    ) if shared else None
+        self._state = threading.Lock()  # taking or losing leadership, and shutting down
+        self._campaigner: threading.Thread | None = None
+        self._intervals: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._publish_at: datetime | None = None
         self._build_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
-        """Take the lock, restore or create the digest jobs, start watching articles/."""
+        """Take the lock, restore or create the digest jobs, start watching articles/.
+
+        On a shared store: become the leader, or a standby that keeps trying."""
         self._lock.acquire()
         try:
-            self._start()
+            _RUNNERS[self._key] = self._digest
+            if self._leader is None:
+                self._start()
+            else:
+                self._campaign_once(first=True)
+                self._campaigner = threading.Thread(target=self._campaign, daemon=True,
+                                                    name="feedpub-leader")
+                self._campaigner.start()
+            if self._watch:
+                self.cfg.articles_dir.mkdir(parents=True, exist_ok=True)
+                self._watcher = threading.Thread(target=self._watch_articles,
+                                                 name="feedpub-watch", daemon=True)
+                self._watcher.start()
         except BaseException:
+            _RUNNERS.pop(self._key, None)
+            if self._leader is not None:
+                self._leader.close()
             self._lock.release()
             raise
 
+    # -- leadership (shared store) ----------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process fires the scheduled jobs now."""
+        return self.scheduler is not None and (self._leader is None or self._leader.held)
+
+    def confirm_leader(self) -> bool:
+        """Right before a scheduled job acts: still the leader? (its session answers)"""
+        if self._leader is None:
+            return True
+        with self._state:
+            if self._leader.alive():
+                return True
+            self._demote("the leader's database session is gone")
+            return False
+
+    def _campaign(self) -> None:
+        period = self.cfg.cluster.failover_seconds / 3
+        while not self._stop.wait(period):
+            self._campaign_once()
+
+    def _campaign_once(self, first: bool = False) -> None:
+        assert self._leader is not None
+        with self._state:
+            if self._stop.is_set():
+                return
+            if self._leader.held:
+                if not self._leader.alive():
+                    self._demote("the leader's database session is gone")
+                return
+            if self._leader.try_acquire():
+                log_event(log, "leader", pid=os.getpid())
+                try:
+                    self._start()
+                except BaseException:
+                    self._leader.release()
+                    raise
+            elif first:
+                log_event(log, "standby", pid=os.getpid(),
+                          failover_seconds=self.cfg.cluster.failover_seconds)
+
+    def _demote(self, reason: str) -> None:
+        """Stop firing jobs (called with `_state` held); become a standby again."""
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+        log_event(log, "leadership_lost", level=logging.WARNING, reason=reason)
+
     def _start(self) -> None:
         grace = self.cfg.schedule.grace_seconds
-        _RUNNERS[self._key] = self._digest
         scheduler = BackgroundScheduler(
             jobstores={"default": _job_store(self.cfg),
                        "memory": MemoryJobStore()},
@@ -179,12 +262,10 @@ class DaemonScheduler:
         self.scheduler = scheduler
         for cadence in CADENCES:
             self._sync_digest_job(scheduler, cadence, grace)
+        for job_id, (seconds, func) in self._intervals.items():
+            self._add_interval(job_id, seconds, func)
+        self._add_publish(self._publish_at)
         scheduler.resume()
-        if self._watch:
-            self.cfg.articles_dir.mkdir(parents=True, exist_ok=True)
-            self._watcher = threading.Thread(target=self._watch_articles, name="feedpub-watch",
-                                             daemon=True)
-            self._watcher.start()
         log_event(log, "scheduler_started", lock=self._lock.path,
                   jobs=",".join(f"{r.job}@{r.next_run.isoformat() if r.next_run else '-'}"
                                 for r in self.next_runs()))
@@ -226,7 +307,13 @@ class DaemonScheduler:
 
     def schedule_publish(self, when: datetime | None) -> None:
         """A one-off rebuild at the publish time of the next future-dated article."""
-        if self.scheduler is None or self._stop.is_set():
+        self._publish_at = when
+        if self._stop.is_set():
+            return
+        self._add_publish(when)
+
+    def _add_publish(self, when: datetime | None) -> None:
+        if self.scheduler is None:
             return
         if when is None:
             if self.scheduler.get_job("publish", jobstore="memory") is not None:
@@ -239,7 +326,12 @@ class DaemonScheduler:
 
     def every(self, job_id: str, seconds: int, func: Callable[[], None]) -> None:
         """Run `func` every `seconds` (0: never), one run at a time, skipped runs coalesced."""
-        if self.scheduler is None or seconds <= 0:
+        if seconds > 0:
+            self._intervals[job_id] = (seconds, func)
+            self._add_interval(job_id, seconds, func)
+
+    def _add_interval(self, job_id: str, seconds: int, func: Callable[[], None]) -> None:
+        if self.scheduler is None:
             return
         self.scheduler.add_job(func, IntervalTrigger(seconds=seconds), id=job_id,
                                jobstore="memory", replace_existing=True, coalesce=True,
@@ -264,7 +356,10 @@ class DaemonScheduler:
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop watching and scheduling; with `wait`, let running jobs checkpoint first."""
-        self._stop.set()
+        with self._state:
+            self._stop.set()
+        if self._campaigner is not None:
+            self._campaigner.join(timeout=10)
         if self._watcher is not None:
             self._watcher.join(timeout=10)
         if self.scheduler is not None and self.scheduler.running:
@@ -272,6 +367,8 @@ class DaemonScheduler:
         if wait and self._build_lock.acquire(timeout=120):  # let a running build finish
             self._build_lock.release()
         _RUNNERS.pop(self._key, None)
+        if self._leader is not None:
+            self._leader.close()
         self._lock.release()
         log_event(log, "scheduler_stopped")
 

@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "run": "daemon", "status": "daemon",
     "init": "init", "outbox": "outbox", "db": "db",
     "dkim": "deliverability", "bounces": "deliverability",
+    "worker": "worker",
 }
 
 # The group's own options, also accepted after the command (`feedpub check -q`).

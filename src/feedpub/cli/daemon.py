@@ -19,21 +19,27 @@ from .context import Context, pass_ctx
               "the Maildir, and the home page lists articles that could not be published.")
 @click.option("--drafts", is_flag=True, help="Also build drafts and future-dated entries into "
               "the site (only with a loopback base_url; never into a digest).")
+@click.option("--no-send", is_flag=True, help="Send no mail: scheduled digests are planned "
+              "and left to `feedpub worker` processes (PostgreSQL store only).")
 @pass_ctx
-def run(ctx: Context, host: str | None, port: int | None, dev: bool, drafts: bool) -> None:
+def run(ctx: Context, host: str | None, port: int | None, dev: bool, drafts: bool,
+        no_send: bool) -> None:
     """Build the feeds, serve them and the subscription pages, and send digests on schedule.
 
     Rebuilds when articles/ changes and when a future-dated article comes due. Stop with
-    Ctrl-C or SIGTERM; a digest being sent is checkpointed and resumes on the next run.
+    Ctrl-C or SIGTERM; a digest being sent is checkpointed and resumes on the next run. On a
+    PostgreSQL store several nodes may run: one leader fires the scheduled jobs, the others
+    stand by and take over within [cluster] failover_seconds.
 
     \b
     Examples:
-      feedpub run
       feedpub run --dev --drafts --port 8092
+      feedpub run --no-send
     """
     from ..daemon.run import run as run_daemon
 
-    run_daemon(ctx.config, host, port, verbosity=ctx.verbosity, dev=dev, drafts=drafts)
+    run_daemon(ctx.config, host, port, verbosity=ctx.verbosity, dev=dev, drafts=drafts,
+               send=not no_send)
 
 
 def _when(value: datetime | str | None) -> str:

@@ -19,6 +19,7 @@ from .sections import (
     DEFAULT_CONFIG_NAME,
     ArticlesConfig,
     BouncesConfig,
+    ClusterConfig,
     Config,
     DeliveryConfig,
     DigestConfig,
@@ -35,7 +36,8 @@ from .sections import (
 from .validate import language_tag_is_valid
 
 __all__ = [
-    "CONFIG_ENV", "DEFAULT_CONFIG_NAME", "ArticlesConfig", "BouncesConfig", "Config",
+    "CONFIG_ENV", "DEFAULT_CONFIG_NAME", "ArticlesConfig", "BouncesConfig", "ClusterConfig",
+    "Config",
     "DeliveryConfig", "DigestConfig", "DkimConfig", "FeedsConfig", "NewsletterConfig",
     "PathsConfig", "ScheduleConfig", "Seconds", "SiteConfig", "SmtpConfig", "StoreConfig",
     "WebConfig", "duration_seconds", "find_config", "language_tag_is_valid", "load_config",

@@ -213,6 +213,15 @@ class BouncesConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """[cluster]: several nodes on one PostgreSQL store: one leader, standbys, workers."""
+
+    failover_seconds: Seconds = Seconds(15)
+    lease_seconds: Seconds = Seconds(60)
+    claim_batch: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. `root` is the folder of config.toml; paths are resolved."""
 
@@ -228,6 +237,7 @@ class Config:
     newsletter: NewsletterConfig = field(default_factory=NewsletterConfig)
     articles: ArticlesConfig = field(default_factory=ArticlesConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the config file's folder."""

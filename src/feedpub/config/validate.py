@@ -135,6 +135,7 @@ def validate_config(cfg: Config, source: str) -> None:
             "'starttls', 'tls' or 'none'"
         )
     _check_retry_keys(cfg, source)
+    _check_cluster(cfg, source)
     _validate_deliverability(cfg, source)
     if cfg.digest.default_cadence not in ("daily", "weekly"):
         raise ConfigError(
@@ -142,6 +143,21 @@ def validate_config(cfg: Config, source: str) -> None:
             f"got {cfg.digest.default_cadence!r}"
         )
     _validate_hardening(cfg, source)
+
+
+def _check_cluster(cfg: Config, source: str) -> None:
+    c = cfg.cluster
+    if c.failover_seconds < 1:
+        raise ConfigError(f"{source}: 'cluster.failover_seconds' ({c.failover_seconds:g} s) is "
+                          "too short: a standby polls three times within it; give at least 1 "
+                          "(default 15)")
+    if c.lease_seconds < 3:
+        raise ConfigError(f"{source}: 'cluster.lease_seconds' ({c.lease_seconds:g} s) is too "
+                          "short: a worker renews its claims every third of it; give at least "
+                          "3 (default 60)")
+    if not 1 <= c.claim_batch <= 10_000:
+        raise ConfigError(f"{source}: 'cluster.claim_batch' = {c.claim_batch} must be between "
+                          "1 and 10000 (default 20)")
 
 
 def _check_retry_keys(cfg: Config, source: str) -> None:

@@ -2,7 +2,10 @@
 
 The web server (uvicorn) runs in the main thread; the scheduler, the articles/ watcher and
 builds run in background threads. The queue runner (a thread of its own) sends the due rows
-of every unfinished issue on start and then every `[delivery] queue_interval`.
+of every unfinished issue on start and then every `[delivery] queue_interval`; with
+`--no-send` it does not run and the scheduled digest only plans the issue, for `feedpub
+worker`s to send. On a PostgreSQL store only the leader node runs the queue and fires the
+scheduled jobs (`scheduler`).
 SIGINT/SIGTERM stop the server, signal running jobs to checkpoint (a digest send finishes its
 in-flight messages and records its progress), wait for them, and release the scheduler lock.
 """
@@ -98,13 +101,16 @@ def bind(host: str, port: int) -> socket.socket:
 class Daemon:
     """The wiring of one `feedpub run`: builds, digests, metrics, web app, scheduler."""
 
-    def __init__(self, cfg: Config, *, dev: bool = False, drafts: bool = False) -> None:
+    def __init__(self, cfg: Config, *, dev: bool = False, drafts: bool = False,
+                 send: bool = True) -> None:
         self.cfg = cfg
         self.drafts = drafts
+        self.send = send  # False: the digest job only plans the issue; workers send it
         self.metrics = Metrics()
         self.app: FeedpubApp = create_app(cfg, self.metrics, dev=dev)
         self._logged_errors: list[str] | None = None
-        self.scheduler = DaemonScheduler(cfg, rebuild=self.build, digest=self.send_digest)
+        self.scheduler = DaemonScheduler(cfg, rebuild=self.build,
+                                         digest=self.send_digest if send else self.plan_digest)
         hub = cfg.feeds.websub_hub
         self.pinger = HubPinger(hub) if hub else None
 
@@ -166,6 +172,8 @@ class Daemon:
 
         stopping = self.scheduler.stopping
         waited = False
+        if not self._still_leader("digest", cadence):
+            return
         while True:
             try:
                 report = send_digest(self.cfg, cadence, stop=stopping)
@@ -189,6 +197,23 @@ class Daemon:
         log_event(log, "digest", cadence=cadence, issue=report.issue_id, sent=report.sent,
                   failed=report.failed, pending=report.pending, deferred=report.deferred,
                   stopped=report.stopped, waited=waited)
+
+    def _still_leader(self, job: str, cadence: str | None = None) -> bool:
+        if self.scheduler.confirm_leader():
+            return True
+        log_event(log, "job_skipped", level=logging.WARNING, job=job, cadence=cadence,
+                  reason="no longer the leader")
+        return False
+
+    def plan_digest(self, cadence: str) -> None:
+        """`run --no-send`: the scheduled digest plans the issue; the workers send it."""
+        from ..jobs.planning import plan_digest
+
+        if not self._still_leader("digest", cadence):
+            return
+        issue = plan_digest(self.cfg, cadence)
+        log_event(log, "digest_planned", cadence=cadence,
+                  issue=issue.id if issue else None, total=issue.total if issue else 0)
 
     def run_queue(self) -> None:
         """One pass of the queue runner; failures are logged (the rows wait), never raised."""
@@ -218,7 +243,8 @@ class Daemon:
         stopping = self.scheduler.stopping
         interval = float(self.cfg.delivery.queue_interval)
         while not stopping.is_set():
-            self.run_queue()
+            if self.scheduler.is_leader:  # a standby leaves the queue to the leader
+                self.run_queue()
             stopping.wait(interval)
 
     def start_queue(self) -> threading.Thread:
@@ -262,7 +288,7 @@ class Daemon:
             self.scheduler.start()
             queue: threading.Thread | None = None
             try:
-                queue = self.start_queue()
+                queue = self.start_queue() if self.send else None
                 self._deliverability_checks()
                 self._resume_pings()
                 sock = sock or bind(host, port)
@@ -338,7 +364,7 @@ def _follow_port(cfg: Config, sock: socket.socket) -> Config:
 
 def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbosity: int = 0,
         ready: Callable[[str], None] | None = None, dev: bool = False,
-        drafts: bool = False) -> None:
+        drafts: bool = False, send: bool = True) -> None:
     """Build, serve and schedule until SIGINT/SIGTERM. Raises SchedulerError if another
     `feedpub run` owns this data set. `dev` adds the local tools (/_outbox/, the error
     banner); `drafts` builds drafts and future entries into the site (local sites only)."""
@@ -348,6 +374,10 @@ def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbos
             "entries into the served feeds, so it is only for a local base_url (use e.g. "
             "--config with base_url = \"http://127.0.0.1:8080/\")")
     levels = {-1: None, 0: logging.INFO, 1: logging.INFO}
+    if not send:  # the scheduled digests would pile up with nobody to send them
+        from ..jobs.sendworker import require_shared_store
+
+        require_shared_store(cfg, "feedpub run --no-send (sending left to `feedpub worker`)")
     use_logfmt(levels.get(verbosity, logging.DEBUG))
     with open_store(cfg):  # refuses an older schema (`feedpub db upgrade`) before anything runs
         pass
@@ -358,6 +388,7 @@ def run(cfg: Config, host: str | None = None, port: int | None = None, *, verbos
         if drafts:
             log_event(log, "drafts", level=logging.WARNING,
                       reason="drafts and future entries are built into this local site")
-        Daemon(cfg, dev=dev, drafts=drafts).serve(host, sock.getsockname()[1], ready, sock)
+        daemon = Daemon(cfg, dev=dev, drafts=drafts, send=send)
+        daemon.serve(host, sock.getsockname()[1], ready, sock)
     finally:
         sock.close()

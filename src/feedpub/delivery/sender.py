@@ -9,6 +9,10 @@ recorded: one per session.
 Right before each message goes out, its worker looks up the row and its subscriber again
 (`LiveStatus`): an unsubscribe, bounce or removal committed a moment earlier stops it.
 
+Several workers sharing a PostgreSQL queue pass `claim` (the next batch of rows claimed for
+this sender, see `store.claims`) and `owner`: a row whose claim went to another sender
+meanwhile is not sent.
+
 A temporary failure defers the row to its next attempt (`backoff`); `run()` never waits
 for a deferred row: it returns when nothing is due, and the next run (the daemon's queue
 runner, or `feedpub digest send`) takes the row up once it is due.
@@ -23,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ..config import Config
 from ..mail import tokens
@@ -38,6 +43,11 @@ from .registry import open_mailer, sessions
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 SendRaw = Callable[[str, str, bytes, Callable[[], None]], str]
+Claim = Callable[[], list[OutboxRow]]  # the next batch of rows claimed for this run
+
+
+class Limiter(Protocol):
+    def wait(self) -> None: ...
 
 
 @dataclass
@@ -73,7 +83,9 @@ class IssueSender:
 
     def __init__(self, cfg: Config, outbox: Outbox, issue: Issue, *,
                  stop: threading.Event | None = None, progress: Progress | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 claim: Claim | None = None, owner: str | None = None,
+                 limiter: Limiter | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.issue = issue
@@ -83,8 +95,12 @@ class IssueSender:
         self.progress = progress
         self.clock = clock
         self.tally = Tally()
-        self.limiter = RateLimiter(cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp"
-                                   else 0.0)
+        # A worker passes the rows it claimed (`claim`, returning the next batch), its name
+        # (`owner`: a row whose claim went elsewhere is not sent) and the shared rate.
+        self.claim = claim
+        self.owner = owner
+        self.limiter: Limiter = limiter or RateLimiter(
+            cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0)
         self.workers = sessions(cfg)
         self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
             maxsize=self.workers * 4)
@@ -154,7 +170,10 @@ class IssueSender:
         """Queue every row due now; returns how many rows were taken up."""
         after, taken = 0, 0
         while not self._halted():
-            rows = self.outbox.due_rows(self.issue.id, after_id=after, now=self.clock())
+            if self.claim is not None:
+                rows = self.claim()
+            else:
+                rows = self.outbox.due_rows(self.issue.id, after_id=after, now=self.clock())
             if not rows:
                 break
             after = rows[-1].id
@@ -170,7 +189,8 @@ class IssueSender:
 
     def _worker(self) -> None:
         try:
-            with open_mailer(self.cfg) as mailer, LiveStatus(self.outbox.engine) as live:
+            with (open_mailer(self.cfg) as mailer,
+                  LiveStatus(self.outbox.engine, self.owner) as live):
                 if self._consume(mailer.send_raw, live):
                     return
         except Exception as exc:  # recorded here, re-raised by run()
@@ -287,7 +307,7 @@ class IssueSender:
 
     @staticmethod
     def _not_pending(row_id: int, what: str) -> None:
-        # recorded by someone else meanwhile: the send lock should make this impossible
+        # recorded by someone else meanwhile: the send lock or the claim should prevent it
         log.error("outbox row %d was no longer pending when its %s was recorded", row_id, what)
 
     def _fail(self, exc: Exception) -> None:

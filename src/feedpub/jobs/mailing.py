@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..articles.model import Article
@@ -26,6 +26,8 @@ from ..mail.message import MessageTemplate, Recipient
 from ..mail.model import Digest
 from ..mail.personalize import subscriber_values
 from ..store import Store, Subscriber, open_store
+from ..store.claims import SharedRate, claiming
+from ..store.leader import is_shared
 from ..store.outbox import Issue, IssueCounts, Outbox
 from ..store.queue import DeliveryQueue
 from .archive import publish_archive, record_public_issue
@@ -195,7 +197,14 @@ def drain_issue(cfg: Config, store: Store, issue: Issue, *, stop: threading.Even
     """Send the due rows of one issue (the caller holds its cadence's send lock); mark the
     issue done once no row is left. DeliveryError when the server cannot be used."""
     outbox = Outbox(store)
-    tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
+    if is_shared(cfg.database_url):  # workers may share the queue: claim rows, share the rate
+        lease = timedelta(seconds=float(cfg.cluster.lease_seconds))
+        with claiming(store, lease) as claims:
+            tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress,
+                                claim=claims.source(issue.id, lease, cfg.cluster.claim_batch),
+                                owner=claims.owner, limiter=SharedRate.of(cfg, store)).run()
+    else:
+        tally = IssueSender(cfg, outbox, issue, stop=stop, progress=progress).run()
     outbox.finish_issue(issue.id)
     if tally.sent:
         publish_archive(cfg, store)

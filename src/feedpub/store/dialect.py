@@ -8,6 +8,7 @@ is one entry of a registry (`DIALECTS`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,7 @@ class Dialect:
     insert: Callable[[sa.Table], Any]  # an INSERT that supports on_conflict_do_nothing
     migration_lock: Callable[[sa.Connection], None]  # inside the migration's transaction
     reset_sequence: Callable[[sa.Connection, sa.Table], None]  # after rows with ids were copied
+    clock: Callable[[sa.Connection], float]  # seconds since the epoch, one clock for all nodes
 
 
 def _nothing(*_args: Any) -> None:
@@ -121,10 +123,20 @@ def _pg_reset_sequence(conn: sa.Connection, table: sa.Table) -> None:
                 {"table": table.name, "column": column.name})
 
 
+def _local_clock(_conn: sa.Connection) -> float:
+    """SQLite: one machine, its own clock."""
+    return time.time()
+
+
+def _pg_clock(conn: sa.Connection) -> float:
+    """PostgreSQL: the server's clock, shared by every node whatever their own clocks say."""
+    return float(conn.execute(sa.text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
+
+
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": Dialect(_sqlite_engine, sqlite.insert, _nothing, _nothing),
+    "sqlite": Dialect(_sqlite_engine, sqlite.insert, _nothing, _nothing, _local_clock),
     "postgresql": Dialect(_postgresql_engine, postgresql.insert, _pg_migration_lock,
-                          _pg_reset_sequence),
+                          _pg_reset_sequence, _pg_clock),
 }
 
 

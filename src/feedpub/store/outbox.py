@@ -271,9 +271,8 @@ class Outbox:
                  limit: int = BATCH) -> list[OutboxRow]:
         """Pending rows whose retry time has come, by id, after `after_id`.
 
-        This is where a claim goes once several processes share the queue (a lease column
-        set here, `FOR UPDATE SKIP LOCKED` on PostgreSQL); with SQLite one process per
-        cadence sends, under the cadence's send lock.
+        With SQLite one process per cadence sends, under the cadence's send lock; workers
+        sharing a PostgreSQL store claim their rows instead (`claims.Claims.claim`).
         """
         query = (
             sa.select(_O.c.id, _O.c.issue_id, _O.c.subscriber_id, _O.c.variant_id, _O.c.email,
@@ -318,7 +317,7 @@ class Outbox:
             changed = conn.execute(_O.update().where(
                 _O.c.id == row_id, _O.c.status == "pending").values(
                 reply=reply[:1000], next_attempt=next_attempt,
-                attempts=_O.c.attempts + 1)).rowcount
+                attempts=_O.c.attempts + 1, claimed_by=None, claimed_until=None)).rowcount
         return bool(changed)
 
     def mark_failed(self, row_id: int, reply: str, *,

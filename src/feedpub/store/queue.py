@@ -29,6 +29,9 @@ _LIVE = (
     .select_from(_O.join(_S, _S.c.id == _O.c.subscriber_id))
     .where(_O.c.id == sa.bindparam("row_id"), _PENDING)
 )
+# The same for a worker: only while the row is still claimed by this worker (a lease that ran
+# out and was claimed by another worker is that worker's to send).
+_LIVE_CLAIMED = _LIVE.where(_O.c.claimed_by == sa.bindparam("owner"))
 
 
 @dataclass(frozen=True)
@@ -62,17 +65,20 @@ class LiveStatus:
     """Per-message check on a connection of its own (one per sending thread).
 
     `check(row_id)` returns the subscriber's status, or None when the row is no longer
-    pending (recorded elsewhere, or the subscriber was erased). It runs on the driver's
+    pending (recorded elsewhere, or the subscriber was erased), or, with `owner`, no longer
+    claimed by that worker. It runs on the driver's
     connection, outside any transaction (autocommit, as the store's SQLite connections are
     set up; ended at once elsewhere), so it sees every commit made before it, such as an
     unsubscribe a moment ago. This is the hot path: the statement is compiled once, and the
     driver runs it without SQLAlchemy's per-call work (about 4x cheaper).
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
-        compiled = _LIVE.compile(dialect=engine.dialect)
+    def __init__(self, engine: sa.Engine, owner: str | None = None) -> None:
+        statement = _LIVE if owner is None else _LIVE_CLAIMED
+        compiled = statement.compile(dialect=engine.dialect)
         self._sql = str(compiled)
-        self._fixed = dict(compiled.construct_params({"row_id": 0}))  # the literals, e.g. 'pending'
+        start = {"row_id": 0} if owner is None else {"row_id": 0, "owner": owner}
+        self._fixed = dict(compiled.construct_params(start))  # the literals, e.g. 'pending'
         self._order = list(compiled.positiontup or []) if compiled.positional else None
         self._raw = engine.raw_connection()
         self._cursor = self._raw.cursor()

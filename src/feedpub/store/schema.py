@@ -111,6 +111,10 @@ outbox = sa.Table(
     # When the row was queued (wall clock): a deferred row is given up retry_give_up later.
     # Added by step 3, like the index on (status, next_attempt) the queue runner reads by.
     sa.Column("queued_at", UTCDateTime),
+    # A worker's claim on a pending row (PostgreSQL, several workers): whose, and until when.
+    # Added by step 8 (`add_claims`), where missing.
+    sa.Column("claimed_by", sa.String(100)),
+    sa.Column("claimed_until", UTCDateTime),
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_outbox_issue_subscriber"),
     sa.Index("ix_outbox_issue_status", "issue_id", "status", "id"),
     sa.Index("ix_outbox_due", "status", "next_attempt"),
@@ -332,4 +336,31 @@ def add_mail_reports(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append(add_mail_reports)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- several sender workers: claims on outbox rows, and the shared send rate -----------------
+
+rate_buckets = sa.Table(
+    "rate_buckets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),  # the database clock, epoch seconds
+)
+
+
+def add_claims(conn: sa.Connection) -> None:
+    """Step 8: a lease on each claimed outbox row (`claimed_by`, `claimed_until`) and the token
+    bucket that keeps [delivery.smtp] rate over all workers. A database created by this
+    version already has the columns (the outbox is created from the current definition)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+    if "claimed_by" not in columns:
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(100)")
+    if "claimed_until" not in columns:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE outbox ADD COLUMN claimed_until {kind}")
+    rate_buckets.create(conn, checkfirst=True)
+
+
+MIGRATIONS.append(add_claims)
 SCHEMA_VERSION = len(MIGRATIONS)
