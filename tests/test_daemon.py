@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import os
-import re
 import signal
 import socket
 import subprocess
@@ -28,48 +26,19 @@ from feedpub.config import Config
 from feedpub.jobs.mailing import digest_status, send_digest
 from feedpub.scheduler import JOB_TABLE, lock_holder
 from feedpub.store import open_store
+from process_helpers import Process
 from web_helpers import ARTICLES, SmtpCatcher
 
 
-class Daemon:
+class Daemon(Process):
     """A `feedpub run --port 0` subprocess whose log lines are collected as they come."""
 
     def __init__(self, cfg: Config) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"), "run",
-             "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if found := re.search(pattern, line):
-                    return found
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not logged:\n" + "\n".join(self.lines))
+        super().__init__(cfg, "run", "--host", "127.0.0.1", "--port", "0")
 
     @property
     def url(self) -> str:
         return self.wait_for(r"event=listening url=(\S+)").group(1)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
 
 
 def _poll(url: str, check: str, timeout: float = 20.0) -> httpx.Response:
