@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from feedpub.config import Config
@@ -18,12 +19,14 @@ from feedpub.config import Config
 class Process:
     """A `feedpub …` subprocess whose output lines are collected as they come."""
 
-    def __init__(self, cfg: Config | Path, *args: str) -> None:
+    def __init__(self, cfg: Config | Path, *args: str,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         config = cfg if isinstance(cfg, Path) else cfg.root / "config.toml"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "feedpub", "--config", str(config), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            preexec_fn=preexec_fn)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -7,14 +7,10 @@ default) and holds 2,000 idle connections against it.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import resource
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -23,6 +19,7 @@ import pytest
 
 from feedpub.config import Config
 from feedpub.web.security import SECURITY_HEADERS
+from process_helpers import Process
 from web_helpers import ARTICLES, serve
 
 FLOOD = 2000
@@ -44,35 +41,14 @@ def many_descriptors() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-class _Run:
+class _Run(Process):
     """`feedpub run --port 0` with a soft limit of 1,024 open files."""
 
     def __init__(self, cfg: Config) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"), "run",
-             "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_soft_limit_1024)
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cfg, "run", "--host", "127.0.0.1", "--port", "0",
+                         preexec_fn=_soft_limit_1024)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if found := re.search(pattern, line):
-                    return found
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not logged:\n" + "\n".join(self.lines))
-
-    def stop(self) -> None:
+    def stop(self) -> None:  # type: ignore[override]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
