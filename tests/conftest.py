@@ -121,12 +121,22 @@ def site(make_site: SiteFactory) -> Config:
     return make_site()
 
 
+def _killed_at_the_end() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait()
+
+
 @pytest.fixture
 def daemons() -> Iterator[list[Any]]:
     """`feedpub run` processes a test started (objects with a `proc`): killed at the end."""
-    started: list[Any] = []
-    yield started
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    yield from _killed_at_the_end()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Any]]:
+    """`feedpub` worker and node processes a test started: killed at the end."""
+    yield from _killed_at_the_end()

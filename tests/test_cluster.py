@@ -6,10 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from cluster_helpers import Process, outbox_counts, plan, wait_until
 from feedpub.config import Config
@@ -17,14 +14,6 @@ from feedpub.jobs.mailing import digest_status
 from feedpub.store import open_store
 from feedpub.store.claims import Claims, take_tokens
 from smtp_server import SmtpServer
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def _site(make_site, postgres_url: str, server: SmtpServer, smtp: str = "",

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,14 +19,6 @@ from cluster_helpers import Process, bulk_subscribers, wait_until
 from feedpub.config import Config
 from feedpub.scheduler import JOB_TABLE
 from feedpub.store import open_store, schema
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        proc.kill()
 
 
 def _issues(cfg: Config) -> int:
