@@ -279,19 +279,19 @@ def test_a_rebuild_that_changes_feeds_pings_the_hub(make_site) -> None:
             """)
         job = DaemonJob(cfg)
         job.build("test")  # returns before the pings: they go out in the background
-        assert job.pinger is not None and job.pinger.wait_idle(30)
+        assert job.pings is not None and job.pings.pinger.wait_idle(30)
         base = cfg.site.base_url
         assert {base + "feed.xml", base + "atom.xml", base + "feed.json",
                 base + "tags/python.xml", base + "tags/web.atom"} <= set(pings)
         assert not any(p.endswith(".html") or p.endswith(".css") for p in pings)
         pings.clear()
         job.build("test")  # nothing changed: no ping
-        assert job.pinger.wait_idle(30)
+        assert job.pings.pinger.wait_idle(30)
         assert pings == []
         assert b'feedpub_builds_total{result="ok"} 2.0' in job.metrics.render()
     finally:
-        if job is not None and job.pinger is not None:
-            job.pinger.close()
+        if job is not None and job.pings is not None:
+            job.pings.close()
         hub.shutdown()
         hub.server_close()
 

@@ -100,3 +100,80 @@ def test_cluster_settings_are_checked_at_load(tmp_path, line: str, key: str) -> 
 
     with pytest.raises(ConfigError, match=rf"config.toml: '{key}'.*default"):
         parse_config(BASE_CONFIG + f"\n[cluster]\n{line}\n", tmp_path)
+
+
+def test_only_the_leader_pings_the_hub_and_the_next_leader_posts_what_it_kept(
+        make_site, postgres_url, procs, tmp_path) -> None:
+    """Both nodes build the same articles; the hub hears of a change once, from the leader.
+    Pings the hub refused while the leader lived are kept in the store and posted by the
+    standby once it leads."""
+    import http.server
+    import threading
+    from urllib.parse import parse_qs
+
+    pings: list[str] = []
+    refusing = threading.Event()
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            self.send_response(503 if refusing.is_set() else 204)
+            self.end_headers()
+            if not refusing.is_set():
+                pings.extend(form["hub.url"])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    hub.daemon_threads = True
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        failover = 3
+        cfg = make_site(extra=f'[feeds]\nwebsub_hub = "http://127.0.0.1:{hub.server_address[1]}/"'
+                              f'\n\n[cluster]\nfailover_seconds = {failover}\n\n'
+                              f'[store]\nurl = "{postgres_url}"\n')
+        feed = cfg.site.base_url + "feed.xml"
+        other = tmp_path / "node-b"
+        other.mkdir()
+        shutil.copy(cfg.root / "config.toml", other / "config.toml")
+        shutil.copytree(cfg.articles_dir, other / "articles")
+        run = ("run", "--host", "127.0.0.1", "--port", "0")
+        leader = Process(cfg, *run)
+        procs.append(leader)
+        leader.wait_for("event=leader")
+        standby = Process(other / "config.toml", *run)
+        procs.append(standby)
+        standby.wait_for("event=standby")
+        standby.wait_for("event=build reason=startup")
+        wait_until(lambda: feed in pings, 30, "the leader's ping", leader)
+        time.sleep(1)
+        assert pings.count(feed) == 1  # the standby built the same feeds and left them
+        assert standby.count("event=websub_ping") == 0
+
+        refusing.set()
+        when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+        for folder in (cfg.articles_dir, other / "articles"):
+            (folder / "late.md").write_text(f"---\ntitle: Late news\ndate: {when}\n---\nNew.\n",
+                                            encoding="utf-8")
+        leader.wait_for(r"event=websub_ping_failed .*status=503 attempt=3", timeout=60)
+        standby.wait_for("event=build reason=", timeout=30)
+        wait_until(lambda: standby.count("event=build reason=") >= 2, 30, "the standby's build",
+                   standby)
+
+        def kept() -> str:
+            with open_store(cfg) as store:
+                return store.get_meta("websub.unsent") or ""
+
+        assert feed in kept()
+        assert standby.count("event=websub_ping") == 0
+        leader.kill()
+        refusing.clear()
+        standby.wait_for("event=leader", timeout=30)
+        standby.wait_for("event=websub_ping_resumed", timeout=30)
+        wait_until(lambda: pings.count(feed) == 2 and not kept(), 30,
+                   "the kept pings posted by the new leader", standby)
+        assert standby.stop() == 0
+    finally:
+        hub.shutdown()
+        hub.server_close()

@@ -286,6 +286,7 @@ _HUB_LOCK = threading.Lock()
 class _Hub(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, list[str]]] = []
     failures_left = 0
+    refusal = 503  # what a refused ping is answered
     delay = 0.0  # seconds before answering: a slow hub
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -299,7 +300,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
                 cls.failures_left -= 1
             else:
                 cls.received.append(form)
-        self.send_response(503 if refuse else 204)
+        self.send_response(cls.refusal if refuse else 204)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -360,6 +361,28 @@ def test_websub_pings_every_url_and_stops_retrying_when_stopping(hub) -> None:
     assert not worker.is_alive()
     assert sorted(result[0]) == sorted(urls[:2])
     assert handler.failures_left == 98 and handler.received == []
+
+
+def test_the_pinger_reports_pings_accepted_or_refused_for_good_but_not_retryable_ones(
+        hub) -> None:
+    from feedpub.web.websub import REFUSED, RETRY, SENT, ping_outcomes
+
+    hub_url, handler = hub
+    settled: list[str] = []
+    pinger = HubPinger(hub_url, backoff=0.01, attempts=2, on_settled=settled.extend)
+    pinger.submit(["https://news.example.org/feed.xml"])
+    assert pinger.wait_idle(10)
+    assert settled == ["https://news.example.org/feed.xml"]
+    handler.failures_left, handler.refusal = 2, 503  # down for both tries: kept for later
+    pinger.submit(["https://news.example.org/atom.xml"])
+    assert pinger.wait_idle(10)
+    assert settled == ["https://news.example.org/feed.xml"]
+    handler.failures_left, handler.refusal = 1, 400  # refused for good: not tried again
+    outcome = ping_outcomes(hub_url, ["https://news.example.org/a.xml"], backoff=0.01)
+    assert outcome == {"https://news.example.org/a.xml": REFUSED}
+    assert handler.failures_left == 0 and len(handler.received) == 1
+    handler.refusal = 503
+    assert pinger.close(1) == []
 
 
 def test_closing_the_pinger_lets_queued_pings_reach_a_slow_hub(hub) -> None:

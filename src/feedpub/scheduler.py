@@ -25,9 +25,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -168,7 +168,7 @@ class DaemonScheduler:
                                     ) if shared else None
         self._state = threading.Lock()  # taking or losing leadership, and shutting down
         self._campaigner: threading.Thread | None = None
-        self._intervals: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._intervals: dict[str, tuple[int, Callable[[], None], bool]] = {}
         self._publish_at: datetime | None = None
         self._build_lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,6 +207,11 @@ class DaemonScheduler:
     def is_leader(self) -> bool:
         """Whether this process fires the scheduled jobs now."""
         return self.scheduler is not None and (self._leader is None or self._leader.held)
+
+    @property
+    def is_standby(self) -> bool:
+        """On a shared store, whether another process leads now (never on SQLite)."""
+        return self._leader is not None and not self._leader.held
 
     def confirm_leader(self) -> bool:
         """Right before a scheduled job acts: still the leader? (its session answers)"""
@@ -262,8 +267,8 @@ class DaemonScheduler:
         self.scheduler = scheduler
         for cadence in CADENCES:
             self._sync_digest_job(scheduler, cadence, grace)
-        for job_id, (seconds, func) in self._intervals.items():
-            self._add_interval(job_id, seconds, func)
+        for job_id, (seconds, func, first_now) in self._intervals.items():
+            self._add_interval(job_id, seconds, func, first_now)
         self._add_publish(self._publish_at)
         scheduler.resume()
         log_event(log, "scheduler_started", lock=self._lock.path,
@@ -324,18 +329,22 @@ class DaemonScheduler:
                                replace_existing=True, misfire_grace_time=None)
         log_event(log, "publish_scheduled", at=when)
 
-    def every(self, job_id: str, seconds: int, func: Callable[[], None]) -> None:
-        """Run `func` every `seconds` (0: never), one run at a time, skipped runs coalesced."""
+    def every(self, job_id: str, seconds: int, func: Callable[[], None], *,
+              first_now: bool = False) -> None:
+        """Run `func` every `seconds` (0: never), one run at a time, skipped runs coalesced;
+        with `first_now`, also as soon as this process becomes the one that fires jobs."""
         if seconds > 0:
-            self._intervals[job_id] = (seconds, func)
-            self._add_interval(job_id, seconds, func)
+            self._intervals[job_id] = (seconds, func, first_now)
+            self._add_interval(job_id, seconds, func, first_now)
 
-    def _add_interval(self, job_id: str, seconds: int, func: Callable[[], None]) -> None:
+    def _add_interval(self, job_id: str, seconds: int, func: Callable[[], None],
+                      first_now: bool = False) -> None:
         if self.scheduler is None:
             return
+        extra: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if first_now else {}
         self.scheduler.add_job(func, IntervalTrigger(seconds=seconds), id=job_id,
                                jobstore="memory", replace_existing=True, coalesce=True,
-                               max_instances=1)
+                               max_instances=1, **extra)
 
     def _watch_articles(self) -> None:
         """Rebuild once per burst of changes: watchfiles yields after `step` ms without a new

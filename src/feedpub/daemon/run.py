@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import signal
 import socket
@@ -36,13 +35,12 @@ from ..store import open_store
 from ..web.app import FeedpubApp, create_app, server_options
 from ..web.connections import raise_descriptor_limit
 from ..web.metrics import Metrics
-from ..web.websub import HubPinger, changed_feed_urls
+from ..web.websub import changed_feed_urls
+from .pings import PING_RETRY_SECONDS, Announcer
 from .status import META_LAST_BUILD, META_NEXT_PUBLISH
 
 log = logging.getLogger("feedpub.daemon")
 
-META_UNSENT_PINGS = "websub.unsent"  # JSON list of feed URLs not announced before a stop
-PING_SHUTDOWN_WAIT = 3.0  # seconds shutdown waits for WebSub pings in flight
 QUEUE_SHUTDOWN_WAIT = 120.0  # seconds shutdown waits for a queue pass to checkpoint
 
 
@@ -112,7 +110,7 @@ class Daemon:
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build,
                                          digest=self.send_digest if send else self.plan_digest)
         hub = cfg.feeds.websub_hub
-        self.pinger = HubPinger(hub) if hub else None
+        self.pings = Announcer(cfg, hub) if hub else None
 
     def build(self, reason: str) -> datetime | None:
         """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
@@ -143,9 +141,9 @@ class Daemon:
                   written=len(report.written), skipped=len(report.skipped),
                   next_publish=report.next_publish,
                   ms=int((finished - started).total_seconds() * 1000))
-        urls = changed_feed_urls(self.cfg.site.base_url, report.written)
-        if self.pinger is not None and urls:
-            self.pinger.submit(urls)
+        if self.pings is not None:
+            self.pings.announce(changed_feed_urls(self.cfg.site.base_url, report.written),
+                                leader=not self.scheduler.is_standby)
         return report.next_publish
 
     def _log_skipped(self, skipped: list[ArticleError]) -> None:
@@ -290,7 +288,9 @@ class Daemon:
             try:
                 queue = self.start_queue() if self.send else None
                 self._deliverability_checks()
-                self._resume_pings()
+                if self.pings is not None:  # the leader's job: at its start, then on a timer
+                    self.scheduler.every("websub-retry", PING_RETRY_SECONDS, self._retry_pings,
+                                         first_now=True)
                 sock = sock or bind(host, port)
                 actual = sock.getsockname()[1]
                 shown = f"[{host}]" if ":" in host else host
@@ -309,39 +309,19 @@ class Daemon:
                 if queue is not None:
                     queue.join(QUEUE_SHUTDOWN_WAIT)
                 self.scheduler.shutdown(wait=True)
-                self._close_pinger()
+                if self.pings is not None:
+                    self.pings.close()
                 log_event(log, "stopped")
 
-    def _resume_pings(self) -> None:
-        """Queue the pings the last run could not send before it stopped (the lock is ours)."""
-        if self.pinger is None:
-            return
-        with open_store(self.cfg) as store:
-            saved = store.get_meta(META_UNSENT_PINGS)
-            if saved:
-                store.set_meta(META_UNSENT_PINGS, "")
-        try:
-            loaded = json.loads(saved) if saved else []
-        except ValueError:
-            loaded = []  # not written by this program: nothing to resume
-        urls = [url for url in loaded if isinstance(url, str)] if isinstance(loaded, list) else []
-        if urls:
-            log_event(log, "websub_ping_resumed", hub=self.pinger.hub, urls=len(urls))
-            self.pinger.submit(urls)
-
-    def _close_pinger(self) -> None:
-        """Let queued pings go out for up to PING_SHUTDOWN_WAIT s; keep the rest for the next
-        start (once the builds have stopped, so none is queued after this)."""
-        if self.pinger is None:
-            return
-        unsent = self.pinger.close(PING_SHUTDOWN_WAIT)
-        if not unsent:
+    def _retry_pings(self) -> None:
+        """Post again the WebSub pings kept in the store (leader only); errors are logged."""
+        if self.pings is None or not self._still_leader("websub-retry"):
             return
         try:
-            with open_store(self.cfg) as store:
-                store.set_meta(META_UNSENT_PINGS, json.dumps(unsent))
-        except Exception:  # noqa: BLE001 - the shutdown must go on; the loss is logged
-            log.warning("could not keep %d unsent WebSub pings", len(unsent), exc_info=True)
+            self.pings.retry()
+        except Exception as exc:  # noqa: BLE001 - the next run tries again
+            log_event(log, "websub_retry_failed", level=logging.WARNING,
+                      error=f"{type(exc).__name__}: {exc}")
 
 
 def _follow_port(cfg: Config, sock: socket.socket) -> Config:

@@ -3,8 +3,9 @@
 Pings never hold up a build: `HubPinger` queues the changed URLs and a background thread
 posts them (one request per URL, as hubs expect, several at once), merging URLs that pile up
 while a slow hub is being waited for. Closing the pinger lets queued pings go out for a few
-seconds, then stops them and returns the URLs not yet announced (the daemon keeps those for
-its next start): a hub that does not answer cannot delay shutdown.
+seconds, then stops them and returns the URLs not yet announced: a hub that does not answer
+cannot delay shutdown. `on_settled` hears of every URL the hub accepted or refused for good,
+so that the daemon can keep the others in its store until they are (see `daemon.pings`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlencode
 
 from .. import __version__
@@ -31,9 +32,13 @@ def changed_feed_urls(base_url: str, written: Iterable[str]) -> list[str]:
     return [base_url + path for path in written if content_type_for(path)[1]]
 
 
+SENT, RETRY, REFUSED = "sent", "retry", "refused"  # how a ping ended
+
+
 def _ping_one(hub: str, url: str, *, attempts: int, timeout: float, backoff: float,
-              stop: threading.Event) -> bool:
-    """POST hub.mode=publish for one URL, retrying failures until `stop` is set."""
+              stop: threading.Event) -> str:
+    """POST hub.mode=publish for one URL, retrying failures until `stop` is set: SENT, RETRY
+    (worth another try later) or REFUSED (the hub said no for good: a 4xx other than 429)."""
     body = urlencode({"hub.mode": "publish", "hub.url": url}).encode("ascii")
     for attempt in range(1, attempts + 1):
         try:
@@ -51,40 +56,51 @@ def _ping_one(hub: str, url: str, *, attempts: int, timeout: float, backoff: flo
             reason = ""
         if 200 <= status < 300:
             log_event(log, "websub_ping", hub=hub, url=url, status=status, attempt=attempt)
-            return True
+            return SENT
         retryable = status == 0 or status == 429 or status >= 500
         log_event(log, "websub_ping_failed", level=logging.WARNING, hub=hub, url=url,
                   status=status, attempt=attempt, reason=reason)
-        if not retryable or attempt == attempts or stop.wait(backoff * 2 ** (attempt - 1)):
-            return False
-    return False
+        if not retryable:
+            return REFUSED
+        if attempt == attempts or stop.wait(backoff * 2 ** (attempt - 1)):
+            return RETRY
+    return RETRY
 
 
 def ping_hub(hub: str, urls: Iterable[str], *, attempts: int = 3, timeout: float = 10.0,
              backoff: float = 1.0, stop: threading.Event | None = None) -> list[str]:
-    """Ping the hub for each URL (up to MAX_PARALLEL at once); returns the URLs not accepted.
+    """Ping the hub for each URL (up to MAX_PARALLEL at once); returns the URLs not accepted."""
+    outcome = ping_outcomes(hub, urls, attempts=attempts, timeout=timeout, backoff=backoff,
+                            stop=stop)
+    return [url for url, result in outcome.items() if result != SENT]
+
+
+def ping_outcomes(hub: str, urls: Iterable[str], *, attempts: int = 3, timeout: float = 10.0,
+                  backoff: float = 1.0, stop: threading.Event | None = None) -> dict[str, str]:
+    """Ping the hub for each URL (up to MAX_PARALLEL at once): how each ended (SENT, RETRY or
+    REFUSED), in the order given.
 
     Each URL is tried at most `attempts` times; once `stop` is set no retry is started. The
     worker threads are daemon threads, so a hub that never answers cannot keep the process
     alive at exit."""
     stop = stop or threading.Event()
     pending = list(dict.fromkeys(urls))
-    failed: list[str] = []
+    results: dict[str, str] = {}
     lock = threading.Lock()
     slots = threading.Semaphore(MAX_PARALLEL)
 
     def worker(url: str) -> None:
+        result = RETRY
         try:
-            sent = not stop.is_set() and _ping_one(hub, url, attempts=attempts,
-                                                   timeout=timeout, backoff=backoff, stop=stop)
+            if not stop.is_set():
+                result = _ping_one(hub, url, attempts=attempts, timeout=timeout,
+                                   backoff=backoff, stop=stop)
         except Exception:  # noqa: BLE001 - reported as a failed ping, never a dead thread
             log.warning("websub ping of %s failed", url, exc_info=True)
-            sent = False
         finally:
             slots.release()
-        if not sent:
-            with lock:
-                failed.append(url)
+        with lock:
+            results[url] = result
 
     threads = []
     for url in pending:
@@ -95,7 +111,7 @@ def ping_hub(hub: str, urls: Iterable[str], *, attempts: int = 3, timeout: float
         threads.append(thread)
     for thread in threads:
         thread.join()
-    return [url for url in pending if url in failed]
+    return {url: results.get(url, RETRY) for url in pending}
 
 
 class HubPinger:
@@ -105,8 +121,10 @@ class HubPinger:
     the pings it queued just before (see `close`)."""
 
     def __init__(self, hub: str, *, attempts: int = 3, timeout: float = 10.0,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0,
+                 on_settled: Callable[[list[str]], None] | None = None) -> None:
         self.hub = hub
+        self._on_settled = on_settled
         self._stop = threading.Event()
         self.attempts, self.timeout, self.backoff = attempts, timeout, backoff
         self._pending: dict[str, None] = {}  # insertion-ordered set: repeats merge
@@ -136,8 +154,12 @@ class HubPinger:
                     return
                 self._batch, self._pending = list(self._pending), {}
             try:
-                ping_hub(self.hub, self._batch, attempts=self.attempts, timeout=self.timeout,
-                         backoff=self.backoff, stop=self._stop)
+                outcome = ping_outcomes(self.hub, self._batch, attempts=self.attempts,
+                                        timeout=self.timeout, backoff=self.backoff,
+                                        stop=self._stop)
+                settled = [url for url, result in outcome.items() if result != RETRY]
+                if settled and self._on_settled is not None:
+                    self._on_settled(settled)
             except Exception:  # noqa: BLE001 - a ping problem must not end the pinger
                 log.warning("websub ping batch failed", exc_info=True)
             finally:
