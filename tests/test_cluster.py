@@ -168,3 +168,46 @@ def test_a_sender_of_this_host_that_is_gone_leaves_no_claim_behind(make_site, po
         with claiming(store, lease) as mine:
             assert dead.held() == 0 and alive.held() == 3
             assert len(mine.claim(issue, now=now, lease=lease, limit=50)) == 7
+
+
+def test_a_worker_rides_out_a_database_outage_and_finishes_the_issue(make_site, postgres_url,
+                                                                     procs) -> None:
+    """The worker's database refuses every connection for a while (as in a restart or a
+    failover): the worker waits and starts again, and nobody is lost or mailed twice beyond
+    the bound of a crash."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    total, connections = 600, 1
+    database = make_url(postgres_url).database
+    with SmtpServer() as server:
+        cfg = _site(make_site, postgres_url, server, f"connections = {connections}\nrate = 150",
+                    "lease_seconds = 3\nclaim_batch = 20")
+        issue = plan(cfg, total)
+        worker = Process(cfg, "worker", "--name", "w0")
+        procs.append(worker)
+        worker.wait_for("event=worker_started")
+        wait_until(lambda: len(server.handler.received) >= 100, 60, "a sixth of the issue",
+                   worker)
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres",
+                             autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+            try:
+                wait_until(lambda: worker.count("event=worker_database_error") >= 2, 60,
+                           "two failed starts", worker)
+                assert worker.proc.poll() is None  # still running, waiting for the database
+                stalled = len(server.handler.received)
+                assert stalled < total, "the outage must land before the end of the issue"
+            finally:
+                admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        wait_until(lambda: outbox_counts(cfg, issue) == {"sent": total}, 120, "all sent",
+                   worker)
+        assert worker.stop() == 0
+        worker.wait_for(r"event=worker_stopped .*database_errors=[2-9]")
+    assert worker.count(r"retry_in=1.0") >= 1 and worker.count(r"retry_in=2.0") >= 1
+    copies = server.handler.copies()
+    assert set(copies) == {f"user{i}@example.com" for i in range(total)}
+    assert sum(n - 1 for n in copies.values()) <= connections, {
+        k: n for k, n in copies.items() if n > 1}

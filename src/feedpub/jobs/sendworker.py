@@ -13,6 +13,12 @@ recorded can go out again after a crash: at most one per SMTP session of the dea
 at a time. However many workers run, they cannot take more than `rate` per second between
 them (plus one bucket's worth, a tenth of a second of sending, at the start).
 
+A database that cannot be reached (restarted, failed over, a network cut) does not end a
+worker: it logs `worker_database_error`, waits (1 s, doubling up to DB_RETRY_MAX) and starts
+again with a fresh connection, under the same name. Rows it had claimed are taken up again
+once their lease runs out, by it or another worker; what was sent but not recorded is bounded
+as after a crash.
+
 SQLite is one process by design (its file lock, `feedpub run`): a worker refuses it.
 """
 
@@ -23,9 +29,11 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from ..config import Config
 from ..delivery.sender import IssueSender, Tally
-from ..errors import ClusterError, DeliveryError
+from ..errors import ClusterError, DeliveryError, StoreError
 from ..logfmt import log_event
 from ..store import Store, open_store
 from ..store.claims import Claims, SharedRate, claiming, owner_name
@@ -36,6 +44,8 @@ from .queue import relay_failed, relay_worked
 log = logging.getLogger("feedpub.worker")
 
 RELAY_PAUSE = 30.0  # seconds a worker waits after the relay could not be used
+DB_RETRY_FIRST = 1.0  # seconds a worker waits after the database failed, doubled each time
+DB_RETRY_MAX = 30.0
 
 
 def require_shared_store(cfg: Config, what: str = "feedpub worker") -> None:
@@ -59,6 +69,8 @@ class WorkerReport:
     retried: int = 0
     skipped: int = 0
     relay_errors: int = 0
+    database_errors: int = 0
+    passes: int = 0  # looks at the queue that went through
 
     def add(self, tally: Tally) -> None:
         self.sent += tally.sent
@@ -75,20 +87,51 @@ def run_worker(cfg: Config, *, stop: threading.Event, name: str | None = None,
     require_shared_store(cfg)
     report = WorkerReport(name or owner_name())
     lease = timedelta(seconds=float(cfg.cluster.lease_seconds))
+    log_event(log, "worker_started", name=report.name, lease=lease.total_seconds(),
+              batch=cfg.cluster.claim_batch,
+              rate=(cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0) or None)
+    wait, passes = DB_RETRY_FIRST, 0
+    while not stop.is_set():
+        try:
+            _work(cfg, stop, report, lease, idle)
+        except (sa.exc.DBAPIError, StoreError) as exc:  # the database went away: wait, retry
+            if isinstance(exc, StoreError) and not isinstance(exc.__cause__,
+                                                              sa.exc.DBAPIError):
+                raise  # not an outage (a schema older or newer than the code): say so and stop
+            if stop.is_set():
+                break
+            if report.passes > passes:  # it worked for a while since the last failure
+                wait, passes = DB_RETRY_FIRST, report.passes
+            report.database_errors += 1
+            log_event(log, "worker_database_error", level=logging.WARNING, name=report.name,
+                      error=_first_line(exc), retry_in=wait)
+            stop.wait(wait)
+            wait = min(DB_RETRY_MAX, wait * 2)
+    log_event(log, "worker_stopped", name=report.name, sent=report.sent,
+              failed=report.failed, deferred=report.retried, skipped=report.skipped,
+              database_errors=report.database_errors)
+    return report
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _work(cfg: Config, stop: threading.Event, report: WorkerReport, lease: timedelta,
+          idle: float) -> None:
+    """Passes over the queue on one connection until `stop` is set (a database error ends
+    them early: the caller starts again)."""
     with open_store(cfg) as store, claiming(store, lease, report.name) as claims:
         limiter = SharedRate.of(cfg, store)
-        log_event(log, "worker_started", name=report.name, lease=lease.total_seconds(),
-                  batch=cfg.cluster.claim_batch, rate=limiter.rate or None)
         while not stop.is_set():
             worked = _one_pass(cfg, store, claims, limiter, lease, stop, report)
+            report.passes += 1
             if worked is None:
                 report.relay_errors += 1
                 stop.wait(min(RELAY_PAUSE, float(cfg.delivery.queue_interval)))
             elif not worked:
                 stop.wait(idle)
-    log_event(log, "worker_stopped", name=report.name, sent=report.sent,
-              failed=report.failed, deferred=report.retried, skipped=report.skipped)
-    return report
 
 
 def _one_pass(cfg: Config, store: Store, claims: Claims, limiter: SharedRate,
