@@ -365,7 +365,7 @@ def test_websub_pings_every_url_and_stops_retrying_when_stopping(hub) -> None:
 
 def test_the_pinger_reports_pings_accepted_or_refused_for_good_but_not_retryable_ones(
         hub) -> None:
-    from feedpub.web.websub import REFUSED, RETRY, SENT, ping_outcomes
+    from feedpub.web.websub import REFUSED, ping_outcomes
 
     hub_url, handler = hub
     settled: list[str] = []

@@ -226,7 +226,11 @@ class DaemonScheduler:
     def _campaign(self) -> None:
         period = self.cfg.cluster.failover_seconds / 3
         while not self._stop.wait(period):
-            self._campaign_once()
+            try:
+                self._campaign_once()
+            except Exception as exc:  # noqa: BLE001 - e.g. the database went away: next turn
+                log_event(log, "campaign_failed", level=logging.WARNING,
+                          error=f"{type(exc).__name__}: {exc}")
 
     def _campaign_once(self, first: bool = False) -> None:
         assert self._leader is not None
