@@ -211,3 +211,51 @@ def test_a_worker_rides_out_a_database_outage_and_finishes_the_issue(make_site, 
     assert set(copies) == {f"user{i}@example.com" for i in range(total)}
     assert sum(n - 1 for n in copies.values()) <= connections, {
         k: n for k, n in copies.items() if n > 1}
+
+
+def test_two_nodes_planning_the_same_digest_at_once_make_one_issue(make_site, postgres_url,
+                                                                   caplog) -> None:
+    """The fence behind leadership: a leader paused past its lease that wakes and plans while
+    the new leader does the same. Each article goes into one issue of a cadence only, so one
+    planner wins and the other writes nothing."""
+    import threading
+
+    from cluster_helpers import bulk_subscribers
+    from feedpub.jobs.mailing import plan_issue
+    from mail_helpers import article
+
+    with SmtpServer() as server:
+        cfg = _site(make_site, postgres_url, server)
+    bulk_subscribers(cfg, 4000)  # a transaction long enough for both to be inside it
+    now = datetime.now(UTC)
+    pool = [article(n, now=now) for n in range(1, 4)]
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def planner() -> None:
+        with open_store(cfg) as store:
+            start.wait()
+            try:
+                results.append(plan_issue(cfg, store, "weekly", now=now, articles=pool))
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+                results.append(exc)
+
+    threads = [threading.Thread(target=planner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    issues = [r for r in results if r is not None]
+    assert len(results) == 2 and len(issues) == 1, results
+    # Both were inside the transaction: the loser met the fence, not "nothing new".
+    assert "another process planned a weekly issue of these articles first" in caplog.text
+    issue_id = issues[0].id  # type: ignore[attr-defined]
+    assert outbox_counts(cfg, issue_id) == {"pending": 4000}
+    with open_store(cfg) as store, store.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        from feedpub.store import schema
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.issues)
+                            ).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.outbox)
+                            ).scalar_one() == 4000

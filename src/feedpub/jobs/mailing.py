@@ -28,7 +28,7 @@ from ..mail.personalize import subscriber_values
 from ..store import Store, Subscriber, open_store
 from ..store.claims import SharedRate, claiming
 from ..store.leader import is_shared
-from ..store.outbox import Issue, IssueCounts, Outbox
+from ..store.outbox import AlreadyPlanned, Issue, IssueCounts, Outbox
 from ..store.queue import DeliveryQueue
 from .archive import publish_archive, record_public_issue
 from .sendlock import SendBusyError, send_lock
@@ -121,10 +121,14 @@ def _plan(cfg: Config, store: Store, cadence: str, now: datetime,
         log.info("%s digest: no new article since %s; nothing to send", cadence,
                  since.isoformat())
         return None, 0
-    issue = outbox.create_issue(
-        cadence, now=now, since=since, article_ids=[a.id for a in chosen],
-        default_cadence=cfg.digest.default_cadence,
-        variant_for=_variant_renderer(cfg, cadence, chosen, now))
+    try:
+        issue = outbox.create_issue(
+            cadence, now=now, since=since, article_ids=[a.id for a in chosen],
+            default_cadence=cfg.digest.default_cadence,
+            variant_for=_variant_renderer(cfg, cadence, chosen, now))
+    except AlreadyPlanned as exc:
+        log.warning("%s digest: %s", cadence, exc)
+        return None, 0
     if issue is None:
         log.info("%s digest: %d new article(s) but no active subscriber would receive them; "
                  "nothing sent or recorded (they go out once someone would)", cadence,

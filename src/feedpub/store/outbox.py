@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import StoreError
 from ..mail.model import Digest
 from . import Store, schema
 
@@ -25,6 +26,11 @@ BATCH = 500
 _O = schema.outbox
 _I = schema.issues
 _S = schema.subscribers
+
+
+class AlreadyPlanned(StoreError):
+    """Another process planned an issue of these articles first (two planners raced: a
+    leader that was paused while a standby took over). Nothing of this one was written."""
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,14 @@ class Outbox:
                 cadence=cadence, created=now, since=since, status="pending",
                 article_ids=json.dumps(list(article_ids)), total=0)))
             if article_ids:
-                conn.execute(schema.sent_articles.insert(), [
-                    {"cadence": cadence, "article_id": a, "issue_id": issue_id}
-                    for a in article_ids])
+                try:  # the fence: (cadence, article) is unique, whoever plans
+                    conn.execute(schema.sent_articles.insert(), [
+                        {"cadence": cadence, "article_id": a, "issue_id": issue_id}
+                        for a in article_ids])
+                except sa.exc.IntegrityError as exc:  # rolled back as it leaves the block
+                    raise AlreadyPlanned(
+                        f"another process planned a {cadence} issue of these articles first; "
+                        "nothing was written (nothing to do)") from exc
             variants: dict[str, int | None] = {}
             total = 0
             cadence_match = (_S.c.cadence == cadence)
