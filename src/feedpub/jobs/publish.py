@@ -190,7 +190,8 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 
 
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
-    """Everything the build writes: the feed set and, when available, the site pages."""
+    """Everything the build writes: the feed set and, unless `[site] pages = false`, the
+    site pages."""
     from ..articles.scan import unify_tags
     from ..feeds.entries import ArticleDigests
     from ..feeds.writers import plan_feeds
@@ -198,6 +199,8 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
     planned = list(plan_feeds(articles, cfg, digests, unified=True))
+    if not cfg.site.pages:  # feeds only: the pages live elsewhere
+        return planned
     try:
         from ..site import plan as site_plan
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
