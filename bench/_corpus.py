@@ -41,6 +41,16 @@ ACCENTED = (
     "Ångström", "jalapeño", "München", "Malmö", "Dvořák", "Œuvre", "Straße",
 )
 EXOTIC = ("東京", "Αθήνα", "Москва", "القاهرة", "서울", "★", "→", "€", "½", "R&D")
+# Most real sites carry some text beyond Latin-1: emoji, quoted names and phrases in other
+# scripts, full-width punctuation. Most articles of the corpus get some (see `_flavour`).
+EMOJI = ("🎉", "🚋", "📚", "🌧️", "👍", "❤️", "🏥", "🚲", "☕", "🇪🇺", "👩‍🏫", "😀")
+PHRASES = (
+    "東京都の新しい図書館が開館しました（入場無料）", "北京市公共交通改革方案",
+    "서울시 한강 공원 개장 행사", "한국어 안내문을 배포했다",
+    "افتتاح المكتبة العامة الجديدة في القاهرة", "قال رئيس البلدية إن المشروع سيكتمل",
+    "Здание вокзала откроется весной", "Η νέα γέφυρα της Αθήνας",
+    "Łódź i Kraków: nowe linie tramwajowe", "Ökonomie & Straßenbahn in Köln",
+)
 HEADINGS = (
     "What Changes", "Opening Hours", "Background", "What Residents Said", "Next Steps",
     "Costs and Funding", "Timeline", "Reactions", "How to Take Part", "Further Details",
@@ -72,13 +82,19 @@ class SyntheticArticle:
         return f"{self.day.isoformat()}-{self.slug}"
 
 
-def _sentence(rng: random.Random) -> str:
+def _sentence(rng: random.Random, flavour: float) -> str:
+    """One sentence; `flavour` is how often the article quotes emoji or another script."""
     words = [rng.choice(WORDS) for _ in range(rng.randint(8, 22))]
     roll = rng.random()
     if roll < 0.15:
         words.insert(rng.randrange(len(words)), rng.choice(ACCENTED))
     elif roll < 0.20:
         words.insert(rng.randrange(len(words)), rng.choice(EXOTIC))
+    roll = rng.random()
+    if roll < flavour:
+        words.insert(rng.randrange(len(words)), rng.choice(EMOJI))
+    elif roll < 2 * flavour:
+        words.insert(rng.randrange(len(words)), f"“{rng.choice(PHRASES)}”")
     if rng.random() < 0.1:
         at = rng.randrange(1, len(words))
         words[at] = f"“{words[at]}”"
@@ -86,15 +102,22 @@ def _sentence(rng: random.Random) -> str:
     return text[0].upper() + text[1:] + rng.choice(PUNCT)
 
 
-def _paragraph(rng: random.Random) -> str:
-    return " ".join(_sentence(rng) for _ in range(rng.randint(2, 6)))
+def _paragraph(rng: random.Random, flavour: float) -> str:
+    return " ".join(_sentence(rng, flavour) for _ in range(rng.randint(2, 6)))
 
 
-def _title(rng: random.Random) -> str:
+def _title(rng: random.Random, flavour: float) -> str:
     words = [rng.choice(WORDS) for _ in range(rng.randint(3, 7))]
     if rng.random() < 0.2:
         words.append(rng.choice(ACCENTED))
-    return " ".join(w[0].upper() + w[1:] for w in words)
+    title = " ".join(w[0].upper() + w[1:] for w in words)
+    return f"{title} {rng.choice(EMOJI)}" if rng.random() < flavour else title
+
+
+def _flavour(rng: random.Random) -> float:
+    """Per sentence, the chance of an emoji (and again of a phrase in another script): none
+    in one article of five, up to one sentence in ten in the others."""
+    return 0.0 if rng.random() < 0.2 else rng.uniform(0.03, 0.1)
 
 
 def _slugify(title: str) -> str:
@@ -104,7 +127,8 @@ def _slugify(title: str) -> str:
 
 def _article(rng: random.Random, used: set[str]) -> SyntheticArticle:
     day = _EPOCH + timedelta(days=rng.randrange(_DAYS))
-    title = _title(rng)
+    flavour = _flavour(rng)
+    title = _title(rng, flavour)
     slug = _slugify(title)[:60].strip("-") or "article"
     base, n = slug, 2
     while slug in used:
@@ -114,7 +138,7 @@ def _article(rng: random.Random, used: set[str]) -> SyntheticArticle:
     blocks: list[tuple[str, str]] = []
     size = 0
     while size < target:
-        para = _paragraph(rng)
+        para = _paragraph(rng, flavour)
         grown = size + len(para.encode("utf-8")) + 2
         if blocks and grown > 6144:
             break
@@ -187,3 +211,9 @@ def write_corpus(articles: Iterable[SyntheticArticle], text_dir: Path | None,
             md = to_pelican_markdown(article).encode("utf-8")
             (markdown_dir / f"{article.filename}.md").write_bytes(md)
     return total
+
+
+def beyond_latin1(article: SyntheticArticle) -> bool:
+    """True if the article holds a character past U+00FF (emoji, CJK, Arabic, ...)."""
+    text = article.title + "".join(text for _, text in article.blocks)
+    return any(ord(c) > 0xFF for c in text)

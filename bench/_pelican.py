@@ -1,8 +1,20 @@
-"""The Pelican baseline: its own virtual environment, site folder and settings.
+"""The Pelican baselines: its own virtual environment, site folders and settings.
 
-Pelican is installed into bench/.work/pelican-venv (never into the project's environment)
-and configured to write only what it cannot avoid (one HTML page per article) plus its
-all-entries Atom and RSS feeds.
+Pelican is installed into bench/.work/pelican-venv (never into the project's environment).
+Two settings, each the closest Pelican comes to one of feedpub's builds of the same articles:
+
+- `feeds`: the all-entries Atom and RSS feeds with every entry (`FEED_MAX_ITEMS = None`) and
+  nothing else. `ARTICLE_SAVE_AS = ""` makes Pelican skip each article page before rendering
+  it (its writer returns at once for an empty name); no direct templates, no tag, category,
+  author, archive or draft pages. Compared with feedpub's `[site] pages = false`, which
+  writes every entry too (in its RFC 5005 archive pages, 50 per file, in RSS, Atom and JSON)
+  besides the newest 20 in feed.xml, atom.xml, feed.json and each tag's feeds.
+- `full`: the same feeds plus one page per article (`posts/<slug>.html`), the home page
+  paginated 20 to a page (`index.html`, `page/2.html`, ...) and one unpaginated page per
+  tag listing all its articles (`tags/<slug>.html`), as feedpub's full build writes them.
+  What differs: Pelican has no previous/next links on article pages in its default theme,
+  writes no sitemap.xml, robots.txt or 404 page and no tag feeds; feedpub writes no
+  `archives.html`, `tags.html` or category pages, which are off here.
 """
 
 from __future__ import annotations
@@ -14,9 +26,9 @@ from pathlib import Path
 from _measure import set_aside
 
 REQUIREMENT = "pelican[markdown]>=4,<5"
+MODES = ("feeds", "full")
 
-PELICANCONF = '''\
-"""Benchmark settings: article pages plus the all-entries Atom and RSS feeds only."""
+COMMON = '''\
 AUTHOR = "Bench"
 SITENAME = "Bench"
 SITEURL = "{siteurl}"
@@ -24,7 +36,6 @@ FEED_DOMAIN = SITEURL
 RELATIVE_URLS = False
 TIMEZONE = "UTC"
 DEFAULT_LANG = "en"
-PATH = "content"
 ARTICLE_PATHS = [""]
 PAGE_PATHS = []
 STATIC_PATHS = []
@@ -43,14 +54,10 @@ TAG_FEED_ATOM = None
 TAG_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 TRANSLATION_FEED_RSS = None
-FEED_MAX_ITEMS = {feed_items}
+TRANSLATION_FEED = None
+FEED_MAX_ITEMS = None  # every entry, as feedpub's archive pages carry them
 
 ARTICLE_URL = "posts/{{slug}}.html"
-ARTICLE_SAVE_AS = "posts/{{slug}}.html"
-DIRECT_TEMPLATES = []
-PAGINATED_TEMPLATES = {{}}
-DEFAULT_PAGINATION = False
-TAG_SAVE_AS = ""
 CATEGORY_SAVE_AS = ""
 AUTHOR_SAVE_AS = ""
 YEAR_ARCHIVE_SAVE_AS = ""
@@ -59,12 +66,34 @@ DAY_ARCHIVE_SAVE_AS = ""
 DRAFT_SAVE_AS = ""
 DRAFT_PAGE_SAVE_AS = ""
 PAGE_SAVE_AS = ""
-TRANSLATION_FEED = None
 
 CACHE_CONTENT = False
 LOAD_CONTENT_CACHE = False
 CACHE_PATH = "cache"
 DELETE_OUTPUT_DIRECTORY = False
+'''
+
+FEEDS_ONLY = '''\
+"""Benchmark settings: the all-entries Atom and RSS feeds, no pages at all."""
+ARTICLE_SAVE_AS = ""  # the writer returns before rendering: no article pages
+DIRECT_TEMPLATES = []
+PAGINATED_TEMPLATES = {}
+DEFAULT_PAGINATION = False
+TAG_SAVE_AS = ""
+'''
+
+FULL = '''\
+"""Benchmark settings: feeds, article pages, the paginated home page and tag pages."""
+ARTICLE_SAVE_AS = "posts/{slug}.html"
+DIRECT_TEMPLATES = ["index"]
+# A tag page lists all its articles on one page, as feedpub's do (the theme needs its tag
+# pages paginated: one page as large as the corpus).
+PAGINATED_TEMPLATES = {"index": None, "tag": 1_000_000}
+DEFAULT_PAGINATION = 20
+PAGINATION_PATTERNS = ((1, "{url}", "{save_as}"),
+                       (2, "page/{number}.html", "page/{number}.html"))
+TAG_URL = "tags/{slug}.html"
+TAG_SAVE_AS = "tags/{slug}.html"
 '''
 
 
@@ -89,9 +118,11 @@ def version(exe: Path) -> str:
     return (done.stdout or done.stderr).strip()
 
 
-def write_settings(site: Path, siteurl: str, feed_items: int) -> None:
+def write_settings(site: Path, siteurl: str, mode: str) -> None:
+    """pelicanconf.py of one mode (`MODES`) in `site`."""
     site.mkdir(parents=True, exist_ok=True)
-    text = PELICANCONF.format(siteurl=siteurl.rstrip("/"), feed_items=feed_items)
+    head = FEEDS_ONLY if mode == "feeds" else FULL
+    text = head + COMMON.format(siteurl=siteurl.rstrip("/"))
     (site / "pelicanconf.py").write_text(text, encoding="utf-8")
 
 
@@ -101,5 +132,6 @@ def clean(site: Path) -> None:
         set_aside(site / name)
 
 
-def command(exe: Path) -> list[str]:
-    return [str(exe), "content", "-s", "pelicanconf.py", "-o", "output"]
+def command(exe: Path, content: Path) -> list[str]:
+    """Build the articles of `content` (shared by both modes) into ./output."""
+    return [str(exe), str(content), "-s", "pelicanconf.py", "-o", "output"]

@@ -2,14 +2,17 @@
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/build.py                  # N = 1,000 and 10,000, 3 runs each
+    .venv/bin/python bench/build.py                  # N = 1,000 and 10,000, 5 runs each
     .venv/bin/python bench/build.py --quick          # N = 200, 1 run: a smoke test
     .venv/bin/python bench/build.py --sizes 10000 --runs 5 --no-pelican --profile
+    .venv/bin/python bench/build.py --sizes 10000 --old bench/.work/old/.venv/bin/python
 
 Every figure is the wall time of a whole CLI process started as a subprocess, and its peak
-memory. feedpub: a cold build (no public/, no data/), a rebuild with nothing changed, one
-with a single article edited and one with a single article only touched. Pelican (in its own
-venv under bench/.work/) runs cold every time. The script prints figures and asserts nothing.
+memory. Cold builds, interleaved run by run: feedpub's full site and its feeds only
+(`[site] pages = false`), Pelican's full site and its feeds only (in its own venv under
+bench/.work/; see `_pelican`), and optionally an older feedpub (`--old`). Then feedpub's
+rebuilds: nothing changed, a single article edited, a single article only touched. The
+script prints figures and asserts nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -63,12 +67,18 @@ def default_python() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
+FEEDS_ONLY = "pages = false\n"
+# A second feedpub site over the same articles (paths are relative to its config file).
+SHARED_ARTICLES = '\n[paths]\narticles = "../feedpub/articles"\n'
+
+
 def feedpub_cmd(python: str, site: Path) -> list[str]:
     return [python, "-m", "feedpub", "--config", str(site / "config.toml"), "build"]
 
 
 def clean_feedpub(site: Path) -> None:
-    """A fresh site: only config.toml and articles/ stay (the rest is set aside)."""
+    """A fresh site: only config.toml and articles/ stay (the rest is set aside, not deleted:
+    see `_measure.set_aside`)."""
     for entry in site.iterdir():
         if entry.name not in ("config.toml", "articles"):
             set_aside(entry)
@@ -142,51 +152,106 @@ def entries(path: Path) -> str:
     return f"{path.name}: {count}"
 
 
-def describe_feedpub_output(public: Path, size: int) -> str:
+def _describe(folder: Path, feeds: list[Path], size: int, pages: bool) -> str:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    html = sum(1 for p in files if p.suffix == ".html")
+    posts = len(list((folder / "posts").glob("*.html"))) if (folder / "posts").exists() else 0
+    listed = ", ".join(entries(p) for p in sorted(feeds))
+    text = (f"{len(files)} files, {total / 1e6:.1f} MB, {html} .html of which {posts} "
+            f"posts/*.html; entries: {listed}")
+    if posts != (size if pages else 0):
+        text += f"  (WARNING: expected {size if pages else 0} article pages)"
+    return text
+
+
+def describe_feedpub_output(public: Path, size: int, pages: bool = True) -> str:
     if not public.exists():
         return "no public/ folder"
-    files = [p for p in public.rglob("*") if p.is_file()]
-    total = sum(p.stat().st_size for p in files)
-    posts = len(list((public / "posts").glob("*.html"))) if (public / "posts").exists() else 0
-    feeds = ", ".join(entries(p) for p in sorted(files)
-                      if p.suffix in (".xml", ".json") and p.parent == public)
-    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; entries: {feeds}"
-    if posts != size:
-        text += f"  (WARNING: expected {size} article pages)"
+    feeds = [p for p in public.iterdir() if p.suffix in (".xml", ".json") and p.is_file()]
+    archive = sorted((public / "archive").glob("*.xml")) if (public / "archive").exists() else []
+    text = _describe(public, feeds, size, pages)
+    if archive:
+        total = sum(int(entries(p).rsplit(" ", 1)[1]) for p in archive
+                    if entries(p).rsplit(" ", 1)[1].isdigit())
+        text += f"; RSS archive pages: {len(archive)} files, {total} entries"
     return text
 
 
-def describe_pelican_output(output: Path, size: int) -> str:
+def describe_pelican_output(output: Path, size: int, pages: bool = True) -> str:
     if not output.exists():
         return "no output/ folder"
-    files = [p for p in output.rglob("*") if p.is_file()]
-    total = sum(p.stat().st_size for p in files)
-    posts = len(list((output / "posts").glob("*.html"))) if (output / "posts").exists() else 0
-    feeds = ", ".join(entries(p) for p in sorted((output / "feeds").glob("*")))
-    text = f"{len(files)} files, {total / 1e6:.1f} MB, {posts} posts/*.html; entries: {feeds}"
-    if posts != size:
-        text += f"  (WARNING: expected {size} article pages)"
-    return text
+    feeds = sorted((output / "feeds").glob("*"))
+    return _describe(output, feeds, size, pages)
 
 
-def bench_size(size: int, site: Path, python: str, pelican: tuple[Path, Path] | None,
+@dataclasses.dataclass(frozen=True)
+class Sites:
+    """The folders of one corpus size: feedpub's (full, feeds only, older version) and
+    Pelican's (one per mode, sharing `pelican_content`)."""
+
+    base: Path
+
+    @property
+    def feedpub(self) -> Path:
+        return self.base / "feedpub"
+
+    @property
+    def feeds_only(self) -> Path:
+        return self.base / "feedpub-feeds"
+
+    @property
+    def old(self) -> Path:
+        return self.base / "feedpub-old"
+
+    @property
+    def pelican_content(self) -> Path:
+        return self.base / "pelican-content"
+
+    def pelican(self, mode: str) -> Path:
+        return self.base / f"pelican-{mode}"
+
+
+def _clean_pelican(folder: Path, _: int) -> None:
+    _pelican.clean(folder)
+
+
+def cold_jobs(sites: Sites, python: str, pelican: Path | None, old: str | None) -> list[Job]:
+    """Every cold build of one size, in the order they are interleaved."""
+    jobs = [Job("feedpub", "cold build", feedpub_cmd(python, sites.feedpub), sites.feedpub,
+                lambda i: clean_feedpub(sites.feedpub)),
+            Job("feedpub", "cold, feeds only", feedpub_cmd(python, sites.feeds_only),
+                sites.feeds_only, lambda i: clean_feedpub(sites.feeds_only))]
+    if pelican is not None:
+        for mode, scenario in (("full", "cold build"), ("feeds", "cold, feeds only")):
+            folder = sites.pelican(mode)
+            jobs.append(Job("pelican", scenario, _pelican.command(pelican, sites.pelican_content),
+                            folder, functools.partial(_clean_pelican, folder)))
+    if old is not None:
+        jobs.append(Job("old", "cold build", feedpub_cmd(old, sites.old), sites.old,
+                        lambda i: clean_feedpub(sites.old)))
+    return jobs
+
+
+def describe(job: Job, size: int) -> str:
+    if job.tool == "pelican":
+        return describe_pelican_output(job.cwd / "output", size,
+                                       pages=job.scenario == "cold build")
+    return describe_feedpub_output(job.cwd / "public", size, pages=job.scenario == "cold build")
+
+
+def bench_size(size: int, sites: Sites, python: str, pelican: Path | None, old: str | None,
                runs: int, logs: Path) -> list[Series]:
-    """Cold builds (feedpub and Pelican interleaved), then feedpub's rebuilds."""
+    """Cold builds (every tool and mode interleaved), then feedpub's rebuilds."""
+    site = sites.feedpub
     cmd = feedpub_cmd(python, site)
     public = site / "public"
-    jobs = [Job("feedpub", "cold build", cmd, site, lambda i: clean_feedpub(site))]
-    if pelican is not None:
-        exe, pel_site = pelican
-        jobs.append(Job("pelican", "cold build", _pelican.command(exe), pel_site,
-                        lambda i: _pelican.clean(pel_site)))
+    jobs = cold_jobs(sites, python, pelican, old)
     cold = run_jobs(size, jobs, runs, logs)
-    written = describe_feedpub_output(public, size)
-    print(f"  feedpub output: {written}", flush=True)
-    cold[0] = dataclasses.replace(cold[0], note=f"wrote {written}")
-    if pelican is not None:
-        written = describe_pelican_output(pelican[1] / "output", size)
-        print(f"  pelican output: {written}", flush=True)
-        cold[1] = dataclasses.replace(cold[1], note=f"wrote {written}")
+    for k, job in enumerate(jobs):
+        written = describe(job, size)
+        print(f"  {job.tool} {job.scenario} output: {written}", flush=True)
+        cold[k] = dataclasses.replace(cold[k], note=f"wrote {written}")
     out = list(cold)
     if not cold[0].ok:
         return out
@@ -219,31 +284,43 @@ def bench_size(size: int, site: Path, python: str, pelican: tuple[Path, Path] | 
     return out
 
 
-def prepare_sites(size: int, seed: int, with_pelican: bool) -> tuple[Path, Path]:
-    base = WORK / f"build-{size}"
-    set_aside(base)
-    fp_site, pel_site = base / "feedpub", base / "pelican"
-    fp_site.mkdir(parents=True)
-    (fp_site / "config.toml").write_text(CONFIG, encoding="utf-8")
+def prepare_sites(size: int, seed: int, with_pelican: bool, with_old: bool = False) -> Sites:
+    """Write the corpus once for feedpub and once for Pelican, and every tool's site folder."""
+    sites = Sites(WORK / f"build-{size}")
+    set_aside(sites.base)
+    sites.feedpub.mkdir(parents=True)
+    (sites.feedpub / "config.toml").write_text(CONFIG, encoding="utf-8")
+    sites.feeds_only.mkdir()
+    (sites.feeds_only / "config.toml").write_text(CONFIG + FEEDS_ONLY + SHARED_ARTICLES,
+                                                  encoding="utf-8")
+    if with_old:
+        sites.old.mkdir()
+        (sites.old / "config.toml").write_text(CONFIG + SHARED_ARTICLES, encoding="utf-8")
     started = time.perf_counter()
     corpus = _corpus.make_corpus(size, seed)
-    written = _corpus.write_corpus(corpus, fp_site / "articles",
-                                   pel_site / "content" if with_pelican else None)
+    written = _corpus.write_corpus(corpus, sites.feedpub / "articles",
+                                   sites.pelican_content if with_pelican else None)
     if with_pelican:
-        _pelican.write_settings(pel_site, BASE_URL, FEED_ITEMS)
+        for mode in _pelican.MODES:
+            _pelican.write_settings(sites.pelican(mode), BASE_URL, mode)
+    wide = sum(1 for a in corpus if _corpus.beyond_latin1(a))
     print(f"corpus N={size}: {written / 1e6:.1f} MB of plain text generated in "
-          f"{time.perf_counter() - started:.1f} s (seed {seed})", flush=True)
-    return fp_site, pel_site
+          f"{time.perf_counter() - started:.1f} s (seed {seed}); {wide / size:.0%} of the "
+          "articles carry text beyond Latin-1 (emoji, CJK, Arabic, ...)", flush=True)
+    return sites
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000", help="corpus sizes, comma-separated")
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per scenario (median)")
     parser.add_argument("--no-pelican", action="store_true", help="skip the Pelican baseline")
     parser.add_argument("--quick", action="store_true", help="smoke test: N=200, 1 run")
     parser.add_argument("--seed", type=int, default=20240305, help="corpus seed")
     parser.add_argument("--python", default=default_python(), help="interpreter for feedpub")
+    parser.add_argument("--old", metavar="PYTHON",
+                        help="also time the cold build of another feedpub installed for this "
+                             "interpreter (e.g. an older commit's venv), interleaved")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile feedpub's cold build and no-change rebuild "
                              "(cProfile, tracemalloc) at the largest size")
@@ -279,7 +356,7 @@ def wait_idle(limit: float) -> None:
 
 
 def profile_only(args: argparse.Namespace, size: int) -> int:
-    site, _ = prepare_sites(size, args.seed, with_pelican=False)
+    site = prepare_sites(size, args.seed, with_pelican=False).feedpub
     articles = sorted((site / "articles").glob("*.txt"))
     _profile.profile_build(args.python, site, WORK, lambda: clean_feedpub(site),
                            lambda: edit_article(articles, 0))
@@ -288,6 +365,8 @@ def profile_only(args: argparse.Namespace, size: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.old:  # absolute, but not resolved: a venv's python is a symbolic link
+        args.old = os.path.abspath(args.old)
     sizes = [200] if args.quick else [int(x) for x in args.sizes.split(",") if x.strip()]
     runs = 1 if args.quick else max(1, args.runs)
     if lock_work_dir() is None:
@@ -311,15 +390,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.2f} (other work on the machine makes figures noisier)\n",
           flush=True)
     results: list[Series] = []
+    if args.old:
+        old = subprocess.run([args.old, "-m", "feedpub", "--version"], capture_output=True,
+                             text=True, cwd=REPO)
+        print(f"old feedpub: {old.stdout.strip() or old.stderr.strip()} ({args.old})")
+    print("before each cold run the previous output is moved aside (renamed into "
+          f"{WORK / 'trash'}), not deleted; the trash is emptied after the measured runs")
     for size in sizes:
-        fp_site, pel_site = prepare_sites(size, args.seed, exe is not None)
+        sites = prepare_sites(size, args.seed, exe is not None, args.old is not None)
         settle()
-        results += bench_size(size, fp_site, args.python,
-                              None if exe is None else (exe, pel_site), runs, logs)
+        results += bench_size(size, sites, args.python, exe, args.old, runs, logs)
     empty_trash()
     report(results, sizes)
     save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
-                              "python": args.python, "cpus": os.cpu_count(),
+                              "python": args.python, "old": args.old,
+                              "cpus": os.cpu_count(),
                               "pelican": _pelican.version(exe) if exe else None,
                               "elapsed_s": time.perf_counter() - started,
                               "load_average_end": os.getloadavg()[0]})

@@ -392,3 +392,32 @@ def test_only_parse_article_marks_a_body_as_plain() -> None:
     from feedpub.articles.plain import parse_plain
 
     assert not parse_plain("date 2024-03-05 T\n\nBody\x01\n", "a.txt", SITE).plain_body
+
+
+# Text in other scripts, whose UTF-8 starts with the bytes the fast check looks at first
+# (C2, ED Hangul, EF full-width and variation selectors, F0 emoji), with and without a
+# forbidden character among it.
+_SCRIPTS = ("Café naïve Ærø \xa0½ «déjà»", "東京都の図書館（無料）", "한국어 안내문",
+            "القاهرة الجديدة", "Emoji 🎉👩\u200d🏫❤️🇪🇺", "𠀀𪜀 CJK extension B", "Ελληνικά Москва")
+
+
+@pytest.mark.parametrize("text", _SCRIPTS)
+def test_text_in_any_script_is_kept_whole(text: str) -> None:
+    article = parse_article(f"date 2024-03-05 {text}\n\n{text}.\n", "s.txt", SITE)
+    assert article.title == text
+    assert article.warnings == ()
+    assert not has_forbidden(text * 50)
+
+
+@pytest.mark.parametrize("bad", ["\x01", "\x85", "\ud800", "\ufdd0", "\ufffd", "\uffff",
+                                 "\U0001fffe", "\U0010ffff"])
+@pytest.mark.parametrize("text", _SCRIPTS)
+def test_a_forbidden_character_among_any_script_is_removed_with_a_warning(
+        text: str, bad: str) -> None:
+    body = f"{text} {text}{bad}{text}"
+    assert has_forbidden(body)
+    article = parse_article(f"date 2024-03-05 {text}\n\n{text}\n\n{body}.\n", "s.txt", SITE)
+    assert f"{text} {text}{text}." in article.html  # the rest kept, in order
+    assert bad not in article.html
+    assert article.warnings == ("s.txt:5: removed characters that feeds must not contain "
+                                "(control characters, noncharacters or U+FFFD)",)

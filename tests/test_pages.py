@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import feedparser
+import pytest
 from lxml import html
 
+from conftest import BASE_CONFIG
 from feedpub.articles.model import Article
+from feedpub.config import load_config
+from feedpub.errors import ConfigError
 from feedpub.jobs.publish import build_feeds
 from feedpub.site.plan import plan_pages
 from web_helpers import ARTICLES
@@ -126,3 +132,50 @@ def test_article_links_are_rebased_for_the_posts_folder(site) -> None:
     assert hrefs == ["../maps/market.html", "../about.html", "#top",
                      "https://elsewhere.example/x"]
     assert doc.xpath('//div[@class="body"]//img/@src') == ["../img/a.png"]
+
+
+def _files(public: Path) -> set[str]:
+    return {p.relative_to(public).as_posix() for p in public.rglob("*") if p.is_file()}
+
+
+def test_pages_false_builds_the_feeds_only_and_removes_the_pages(make_site) -> None:
+    cfg = make_site(ARTICLES)
+    build_feeds(cfg)
+    public = cfg.public_dir
+    before = _files(public)
+    assert {"index.html", "sitemap.xml", "robots.txt", "404.html", "style.css"} <= before
+    assert any(path.startswith("posts/") for path in before)
+
+    path = cfg.root / "config.toml"
+    config = path.read_text(encoding="utf-8")
+    path.write_text(config.replace("[site]\n", "[site]\npages = false\n", 1),
+                               encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.site.pages is False
+    report = build_feeds(cfg)
+    after = _files(public)
+    # The newsletter archive follows [newsletter] public_archive, not [site] pages.
+    pages = [p for p in after if p.endswith((".html", ".css", ".txt"))]
+    assert pages == ["newsletter/index.html"], after
+    assert "sitemap.xml" not in after
+    assert {"index.html", "sitemap.xml", "robots.txt", "404.html"} <= set(report.removed)
+    for name, kind in (("feed.xml", "rss20"), ("atom.xml", "atom10"),
+                       ("tags/python.xml", "rss20"), ("tags/web.atom", "atom10")):
+        feed = feedparser.parse((public / name).read_bytes())
+        assert not feed.bozo, (name, feed.bozo_exception)
+        assert feed.version == kind
+    feed = feedparser.parse((public / "feed.xml").read_bytes())
+    assert [e.title for e in feed.entries] == ["Second post", "First post"]
+    assert [e.link for e in feed.entries] == [
+        cfg.site.base_url + "posts/2026-01-05-second.html",
+        cfg.site.base_url + "posts/2026-01-02-first.html"]
+    assert json.loads((public / "feed.json").read_bytes())["items"]
+
+    path.write_text(config, encoding="utf-8")  # back on: the pages return
+    build_feeds(load_config(path))
+    assert _files(public) == before
+
+
+def test_pages_must_be_true_or_false(make_site) -> None:
+    with pytest.raises(ConfigError, match=r"'site\.pages' must be a bool"):
+        make_site(config_text=BASE_CONFIG.replace("[site]\n", '[site]\npages = "no"\n', 1))

@@ -1,10 +1,12 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of either;
+and a new folder filled out of sight, then moved in whole (`fresh_folder`)."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +87,60 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
                 os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def write_new(path: str, data: bytes, *, mode: int = 0o644) -> None:
+    """Create `path` (its folders made if missing) holding `data`; it must not exist yet.
+
+    For a folder no reader sees until it is complete (`fresh_folder`): no temporary file and
+    no rename, which a cold build of thousands of files would otherwise pay for each.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS, mode)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, _OPEN_FLAGS, mode)
+    try:
+        os.fchmod(fd, mode)  # the exact mode, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def fresh_folder(target: Path) -> Iterator[Path | None]:
+    """A folder to fill in place of `target` while `target` does not exist yet, else None.
+
+    The files go into a hidden folder beside `target`, which becomes `target` with one
+    rename when the block succeeds: a reader (a web server, `feedpub run`) sees no folder,
+    then the whole of it, never part of it. If `target` appeared meanwhile and is not empty,
+    the files are moved into it one by one (each `os.replace`, atomic per file). When the
+    block fails, the hidden folder is removed. With None, write into `target` itself, each
+    file atomically (`atomic_write`).
+    """
+    if os.path.lexists(target):
+        yield None
+        return
+    staging = target.parent / f".{target.name}.new-{os.getpid()}-{next(_serial)}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir()
+    try:
+        yield staging
+        try:
+            os.rename(staging, target)  # onto nothing, or onto an empty folder made meanwhile
+        except OSError:
+            _move_into(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move every file under `source` to the same place under `target` (replacing)."""
+    for folder, _, files in os.walk(source):
+        into = target / Path(folder).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.replace(os.path.join(folder, name), into / name)

@@ -75,11 +75,6 @@ _NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(1, 17)
                          for low in (0xFFFE, 0xFFFF))
 FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
                              "\ufdd0-\ufdef\ufffd-\uffff" + _NONCHARACTERS + "]")
-# The same set in two parts: the regex engine scans a class of 32 single astral characters
-# over ten times slower than one of ranges, and most text has no astral character at all.
-_FORBIDDEN_BMP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
-                            "\ufdd0-\ufdef\ufffd-\uffff]")
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 # Bytes that start the UTF-8 form of every forbidden character: the controls themselves,
 # C2 (C1 controls), ED (surrogates, written with "surrogatepass"), EF (U+FDD0-U+FFFF) and
 # F0-F4 (astral noncharacters). Text without any of them is clean, and deleting every other
@@ -87,22 +82,35 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _LEADS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xC2, 0xED, 0xEF,
                 *range(0xF0, 0xF5)])
 _NOT_LEADS = bytes(b for b in range(256) if b not in _LEADS)
-# C2 also leads U+00A0-U+00BF (no-break space, guillemets, degree sign, fractions), common in
-# clean text: when it is the only lead byte, the C1 controls are found in the bytes instead.
+# Those lead bytes also start allowed characters common in clean text: C2 no-break space and
+# guillemets, ED Hangul, EF full-width forms and the BOM, F0 emoji and CJK extensions. For
+# each lead present, the forbidden sequences it may start are looked for in the bytes, by a
+# pattern beginning with a literal byte (which the regex engine skips to), never by a
+# character class over the whole text (tens of times slower once the text holds an emoji).
+_MULTIBYTE_LEADS = bytes([0xC2, 0xED, 0xEF, *range(0xF0, 0xF5)])
 _C1_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]")
+_SURROGATES = re.compile(rb"\xed[\xa0-\xbf]")
+_BMP_NONCHARACTERS = re.compile(rb"\xef(?:\xb7[\x90-\xaf]|\xbf[\xbd-\xbf])")
+# U+nFFFE and U+nFFFF (planes 1-16) end in BF BE or BF BF, which no emoji or CJK letter does.
+_ASTRAL_NONCHARACTERS = re.compile(rb"[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]")
 
 
 def has_forbidden(text: str) -> bool:
-    """True if `text` holds a character of FORBIDDEN_CHARS (fast for the usual text)."""
+    """True if `text` holds a character of FORBIDDEN_CHARS (fast for text in any script)."""
     data = text.encode("utf-8", "surrogatepass")
     leads = data.translate(None, _NOT_LEADS)
     if not leads:
         return False
-    if not leads.strip(b"\xc2"):
-        return _C1_CONTROLS.search(data) is not None
-    if _FORBIDDEN_BMP.search(text):
+    if leads.translate(None, _MULTIBYTE_LEADS):
+        return True  # a C0 control or DEL
+    if b"\xc2" in leads and _C1_CONTROLS.search(data):
         return True
-    return bool(_ASTRAL.search(text)) and bool(FORBIDDEN_CHARS.search(text))
+    if b"\xed" in leads and _SURROGATES.search(data):
+        return True
+    if b"\xef" in leads and _BMP_NONCHARACTERS.search(data):
+        return True
+    return (b"\xbf\xbe" in data or b"\xbf\xbf" in data) \
+        and _ASTRAL_NONCHARACTERS.search(data) is not None
 
 
 def strip_forbidden(text: str) -> str:

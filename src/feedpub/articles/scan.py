@@ -37,7 +37,9 @@ def parse_article(text: str, source: str, site: SiteConfig,
     """
     from .plain import parse_plain
 
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:  # one scan for the usual file, not two replace scans
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     cleaned, bad_lines = clean_text(text)
     warnings = tuple(
         f"{source}:{line}: removed characters that feeds must not contain (control "

@@ -29,6 +29,7 @@ class SiteConfig:
     per_page: int = 20
     logo: str = ""
     icon: str = ""
+    pages: bool = True  # false: feeds only (no HTML pages, sitemap, robots.txt or 404 page)
 
     # Worked out on first use and kept (every article asks for them).
     @cached_property

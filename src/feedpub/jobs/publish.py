@@ -36,7 +36,7 @@ from ..articles.model import Article, LoadResult
 from ..articles.scan import arrange_articles, article_stats, check_unique, read_article
 from ..config import Config
 from ..errors import ArticleError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, fresh_folder, write_new
 from ..logfmt import log_event
 from ..outputs import OutputFile
 from .media import fill_lengths
@@ -190,7 +190,8 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 
 
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
-    """Everything the build writes: the feed set and, when available, the site pages."""
+    """Everything the build writes: the feed set and, unless `[site] pages = false`, the
+    site pages."""
     from ..articles.scan import unify_tags
     from ..feeds.entries import ArticleDigests
     from ..feeds.writers import plan_feeds
@@ -198,6 +199,8 @@ def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
     planned = list(plan_feeds(articles, cfg, digests, unified=True))
+    if not cfg.site.pages:  # feeds only: the pages live elsewhere
+        return planned
     try:
         from ..site import plan as site_plan
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
@@ -291,9 +294,12 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
             todo.append(output)
         else:
             keys[output.path] = known
-    for path, key, size in _write_outputs(public, todo, progress, workers):
-        keys[path] = (key, size)
-        report.written.append(path)
+    # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
+    with fresh_folder(public) as staging:
+        for path, key, size in _write_outputs(staging or public, todo, progress, workers,
+                                              fresh=staging is not None):
+            keys[path] = (key, size)
+            report.written.append(path)
     keys = {output.path: keys[output.path] for output in planned}  # the planned order
     # The previous build's list, even when its cache is not reused (config change, --force,
     # a manifest of an older version): files it wrote that this build does not plan go.
@@ -320,9 +326,10 @@ _RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about e
 
 
 def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
-                   workers: int) -> list[tuple[str, str, int]]:
+                   workers: int, fresh: bool = False) -> list[tuple[str, str, int]]:
     """Render and write `todo`, shared among `workers` processes when it is much work;
-    return (path, key, size) of each written file, in `todo` order."""
+    return (path, key, size) of each written file, in `todo` order. `fresh`: `public` is a
+    new folder no reader sees yet (`fsutil.fresh_folder`), so files are written directly."""
     costs = [output.cost for output in todo]
     parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
@@ -336,7 +343,10 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
             # No fsync per file: outputs can always be built again, and a crash that loses
             # one leaves it missing or short, which the next build's size check rewrites.
             data = output.render()
-            atomic_write(os.path.join(folder, output.path), data, fsync=False)
+            if fresh:
+                write_new(os.path.join(folder, output.path), data)
+            else:
+                atomic_write(os.path.join(folder, output.path), data, fsync=False)
             written.append((output.path, output.key, len(data)))
         return written
 
