@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 7  # 7: images and attachments; links, sizes, nesting and offsets checked
+CACHE_VERSION = 8  # 8: outputs being written are listed first (`mark_writing`)
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -64,6 +64,22 @@ def cache_paths(cfg: Config) -> tuple[Path, Path]:
     return cfg.data_dir / "build-manifest.pickle", cfg.data_dir / "build-articles.pickle"
 
 
+def _writing_path(cfg: Config) -> Path:
+    return cfg.data_dir / "build-writing.pickle"
+
+
+def mark_writing(cfg: Config, paths: Iterable[str]) -> None:
+    """Note, before a build writes them, the outputs whose manifest entry is about to go
+    stale: a build stopped midway leaves this list behind, and the next one takes those
+    outputs as unknown (rewritten) whatever the manifest says. `save_manifest` clears it."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    path = _writing_path(cfg)
+    earlier = _load_pickle(path)
+    listed = set(earlier) if isinstance(earlier, list | set | tuple) else set()
+    listed.update(paths)
+    _dump(path, sorted(listed))
+
+
 def _load_pickle(path: Path) -> Any:
     try:
         with path.open("rb") as handle:
@@ -79,7 +95,14 @@ def load_manifest(cfg: Config) -> BuildCache:
         return BuildCache()
     if data.get("version") != CACHE_VERSION:
         return BuildCache(older_outputs=_older_output_paths(data))
-    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
+    outputs = data["outputs"]
+    writing = _load_pickle(_writing_path(cfg))
+    if writing:  # a build stopped while writing these: their entries say nothing
+        outputs = dict(outputs)
+        for path in writing if isinstance(writing, list) else ():
+            if path in outputs:
+                outputs[path] = ("", -1)
+    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=outputs,
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []),
                       drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0))
@@ -180,3 +203,5 @@ def save_manifest(cfg: Config, cache: BuildCache) -> None:
         "outputs": cache.outputs, "published_ids": cache.published_ids,
         "next_publish": cache.next_publish, "errors": cache.errors,
         "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled})
+    with contextlib.suppress(FileNotFoundError):
+        _writing_path(cfg).unlink()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..articles.cache import (
     BuildCache,
@@ -28,6 +28,7 @@ from ..articles.cache import (
     config_fingerprint,
     load_articles,
     load_manifest,
+    mark_writing,
     packed_chunk,
     read_chunk,
     save_manifest,
@@ -48,6 +49,12 @@ from .workers import (
     map_chunks,
     split_by_cost,
 )
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from ..feeds.writers import FeedPlan
+    from ..site.plan import PagePlan, SiteShape
 
 log = logging.getLogger("feedpub.build")
 
@@ -191,19 +198,29 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
     """Everything the build writes: the feed set and, when available, the site pages."""
+    feeds, pages = plan_site(articles, cfg)
+    return [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
+
+
+def plan_site(articles: list[Article], cfg: Config, env: Environment | None = None, *,
+              unified: bool = False, shape: SiteShape | None = None,
+              ) -> tuple[FeedPlan, PagePlan | None]:
+    """The plans `plan_outputs` lists: the feed set and, when available, the site pages
+    (with the page environment `env`, when one is kept from an earlier build). `unified`
+    says the articles' tags are spelled one way already (`arrange_articles` did it)."""
     from ..articles.scan import unify_tags
     from ..feeds.entries import ArticleDigests
-    from ..feeds.writers import plan_feeds
+    from ..feeds.writers import FeedPlan
 
-    articles = unify_tags(articles)
+    if not unified:
+        articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
-    planned = list(plan_feeds(articles, cfg, digests, unified=True))
+    feeds = FeedPlan(articles, cfg, digests, unified=True)
     try:
         from ..site import plan as site_plan
     except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
-        return planned
-    planned.extend(site_plan.plan_pages(articles, cfg, digests))
-    return planned
+        return feeds, None
+    return feeds, site_plan.PagePlan(articles, cfg, digests, shape=shape, env=env)
 
 
 def _next_publish(articles: Iterable[Article], now: datetime) -> datetime | None:
@@ -238,8 +255,29 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
                       workers=workers, drafts=drafts)
 
 
+def select_articles(cfg: Config, result: LoadResult, now: datetime, drafts: bool,
+                    report: BuildReport) -> list[Article]:
+    """The articles a build plans (published ones, or with `drafts` every one), with the
+    report's counts and errors filled in."""
+    report.skipped = result.errors
+    report.warnings = [w for a in result.articles for w in a.warnings]
+    published, media_errors = fill_lengths(result.published(now), cfg)
+    report.skipped = [*report.skipped, *media_errors]
+    report.drafts = sum(1 for a in result.articles if a.draft)
+    report.scheduled = sum(1 for a in result.articles if not a.draft and a.published > now)
+    report.articles = len(published)
+    report.next_publish = _next_publish(result.articles, now)
+    if drafts:  # the same order, drafts and future included
+        published, _ = fill_lengths(list(result.articles), cfg)
+    return published
+
+
+Keep = Callable[[BuildCache, list[Article]], None]
+
+
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
-           force: bool, workers: int | None, drafts: bool = False) -> BuildReport:
+           force: bool, workers: int | None, drafts: bool = False,
+           keep: Keep | None = None) -> BuildReport:
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
@@ -268,21 +306,10 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         return report
 
     result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
-    report.skipped = result.errors
-    report.warnings = [w for a in result.articles for w in a.warnings]
-    if strict and result.errors:
+    planned_articles = select_articles(cfg, result, now, drafts, report)
+    if strict and report.skipped:
         return report
-    published, media_errors = fill_lengths(result.published(now), cfg)
-    report.skipped = [*report.skipped, *media_errors]
-    if strict and media_errors:
-        return report
-    report.drafts = sum(1 for a in result.articles if a.draft)
-    report.scheduled = sum(1 for a in result.articles if not a.draft and a.published > now)
-    report.articles = len(published)
-    report.next_publish = _next_publish(result.articles, now)
-    if drafts:  # the same order, drafts and future included
-        published, _ = fill_lengths(list(result.articles), cfg)
-    planned = plan_outputs(published, cfg)
+    planned = plan_outputs(planned_articles, cfg)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
     for output in planned:
@@ -291,6 +318,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
             todo.append(output)
         else:
             keys[output.path] = known
+    if todo and cache.outputs:
+        mark_writing(cfg, [output.path for output in todo])
     for path, key, size in _write_outputs(public, todo, progress, workers):
         keys[path] = (key, size)
         report.written.append(path)
@@ -301,12 +330,14 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
                                    set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
-    cache.published_ids = tuple(a.id for a in published)
+    cache.published_ids = tuple(a.id for a in planned_articles)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
     save_manifest(cfg, cache)
+    if keep is not None:
+        keep(cache, planned_articles)
     from .archive import publish_archive
 
     report.written.extend(publish_archive(cfg))
