@@ -37,11 +37,16 @@ def _tree(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _cold(cfg: Config, root: Path) -> dict[str, bytes]:
-    """A cold build of `cfg`'s articles into a folder of its own."""
+def _beside(cfg: Config, root: Path) -> Config:
+    """`cfg` building the same articles into public/ and data/ folders under `root`."""
     paths = dataclasses.replace(cfg.paths, articles=cfg.articles_dir,
                                 public=root / "public", data=root / "data")
-    other = dataclasses.replace(cfg, paths=paths, root=root)
+    return dataclasses.replace(cfg, paths=paths, root=root)
+
+
+def _cold(cfg: Config, root: Path) -> dict[str, bytes]:
+    """A cold build of `cfg`'s articles into a folder of its own."""
+    other = _beside(cfg, root)
     build_feeds(other, now=NOW, workers=1, force=True)
     return _tree(other.public_dir)
 
@@ -135,18 +140,24 @@ def test_random_changes_give_the_files_of_a_cold_build(make_site, tmp_path, seed
         writer.step()
     site = LiveSite(cfg)
     site.build(None, now=NOW)
+    cli = _beside(cfg, tmp_path / "cli")  # `feedpub build` after each step: from the index
+    build_feeds(cli, now=NOW, workers=1)
     done: list[str] = []
+    partial = 0
     for number in range(60):
         kind, paths = writer.step()
         done.append(kind)
         report = site.build(paths, now=NOW)
+        from_disk = build_feeds(cli, now=NOW, workers=1)
+        partial += report.partial + from_disk.partial
         expected = _cold(cfg, tmp_path / f"cold-{number}")
-        got = _tree(cfg.public_dir)
-        assert got.keys() == expected.keys(), f"seed {seed}, steps {done}"
-        wrong = [path for path in got if got[path] != expected[path]]
-        assert not wrong, f"seed {seed}, steps {done}: {wrong[:5]}"
-        assert report.articles == len(
-            [a for a in expected if a.startswith("posts/")]) or report.with_drafts
+        for got in (_tree(cfg.public_dir), _tree(cli.public_dir)):
+            assert got.keys() == expected.keys(), f"seed {seed}, steps {done}"
+            wrong = [path for path in got if got[path] != expected[path]]
+            assert not wrong, f"seed {seed}, steps {done}: {wrong[:5]}"
+        assert report.articles == len([a for a in expected if a.startswith("posts/")])
+        assert from_disk.articles == report.articles
+    assert partial > 60  # most steps took the short way, in memory and from the index
 
 
 def test_unknown_changes_scan_the_folder(make_site, tmp_path) -> None:
@@ -223,3 +234,40 @@ def test_drafts_mode_builds_drafts_incrementally(make_site, tmp_path) -> None:
     path.write_text("date 2025-01-03 D\n\nDraft: yes\n\nNot yet.\n")
     report = site.build([str(path)], now=NOW)
     assert "posts/2025-01-03-d.html" in report.written and report.with_drafts
+
+
+def test_the_daemon_serves_an_edit_and_a_rename(make_site, daemons) -> None:
+    import time
+
+    import httpx
+
+    from process_helpers import Process
+
+    articles = {f"2025-01-{day:02d}-n{day}.txt": f"date 2025-01-{day:02d} N{day}\n\nBody {day}.\n"
+                for day in range(1, 13)}
+    cfg = make_site(articles, config_text=SMALL + "\n[schedule]\ndebounce_ms = 50\n")
+    daemon = Process(cfg, "run", "--host", "127.0.0.1", "--port", "0")
+    daemons.append(daemon)
+    url = daemon.wait_for(r"event=listening url=(\S+)").group(1)
+    daemon.wait_for(r"event=build reason=startup")
+
+    def served(path: str, text: str) -> bool:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            response = httpx.get(url + path, timeout=5)
+            if response.status_code == 200 and text in response.text:
+                return True
+            time.sleep(0.05)
+        return False
+
+    (cfg.articles_dir / "2025-01-05-n5.txt").write_text("date 2025-01-05 N5\n\nBody 5, edited.\n")
+    assert served("posts/2025-01-05-n5.html", "Body 5, edited.")
+    assert served("posts/2025-01-04-n4.html", "N5")  # the neighbour links to it
+    (cfg.articles_dir / "2025-01-06-n6.txt").rename(cfg.articles_dir / "2025-01-06-six.txt")
+    assert served("posts/2025-01-06-six.html", "Body 6.")
+    assert served("posts/2025-01-05-n5.html", "2025-01-06-six.html")
+    deadline = time.monotonic() + 20
+    while httpx.get(url + "posts/2025-01-06-n6.html", timeout=5).status_code != 404:
+        assert time.monotonic() < deadline, "the renamed article's old page is still served"
+        time.sleep(0.05)
+    assert daemon.stop() == 0

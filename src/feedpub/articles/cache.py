@@ -41,6 +41,7 @@ class BuildCache:
     warnings: list[str] = field(default_factory=list)
     drafts: int = 0  # entries marked Draft, not published
     scheduled: int = 0  # entries dated in the future, published when they come due
+    index: str = ""  # the token of the article index (`articles.index`) written with it
     # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
     # but what that build wrote must still go when this build does not plan it.
     older_outputs: tuple[str, ...] = ()
@@ -105,7 +106,8 @@ def load_manifest(cfg: Config) -> BuildCache:
     return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=outputs,
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []),
-                      drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0))
+                      drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0),
+                      index=data.get("index", ""))
 
 
 def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
@@ -202,6 +204,7 @@ def save_manifest(cfg: Config, cache: BuildCache) -> None:
         "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
         "outputs": cache.outputs, "published_ids": cache.published_ids,
         "next_publish": cache.next_publish, "errors": cache.errors,
-        "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled})
+        "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled,
+        "index": cache.index})
     with contextlib.suppress(FileNotFoundError):
         _writing_path(cfg).unlink()

@@ -24,10 +24,11 @@ same files a cold build writes (tests/test_incremental.py checks it on random ed
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mode
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,12 @@ from ..articles.cache import (
     load_manifest,
     mark_writing,
     save_manifest,
+)
+from ..articles.index import (
+    Index,
+    load_index,
+    remove_stale_records,
+    save_index,
 )
 from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
@@ -63,35 +70,45 @@ if TYPE_CHECKING:
     from ..feeds.entries import FeedDoc
     from ..site.plan import SiteShape
 
-Sig = tuple[str, int, datetime, tuple[str, ...]]
+# An article as planned: its file and that file's stat (a new stat: read again), then what
+# the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
+# (slug, the author's `updated`).
+Sig = tuple[str, Stat, datetime, tuple[str, ...], str, "datetime | None"]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
+_FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
 
 @dataclass
 class _Known:
-    """What the last build of this process planned and wrote."""
+    """What the last build planned and wrote."""
 
     fingerprint: str
     stats: dict[str, Stat]
     parsed: dict[str, Parsed]
     outputs: dict[str, Written]
-    articles: list[Article]
     sigs: list[Sig]
     shape: SiteShape | None
     docs: dict[str, FeedDoc]
     report: BuildReport
-    versions: dict[str, int] = field(default_factory=dict)
     env: Environment | None = None
+
+    def plan(self) -> dict[str, object]:
+        """What the article index keeps of it for the next `feedpub build`."""
+        report = dataclasses.replace(self.report, written=[], removed=[])
+        return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report}
 
 
 class LiveSite:
-    """A site built again and again by one process: `build(changed)` after files changed."""
+    """A site built again and again by one process: `build(changed)` after files changed.
+
+    With `index`, each build also writes the article index (`articles.index`), which the
+    next `feedpub build` reads to do the same from disk (`build_from_index`)."""
 
     def __init__(self, cfg: Config, *, drafts: bool = False) -> None:
         self.cfg = cfg
         self.drafts = drafts
         self._known: _Known | None = None
-        self._reads = 0
+        self._index: Index | None = None
 
     def build(self, changed: Iterable[str | os.PathLike[str]] | None = None,
               now: datetime | None = None) -> BuildReport:
@@ -109,30 +126,27 @@ class LiveSite:
 
     def _cold(self, now: datetime, fingerprint: str) -> BuildReport:
         """A build from disk (the CLI's), whose articles and keys are then kept."""
-        kept: list[tuple[BuildCache, list[Article]]] = []
+        kept: list[_Known] = []
         self._known = None
-        report = _build(self.cfg, strict=False, now=now, progress=None, force=False,
-                        workers=1, drafts=self.drafts,
-                        keep=lambda cache, planned: kept.append((cache, planned)))
-        if kept:
-            cache, planned = kept[0]
-            stats = cache.stats
-        else:  # nothing to do: read what the last build knew
-            cache = load_manifest(self.cfg)
-            if cache.fingerprint != fingerprint:
-                return report  # another process changed the config meanwhile
-            stats = article_stats(self.cfg.articles_dir)
-            result, _ = _read_all(self.cfg, stats, cache, None)
-            planned = select_articles(self.cfg, result, now, self.drafts,
-                                      BuildReport(with_drafts=self.drafts))
-        from ..feeds.plan import plan_docs
-        from ..site.plan import site_shape
 
-        known = _Known(fingerprint, dict(stats), cache.parsed, dict(cache.outputs), planned,
-                       [], site_shape(planned), {d.path: d for d in plan_docs(planned, self.cfg)},
-                       report, {source: 0 for source in stats})
-        known.sigs = self._sigs(known, planned)
-        self._known = known
+        def keep(cache: BuildCache, planned: list[Article], report: BuildReport) -> str:
+            kept.append(known_after(self.cfg, cache, planned, report))
+            return ""  # no article index: this process keeps the articles in memory
+
+        report = _build(self.cfg, strict=False, now=now, progress=None, force=False,
+                        workers=1, drafts=self.drafts, keep=keep)
+        if kept:
+            self._known = kept[0]
+            return report
+        # Nothing to do: read what the last build knew.
+        cache = load_manifest(self.cfg)
+        if cache.fingerprint != fingerprint:
+            return report  # another process changed the config meanwhile
+        cache.stats = article_stats(self.cfg.articles_dir)
+        result, _ = _read_all(self.cfg, cache.stats, cache, None)
+        planned = select_articles(self.cfg, result, now, self.drafts,
+                                  BuildReport(with_drafts=self.drafts))
+        self._known = known_after(self.cfg, cache, planned, report)
         return report
 
     # -- later builds -------------------------------------------------------------------
@@ -173,28 +187,24 @@ class LiveSite:
             stats[source] = (info.st_mtime_ns, info.st_size)
         return dict(sorted(stats.items())) if added else stats
 
-    def _sigs(self, known: _Known, planned: Sequence[Article]) -> list[Sig]:
-        versions = known.versions
-        return [(a.source, versions.get(a.source, 0), a.published, a.tags) for a in planned]
-
-    def _update(self, known: _Known, stats: dict[str, Stat], now: datetime) -> BuildReport:
+    def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
+                strict: bool = False) -> BuildReport:
         cfg = self.cfg
         todo = [source for source, st in stats.items() if known.stats.get(source) != st]
         gone = any(source not in stats for source in known.stats)
         due = known.report.next_publish is not None and known.report.next_publish <= now
         if not todo and not gone and not due:
             return _unchanged(known.report, len(known.outputs))
-        for source in todo:
-            self._reads += 1
-            known.versions[source] = self._reads
         cache = BuildCache(stats=known.stats, parsed=known.parsed)
         result, reparsed = _read_all(cfg, stats, cache, None)
-        for source in [s for s in known.versions if s not in stats]:
-            del known.versions[source]
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
         planned = select_articles(cfg, result, now, self.drafts, report)
-        sigs = self._sigs(known, planned)
+        if strict and report.skipped:
+            return report
+        sigs = signatures(stats, planned)
+        shape = known.shape
         outputs, removed = self._replan(known, planned, sigs)
+        report.partial = known.shape == shape
         public = cfg.public_dir
         writes = []
         for output in outputs:
@@ -211,12 +221,18 @@ class LiveSite:
         report.removed = _remove_stale(public, removed, set())
         report.outputs = len(known.outputs)
         known.stats, known.parsed = stats, cache.parsed
-        known.articles, known.sigs, known.report = planned, sigs, report
+        known.sigs, known.report = sigs, report
+        token = ""
+        if self._index is not None:  # the index first: the manifest names it
+            token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
+                               todo)
         save_manifest(cfg, BuildCache(
             fingerprint=known.fingerprint, stats=stats, outputs=known.outputs,
             published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
             errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
-            scheduled=report.scheduled))
+            scheduled=report.scheduled, index=token))
+        if self._index is not None:
+            remove_stale_records(cfg, token)
         from .archive import publish_archive
 
         report.written.extend(publish_archive(cfg))
@@ -230,7 +246,7 @@ class LiveSite:
         from ..site.plan import site_shape
 
         cfg = self.cfg
-        old, was = known.articles, known.sigs
+        was = known.sigs
         n, m = len(was), len(sigs)
         start = 0
         while start < min(n, m) and was[start] == sigs[start]:
@@ -261,7 +277,8 @@ class LiveSite:
         known.docs = docs
         outputs.extend(pages.article(i) for i in range(max(0, start - 1), min(m, m - tail + 1)))
         now_paths = {a.url_path for a in planned[start:m - tail]}
-        removed.extend(a.url_path for a in old[start:n - tail] if a.url_path not in now_paths)
+        removed.extend(path for path in (_page(sig) for sig in was[start:n - tail])
+                       if path not in now_paths)
         size = cfg.site.per_page
         count, count_was = max(1, -(-m // size)), max(1, -(-n // size))
         homes = pages.homes()
@@ -273,19 +290,71 @@ class LiveSite:
         else:
             numbers = range(start // size + 1, count + 1)
         outputs.extend(homes[number - 1] for number in numbers if number <= count)
-        tags = {tag for article in (*old[start:n - tail], *planned[start:m - tail])
-                for tag in clean_tags(article.tags)}
+        tags = {tag for sig in (*was[start:n - tail], *sigs[start:m - tail])
+                for tag in clean_tags(sig[3])}
         if tags:
             outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
-        if n != m or _dated(old[start:n - tail]) != _dated(planned[start:m - tail]):
+        if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
             outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
         return outputs, removed
 
 
-def _dated(articles: Sequence[Article]) -> list[tuple[str, datetime, tuple[str, ...]]]:
-    """What the sitemap shows of `articles`: page, date of the last change, tags (each
+def _dated(sigs: Sequence[Sig]) -> list[tuple[str, datetime, tuple[str, ...]]]:
+    """What the sitemap shows of some articles: page, date of the last change, tags (each
     tag page is dated by its newest article)."""
-    return [(a.url_path, a.modified, a.tags) for a in articles]
+    return [(sig[4], sig[5] or sig[2], sig[3]) for sig in sigs]
+
+
+def _page(sig: Sig) -> str:
+    return f"posts/{sig[4]}.html"  # Article.url_path
+
+
+def signatures(stats: dict[str, Stat], planned: Sequence[Article]) -> list[Sig]:
+    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
+            for a in planned]
+
+
+def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
+                report: BuildReport) -> _Known:
+    """What a full build that planned `planned` leaves for the next one to compare with."""
+    from ..feeds.plan import plan_docs
+    from ..site.plan import site_shape
+
+    return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
+                  signatures(cache.stats, planned), site_shape(planned),
+                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report)
+
+
+def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
+               report: BuildReport) -> str:
+    """After a full `feedpub build`: write the article index; return its token."""
+    known = known_after(cfg, cache, planned, report)
+    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
+
+
+def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
+                     now: datetime, *, strict: bool, drafts: bool) -> BuildReport | None:
+    """`feedpub build` from the article index of the last build: the changed files are read
+    and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
+    serve (missing, of another build, too many changes, outputs missing from public/)."""
+    changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
+    if changed > _FROM_INDEX:
+        return None
+    public = cfg.public_dir
+    if any(_size(public / path) != size for path, (_, size) in manifest.outputs.items()):
+        return None  # a file under public/ was deleted or changed: look at every output
+    index = load_index(cfg, manifest.index)
+    if index is None or index.fingerprint != manifest.fingerprint:
+        return None
+    plan = index.plan
+    site = LiveSite(cfg, drafts=drafts)
+    site._index = index
+    known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
+                   dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
+                   plan["report"])
+    site._known = known
+    with collector_paused():
+        return site._update(known, stats, now, strict=strict)
 
 
 def _head(doc: FeedDoc) -> tuple[object, ...]:

@@ -77,6 +77,7 @@ class BuildReport:
     drafts: int = 0  # entries marked Draft (built only by `run --drafts`)
     scheduled: int = 0  # entries dated in the future (likewise)
     with_drafts: bool = False  # drafts and scheduled entries were built into the site
+    partial: bool = False  # only the outputs the changed files reach were planned
 
     def summary(self) -> str:
         """"3 published, 1 draft, 1 scheduled, 0 skipped" (drafts: "built" when shown)."""
@@ -272,7 +273,9 @@ def select_articles(cfg: Config, result: LoadResult, now: datetime, drafts: bool
     return published
 
 
-Keep = Callable[[BuildCache, list[Article]], None]
+# Told, before the manifest is written, what a full build planned; returns the token of the
+# article index it wrote ("" for none).
+Keep = Callable[[BuildCache, list[Article], "BuildReport"], str]
 
 
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
@@ -305,6 +308,12 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         report.drafts, report.scheduled = cache.drafts, cache.scheduled
         return report
 
+    if not force and keep is None and cache.index:
+        from .incremental import build_from_index
+
+        quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
+        if quick is not None:
+            return quick
     result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
@@ -335,9 +344,17 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
+    if keep is None:
+        from .incremental import keep_index
+
+        cache.index = keep_index(cfg, cache, planned_articles, report)
+    else:
+        cache.index = keep(cache, planned_articles, report)
     save_manifest(cfg, cache)
-    if keep is not None:
-        keep(cache, planned_articles)
+    if cache.index:
+        from ..articles.index import remove_stale_records
+
+        remove_stale_records(cfg, cache.index)
     from .archive import publish_archive
 
     report.written.extend(publish_archive(cfg))
