@@ -108,6 +108,7 @@ class Index:
     records: str  # the records file's name
     where: dict[str, tuple[int, int]]
     size: int  # bytes in the records file that the index points to
+    light: dict[str, Any]  # as stored: each article's short fields, or its error
 
 
 def index_path(cfg: Config) -> Path:
@@ -132,7 +133,7 @@ def load_index(cfg: Config, token: str) -> Index | None:
                 offset, length = where[source]
                 parsed[source] = stored(light, records, offset, length)
         return Index(token, data["fingerprint"], parsed, data["plan"], data["records"], where,
-                     data["size"])
+                     data["size"], data["light"])
     except (OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -171,9 +172,13 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: A
             where[source] = (size, len(record))
             size += len(record)
     light: dict[str, object] = {}
+    before = earlier.light if earlier is not None else {}
     for source, value in parsed.items():
-        light[source] = value if isinstance(value, ArticleError) else tuple(
-            getattr(value, name) for name in LIGHT)
+        kept = before.get(source) if source not in fresh_set else None
+        if kept is None:
+            kept = value if isinstance(value, ArticleError) else tuple(
+                getattr(value, name) for name in LIGHT)
+        light[source] = kept
     token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
     _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
                             "records": name, "size": size, "light": light,

@@ -59,6 +59,7 @@ from .publish import (
     _remove_stale,
     _size,
     _write_outputs,
+    outputs_intact,
     plan_site,
     select_articles,
 )
@@ -340,8 +341,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
     if changed > _FROM_INDEX:
         return None
-    public = cfg.public_dir
-    if any(_size(public / path) != size for path, (_, size) in manifest.outputs.items()):
+    if not outputs_intact(cfg.public_dir, manifest.outputs):
         return None  # a file under public/ was deleted or changed: look at every output
     index = load_index(cfg, manifest.index)
     if index is None or index.fingerprint != manifest.fingerprint:
@@ -349,9 +349,17 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     plan = index.plan
     site = LiveSite(cfg, drafts=drafts)
     site._index = index
+    from jinja2 import FileSystemBytecodeCache
+
+    from ..site.plan import build_environment
+
+    # One process per build: the compiled templates are kept beside the index.
+    folder = cfg.data_dir / "templates-compiled"
+    folder.mkdir(exist_ok=True)
+    env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"])
+                   plan["report"], env)
     site._known = known
     with collector_paused():
         return site._update(known, stats, now, strict=strict)

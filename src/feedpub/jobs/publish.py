@@ -98,6 +98,16 @@ def _size(path: Path) -> int:
         return -1
 
 
+def outputs_intact(public: Path, outputs: dict[str, Written]) -> bool:
+    """Whether every output is under `public` with the size the build wrote."""
+    folder = os.fspath(public) + os.sep
+    stat = os.stat
+    try:
+        return all(stat(folder + path).st_size == size for path, (_, size) in outputs.items())
+    except FileNotFoundError:
+        return False
+
+
 def _scan(folder: Path) -> dict[str, Stat]:
     return article_stats(folder)
 
@@ -296,7 +306,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         bool(cache.outputs)
         and stats == cache.stats
         and (cache.next_publish is None or cache.next_publish > now)
-        and all(_size(public / path) == size for path, (_, size) in cache.outputs.items())
+        and outputs_intact(public, cache.outputs)
     )
     if unchanged:
         report.up_to_date = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import partial
 
-from jinja2 import Environment
+from jinja2 import BytecodeCache, Environment
 
 from ..articles.model import Article
 from ..config import Config
@@ -51,10 +51,12 @@ def site_shape(ordered: Sequence[Article]) -> SiteShape:
     return all_tags, slugs, tag_paths
 
 
-def build_environment(cfg: Config) -> Environment:
+def build_environment(cfg: Config, bytecode: BytecodeCache | None = None) -> Environment:
     """The page environment of a build: templates compiled once, never reloaded. A
-    long-running build keeps it while the templates folder does not change."""
+    long-running build keeps it while the templates folder does not change; a short one
+    may keep the compiled templates in `bytecode` (keyed by their source)."""
     env = page_environment(cfg)
+    env.bytecode_cache = bytecode
     env.auto_reload = False  # one build: no need to stat the templates for every page
     # Compiled here once, not in every build worker.
     freeze_templates(env, ("article.html.j2", "base.html.j2", "_tags.html.j2",
