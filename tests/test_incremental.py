@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from feedpub.config import Config
-from feedpub.jobs.incremental import LiveSite
+from feedpub.jobs.live import LiveSite
 from feedpub.jobs.publish import build_feeds
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -97,18 +97,27 @@ def heavy_record(article: Article) -> bytes:
                         protocol=pickle.HIGHEST_PROTOCOL)
 
 
+Entry = tuple[Any, int, int]  # (short fields or the error, record offset, record length)
+_DELTA = 500  # changed entries kept apart from the pickled base before it is pickled anew
+
+
 @dataclass
 class Index:
-    """What `load_index` read: the articles (StoredArticle or errors) and the plan."""
+    """What `load_index` read: the articles (StoredArticle or errors) and the plan.
+
+    The entries are stored as `base`, a pickle of them as they were some builds ago (kept as
+    bytes: a build that changes a few need not pickle 10,000), and `delta`, the entries
+    changed since (None for a file that went)."""
 
     token: str
     fingerprint: str
     parsed: dict[str, Parsed]
     plan: Any
     records: str  # the records file's name
-    where: dict[str, tuple[int, int]]
     size: int  # bytes in the records file that the index points to
-    light: dict[str, Any]  # as stored: each article's short fields, or its error
+    entries: dict[str, Entry]
+    base: bytes
+    delta: dict[str, Entry | None]
 
 
 def index_path(cfg: Config) -> Path:
@@ -124,17 +133,19 @@ def load_index(cfg: Config, token: str) -> Index | None:
                 or not token or data.get("token") != token):
             return None
         records = Records(cfg.data_dir / data["records"])
-        parsed: dict[str, Parsed] = {}
-        where: dict[str, tuple[int, int]] = data["where"]
-        for source, light in data["light"].items():
-            if isinstance(light, ArticleError):
-                parsed[source] = light
+        entries: dict[str, Entry] = pickle.loads(data["base"])
+        for source, entry in data["delta"].items():
+            if entry is None:
+                entries.pop(source, None)
             else:
-                offset, length = where[source]
-                parsed[source] = stored(light, records, offset, length)
-        return Index(token, data["fingerprint"], parsed, data["plan"], data["records"], where,
-                     data["size"], data["light"])
-    except (OSError, KeyError, TypeError, ValueError):
+                entries[source] = entry
+        parsed: dict[str, Parsed] = {}
+        for source, (light, offset, length) in entries.items():
+            parsed[source] = light if isinstance(light, ArticleError) else stored(
+                light, records, offset, length)
+        return Index(token, data["fingerprint"], parsed, data["plan"], data["records"],
+                     data["size"], entries, data["base"], data["delta"])
+    except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
         return None
 
 
@@ -148,41 +159,44 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: A
     written. The index replaces the old one atomically, after the records are written."""
     folder = cfg.data_dir
     folder.mkdir(parents=True, exist_ok=True)
-    where = dict(earlier.where) if earlier is not None else {}
+    entries = earlier.entries if earlier is not None else {}
     fresh_set = set(fresh)
-    todo = [source for source, value in parsed.items() if isinstance(value, Article)
-            and (source in fresh_set or source not in where)]
-    live = sum(length for source, (_, length) in where.items() if source in parsed)
+    changed = {source for source, value in parsed.items()
+               if source in fresh_set or source not in entries}
+    live = sum(entry[2] for source, entry in entries.items() if source in parsed)
     rewrite = earlier is None or earlier.size > 2 * live + (1 << 20)
     if rewrite:
-        name = _RECORDS.format(secrets.token_hex(8))
-        todo = [source for source, value in parsed.items() if isinstance(value, Article)]
-        where = {}
-        size = 0
-        mode = "wb"
+        name, size, mode = _RECORDS.format(secrets.token_hex(8)), 0, "wb"
+        changed = set(parsed)
     else:
         assert earlier is not None
         name, size, mode = earlier.records, earlier.size, "r+b"
+    new: dict[str, Entry] = {}
     with open(folder / name, mode) as handle:
         handle.seek(size)
-        handle.truncate()
-        for source in todo:
-            record = heavy_record(parsed[source])  # type: ignore[arg-type]
+        handle.truncate()  # what a build stopped midway appended
+        for source in changed:
+            value = parsed[source]
+            if isinstance(value, ArticleError):
+                new[source] = (value, -1, -1)
+                continue
+            record = heavy_record(value)
             handle.write(record)
-            where[source] = (size, len(record))
+            new[source] = (tuple(getattr(value, field) for field in LIGHT), size, len(record))
             size += len(record)
-    light: dict[str, object] = {}
-    before = earlier.light if earlier is not None else {}
-    for source, value in parsed.items():
-        kept = before.get(source) if source not in fresh_set else None
-        if kept is None:
-            kept = value if isinstance(value, ArticleError) else tuple(
-                getattr(value, name) for name in LIGHT)
-        light[source] = kept
+    gone = [source for source in entries if source not in parsed]
+    if earlier is not None and not rewrite and len(earlier.delta) + len(new) + len(gone) <= _DELTA:
+        base = earlier.base
+        delta: dict[str, Entry | None] = {**earlier.delta, **new}
+        delta.update(dict.fromkeys(gone))
+    else:
+        merged = {source: new[source] if source in new else entries[source] for source in parsed}
+        base = pickle.dumps(merged, protocol=pickle.HIGHEST_PROTOCOL)
+        delta = {}
     token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
     _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
-                            "records": name, "size": size, "light": light,
-                            "where": {s: where[s] for s in light if s in where}, "plan": plan})
+                            "records": name, "size": size, "base": base, "delta": delta,
+                            "plan": plan})
     return token
 
 

@@ -40,7 +40,7 @@ from ..web.websub import HubPinger, changed_feed_urls
 from .status import META_LAST_BUILD, META_NEXT_PUBLISH
 
 if TYPE_CHECKING:
-    from ..jobs.incremental import LiveSite
+    from ..jobs.live import LiveSite
 
 log = logging.getLogger("feedpub.daemon")
 
@@ -131,12 +131,9 @@ class Daemon:
 
     def build(self, reason: str) -> datetime | None:
         """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
-        background, so an unreachable hub never delays the next build).
-
-        The site stays in memory between builds: after a change to some article files only
-        those are read again, and only the outputs they reach are planned and written
-        (see `jobs.incremental`). A scheduled rebuild looks at every file."""
-        from ..jobs.incremental import LiveSite
+        background, so an unreachable hub never delays the next build). The site stays in
+        memory: a change re-reads the changed files only (`jobs.live`)."""
+        from ..jobs.live import LiveSite
 
         started = datetime.now(UTC)
         with self._changes_lock:

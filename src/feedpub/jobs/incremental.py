@@ -29,7 +29,7 @@ import os
 import stat as stat_mode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..articles.cache import (
@@ -37,8 +37,6 @@ from ..articles.cache import (
     Parsed,
     Stat,
     Written,
-    config_fingerprint,
-    load_manifest,
     mark_writing,
     save_manifest,
 )
@@ -52,9 +50,8 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
-from .publish import (
+from .stages import (
     BuildReport,
-    _build,
     _read_all,
     _remove_stale,
     _size,
@@ -74,7 +71,8 @@ if TYPE_CHECKING:
 # An article as planned: its file and that file's stat (a new stat: read again), then what
 # the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
 # (slug, the author's `updated`).
-Sig = tuple[str, Stat, datetime, tuple[str, ...], str, "datetime | None"]
+# Dates as ISO 8601 text: equal text, equal output (the offset included); quick to pickle.
+Sig = tuple[str, Stat, str, tuple[str, ...], str, str]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
@@ -99,56 +97,16 @@ class _Known:
         return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report}
 
 
-class LiveSite:
-    """A site built again and again by one process: `build(changed)` after files changed.
-
-    With `index`, each build also writes the article index (`articles.index`), which the
-    next `feedpub build` reads to do the same from disk (`build_from_index`)."""
+class Incremental:
+    """Builds that re-plan only what changed files reach, from `known` (what the last
+    build planned). `LiveSite` (`jobs.live`) is the daemon's; `build_from_index` the CLI's,
+    which also writes the article index for the next one."""
 
     def __init__(self, cfg: Config, *, drafts: bool = False) -> None:
         self.cfg = cfg
         self.drafts = drafts
         self._known: _Known | None = None
         self._index: Index | None = None
-
-    def build(self, changed: Iterable[str | os.PathLike[str]] | None = None,
-              now: datetime | None = None) -> BuildReport:
-        """Bring public/ up to date. `changed` lists the paths that changed since the last
-        call (None: not known, every file is looked at)."""
-        now = now or datetime.now(UTC)
-        with collector_paused():
-            fingerprint = config_fingerprint(self.cfg) + ("+drafts" if self.drafts else "")
-            known = self._known
-            if known is None or known.fingerprint != fingerprint:
-                return self._cold(now, fingerprint)
-            return self._update(known, self._stats(known.stats, changed), now)
-
-    # -- the first build ----------------------------------------------------------------
-
-    def _cold(self, now: datetime, fingerprint: str) -> BuildReport:
-        """A build from disk (the CLI's), whose articles and keys are then kept."""
-        kept: list[_Known] = []
-        self._known = None
-
-        def keep(cache: BuildCache, planned: list[Article], report: BuildReport) -> str:
-            kept.append(known_after(self.cfg, cache, planned, report))
-            return ""  # no article index: this process keeps the articles in memory
-
-        report = _build(self.cfg, strict=False, now=now, progress=None, force=False,
-                        workers=1, drafts=self.drafts, keep=keep)
-        if kept:
-            self._known = kept[0]
-            return report
-        # Nothing to do: read what the last build knew.
-        cache = load_manifest(self.cfg)
-        if cache.fingerprint != fingerprint:
-            return report  # another process changed the config meanwhile
-        cache.stats = article_stats(self.cfg.articles_dir)
-        result, _ = _read_all(self.cfg, cache.stats, cache, None)
-        planned = select_articles(self.cfg, result, now, self.drafts,
-                                  BuildReport(with_drafts=self.drafts))
-        self._known = known_after(self.cfg, cache, planned, report)
-        return report
 
     # -- later builds -------------------------------------------------------------------
 
@@ -300,7 +258,7 @@ class LiveSite:
         return outputs, removed
 
 
-def _dated(sigs: Sequence[Sig]) -> list[tuple[str, datetime, tuple[str, ...]]]:
+def _dated(sigs: Sequence[Sig]) -> list[tuple[str, str, tuple[str, ...]]]:
     """What the sitemap shows of some articles: page, date of the last change, tags (each
     tag page is dated by its newest article)."""
     return [(sig[4], sig[5] or sig[2], sig[3]) for sig in sigs]
@@ -311,8 +269,8 @@ def _page(sig: Sig) -> str:
 
 
 def signatures(stats: dict[str, Stat], planned: Sequence[Article]) -> list[Sig]:
-    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
-            for a in planned]
+    return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
+             a.updated.isoformat() if a.updated is not None else "") for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
@@ -347,7 +305,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     if index is None or index.fingerprint != manifest.fingerprint:
         return None
     plan = index.plan
-    site = LiveSite(cfg, drafts=drafts)
+    site = Incremental(cfg, drafts=drafts)
     site._index = index
     from jinja2 import FileSystemBytecodeCache
 
