@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / ".work" / "edit"
 BASELINE = "b9747d3"
+POLL_S = 0.02  # how often the page is fetched while waiting for the edit to be served
 CONFIG = """\
 [site]
 title = "Bench"
@@ -224,7 +225,7 @@ def served(url: str, word: str, timeout: float = 60.0) -> bool:
                     return True
         except urllib.error.URLError:
             pass
-        time.sleep(0.005)
+        time.sleep(POLL_S)
     return False
 
 

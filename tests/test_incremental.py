@@ -271,3 +271,44 @@ def test_the_daemon_serves_an_edit_and_a_rename(make_site, daemons) -> None:
         assert time.monotonic() < deadline, "the renamed article's old page is still served"
         time.sleep(0.05)
     assert daemon.stop() == 0
+
+
+def test_a_damaged_or_missing_index_means_a_full_build(make_site, tmp_path) -> None:
+    cfg = make_site({"2025-01-01-a.txt": "date 2025-01-01 A\n\nOne.\n",
+                     "2025-01-02-b.txt": "date 2025-01-02 B\n\nTwo.\n"}, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    index = cfg.data_dir / "build-index.pickle"
+    for damage in ("truncate", "records"):
+        if damage == "truncate":
+            index.write_bytes(index.read_bytes()[:100])
+        else:
+            for records in cfg.data_dir.glob("build-records-*.data"):
+                records.unlink()
+        path = cfg.articles_dir / "2025-01-02-b.txt"
+        path.write_text(path.read_text() + f"\n{damage}\n")
+        report = build_feeds(cfg, now=NOW, workers=1)
+        assert not report.partial and "posts/2025-01-02-b.html" in report.written
+        assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / f"cold-{damage}")
+    path = cfg.articles_dir / "2025-01-01-a.txt"
+    path.write_text(path.read_text() + "\nagain\n")
+    assert build_feeds(cfg, now=NOW, workers=1).partial  # the full build wrote a new index
+
+
+def test_strict_from_the_index_writes_nothing_when_an_article_is_bad(make_site) -> None:
+    cfg = make_site({"2025-01-01-a.txt": "date 2025-01-01 A\n\nOne.\n"}, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    (cfg.articles_dir / "2025-01-01-a.txt").write_text("date 2025-01-01 A\n\nEdited.\n")
+    (cfg.articles_dir / "broken.txt").write_text("no date\n")
+    report = build_feeds(cfg, now=NOW, workers=1, strict=True)
+    assert [e.source for e in report.skipped] == ["broken.txt"] and not report.written
+    assert b"Edited." not in (cfg.public_dir / "posts/2025-01-01-a.html").read_bytes()
+
+
+def test_a_deleted_output_is_written_again_by_the_next_build(make_site) -> None:
+    cfg = make_site({"2025-01-01-a.txt": "date 2025-01-01 A\n\nOne.\n",
+                     "2025-01-02-b.txt": "date 2025-01-02 B\n\nTwo.\n"}, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    (cfg.public_dir / "posts/2025-01-01-a.html").unlink()
+    (cfg.articles_dir / "2025-01-02-b.txt").write_text("date 2025-01-02 B\n\nEdited.\n")
+    report = build_feeds(cfg, now=NOW, workers=1)
+    assert "posts/2025-01-01-a.html" in report.written

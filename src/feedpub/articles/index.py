@@ -36,6 +36,8 @@ _RECORDS = "build-records-{}.data"
 class Records:
     """A records file, opened for reading on first use."""
 
+    _fd: int | None = None
+
     def __init__(self, path: Path) -> None:
         self.path = path
         # Opened now: a later build may replace the file, and this one must stay readable.

@@ -11,8 +11,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import timezone
 from functools import partial
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..articles.model import Article
 from ..articles.scan import unify_tags
@@ -74,12 +76,17 @@ def _render(doc: FeedDoc, items: _Items) -> bytes:
     return _WRITERS[doc.fmt](doc, items.get(doc.entries))
 
 
+_ZONES = (ZoneInfo, timezone)
+
+
 def _check_articles(articles: Sequence[Article]) -> None:
     """Refuse what no feed can show: a shared entry id, a date without a time zone."""
     seen: dict[str, str] = {}
     for article in articles:
         for name, moment in (("date", article.published), ("updated", article.updated)):
-            if moment is not None and moment.utcoffset() is None:
+            # Zones of these types always give an offset: only other ones need asking.
+            if moment is not None and (moment.tzinfo is None or (
+                    type(moment.tzinfo) not in _ZONES and moment.utcoffset() is None)):
                 raise FeedError(f"{article.source}: the {name} {moment.isoformat()} has no time "
                                 "zone (give it an offset, or set [site] timezone)")
         other = seen.setdefault(article.id, article.source)

@@ -71,8 +71,9 @@ if TYPE_CHECKING:
 # An article as planned: its file and that file's stat (a new stat: read again), then what
 # the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
 # (slug, the author's `updated`).
-# Dates as ISO 8601 text: equal text, equal output (the offset included); quick to pickle.
-Sig = tuple[str, Stat, str, tuple[str, ...], str, str]
+# The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
+# output, the offset included; text is quick to pickle).
+Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None"]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
@@ -90,6 +91,7 @@ class _Known:
     docs: dict[str, FeedDoc]
     report: BuildReport
     env: Environment | None = None
+    text: bool = False  # the signatures' dates are text (as the article index keeps them)
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
@@ -150,7 +152,7 @@ class Incremental:
                 strict: bool = False) -> BuildReport:
         cfg = self.cfg
         todo = [source for source, st in stats.items() if known.stats.get(source) != st]
-        gone = any(source not in stats for source in known.stats)
+        gone = not known.stats.keys() <= stats.keys()
         due = known.report.next_publish is not None and known.report.next_publish <= now
         if not todo and not gone and not due:
             return _unchanged(known.report, len(known.outputs))
@@ -160,7 +162,7 @@ class Incremental:
         planned = select_articles(cfg, result, now, self.drafts, report)
         if strict and report.skipped:
             return report
-        sigs = signatures(stats, planned)
+        sigs = signatures(stats, planned, known.text)
         shape = known.shape
         outputs, removed = self._replan(known, planned, sigs)
         report.partial = known.shape == shape
@@ -258,7 +260,7 @@ class Incremental:
         return outputs, removed
 
 
-def _dated(sigs: Sequence[Sig]) -> list[tuple[str, str, tuple[str, ...]]]:
+def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
     """What the sitemap shows of some articles: page, date of the last change, tags (each
     tag page is dated by its newest article)."""
     return [(sig[4], sig[5] or sig[2], sig[3]) for sig in sigs]
@@ -268,26 +270,29 @@ def _page(sig: Sig) -> str:
     return f"posts/{sig[4]}.html"  # Article.url_path
 
 
-def signatures(stats: dict[str, Stat], planned: Sequence[Article]) -> list[Sig]:
-    return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-             a.updated.isoformat() if a.updated is not None else "") for a in planned]
+def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
+    if text:
+        return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
+                 a.updated.isoformat() if a.updated is not None else "") for a in planned]
+    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
+            for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
-                report: BuildReport) -> _Known:
+                report: BuildReport, text: bool = False) -> _Known:
     """What a full build that planned `planned` leaves for the next one to compare with."""
     from ..feeds.plan import plan_docs
     from ..site.plan import site_shape
 
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
-                  signatures(cache.stats, planned), site_shape(planned),
-                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report)
+                  signatures(cache.stats, planned, text), site_shape(planned),
+                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report, text=text)
 
 
 def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
                report: BuildReport) -> str:
     """After a full `feedpub build`: write the article index; return its token."""
-    known = known_after(cfg, cache, planned, report)
+    known = known_after(cfg, cache, planned, report, text=True)
     return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
 
 
@@ -317,7 +322,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"], env)
+                   plan["report"], env, text=True)
     site._known = known
     with collector_paused():
         return site._update(known, stats, now, strict=strict)
