@@ -142,7 +142,8 @@ class Daemon:
             self.site = LiveSite(self.cfg, drafts=self.drafts)
         try:
             # One process: the daemon runs threads, and forking beside threads is not safe.
-            report = self.site.build(changes if reason == "articles_changed" else None)
+            report = self.site.build(changes if reason == "articles_changed" else None,
+                                     save=False)
         except Exception:
             self.site = None  # the next build starts again from what is on disk
             self.metrics.builds.labels(result="failed").inc()
@@ -151,6 +152,7 @@ class Daemon:
         self.metrics.builds.labels(result="ok").inc()
         self.metrics.last_build.set(finished.timestamp())
         self.app.rebuilt([*report.written, *report.removed], finished, report.skipped)
+        self.site.save()  # the manifest, for the next process, once the files are served
         if not report.up_to_date:  # an unchanged site repeats the last build's warnings
             for warning in report.warnings:
                 log.warning(warning)

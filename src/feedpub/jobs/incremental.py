@@ -109,6 +109,7 @@ class Incremental:
         self.drafts = drafts
         self._known: _Known | None = None
         self._index: Index | None = None
+        self._unsaved: BuildCache | None = None  # the manifest `save` is to write
 
     # -- later builds -------------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class Incremental:
         return dict(sorted(stats.items())) if added else stats
 
     def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
-                strict: bool = False) -> BuildReport:
+                strict: bool = False, save: bool = True) -> BuildReport:
         cfg = self.cfg
         todo = [source for source, st in stats.items() if known.stats.get(source) != st]
         gone = not known.stats.keys() <= stats.keys()
@@ -187,17 +188,27 @@ class Incremental:
         if self._index is not None:  # the index first: the manifest names it
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
                                todo)
-        save_manifest(cfg, BuildCache(
-            fingerprint=known.fingerprint, stats=stats, outputs=known.outputs,
+        self._unsaved = BuildCache(
+            fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
             published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
             errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
-            scheduled=report.scheduled, index=token))
+            scheduled=report.scheduled, index=token)
+        if save:
+            self.save()
         if self._index is not None:
             remove_stale_records(cfg, token)
         from .archive import publish_archive
 
         report.written.extend(publish_archive(cfg))
         return report
+
+    def save(self) -> None:
+        """Write the manifest of the last build, if `build` was told not to. Until then the
+        outputs it wrote are listed as being written (`mark_writing`), so a process that
+        stops first leaves nothing that claims them current."""
+        if self._unsaved is not None:
+            save_manifest(self.cfg, self._unsaved)
+            self._unsaved = None
 
     def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
                 ) -> tuple[list[OutputFile], list[str]]:

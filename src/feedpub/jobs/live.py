@@ -25,16 +25,18 @@ class LiveSite(Incremental):
     re-plan what they reach (see `incremental`)."""
 
     def build(self, changed: Iterable[str | os.PathLike[str]] | None = None,
-              now: datetime | None = None) -> BuildReport:
+              now: datetime | None = None, *, save: bool = True) -> BuildReport:
         """Bring public/ up to date. `changed` lists the paths that changed since the last
-        call (None: not known, every file is looked at)."""
+        call (None: not known, every file is looked at). Without `save`, the manifest is
+        written by the next `save()` (once the new files are served, say)."""
         now = now or datetime.now(UTC)
         with collector_paused():
             fingerprint = config_fingerprint(self.cfg) + ("+drafts" if self.drafts else "")
             known = self._known
             if known is None or known.fingerprint != fingerprint:
+                self.save()
                 return self._cold(now, fingerprint)
-            return self._update(known, self._stats(known.stats, changed), now)
+            return self._update(known, self._stats(known.stats, changed), now, save=save)
 
     # -- the first build ----------------------------------------------------------------
 
