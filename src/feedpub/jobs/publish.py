@@ -29,7 +29,6 @@ from ..config import Config
 from ..errors import ArticleError
 from ..logfmt import log_event
 from ..outputs import OutputFile
-from .incremental import build_from_index, keep_index
 from .stages import (
     BuildReport,
     Progress,
@@ -124,6 +123,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         return report
 
     if not force and keep is None and cache.index:
+        from .incremental import build_from_index  # not needed when nothing changed
+
         quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
         if quick is not None:
             return quick
@@ -158,6 +159,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
     if keep is None:
+        from .incremental import keep_index
+
         cache.index = keep_index(cfg, cache, planned_articles, report)
     else:
         cache.index = keep(cache, planned_articles, report)
