@@ -150,7 +150,7 @@ class Incremental:
         return dict(sorted(stats.items())) if added else stats
 
     def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
-                strict: bool = False, save: bool = True) -> BuildReport:
+                strict: bool = False, save: bool = True, archive: bool = True) -> BuildReport:
         cfg = self.cfg
         todo = [source for source, st in stats.items() if known.stats.get(source) != st]
         gone = not known.stats.keys() <= stats.keys()
@@ -197,9 +197,10 @@ class Incremental:
             self.save()
         if self._index is not None:
             remove_stale_records(cfg, token)
-        from .archive import publish_archive
+        if archive:  # the newsletter archive, from the store (see `build_from_index`)
+            from .archive import publish_archive
 
-        report.written.extend(publish_archive(cfg))
+            report.written.extend(publish_archive(cfg))
         return report
 
     def save(self) -> None:
@@ -336,7 +337,10 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
                    plan["report"], env, text=True)
     site._known = known
     with collector_paused():
-        return site._update(known, stats, now, strict=strict)
+        # The newsletter archive depends on the store, not on the articles: the digest jobs
+        # write it when an issue is sent, and a full build looks at it again. Opening the
+        # store here would cost a new process more than the rest of the build.
+        return site._update(known, stats, now, strict=strict, archive=False)
 
 
 def _head(doc: FeedDoc) -> tuple[object, ...]:
