@@ -16,7 +16,7 @@ import pytest
 
 from feedpub.errors import ArticleError
 from feedpub.fsutil import atomic_open, atomic_write
-from feedpub.jobs import publish, workers
+from feedpub.jobs import publish, stages, workers
 from feedpub.jobs.workers import WorkerError, can_fork, map_chunks, split_by_cost
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def _spy_on_map_chunks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]
         calls.append((count, workers))
         return map_chunks(work, count, workers, done, first)
 
-    monkeypatch.setattr(publish, "map_chunks", spy)
+    monkeypatch.setattr(stages, "map_chunks", spy)
     return calls
 
 
@@ -153,9 +153,9 @@ def test_a_parallel_build_writes_the_same_bytes_as_one_process(make_site, monkey
     cfg = make_site(articles, extra="[feeds]\narchive_size = 5\n")
     shutil.copytree(ROOT / "articles", cfg.articles_dir, dirs_exist_ok=True)
     calls = _spy_on_map_chunks(monkeypatch)
-    monkeypatch.setattr(publish, "_PARSE_CHUNK", 4)
-    monkeypatch.setattr(publish, "_PARALLEL_PARSE", 1)
-    monkeypatch.setattr(publish, "_PARALLEL_RENDER", 1)
+    monkeypatch.setattr(stages, "_PARSE_CHUNK", 4)
+    monkeypatch.setattr(stages, "_PARALLEL_PARSE", 1)
+    monkeypatch.setattr(stages, "_PARALLEL_RENDER", 1)
     parallel = publish.build_feeds(cfg, workers=2)
     assert [workers for _, workers in calls] == [2, 2]  # parsing and rendering were both split
     files = _snapshot(cfg.public_dir)
@@ -239,8 +239,8 @@ def test_a_large_site_is_parsed_in_at_most_max_chunks(make_site, monkeypatch) ->
     cfg = make_site({f"2024-01-{day:02d}-e.txt": f"date 2024-01-{day:02d} Entry {day}\n\nText.\n"
                      for day in range(1, 11)})
     calls = _spy_on_map_chunks(monkeypatch)
-    monkeypatch.setattr(publish, "MAX_CHUNKS", 3)
-    monkeypatch.setattr(publish, "_PARSE_CHUNK", 1)
+    monkeypatch.setattr(stages, "MAX_CHUNKS", 3)
+    monkeypatch.setattr(stages, "_PARSE_CHUNK", 1)
     report = publish.build_feeds(cfg, workers=1)
     assert report.articles == 10 and calls[0][0] == 3  # chunks of 4, 4 and 2 files
     with pytest.raises(ValueError, match="at most"):

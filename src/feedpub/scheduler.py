@@ -155,9 +155,11 @@ class DaemonScheduler:
     """Owns the APScheduler instance, the lock and the articles/ watcher of one daemon."""
 
     def __init__(self, cfg: Config, *, rebuild: Callable[[str], datetime | None],
-                 digest: Callable[[str], None], watch: bool = True) -> None:
+                 digest: Callable[[str], None], watch: bool = True,
+                 changed: Callable[[set[str] | None], None] | None = None) -> None:
         self.cfg = cfg
         self._rebuild = rebuild
+        self._changed = changed  # told the paths of each burst of changes, before the rebuild
         self._digest = digest
         self._watch = watch
         shared = is_shared(cfg.database_url)
@@ -360,6 +362,8 @@ class DaemonScheduler:
                                         debounce=max(1600, 4 * quiet),
                                         stop_event=self._stop, raise_interrupt=False):
             log_event(log, "articles_changed", files=len(changes))
+            if self._changed is not None:
+                self._changed({path for _, path in changes})
             self.rebuild("articles_changed")
 
     def next_runs(self) -> list[ScheduledRun]:

@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 7  # 7: images and attachments; links, sizes, nesting and offsets checked
+CACHE_VERSION = 8  # 8: outputs being written are listed first (`mark_writing`)
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -41,6 +41,7 @@ class BuildCache:
     warnings: list[str] = field(default_factory=list)
     drafts: int = 0  # entries marked Draft, not published
     scheduled: int = 0  # entries dated in the future, published when they come due
+    index: str = ""  # the token of the article index (`articles.index`) written with it
     # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
     # but what that build wrote must still go when this build does not plan it.
     older_outputs: tuple[str, ...] = ()
@@ -64,6 +65,22 @@ def cache_paths(cfg: Config) -> tuple[Path, Path]:
     return cfg.data_dir / "build-manifest.pickle", cfg.data_dir / "build-articles.pickle"
 
 
+def _writing_path(cfg: Config) -> Path:
+    return cfg.data_dir / "build-writing.pickle"
+
+
+def mark_writing(cfg: Config, paths: Iterable[str]) -> None:
+    """Note, before a build writes them, the outputs whose manifest entry is about to go
+    stale: a build stopped midway leaves this list behind, and the next one takes those
+    outputs as unknown (rewritten) whatever the manifest says. `save_manifest` clears it."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    path = _writing_path(cfg)
+    earlier = _load_pickle(path)
+    listed = set(earlier) if isinstance(earlier, list | set | tuple) else set()
+    listed.update(paths)
+    _dump(path, sorted(listed))
+
+
 def _load_pickle(path: Path) -> Any:
     try:
         with path.open("rb") as handle:
@@ -79,10 +96,18 @@ def load_manifest(cfg: Config) -> BuildCache:
         return BuildCache()
     if data.get("version") != CACHE_VERSION:
         return BuildCache(older_outputs=_older_output_paths(data))
-    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=data["outputs"],
+    outputs = data["outputs"]
+    writing = _load_pickle(_writing_path(cfg))
+    if writing:  # a build stopped while writing these: their entries say nothing
+        outputs = dict(outputs)
+        for path in writing if isinstance(writing, list) else ():
+            if path in outputs:
+                outputs[path] = ("", -1)
+    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=outputs,
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []),
-                      drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0))
+                      drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0),
+                      index=data.get("index", ""))
 
 
 def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
@@ -179,4 +204,7 @@ def save_manifest(cfg: Config, cache: BuildCache) -> None:
         "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
         "outputs": cache.outputs, "published_ids": cache.published_ids,
         "next_publish": cache.next_publish, "errors": cache.errors,
-        "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled})
+        "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled,
+        "index": cache.index})
+    with contextlib.suppress(FileNotFoundError):
+        _writing_path(cfg).unlink()

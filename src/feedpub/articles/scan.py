@@ -95,7 +95,7 @@ def spread_all_day(articles: Iterable[Article]) -> list[Article]:
 def _moved(article: Article, published: datetime) -> Article:
     """`replace(article, published=published)`, without re-running __init__ for every field:
     a dense site moves thousands of entries."""
-    moved = object.__new__(Article)
+    moved = object.__new__(type(article))
     moved.__dict__.update(article.__dict__, published=published)
     return moved
 

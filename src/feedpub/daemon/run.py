@@ -20,7 +20,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
@@ -38,6 +38,9 @@ from ..web.metrics import Metrics
 from ..web.websub import changed_feed_urls
 from .pings import PING_RETRY_SECONDS, Announcer
 from .status import META_LAST_BUILD, META_NEXT_PUBLISH
+
+if TYPE_CHECKING:
+    from ..jobs.live import LiveSite
 
 log = logging.getLogger("feedpub.daemon")
 
@@ -107,27 +110,47 @@ class Daemon:
         self.metrics = Metrics()
         self.app: FeedpubApp = create_app(cfg, self.metrics, dev=dev)
         self._logged_errors: list[str] | None = None
+        self.site: LiveSite | None = None  # the site in memory, after the first build
+        self._changes: set[str] | None = set()  # changed article paths not yet built
+        self._changes_lock = threading.Lock()
         self.scheduler = DaemonScheduler(cfg, rebuild=self.build,
-                                         digest=self.send_digest if send else self.plan_digest)
+                                         digest=self.send_digest if send else self.plan_digest,
+                                         changed=self.note_changes)
         hub = cfg.feeds.websub_hub
         self.pings = Announcer(cfg, hub) if hub else None
 
+    def note_changes(self, paths: set[str] | None) -> None:
+        """Paths under articles/ that changed (None: unknown): the next build reads them."""
+        with self._changes_lock:
+            if paths is None or self._changes is None:
+                self._changes = None
+            else:
+                self._changes.update(paths)
+
     def build(self, reason: str) -> datetime | None:
         """One rebuild; refreshes the served files and queues the WebSub pings (sent in the
-        background, so an unreachable hub never delays the next build)."""
-        from ..jobs.publish import build_feeds
+        background, so an unreachable hub never delays the next build). The site stays in
+        memory: a change re-reads the changed files only (`jobs.live`)."""
+        from ..jobs.live import LiveSite
 
         started = datetime.now(UTC)
+        with self._changes_lock:
+            changes, self._changes = self._changes, set()
+        if self.site is None:
+            self.site = LiveSite(self.cfg, drafts=self.drafts)
         try:
             # One process: the daemon runs threads, and forking beside threads is not safe.
-            report = build_feeds(self.cfg, workers=1, drafts=self.drafts)
+            report = self.site.build(changes if reason == "articles_changed" else None,
+                                     save=False)
         except Exception:
+            self.site = None  # the next build starts again from what is on disk
             self.metrics.builds.labels(result="failed").inc()
             raise
         finished = datetime.now(UTC)
         self.metrics.builds.labels(result="ok").inc()
         self.metrics.last_build.set(finished.timestamp())
         self.app.rebuilt([*report.written, *report.removed], finished, report.skipped)
+        self.site.save()  # the manifest, for the next process, once the files are served
         if not report.up_to_date:  # an unchanged site repeats the last build's warnings
             for warning in report.warnings:
                 log.warning(warning)

@@ -96,11 +96,11 @@ def archive_path(number: int, fmt: str) -> str:
     return f"{ARCHIVE_DIR}/{number}{SUFFIXES[fmt]}"
 
 
-def _updated(articles: Sequence[Article], entries: Sequence[int]) -> datetime:
+def _updated(modified: Sequence[datetime], entries: Sequence[int]) -> datetime:
     """A feed's date is the latest change among its own entries, never the build time."""
     if not entries:
         return EMPTY_FEED_DATE
-    return feed_time(max(articles[i].modified for i in entries))
+    return feed_time(max(map(modified.__getitem__, entries)))
 
 
 class _Planner:
@@ -112,6 +112,7 @@ class _Planner:
             raise FeedError("config.toml: 'site.title' is empty; feeds need a title "
                             "(set title = \"...\" under [site])")
         self.articles = articles
+        self.modified = [a.modified for a in articles]
         self.cfg = cfg
         self.base = site.base_url
         self.title = xml_text(site.title)
@@ -126,7 +127,7 @@ class _Planner:
             fmt=fmt, path=path, title=title, feed_id=feed_id, self_url=self.base + path,
             home_url=self.base, description=self.description, language=xml_text(site.language),
             author=xml_text(site.author).strip() or self.title, email=xml_text(site.email),
-            updated=_updated(self.articles, entries), links=tuple(links), archived=archived,
+            updated=_updated(self.modified, entries), links=tuple(links), archived=archived,
             entries=tuple(entries), media=self.media,
         )
 
@@ -166,9 +167,16 @@ class _Planner:
         limit = self.cfg.feeds.size
         # The build's articles already have one spelling per tag; `plan_feeds` is public and
         # may get articles that were not arranged, so case variants are merged here too.
-        spelling = canonical_tags([clean_tags(a.tags) for a in self.articles])
-        for index, article in enumerate(self.articles):
-            for tag in dict.fromkeys(spelling[t] for t in clean_tags(article.tags)):
+        cleaned = [clean_tags(a.tags) for a in self.articles]
+        spelling = canonical_tags(cleaned)
+        spelled: dict[tuple[str, ...], tuple[str, ...]] = {}  # sites reuse a few tag lists
+        for index, tags in enumerate(cleaned):
+            if not tags:
+                continue
+            unique = spelled.get(tags)
+            if unique is None:
+                unique = spelled[tags] = tuple(dict.fromkeys(spelling[t] for t in tags))
+            for tag in unique:
                 bucket = members.setdefault(tag, [])
                 if len(bucket) < limit:
                     bucket.append(index)

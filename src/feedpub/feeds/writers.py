@@ -11,8 +11,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import timezone
 from functools import partial
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..articles.model import Article
 from ..articles.scan import unify_tags
@@ -74,18 +76,47 @@ def _render(doc: FeedDoc, items: _Items) -> bytes:
     return _WRITERS[doc.fmt](doc, items.get(doc.entries))
 
 
+_ZONES = (ZoneInfo, timezone)
+
+
 def _check_articles(articles: Sequence[Article]) -> None:
     """Refuse what no feed can show: a shared entry id, a date without a time zone."""
     seen: dict[str, str] = {}
     for article in articles:
         for name, moment in (("date", article.published), ("updated", article.updated)):
-            if moment is not None and moment.utcoffset() is None:
+            # Zones of these types always give an offset: only other ones need asking.
+            if moment is not None and (moment.tzinfo is None or (
+                    type(moment.tzinfo) not in _ZONES and moment.utcoffset() is None)):
                 raise FeedError(f"{article.source}: the {name} {moment.isoformat()} has no time "
                                 "zone (give it an offset, or set [site] timezone)")
         other = seen.setdefault(article.id, article.source)
         if other != article.source:
             raise FeedError(f"{article.source}: id {article.id!r} is already used by {other}; "
                             "entry ids must be unique (give one of them its own id)")
+
+
+class FeedPlan:
+    """The feed files of one set of articles: `docs` says what each holds, `output(doc)`
+    makes its OutputFile. A long-running build keys only the docs a change reaches."""
+
+    def __init__(self, articles: Sequence[Article], cfg: Config,
+                 digests: Sequence[bytes] | None = None, *, unified: bool = False) -> None:
+        _check_articles(articles)
+        if not unified:  # tags differing only in case are one tag
+            respelled = unify_tags(articles)
+            if any(new is not old for new, old in zip(respelled, articles, strict=True)):
+                digests = None  # given for the articles as they were
+            articles = respelled
+        self.digests = digests if digests is not None else ArticleDigests(articles)
+        self.items = _Items(articles, cfg)
+        self.docs = plan_docs(articles, cfg)
+
+    def output(self, doc: FeedDoc) -> OutputFile:
+        return OutputFile(doc.path, partial(doc_key, doc, self.digests, _WRITER),
+                          partial(_render, doc, self.items), cost=len(doc.entries) + 2)
+
+    def outputs(self) -> list[OutputFile]:
+        return [self.output(doc) for doc in self.docs]
 
 
 def plan_feeds(articles: Sequence[Article], cfg: Config,
@@ -99,15 +130,4 @@ def plan_feeds(articles: Sequence[Article], cfg: Config,
     `unified` says the tags of `articles` have their site-wide spelling (`unify_tags`).
     Rendering is thread-safe (feedgen's locale switch is serialized by a module lock).
     """
-    _check_articles(articles)
-    if not unified:  # tags differing only in case are one tag
-        respelled = unify_tags(articles)
-        if any(new is not old for new, old in zip(respelled, articles, strict=True)):
-            digests = None  # given for the articles as they were
-        articles = respelled
-    if digests is None:
-        digests = ArticleDigests(articles)
-    items = _Items(articles, cfg)
-    return [OutputFile(doc.path, partial(doc_key, doc, digests, _WRITER),
-                       partial(_render, doc, items), cost=len(doc.entries) + 2)
-            for doc in plan_docs(articles, cfg)]
+    return FeedPlan(articles, cfg, digests, unified=unified).outputs()

@@ -2,175 +2,52 @@
 
 A rebuild re-reads only the article files whose size or mtime changed (parsed articles are
 cached in the data folder) and re-renders only the outputs whose key changed. When neither the
-files nor the config nor the set of published entries changed, nothing is loaded at all.
+files nor the config nor the set of published entries changed, nothing is loaded at all. When
+few files changed, the article index of the last build says which outputs they reach, and
+only those are planned (`incremental`, docs/internals/incremental.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from ..articles.cache import (
     BuildCache,
-    Parsed,
-    Stat,
     Written,
-    article_cache,
-    cache_paths,
     config_fingerprint,
-    load_articles,
     load_manifest,
-    packed_chunk,
-    read_chunk,
+    mark_writing,
     save_manifest,
 )
 from ..articles.model import Article, LoadResult
-from ..articles.scan import arrange_articles, article_stats, check_unique, read_article
 from ..config import Config
 from ..errors import ArticleError
-from ..fsutil import atomic_write, fresh_folder, write_new
+from ..fsutil import fresh_folder
 from ..logfmt import log_event
 from ..outputs import OutputFile
-from .media import fill_lengths
-from .workers import (
-    MAX_CHUNKS,
-    available_cores,
-    can_fork,
-    collector_paused,
-    map_chunks,
-    split_by_cost,
+from .stages import (
+    BuildReport,
+    Progress,
+    _read_all,
+    _remove_stale,
+    _scan,
+    _size,
+    _write_outputs,
+    outputs_intact,
+    plan_site,
+    select_articles,
 )
+from .workers import available_cores, can_fork, collector_paused
+
+__all__ = ["BuildReport", "Progress", "build_feeds", "load_site", "plan_outputs",
+           "published_articles"]
 
 log = logging.getLogger("feedpub.build")
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class BuildReport:
-    """What a build did. `skipped` lists the articles that could not be published."""
-
-    written: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[ArticleError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    articles: int = 0
-    outputs: int = 0
-    next_publish: datetime | None = None
-    reparsed: int = 0
-    up_to_date: bool = False
-    drafts: int = 0  # entries marked Draft (built only by `run --drafts`)
-    scheduled: int = 0  # entries dated in the future (likewise)
-    with_drafts: bool = False  # drafts and scheduled entries were built into the site
-
-    def summary(self) -> str:
-        """"3 published, 1 draft, 1 scheduled, 0 skipped" (drafts: "built" when shown)."""
-        shown = " (built: --drafts)" if self.with_drafts and self.drafts + self.scheduled else ""
-        return (f"{self.articles} published, {self.drafts} draft(s), {self.scheduled} "
-                f"scheduled{shown}, {len(self.skipped)} skipped")
-
-    @property
-    def ok(self) -> bool:
-        return not self.skipped
-
-
-def _size(path: Path) -> int:
-    """Size of a file in bytes, -1 if it is missing."""
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return -1
-
-
-def _scan(folder: Path) -> dict[str, Stat]:
-    return article_stats(folder)
-
-
-def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: Progress | None,
-              workers: int = 1, save: bool = False) -> tuple[LoadResult, int]:
-    """Parse changed files, reuse cached results for the others. With `save`, the article
-    cache is written anew as the files are parsed."""
-    if cache.stats and not cache.parsed:
-        # Stats and parsed articles come from the same file, so a build that replaces the
-        # cache while we read can never pair new stats with old articles.
-        cache.stats, cache.parsed = load_articles(cache_paths(cfg)[1])
-    todo = [source for source, stat in stats.items()
-            if source not in cache.parsed or cache.stats.get(source) != stat]
-    with (article_cache(cache_paths(cfg)[1], stats) if save
-          else contextlib.nullcontext(None)) as saved:
-        fresh = _parse_files(cfg, todo, progress, workers, saved)
-        if saved is not None:
-            kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
-            for start in range(0, len(kept), _PARSE_CHUNK):
-                saved.write(packed_chunk(kept[start:start + _PARSE_CHUNK]))
-    parsed = {source: fresh[source] if source in fresh else cache.parsed[source]
-              for source in stats}
-    cache.parsed = parsed
-    good = [v for v in parsed.values() if isinstance(v, Article)]
-    errors = [v for v in parsed.values() if isinstance(v, ArticleError)]
-    kept_articles, dup_errors = check_unique(good)
-    return LoadResult(arrange_articles(kept_articles), errors + dup_errors), len(todo)
-
-
-_PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
-_PARSE_CHUNK = 200  # files a worker takes at a time (more on sites too large for MAX_CHUNKS)
-
-
-def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, workers: int,
-                 saved: BinaryIO | None = None) -> dict[str, Parsed]:
-    """Parse `sources`, shared among `workers` processes when there are many of them; each
-    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record."""
-    total = len(sources)
-    size = max(_PARSE_CHUNK, -(-total // MAX_CHUNKS))
-    home = os.getpid()
-
-    def parse(chunk: int) -> list[tuple[str, Parsed]] | bytes:
-        out: list[tuple[str, Parsed]] = []
-        for source in sources[chunk * size:(chunk + 1) * size]:
-            try:
-                article: Parsed = read_article(cfg.articles_dir, source, cfg.site,
-                                               cfg.articles)
-            except ArticleError as exc:
-                article = exc
-            out.append((source, article))
-        if os.getpid() != home:
-            # A worker sends the record itself: it is what the cache needs, and here this
-            # process writes it as it is, without pickling the articles again.
-            return packed_chunk(out, keep=False)
-        if saved is not None:
-            saved.write(packed_chunk(out))
-        return out
-
-    def done(chunks: int) -> None:
-        if progress is not None:
-            progress(min(chunks * size, total), total)
-
-    parallel = workers > 1 and total >= _PARALLEL_PARSE
-    found: dict[str, Parsed] = {}
-    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
-                             done, _load_writers if parallel else None):
-        if isinstance(result, bytes):
-            if saved is not None:
-                saved.write(result)
-            result = read_chunk(result)
-        found.update(result)
-    return found
-
-
-def _load_writers() -> None:
-    """Import the feed and page writers, which a build needs next: done while worker
-    processes parse, the time it takes is shared among them."""
-    from ..feeds import writers  # noqa: F401
-    from ..site import plan  # noqa: F401
-
 
 def load_site(cfg: Config, now: datetime | None = None) -> LoadResult:
     """Every article (drafts and future ones included) and the errors, newest first.
@@ -190,39 +67,9 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
 
 
 def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
-    """Everything the build writes: the feed set and, unless `[site] pages = false`, the
-    site pages."""
-    from ..articles.scan import unify_tags
-    from ..feeds.entries import ArticleDigests
-    from ..feeds.writers import plan_feeds
-
-    articles = unify_tags(articles)
-    digests = ArticleDigests(articles)  # shared by feeds and pages
-    planned = list(plan_feeds(articles, cfg, digests, unified=True))
-    if not cfg.site.pages:  # feeds only: the pages live elsewhere
-        return planned
-    try:
-        from ..site import plan as site_plan
-    except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
-        return planned
-    planned.extend(site_plan.plan_pages(articles, cfg, digests))
-    return planned
-
-
-def _next_publish(articles: Iterable[Article], now: datetime) -> datetime | None:
-    future = [a.published for a in articles if not a.draft and a.published > now]
-    return min(future) if future else None
-
-
-def _remove_stale(public: Path, old: Iterable[str], new: set[str]) -> list[str]:
-    removed = []
-    for path in sorted(set(old) - new):
-        try:
-            (public / path).unlink()
-            removed.append(path)
-        except FileNotFoundError:
-            pass
-    return removed
+    """Everything the build writes: the feed set and, when available, the site pages."""
+    feeds, pages = plan_site(articles, cfg)
+    return [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
 
 
 def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = None,
@@ -241,8 +88,14 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
                       workers=workers, drafts=drafts)
 
 
+# Told, before the manifest is written, what a full build planned; returns the token of the
+# article index it wrote ("" for none).
+Keep = Callable[[BuildCache, list[Article], "BuildReport"], str]
+
+
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
-           force: bool, workers: int | None, drafts: bool = False) -> BuildReport:
+           force: bool, workers: int | None, drafts: bool = False,
+           keep: Keep | None = None) -> BuildReport:
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
@@ -258,7 +111,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         bool(cache.outputs)
         and stats == cache.stats
         and (cache.next_publish is None or cache.next_publish > now)
-        and all(_size(public / path) == size for path, (_, size) in cache.outputs.items())
+        and outputs_intact(public, cache.outputs)
     )
     if unchanged:
         report.up_to_date = True
@@ -270,22 +123,17 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         report.drafts, report.scheduled = cache.drafts, cache.scheduled
         return report
 
+    if not force and keep is None and cache.index:
+        from .incremental import build_from_index  # not needed when nothing changed
+
+        quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
+        if quick is not None:
+            return quick
     result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
-    report.skipped = result.errors
-    report.warnings = [w for a in result.articles for w in a.warnings]
-    if strict and result.errors:
+    planned_articles = select_articles(cfg, result, now, drafts, report)
+    if strict and report.skipped:
         return report
-    published, media_errors = fill_lengths(result.published(now), cfg)
-    report.skipped = [*report.skipped, *media_errors]
-    if strict and media_errors:
-        return report
-    report.drafts = sum(1 for a in result.articles if a.draft)
-    report.scheduled = sum(1 for a in result.articles if not a.draft and a.published > now)
-    report.articles = len(published)
-    report.next_publish = _next_publish(result.articles, now)
-    if drafts:  # the same order, drafts and future included
-        published, _ = fill_lengths(list(result.articles), cfg)
-    planned = plan_outputs(published, cfg)
+    planned = plan_outputs(planned_articles, cfg)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
     for output in planned:
@@ -294,6 +142,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
             todo.append(output)
         else:
             keys[output.path] = known
+    if todo and cache.outputs:
+        mark_writing(cfg, [output.path for output in todo])
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
     with fresh_folder(public) as staging:
         for path, key, size in _write_outputs(staging or public, todo, progress, workers,
@@ -307,55 +157,28 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
                                    set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
-    cache.published_ids = tuple(a.id for a in published)
+    cache.published_ids = tuple(a.id for a in planned_articles)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
+    if keep is None:
+        from .incremental import keep_index
+
+        cache.index = keep_index(cfg, cache, planned_articles, report)
+    else:
+        cache.index = keep(cache, planned_articles, report)
     save_manifest(cfg, cache)
+    if cache.index:
+        from ..articles.index import remove_stale_records
+
+        remove_stale_records(cfg, cache.index)
     from .archive import publish_archive
 
     report.written.extend(publish_archive(cfg))
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
-
-
-_PARALLEL_RENDER = 4000  # outputs costing less than this (about 0.3 s) are made in one process
-_RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about equal cost
-
-
-def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
-                   workers: int, fresh: bool = False) -> list[tuple[str, str, int]]:
-    """Render and write `todo`, shared among `workers` processes when it is much work;
-    return (path, key, size) of each written file, in `todo` order. `fresh`: `public` is a
-    new folder no reader sees yet (`fsutil.fresh_folder`), so files are written directly."""
-    costs = [output.cost for output in todo]
-    parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
-    chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
-    starts = [chunk.start for chunk in chunks]
-
-    folder = os.fspath(public)
-
-    def write(chunk: int) -> list[tuple[str, str, int]]:
-        written: list[tuple[str, str, int]] = []
-        for output in todo[chunks[chunk].start:chunks[chunk].stop]:
-            # No fsync per file: outputs can always be built again, and a crash that loses
-            # one leaves it missing or short, which the next build's size check rewrites.
-            data = output.render()
-            if fresh:
-                write_new(os.path.join(folder, output.path), data)
-            else:
-                atomic_write(os.path.join(folder, output.path), data, fsync=False)
-            written.append((output.path, output.key, len(data)))
-        return written
-
-    def done(count: int) -> None:
-        if progress is not None:
-            progress(starts[count] if count < len(starts) else len(todo), len(todo))
-
-    results = map_chunks(write, len(chunks), workers if parallel else 1, done)
-    return [item for result in results for item in result]
 
 
 def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:

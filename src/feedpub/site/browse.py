@@ -10,7 +10,7 @@ re-renders the one page that lists it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape as xml_escape
@@ -61,14 +61,16 @@ def topics_of(tags: Sequence[str], slugs: dict[str, str],
 
 def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
               links: Sequence[FeedLink], topics: Sequence[Topic],
-              tag_paths: dict[str, str], site_key: str) -> list[OutputFile]:
-    """index.html and page/<n>.html: `[site] per_page` articles each, newest first."""
+              tag_paths: dict[str, str], site_key: str,
+              numbers: Iterable[int] | None = None) -> list[OutputFile]:
+    """index.html and page/<n>.html: `[site] per_page` articles each, newest first (only
+    the pages `numbers`, when given)."""
     size = cfg.site.per_page
     count = max(1, -(-len(ordered) // size))
     templates = template_digest(env, ("base.html.j2", "home.html.j2", "_tags.html.j2"))
     links = FeedLinks(links)  # one list for every page: its HTML is worked out once
     outputs = []
-    for number in range(1, count + 1):
+    for number in range(1, count + 1) if numbers is None else numbers:
         shown = ordered[(number - 1) * size:number * size]
         pager = Pager(number, count, home_path(number - 1) if number > 1 else "",
                       home_path(number + 1) if number < count else "")
@@ -76,18 +78,21 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
         outputs.append(OutputFile(
             home_path(number),
             _home_key(templates, site_key, shown, pager, topics if number == 1 else (),
-                      tag_paths),
+                      tag_paths, links),
             _home_render(env, cfg, shown, pager, root, links, topics, tag_paths),
             cost=len(shown) // 10 + 1))
     return outputs
 
 
 def _home_key(templates: bytes, site_key: str, shown: Sequence[Article], pager: Pager,
-              topics: Sequence[Topic], tag_paths: dict[str, str]) -> Callable[[], str]:
+              topics: Sequence[Topic], tag_paths: dict[str, str],
+              links: FeedLinks) -> Callable[[], str]:
     def key() -> str:  # worked out by the process that needs it
         summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in shown)
         paths = tuple(sorted({(t, tag_paths.get(t)) for a in shown for t in a.tags}))
-        return key_of(templates, site_key, summary, pager, tuple(topics), paths)
+        # Every home page links to every feed of the site, tag feeds included.
+        return key_of(templates, site_key, summary, pager, tuple(topics), paths,
+                      links.fingerprint)
     return key
 
 

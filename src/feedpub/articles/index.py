@@ -1,0 +1,215 @@
+"""The article index: the last build's articles on disk, read lazily by the next build.
+
+Two kinds of files in the data folder. `build-index.pickle` holds, for every article file,
+its short fields (everything but the HEAVY ones) or its error, and where its record lies in a
+records file; and an opaque `plan` (what the build planned, for the next one to compare
+with). `build-records-<n>.data` holds one pickled record per article, its HEAVY fields (the
+body and summary above all), at the offsets the index gives; changed articles are appended,
+and the file is written anew when most of it is stale.
+
+An article loaded from the index is a `StoredArticle`: its HEAVY fields are read from the
+records file on first use, so a build that re-plans a few outputs reads a few records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import ArticleError
+from .cache import _ARTICLE_FIELDS, CACHE_VERSION, Parsed, _dump, _load_pickle
+from .model import Article
+
+HEAVY = ("html", "summary", "author", "byline_date", "image")
+LIGHT = tuple(name for name in _ARTICLE_FIELDS if name not in HEAVY)
+INDEX_NAME = "build-index.pickle"
+_RECORDS = "build-records-{}.data"
+
+
+class Records:
+    """A records file, opened for reading on first use."""
+
+    _fd: int | None = None
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # Opened now: a later build may replace the file, and this one must stay readable.
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def read(self, offset: int, length: int) -> tuple[Any, ...]:
+        if self._fd is None:
+            raise OSError(f"{self.path}: closed")
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise OSError(f"{self.path}: the article record at {offset} is cut short")
+        values = pickle.loads(data)
+        assert isinstance(values, tuple)
+        return values
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _heavy_field(name: str) -> property:
+    key = "_stored_" + name
+
+    def get(self: Article) -> Any:
+        found = self.__dict__
+        if key not in found:
+            records, offset, length = found["_where"]
+            for field_name, value in zip(HEAVY, records.read(offset, length), strict=True):
+                found.setdefault("_stored_" + field_name, value)
+        return found[key]
+
+    def put(self: Article, value: Any) -> None:  # dataclasses.replace builds a new one
+        self.__dict__[key] = value
+
+    return property(get, put)
+
+
+class StoredArticle(Article):
+    """An `Article` from the index: its HEAVY fields stay on disk until first used."""
+
+
+for _name in HEAVY:
+    setattr(StoredArticle, _name, _heavy_field(_name))
+
+
+def stored(light: tuple[Any, ...], records: Records, offset: int, length: int) -> Article:
+    article = object.__new__(StoredArticle)
+    article.__dict__.update(zip(LIGHT, light, strict=True))
+    article.__dict__["_where"] = (records, offset, length)
+    return article
+
+
+def heavy_record(article: Article) -> bytes:
+    return pickle.dumps(tuple(getattr(article, name) for name in HEAVY),
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+Entry = tuple[Any, int, int]  # (short fields or the error, record offset, record length)
+_DELTA = 500  # changed entries kept apart from the pickled base before it is pickled anew
+
+
+@dataclass
+class Index:
+    """What `load_index` read: the articles (StoredArticle or errors) and the plan.
+
+    The entries are stored as `base`, a pickle of them as they were some builds ago (kept as
+    bytes: a build that changes a few need not pickle 10,000), and `delta`, the entries
+    changed since (None for a file that went)."""
+
+    token: str
+    fingerprint: str
+    parsed: dict[str, Parsed]
+    plan: Any
+    records: str  # the records file's name
+    size: int  # bytes in the records file that the index points to
+    entries: dict[str, Entry]
+    base: bytes
+    delta: dict[str, Entry | None]
+
+
+def index_path(cfg: Config) -> Path:
+    return cfg.data_dir / INDEX_NAME
+
+
+def load_index(cfg: Config, token: str) -> Index | None:
+    """The index written with `token` (the manifest names it); None if there is none, it is
+    of another version or token, or anything is wrong with it."""
+    data = _load_pickle(index_path(cfg))
+    try:
+        if (not isinstance(data, dict) or data.get("version") != CACHE_VERSION
+                or not token or data.get("token") != token):
+            return None
+        records = Records(cfg.data_dir / data["records"])
+        entries: dict[str, Entry] = pickle.loads(data["base"])
+        for source, entry in data["delta"].items():
+            if entry is None:
+                entries.pop(source, None)
+            else:
+                entries[source] = entry
+        parsed: dict[str, Parsed] = {}
+        for source, (light, offset, length) in entries.items():
+            parsed[source] = light if isinstance(light, ArticleError) else stored(
+                light, records, offset, length)
+        return Index(token, data["fingerprint"], parsed, data["plan"], data["records"],
+                     data["size"], entries, data["base"], data["delta"])
+    except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
+        return None
+
+
+def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: Any,
+               earlier: Index | None, fresh: Iterable[str]) -> str:
+    """Write the index of `parsed` with `plan`; return its token (for the manifest), which
+    starts with the name of its records file and '#'.
+
+    The records of the articles in `fresh` (and of any the records file lacks) are appended
+    to `earlier`'s records file; without one, or when most of it is stale, a new file is
+    written. The index replaces the old one atomically, after the records are written."""
+    folder = cfg.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = earlier.entries if earlier is not None else {}
+    fresh_set = set(fresh)
+    changed = {source for source, value in parsed.items()
+               if source in fresh_set or source not in entries}
+    live = sum(entry[2] for source, entry in entries.items() if source in parsed)
+    rewrite = earlier is None or earlier.size > 2 * live + (1 << 20)
+    if rewrite:
+        name, size, mode = _RECORDS.format(secrets.token_hex(8)), 0, "wb"
+        changed = set(parsed)
+    else:
+        assert earlier is not None
+        name, size, mode = earlier.records, earlier.size, "r+b"
+    new: dict[str, Entry] = {}
+    with open(folder / name, mode) as handle:
+        handle.seek(size)
+        handle.truncate()  # what a build stopped midway appended
+        for source in changed:
+            value = parsed[source]
+            if isinstance(value, ArticleError):
+                new[source] = (value, -1, -1)
+                continue
+            record = heavy_record(value)
+            handle.write(record)
+            new[source] = (tuple(getattr(value, field) for field in LIGHT), size, len(record))
+            size += len(record)
+    gone = [source for source in entries if source not in parsed]
+    if earlier is not None and not rewrite and len(earlier.delta) + len(new) + len(gone) <= _DELTA:
+        base = earlier.base
+        delta: dict[str, Entry | None] = {**earlier.delta, **new}
+        delta.update(dict.fromkeys(gone))
+    else:
+        merged = {source: new[source] if source in new else entries[source] for source in parsed}
+        base = pickle.dumps(merged, protocol=pickle.HIGHEST_PROTOCOL)
+        delta = {}
+    token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
+    _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
+                            "records": name, "size": size, "base": base, "delta": delta,
+                            "plan": plan})
+    return token
+
+
+def remove_stale_records(cfg: Config, token: str) -> None:
+    """Delete the records files but that of the index `token` (once the manifest names it)."""
+    keep = token.partition("#")[0]
+    try:
+        names = os.listdir(cfg.data_dir)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith("build-records-") and name.endswith(".data") and name != keep:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(cfg.data_dir / name)

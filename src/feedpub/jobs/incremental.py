@@ -1,0 +1,355 @@
+"""The site kept in memory by `feedpub run`: after the first build, a change to a few
+article files re-reads those files only and re-plans only the outputs they reach.
+
+Each planned article has a signature: its file, how many times that file was read, its date
+and its tags (the only fields the site-wide arrangement changes). Two plans are compared by
+the signatures at each position, newest first: the positions from the first difference to
+the last one (counted from the end) are the changed run. An output depends on articles by
+position, so only these are planned again and keyed:
+
+- the pages of the articles in the run and of their two neighbours (prev/next links);
+- the home pages the run falls on (all of them from the run on when the count changed:
+  the newer articles push the older ones down);
+- the tag pages of every tag carried in the run, before or after the change;
+- every feed document whose entries' signatures or header (date, links, archived) differ:
+  the subscription feeds, the open archive page, a closed archive page when an article
+  moves into it or out of it, the tag feeds;
+- the sitemap.
+
+When the site's shape changes (a tag appears or goes: every page lists the tags), or the
+config, the templates or the drafts mode change, everything is planned again, in memory.
+The outputs written are those whose key changed, as in a full build, so the result is the
+same files a cold build writes (tests/test_incremental.py checks it on random edits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat as stat_mode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..articles.cache import (
+    BuildCache,
+    Parsed,
+    Stat,
+    Written,
+    mark_writing,
+    save_manifest,
+)
+from ..articles.index import (
+    Index,
+    load_index,
+    remove_stale_records,
+    save_index,
+)
+from ..articles.model import ARTICLE_SUFFIXES, Article
+from ..articles.scan import article_stats
+from ..config import Config
+from ..outputs import OutputFile
+from .stages import (
+    BuildReport,
+    _read_all,
+    _remove_stale,
+    _size,
+    _write_outputs,
+    outputs_intact,
+    plan_site,
+    select_articles,
+)
+from .workers import collector_paused
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from ..feeds.entries import FeedDoc
+    from ..site.plan import SiteShape
+
+# An article as planned: its file and that file's stat (a new stat: read again), then what
+# the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
+# (slug, the author's `updated`).
+# The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
+# output, the offset included; text is quick to pickle).
+Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None"]
+_MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
+_FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
+
+
+@dataclass
+class _Known:
+    """What the last build planned and wrote."""
+
+    fingerprint: str
+    stats: dict[str, Stat]
+    parsed: dict[str, Parsed]
+    outputs: dict[str, Written]
+    sigs: list[Sig]
+    shape: SiteShape | None
+    docs: dict[str, FeedDoc]
+    report: BuildReport
+    env: Environment | None = None
+    text: bool = False  # the signatures' dates are text (as the article index keeps them)
+
+    def plan(self) -> dict[str, object]:
+        """What the article index keeps of it for the next `feedpub build`."""
+        report = dataclasses.replace(self.report, written=[], removed=[])
+        return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report}
+
+
+class Incremental:
+    """Builds that re-plan only what changed files reach, from `known` (what the last
+    build planned). `LiveSite` (`jobs.live`) is the daemon's; `build_from_index` the CLI's,
+    which also writes the article index for the next one."""
+
+    def __init__(self, cfg: Config, *, drafts: bool = False) -> None:
+        self.cfg = cfg
+        self.drafts = drafts
+        self._known: _Known | None = None
+        self._index: Index | None = None
+        self._unsaved: BuildCache | None = None  # the manifest `save` is to write
+
+    # -- later builds -------------------------------------------------------------------
+
+    def _stats(self, old: dict[str, Stat],
+               changed: Iterable[str | os.PathLike[str]] | None) -> dict[str, Stat]:
+        """The article files' stats: `old` updated for the `changed` paths, or a scan."""
+        folder = self.cfg.articles_dir
+        if changed is None:
+            return article_stats(folder)
+        paths = list(changed)
+        if len(paths) > _MAX_CHANGES:
+            return article_stats(folder)
+        root = os.path.abspath(folder)
+        stats = dict(old)
+        added = False
+        for path in paths:
+            rel = os.path.relpath(os.path.abspath(path), root)
+            if rel == "." or rel.startswith(".."):
+                return article_stats(folder)  # the folder itself, or something unexpected
+            source = rel.replace(os.sep, "/")
+            if any(part.startswith((".", "_")) for part in source.split("/")):
+                continue
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                if stats.pop(source, None) is None and any(
+                        s.startswith(source + "/") for s in stats):
+                    return article_stats(folder)  # a folder went
+                continue
+            except OSError:
+                return article_stats(folder)
+            if not stat_mode.S_ISREG(info.st_mode):  # a folder or a link: look at everything
+                return article_stats(folder)
+            if not source.lower().endswith(ARTICLE_SUFFIXES):
+                continue
+            added = added or source not in stats
+            stats[source] = (info.st_mtime_ns, info.st_size)
+        return dict(sorted(stats.items())) if added else stats
+
+    def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
+                strict: bool = False, save: bool = True, archive: bool = True) -> BuildReport:
+        cfg = self.cfg
+        todo = [source for source, st in stats.items() if known.stats.get(source) != st]
+        gone = not known.stats.keys() <= stats.keys()
+        due = known.report.next_publish is not None and known.report.next_publish <= now
+        if not todo and not gone and not due:
+            return _unchanged(known.report, len(known.outputs))
+        cache = BuildCache(stats=known.stats, parsed=known.parsed)
+        result, reparsed = _read_all(cfg, stats, cache, None)
+        report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
+        planned = select_articles(cfg, result, now, self.drafts, report)
+        if strict and report.skipped:
+            return report
+        sigs = signatures(stats, planned, known.text)
+        shape = known.shape
+        outputs, removed = self._replan(known, planned, sigs)
+        report.partial = known.shape == shape
+        public = cfg.public_dir
+        writes = []
+        for output in outputs:
+            was = known.outputs.get(output.path)
+            if was is None or was[0] != output.key or _size(public / output.path) != was[1]:
+                writes.append(output)
+        if writes:
+            mark_writing(cfg, [output.path for output in writes])
+        for path, key, size in _write_outputs(public, writes, None, 1):
+            known.outputs[path] = (key, size)
+            report.written.append(path)
+        for path in removed:
+            known.outputs.pop(path, None)
+        report.removed = _remove_stale(public, removed, set())
+        report.outputs = len(known.outputs)
+        known.stats, known.parsed = stats, cache.parsed
+        known.sigs, known.report = sigs, report
+        token = ""
+        if self._index is not None:  # the index first: the manifest names it
+            token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
+                               todo)
+        self._unsaved = BuildCache(
+            fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
+            published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
+            errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
+            scheduled=report.scheduled, index=token)
+        if save:
+            self.save()
+        if self._index is not None:
+            remove_stale_records(cfg, token)
+        if archive:  # the newsletter archive, from the store (see `build_from_index`)
+            from .archive import publish_archive
+
+            report.written.extend(publish_archive(cfg))
+        return report
+
+    def save(self) -> None:
+        """Write the manifest of the last build, if `build` was told not to. Until then the
+        outputs it wrote are listed as being written (`mark_writing`), so a process that
+        stops first leaves nothing that claims them current."""
+        if self._unsaved is not None:
+            save_manifest(self.cfg, self._unsaved)
+            self._unsaved = None
+
+    def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
+                ) -> tuple[list[OutputFile], list[str]]:
+        """The outputs the change may reach, and the paths that are no longer planned."""
+        from ..feeds.entries import clean_tags
+        from ..site.browse import home_path
+        from ..site.plan import site_shape
+
+        cfg = self.cfg
+        was = known.sigs
+        n, m = len(was), len(sigs)
+        start = 0
+        while start < min(n, m) and was[start] == sigs[start]:
+            start += 1
+        tail = 0
+        while tail < min(n, m) - start and was[n - 1 - tail] == sigs[m - 1 - tail]:
+            tail += 1
+        shape = site_shape(planned)
+        # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
+        feeds, pages = plan_site(planned, cfg, known.env, unified=True,
+                                 shape=shape)
+        docs = {doc.path: doc for doc in feeds.docs}
+        if pages is not None:
+            known.env = pages.env
+        if shape != known.shape or pages is None or not known.docs:
+            known.shape, known.docs = shape, docs
+            everything = [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
+            paths = {output.path for output in everything}
+            return everything, [path for path in known.outputs if path not in paths]
+        outputs: list[OutputFile] = []
+        removed: list[str] = []
+        for doc in feeds.docs:
+            before = known.docs.get(doc.path)
+            if (before is None or _head(before) != _head(doc)
+                    or [was[i] for i in before.entries] != [sigs[i] for i in doc.entries]):
+                outputs.append(feeds.output(doc))
+        removed.extend(path for path in known.docs if path not in docs)
+        known.docs = docs
+        outputs.extend(pages.article(i) for i in range(max(0, start - 1), min(m, m - tail + 1)))
+        now_paths = {a.url_path for a in planned[start:m - tail]}
+        removed.extend(path for path in (_page(sig) for sig in was[start:n - tail])
+                       if path not in now_paths)
+        size = cfg.site.per_page
+        count, count_was = max(1, -(-m // size)), max(1, -(-n // size))
+        homes = pages.homes()
+        if count != count_was:
+            numbers = range(1, count + 1)
+            removed.extend(home_path(number) for number in range(count + 1, count_was + 1))
+        elif n == m:
+            numbers = range(start // size + 1, (m - tail - 1) // size + 2)
+        else:
+            numbers = range(start // size + 1, count + 1)
+        outputs.extend(homes[number - 1] for number in numbers if number <= count)
+        tags = {tag for sig in (*was[start:n - tail], *sigs[start:m - tail])
+                for tag in clean_tags(sig[3])}
+        if tags:
+            outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
+        if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
+            outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
+        return outputs, removed
+
+
+def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
+    """What the sitemap shows of some articles: page, date of the last change, tags (each
+    tag page is dated by its newest article)."""
+    return [(sig[4], sig[5] or sig[2], sig[3]) for sig in sigs]
+
+
+def _page(sig: Sig) -> str:
+    return f"posts/{sig[4]}.html"  # Article.url_path
+
+
+def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
+    if text:
+        return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
+                 a.updated.isoformat() if a.updated is not None else "") for a in planned]
+    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
+            for a in planned]
+
+
+def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
+                report: BuildReport, text: bool = False) -> _Known:
+    """What a full build that planned `planned` leaves for the next one to compare with."""
+    from ..feeds.plan import plan_docs
+    from ..site.plan import site_shape
+
+    return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
+                  signatures(cache.stats, planned, text), site_shape(planned),
+                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report, text=text)
+
+
+def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
+               report: BuildReport) -> str:
+    """After a full `feedpub build`: write the article index; return its token."""
+    known = known_after(cfg, cache, planned, report, text=True)
+    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
+
+
+def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
+                     now: datetime, *, strict: bool, drafts: bool) -> BuildReport | None:
+    """`feedpub build` from the article index of the last build: the changed files are read
+    and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
+    serve (missing, of another build, too many changes, outputs missing from public/)."""
+    changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
+    if changed > _FROM_INDEX:
+        return None
+    if not outputs_intact(cfg.public_dir, manifest.outputs):
+        return None  # a file under public/ was deleted or changed: look at every output
+    index = load_index(cfg, manifest.index)
+    if index is None or index.fingerprint != manifest.fingerprint:
+        return None
+    plan = index.plan
+    site = Incremental(cfg, drafts=drafts)
+    site._index = index
+    from jinja2 import FileSystemBytecodeCache
+
+    from ..site.plan import build_environment
+
+    # One process per build: the compiled templates are kept beside the index.
+    folder = cfg.data_dir / "templates-compiled"
+    folder.mkdir(exist_ok=True)
+    env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
+    known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
+                   dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
+                   plan["report"], env, text=True)
+    site._known = known
+    with collector_paused():
+        # The newsletter archive depends on the store, not on the articles: the digest jobs
+        # write it when an issue is sent, and a full build looks at it again. Opening the
+        # store here would cost a new process more than the rest of the build.
+        return site._update(known, stats, now, strict=strict, archive=False)
+
+
+def _head(doc: FeedDoc) -> tuple[object, ...]:
+    """What a feed document shows besides its entries (the rest follows from its path)."""
+    return (doc.title, doc.feed_id, doc.updated, doc.links, doc.archived)
+
+
+def _unchanged(last: BuildReport, outputs: int) -> BuildReport:
+    return BuildReport(skipped=list(last.skipped), warnings=list(last.warnings),
+                       articles=last.articles, outputs=outputs, next_publish=last.next_publish,
+                       up_to_date=True, drafts=last.drafts, scheduled=last.scheduled,
+                       with_drafts=last.with_drafts)

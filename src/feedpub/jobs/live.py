@@ -1,0 +1,66 @@
+"""The site kept in memory by `feedpub run` (see `incremental` and
+docs/internals/incremental.md): the first build reads what the last build left on disk,
+later ones only the files that changed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from ..articles.cache import BuildCache, config_fingerprint, load_manifest
+from ..articles.model import Article
+from ..articles.scan import article_stats
+from .incremental import Incremental, _Known, known_after
+from .publish import _build
+from .stages import BuildReport, _read_all, select_articles
+from .workers import collector_paused
+
+__all__ = ["LiveSite"]
+
+
+class LiveSite(Incremental):
+    """A site built again and again by one process: `build(changed)` after files changed.
+    The first build is a full one from disk; later ones re-read the changed files and
+    re-plan what they reach (see `incremental`)."""
+
+    def build(self, changed: Iterable[str | os.PathLike[str]] | None = None,
+              now: datetime | None = None, *, save: bool = True) -> BuildReport:
+        """Bring public/ up to date. `changed` lists the paths that changed since the last
+        call (None: not known, every file is looked at). Without `save`, the manifest is
+        written by the next `save()` (once the new files are served, say)."""
+        now = now or datetime.now(UTC)
+        with collector_paused():
+            fingerprint = config_fingerprint(self.cfg) + ("+drafts" if self.drafts else "")
+            known = self._known
+            if known is None or known.fingerprint != fingerprint:
+                self.save()
+                return self._cold(now, fingerprint)
+            return self._update(known, self._stats(known.stats, changed), now, save=save)
+
+    # -- the first build ----------------------------------------------------------------
+
+    def _cold(self, now: datetime, fingerprint: str) -> BuildReport:
+        """A build from disk (the CLI's), whose articles and keys are then kept."""
+        kept: list[_Known] = []
+        self._known = None
+
+        def keep(cache: BuildCache, planned: list[Article], report: BuildReport) -> str:
+            kept.append(known_after(self.cfg, cache, planned, report))
+            return ""  # no article index: this process keeps the articles in memory
+
+        report = _build(self.cfg, strict=False, now=now, progress=None, force=False,
+                        workers=1, drafts=self.drafts, keep=keep)
+        if kept:
+            self._known = kept[0]
+            return report
+        # Nothing to do: read what the last build knew.
+        cache = load_manifest(self.cfg)
+        if cache.fingerprint != fingerprint:
+            return report  # another process changed the config meanwhile
+        cache.stats = article_stats(self.cfg.articles_dir)
+        result, _ = _read_all(self.cfg, cache.stats, cache, None)
+        planned = select_articles(self.cfg, result, now, self.drafts,
+                                  BuildReport(with_drafts=self.drafts))
+        self._known = known_after(self.cfg, cache, planned, report)
+        return report
