@@ -109,6 +109,30 @@ def test_site_templates_override_the_defaults(make_site) -> None:
     assert pages["index.html"].key == before["index.html"]
 
 
+def test_tag_lists_are_the_include_of_tags_template(make_site) -> None:
+    cfg = make_site()
+    articles = [_article("a", 2, tags=("Python", "Web")), _article("b", 3, tags=("Web",)),
+                _article("c", 4, tags=("Python", "Web"))]
+    pages = {o.path: o.render().decode() for o in plan_pages(articles, cfg)}
+    post = html.fromstring(pages["posts/a.html"])
+    assert [(a.get("href"), a.text) for a in post.xpath("//footer//a[@class='tag']")] == [
+        ("../tags/python.html", "Python"), ("../tags/web.html", "Web")]
+    home = html.fromstring(pages["index.html"])
+    assert [a.get("href") for a in home.xpath("//main//a[@class='tag']")] == [
+        "tags/python.html", "tags/web.html", "tags/web.html", "tags/python.html",
+        "tags/web.html"]
+    # A site's own list that shows more of the page is rendered with that page's variables.
+    cfg.templates_dir.mkdir(exist_ok=True)
+    (cfg.templates_dir / "_tags.html.j2").write_text(
+        '{% for tag in tags %}<i data-of="{{ article.slug }}">{{ tag }}</i>{% endfor %}',
+        encoding="utf-8")
+    pages = {o.path: o.render().decode() for o in plan_pages(articles, cfg)}
+    for slug in "ac":
+        post = html.fromstring(pages[f"posts/{slug}.html"])
+        assert [(i.get("data-of"), i.text) for i in post.xpath("//footer//i")] == [
+            (slug, "Python"), (slug, "Web")]
+
+
 def test_long_archive_is_paginated(site) -> None:
     articles = [_article(f"p{n:02d}", n) for n in range(1, 26)]
     pages = {o.path: o for o in plan_pages(articles, site)}

@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-from jinja2 import Environment
+from jinja2 import Environment, Template, meta, pass_context
+from jinja2.runtime import Context
 from lxml import etree
 from markupsafe import Markup, escape
 
@@ -104,10 +105,56 @@ def site_root(cfg: Config) -> str:
 
 
 def page_environment(cfg: Config) -> Environment:
-    """The HTML environment (autoescaping) with the page filters installed."""
+    """The HTML environment (autoescaping) with the page filters and `tag_list` installed."""
     env = environment(cfg, autoescape=True)
     env.filters["day"] = _day
+    env.globals["tag_list"] = _tag_list(env)
     return env
+
+
+# What `_tags.html.j2` may use for its output to depend on the tags, the page's depth and the
+# tag pages alone (with the environment's globals), so that one rendering serves every page.
+_TAG_LIST_INPUTS = frozenset({"tags", "root", "tag_paths"})
+
+
+def _tag_list(env: Environment) -> Callable[..., Markup]:
+    """`tag_list(tags, **more)` for templates: `_tags.html.j2` rendered for `tags` with the
+    page's `root` and `tag_paths`, as `{% with tags = ... %}{% include "_tags.html.j2" %}`
+    would.
+
+    A site shows a few hundred tag lists over thousands of pages, so each list is rendered
+    once per page depth and kept. A `_tags.html.j2` of the site's own that uses anything else
+    is rendered for every call, with the page's variables and `more` (the templates pass the
+    `article` whose tags these are, which in a loop is not one of the page's variables).
+    """
+    kept: dict[tuple[tuple[str, ...], str, int], tuple[object, Markup]] = {}
+    plain: dict[Template, bool] = {}  # the template uses nothing but _TAG_LIST_INPUTS
+
+    @pass_context
+    def tag_list(context: Context, tags: Sequence[str], **more: Any) -> Markup:
+        root, paths = context.get("root"), context.get("tag_paths")
+        key = (tuple(tags), str(root), id(paths))
+        found = kept.get(key)
+        if found is not None and found[0] is paths:
+            return found[1]
+        template = env.get_template("_tags.html.j2")
+        if template not in plain:
+            plain[template] = _only_tag_inputs(env, template)
+        if env.auto_reload or not plain[template]:
+            # Templates that may change meanwhile, or a list that shows more of the page.
+            return Markup(template.render(context.get_all(), **more, tags=tags))
+        html = Markup(template.render(root=root, tag_paths=paths, tags=tags))
+        kept[key] = (paths, html)  # the dict itself is kept, so its id is never reused
+        return html
+
+    return tag_list
+
+
+def _only_tag_inputs(env: Environment, template: Template) -> bool:
+    """Whether `template` uses nothing but `_TAG_LIST_INPUTS` and the globals."""
+    source = env.loader.get_source(env, template.name or "")[0]  # type: ignore[union-attr]
+    used = meta.find_undeclared_variables(env.parse(source))
+    return used <= _TAG_LIST_INPUTS | set(template.globals)
 
 
 def text_environment(cfg: Config) -> Environment:
