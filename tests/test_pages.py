@@ -96,6 +96,21 @@ def test_text_is_escaped_and_sanitized_html_kept(site) -> None:
     assert "<p><em>ok</em></p>" in out["posts/x.html"]
 
 
+def test_texts_seen_again_are_escaped_again(site) -> None:
+    hostile = "<b>Fish & chips</b>"
+    long = "<i>" + "x" * 300 + "</i>"
+    articles = [_article(f"p{n}", n, title=hostile if n % 2 else long, tags=(hostile,))
+                for n in range(1, 7)]
+    pages = [o.render().decode() for o in plan_pages(articles, site)
+             if o.path.startswith("posts/")]
+    assert len(pages) == 6
+    for page in pages:
+        assert "<b>" not in page and "<i>" not in page
+        doc = html.fromstring(page)
+        assert doc.xpath("//h1/text()")[0] in (hostile, long)
+        assert doc.xpath("//footer//a[@class='tag']/text()") == [hostile]
+
+
 def test_site_templates_override_the_defaults(make_site) -> None:
     cfg = make_site()
     before = {o.path: o.key for o in plan_pages([_article("a", 2)], cfg)}
