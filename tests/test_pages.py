@@ -96,6 +96,21 @@ def test_text_is_escaped_and_sanitized_html_kept(site) -> None:
     assert "<p><em>ok</em></p>" in out["posts/x.html"]
 
 
+def test_texts_seen_again_are_escaped_again(site) -> None:
+    hostile = "<b>Fish & chips</b>"
+    long = "<i>" + "x" * 300 + "</i>"
+    articles = [_article(f"p{n}", n, title=hostile if n % 2 else long, tags=(hostile,))
+                for n in range(1, 7)]
+    pages = [o.render().decode() for o in plan_pages(articles, site)
+             if o.path.startswith("posts/")]
+    assert len(pages) == 6
+    for page in pages:
+        assert "<b>" not in page and "<i>" not in page
+        doc = html.fromstring(page)
+        assert doc.xpath("//h1/text()")[0] in (hostile, long)
+        assert doc.xpath("//footer//a[@class='tag']/text()") == [hostile]
+
+
 def test_site_templates_override_the_defaults(make_site) -> None:
     cfg = make_site()
     before = {o.path: o.key for o in plan_pages([_article("a", 2)], cfg)}
@@ -107,6 +122,30 @@ def test_site_templates_override_the_defaults(make_site) -> None:
     assert '<p class="mine">Title a</p>' in pages["posts/a.html"].render().decode()
     assert pages["posts/a.html"].key != before["posts/a.html"]
     assert pages["index.html"].key == before["index.html"]
+
+
+def test_tag_lists_are_the_include_of_tags_template(make_site) -> None:
+    cfg = make_site()
+    articles = [_article("a", 2, tags=("Python", "Web")), _article("b", 3, tags=("Web",)),
+                _article("c", 4, tags=("Python", "Web"))]
+    pages = {o.path: o.render().decode() for o in plan_pages(articles, cfg)}
+    post = html.fromstring(pages["posts/a.html"])
+    assert [(a.get("href"), a.text) for a in post.xpath("//footer//a[@class='tag']")] == [
+        ("../tags/python.html", "Python"), ("../tags/web.html", "Web")]
+    home = html.fromstring(pages["index.html"])
+    assert [a.get("href") for a in home.xpath("//main//a[@class='tag']")] == [
+        "tags/python.html", "tags/web.html", "tags/web.html", "tags/python.html",
+        "tags/web.html"]
+    # A site's own list that shows more of the page is rendered with that page's variables.
+    cfg.templates_dir.mkdir(exist_ok=True)
+    (cfg.templates_dir / "_tags.html.j2").write_text(
+        '{% for tag in tags %}<i data-of="{{ article.slug }}">{{ tag }}</i>{% endfor %}',
+        encoding="utf-8")
+    pages = {o.path: o.render().decode() for o in plan_pages(articles, cfg)}
+    for slug in "ac":
+        post = html.fromstring(pages[f"posts/{slug}.html"])
+        assert [(i.get("data-of"), i.text) for i in post.xpath("//footer//i")] == [
+            (slug, "Python"), (slug, "Web")]
 
 
 def test_long_archive_is_paginated(site) -> None:

@@ -125,8 +125,10 @@ def _blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-def _atom_entry(item: FeedItem) -> str:
-    out = ["  <entry>\n    <id>", escape_text(item.id), "</id>\n    <title>",
+def _atom_entry(item: FeedItem, out: list[str]) -> None:
+    """Append the pieces of `item`'s entry to `out` (one join for the whole feed: the bodies
+    are copied once, not once into each entry and again into the feed)."""
+    out += ["  <entry>\n    <id>", escape_text(item.id), "</id>\n    <title>",
            escape_text(item.title), "</title>\n    <updated>", item.modified_iso,
            "</updated>\n    <author>\n      <name>", escape_text(item.author),
            "</name>\n    </author>\n"]
@@ -146,11 +148,11 @@ def _atom_entry(item: FeedItem) -> str:
     if item.image:
         out.append(image_xml(item.image, "    "))
     out.append("  </entry>\n")
-    return "".join(out)
 
 
-def _rss_item(item: FeedItem, podcast: FeedMedia | None = None) -> str:
-    out = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
+def _rss_item(item: FeedItem, podcast: FeedMedia | None, out: list[str]) -> None:
+    """Append the pieces of `item`'s RSS item to `out` (see `_atom_entry`)."""
+    out += ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
            escape_text(item.url), "</link>\n"]
     has_body = not _blank(item.html)  # empty elements are left out, never written blank
     if item.summary:
@@ -175,7 +177,6 @@ def _rss_item(item: FeedItem, podcast: FeedMedia | None = None) -> str:
     if podcast is not None:
         out.append(itunes_item_xml(podcast, item.enclosures, item.image, "      "))
     out.append("    </item>\n")
-    return "".join(out)
 
 
 def _generator(doc: FeedDoc, mime: str, items: Sequence[FeedItem] = ()) -> FeedGenerator:
@@ -211,7 +212,10 @@ def render_atom(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
     gen.link(href=doc.home_url, rel="alternate", type="text/html")
     with _FEEDGEN_LOCK:
         head = bytes(gen.atom_str(pretty=True))
-    return _splice(head, 1, "".join(_atom_entry(item) for item in items))
+    pieces: list[str] = []
+    for item in items:
+        _atom_entry(item, pieces)
+    return _splice(head, 1, "".join(pieces))
 
 
 def render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
@@ -236,7 +240,10 @@ def render_rss(doc: FeedDoc, items: Sequence[FeedItem]) -> bytes:
     if podcast is not None:
         mark = b"    <!--" + _ITUNES_MARK.encode() + b"-->\n"
         head = head.replace(mark, gen.feedpub.itunes.encode("utf-8"))
-    return _splice(head, 2, "".join(_rss_item(item, podcast) for item in items))
+    pieces: list[str] = []
+    for item in items:
+        _rss_item(item, podcast, pieces)
+    return _splice(head, 2, "".join(pieces))
 
 
 def _hex_references(match: re.Match[bytes]) -> bytes:

@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
-from jinja2 import Environment
+from jinja2 import Environment, Template, meta, pass_context
+from jinja2.runtime import Context
 from lxml import etree
 from markupsafe import Markup, escape
 
@@ -104,10 +105,56 @@ def site_root(cfg: Config) -> str:
 
 
 def page_environment(cfg: Config) -> Environment:
-    """The HTML environment (autoescaping) with the page filters installed."""
+    """The HTML environment (autoescaping) with the page filters and `tag_list` installed."""
     env = environment(cfg, autoescape=True)
     env.filters["day"] = _day
+    env.globals["tag_list"] = _tag_list(env)
     return env
+
+
+# What `_tags.html.j2` may use for its output to depend on the tags, the page's depth and the
+# tag pages alone (with the environment's globals), so that one rendering serves every page.
+_TAG_LIST_INPUTS = frozenset({"tags", "root", "tag_paths"})
+
+
+def _tag_list(env: Environment) -> Callable[..., Markup]:
+    """`tag_list(tags, **more)` for templates: `_tags.html.j2` rendered for `tags` with the
+    page's `root` and `tag_paths`, as `{% with tags = ... %}{% include "_tags.html.j2" %}`
+    would.
+
+    A site shows a few hundred tag lists over thousands of pages, so each list is rendered
+    once per page depth and kept. A `_tags.html.j2` of the site's own that uses anything else
+    is rendered for every call, with the page's variables and `more` (the templates pass the
+    `article` whose tags these are, which in a loop is not one of the page's variables).
+    """
+    kept: dict[tuple[tuple[str, ...], str, int], tuple[object, Markup]] = {}
+    plain: dict[Template, bool] = {}  # the template uses nothing but _TAG_LIST_INPUTS
+
+    @pass_context
+    def tag_list(context: Context, tags: Sequence[str], **more: Any) -> Markup:
+        root, paths = context.get("root"), context.get("tag_paths")
+        key = (tuple(tags), str(root), id(paths))
+        found = kept.get(key)
+        if found is not None and found[0] is paths:
+            return found[1]
+        template = env.get_template("_tags.html.j2")
+        if template not in plain:
+            plain[template] = _only_tag_inputs(env, template)
+        if env.auto_reload or not plain[template]:
+            # Templates that may change meanwhile, or a list that shows more of the page.
+            return Markup(template.render(context.get_all(), **more, tags=tags))
+        html = Markup(template.render(root=root, tag_paths=paths, tags=tags))
+        kept[key] = (paths, html)  # the dict itself is kept, so its id is never reused
+        return html
+
+    return tag_list
+
+
+def _only_tag_inputs(env: Environment, template: Template) -> bool:
+    """Whether `template` uses nothing but `_TAG_LIST_INPUTS` and the globals."""
+    source = env.loader.get_source(env, template.name or "")[0]  # type: ignore[union-attr]
+    used = meta.find_undeclared_variables(env.parse(source))
+    return used <= _TAG_LIST_INPUTS | set(template.globals)
 
 
 def text_environment(cfg: Config) -> Environment:
@@ -155,16 +202,48 @@ def render_page(env: Environment, template: str, cfg: Config, /, *, root: str | 
 
 def freeze_templates(env: Environment, names: Sequence[str]) -> None:
     """Load the templates `names` for a build whose environment no longer changes, each
-    with a plain copy of its globals.
+    with a plain copy of its globals and an escape function that remembers short texts.
 
     Jinja2 keeps a template's globals as a ChainMap over the environment's, which it copies
     into a new dict for every page rendered and walks again for every include (about 10 µs
     a page, a tenth of an article page). A dict of the same items renders the same pages;
     it no longer follows later changes to `env.globals`, which a build never makes.
+
+    Every `{{ value }}` of an HTML template is escaped, about 40 times an article page, and
+    mostly the same few texts (the page's depth, the site's title, tag names): the compiled
+    templates look up `escape` among their module's names, where `_escape_kept` takes its
+    place and gives the same Markup, kept, for a text already seen.
     """
+    escaper = _escape_kept()
     for name in names:
         template = env.get_template(name)
         template.globals = dict(template.globals)
+        names_of_module = template.root_render_func.__globals__
+        if names_of_module.get("escape") is escape:  # the code Jinja2 generates today
+            names_of_module["escape"] = escaper
+
+
+_KEPT_TEXTS = 4096  # escaped texts kept (then forgotten all at once, and kept anew)
+_KEPT_LENGTH = 200  # longer texts (an article's summary) are escaped every time
+
+
+def _escape_kept() -> Callable[[Any], Markup]:
+    """`markupsafe.escape`, remembering the result for short texts."""
+    kept: dict[str, Markup] = {}
+
+    def escape_kept(value: Any) -> Markup:
+        if type(value) is not str:
+            return escape(value)
+        found = kept.get(value)
+        if found is None:
+            found = escape(value)
+            if len(value) <= _KEPT_LENGTH:
+                if len(kept) >= _KEPT_TEXTS:
+                    kept.clear()
+                kept[value] = found
+        return found
+
+    return escape_kept
 
 
 def template_digest(env: Environment, names: Sequence[str]) -> bytes:
