@@ -311,6 +311,28 @@ class Outbox:
                 conn.execute(_CLEAR_BOUNCES, {"row_id": row_id})
         return int(changed)
 
+    def mark_sent_many(self, sent: Sequence[tuple[int, str]], now: datetime) -> set[int]:
+        """Record a group of acceptances (row id, server reply) in one transaction: the
+        group commit of the send loop, one commit for the few messages a session sent since
+        its last one. Returns the ids it changed; a row no longer pending is left alone and
+        must not be counted. The subscribers' bounce counts are cleared as by `mark_sent`."""
+        by_reply: dict[str, list[int]] = {}
+        for row_id, reply in sent:
+            by_reply.setdefault(reply[:1000], []).append(row_id)
+        changed: set[int] = set()
+        with self.writer.begin() as conn:
+            for reply, ids in by_reply.items():
+                result = conn.execute(_O.update().where(
+                    _O.c.id.in_(ids), _O.c.status == "pending").values(
+                    status="sent", reply=reply, sent_at=now, attempts=_O.c.attempts + 1)
+                    .returning(_O.c.id))
+                changed.update(int(row[0]) for row in result)
+            if changed:
+                conn.execute(_S.update().where(_S.c.bounces > 0, _S.c.id.in_(
+                    sa.select(_O.c.subscriber_id).where(_O.c.id.in_(sorted(changed)))))
+                    .values(bounces=0))
+        return changed
+
     def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> bool:
         """Defer a pending row; False when it was no longer pending (not to be counted)."""
         with self.writer.begin() as conn:
