@@ -104,6 +104,21 @@ _CLEAR_BOUNCES = (
 )
 
 
+# The same for a group of rows (`mark_sent_many`): which are still pending, locked until the
+# commit; then whose subscribers had bounces to clear.
+_PENDING_OF = (
+    sa.select(_O.c.id)
+    .where(_O.c.id.in_(sa.bindparam("ids", expanding=True)), _O.c.status == "pending")
+    .with_for_update()
+)
+_CLEAR_BOUNCES_OF = (
+    _S.update()
+    .where(_S.c.id.in_(sa.select(_O.c.subscriber_id).where(
+        _O.c.id.in_(sa.bindparam("ids", expanding=True)))), _S.c.bounces > 0)
+    .values(bounces=0)
+)
+
+
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:
@@ -316,21 +331,14 @@ class Outbox:
         group commit of the send loop, one commit for the few messages a session sent since
         its last one. Returns the ids it changed; a row no longer pending is left alone and
         must not be counted. The subscribers' bounce counts are cleared as by `mark_sent`."""
-        by_reply: dict[str, list[int]] = {}
-        for row_id, reply in sent:
-            by_reply.setdefault(reply[:1000], []).append(row_id)
-        changed: set[int] = set()
+        ids = [row_id for row_id, _ in sent]
         with self.writer.begin() as conn:
-            for reply, ids in by_reply.items():
-                result = conn.execute(_O.update().where(
-                    _O.c.id.in_(ids), _O.c.status == "pending").values(
-                    status="sent", reply=reply, sent_at=now, attempts=_O.c.attempts + 1)
-                    .returning(_O.c.id))
-                changed.update(int(row[0]) for row in result)
+            # locked first (PostgreSQL), so the rows updated are exactly the ones returned
+            changed = set(conn.execute(_PENDING_OF, {"ids": ids}).scalars())
             if changed:
-                conn.execute(_S.update().where(_S.c.bounces > 0, _S.c.id.in_(
-                    sa.select(_O.c.subscriber_id).where(_O.c.id.in_(sorted(changed)))))
-                    .values(bounces=0))
+                conn.execute(_MARK_SENT, [{"row_id": row_id, "reply": reply[:1000], "now": now}
+                                          for row_id, reply in sent if row_id in changed])
+                conn.execute(_CLEAR_BOUNCES_OF, {"ids": sorted(changed)})
         return changed
 
     def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> bool:
