@@ -138,10 +138,11 @@ class IssueSender:
         """The one place where a row becomes its envelope sender (VERP when [delivery]
         return_path is set) and per-recipient bytes (DKIM-signed when configured): see
         `Envelope`."""
-        data = self._template(row.variant_id).render(
+        head, body = self._template(row.variant_id).render_parts(
             recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
         return Outgoing(sender=self.envelope.sender(row.subscriber_id, row.issue_id),
-                        recipient=ascii_address(row.email), data=self.envelope.seal(data))
+                        recipient=ascii_address(row.email),
+                        data=self.envelope.seal_parts(head, body))
 
     def build(self, row: OutboxRow) -> bytes:
         return self.outgoing_message(row).data
