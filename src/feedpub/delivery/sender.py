@@ -2,12 +2,14 @@
 
 The calling thread streams due rows from the database in batches, builds each message (the
 issue was rendered once; only the recipient's values are filled in, by `outgoing_message`)
-and queues it; one worker thread per mailer session sends and records the outcome right
-after the server answers. So a crash can repeat at most the messages accepted but not yet
-recorded: one per session.
+and queues it; one worker thread per mailer session sends a window of up to `IN_FLIGHT`
+messages at a time and records their acceptance in one transaction (group commit). So a
+crash can repeat at most the messages accepted but not yet recorded: `IN_FLIGHT` per session.
 
-Right before each message goes out, its worker looks up the row and its subscriber again
-(`LiveStatus`): an unsubscribe, bounce or removal committed a moment earlier stops it.
+Right before each window goes out, its worker looks up the rows and their subscribers again,
+in one query (`LiveStatus.check_many`): an unsubscribe, bounce or removal committed a moment
+earlier stops the message. Under a send rate the window shrinks (see `window`), down to one
+message when sending slowly.
 
 Several workers sharing a PostgreSQL queue pass `claim` (the next batch of rows claimed for
 this sender, see `store.claims`) and `owner`: a row whose claim went to another sender

@@ -234,8 +234,8 @@ def _data(client: smtplib.SMTP, data: bytes,
     """DATA, with a hook run just before the final "." that lets the server accept it.
 
     The body streams to the server first; the sender uses the hook to wait until the
-    previous message is recorded as sent, so at most one accepted message per session is
-    ever unrecorded, while the recording overlaps this message's transfer.
+    previous window's group record is committed, so at most one window of accepted messages
+    per session is ever unrecorded, while the recording overlaps this message's transfer.
     """
     code, reply = client.docmd("DATA")
     if code != 354:

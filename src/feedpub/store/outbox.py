@@ -104,12 +104,13 @@ _CLEAR_BOUNCES = (
 )
 
 
-# The same for a group of rows (`mark_sent_many`): which are still pending, locked until the
-# commit; then whose subscribers had bounces to clear.
-_PENDING_OF = (
-    sa.select(_O.c.id)
+# The same for a group of rows with one reply (`mark_sent_many`): the ids it changed.
+_MARK_SENT_OF = (
+    _O.update()
     .where(_O.c.id.in_(sa.bindparam("ids", expanding=True)), _O.c.status == "pending")
-    .with_for_update()
+    .values(status="sent", reply=sa.bindparam("reply"), sent_at=sa.bindparam("now"),
+            attempts=_O.c.attempts + 1)
+    .returning(_O.c.id)
 )
 _CLEAR_BOUNCES_OF = (
     _S.update()
@@ -331,13 +332,15 @@ class Outbox:
         group commit of the send loop, one commit for the few messages a session sent since
         its last one. Returns the ids it changed; a row no longer pending is left alone and
         must not be counted. The subscribers' bounce counts are cleared as by `mark_sent`."""
-        ids = [row_id for row_id, _ in sent]
+        by_reply: dict[str, list[int]] = {}
+        for row_id, reply in sent:
+            by_reply.setdefault(reply[:1000], []).append(row_id)
+        changed: set[int] = set()
         with self.writer.begin() as conn:
-            # locked first (PostgreSQL), so the rows updated are exactly the ones returned
-            changed = set(conn.execute(_PENDING_OF, {"ids": ids}).scalars())
+            for reply, ids in by_reply.items():  # one reply for all, as a rule
+                changed.update(conn.execute(_MARK_SENT_OF, {
+                    "ids": ids, "reply": reply, "now": now}).scalars())
             if changed:
-                conn.execute(_MARK_SENT, [{"row_id": row_id, "reply": reply[:1000], "now": now}
-                                          for row_id, reply in sent if row_id in changed])
                 conn.execute(_CLEAR_BOUNCES_OF, {"ids": sorted(changed)})
         return changed
 
