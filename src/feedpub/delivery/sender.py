@@ -279,11 +279,14 @@ class IssueSender:
         accepted: list[tuple[int, str]] = []
         settled = 0
         try:
-            statuses = (live.check_many([row.id for row, _ in items])
-                        if send is not None and live is not None and not self._halted()
-                        else {})
-            for row, message in items:
+            statuses: dict[int, str] = {}
+            if send is not None and live is not None and not self._halted():
+                self.limiter.wait()  # the first message's turn: the check comes after it
+                statuses = live.check_many([row.id for row, _ in items])
+            for n, (row, message) in enumerate(items):
                 if send is not None and not self._halted():
+                    if n:
+                        self.limiter.wait()
                     reply = self._send_one(send, row, message, statuses.get(row.id), settle)
                     if reply is not None:
                         accepted.append((row.id, reply))
@@ -306,7 +309,6 @@ class IssueSender:
     def _send_one(self, send: SendRaw, row: OutboxRow, message: Outgoing, status: str | None,
                   settle: Callable[[], None]) -> str | None:
         """Send one message; returns the server's acceptance (None: recorded already)."""
-        self.limiter.wait()
         if status != "active":  # as read right before the window: see the docstring
             self._skip(row, status)
             return None
