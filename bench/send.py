@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "send"  # only this folder is ours to clear
@@ -43,6 +44,13 @@ def sink(port: int) -> None:
     class Count:
         def __init__(self) -> None:
             self.n = 0
+
+        async def handle_EHLO(self, server: object, session: Any, envelope: object,
+                              hostname: str, responses: list[str]) -> list[str]:
+            # aiosmtpd reads pipelined commands but does not advertise it; most MTAs do
+            session.host_name = hostname
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+            return responses
 
         async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
             self.n += 1
@@ -128,8 +136,9 @@ def dkim_key() -> Path:
     return path
 
 
-def feedpub_send(site: Path) -> tuple[float, int, str]:
-    """Seconds and peak RSS (KiB) of one `digest send` process, and its last output line."""
+def feedpub_send(site: Path) -> tuple[float, int, str, float]:
+    """Seconds and peak RSS (KiB) of one `digest send` process, its last output line and
+    its CPU seconds (user + system; the sink is another process and is not counted)."""
     env = {**os.environ, "FEEDPUB_SECRET_KEY": "bench-secret-key"}
     command = [sys.executable, "-m", "feedpub", "--config", str(site / "config.toml"),
                "digest", "send"]
@@ -142,7 +151,8 @@ def feedpub_send(site: Path) -> tuple[float, int, str]:
     proc.returncode = status
     if status != 0:
         raise SystemExit(f"feedpub digest send failed:\n{out}")
-    return elapsed, usage.ru_maxrss, out.strip().splitlines()[-1]
+    return (elapsed, usage.ru_maxrss, out.strip().splitlines()[-1],
+            usage.ru_utime + usage.ru_stime)
 
 
 def preview_bytes(site: Path) -> bytes:
@@ -184,6 +194,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--no-memory", action="store_true", help="skip the 10x memory run")
+    parser.add_argument("--memory-factor", type=int, default=10,
+                        help="subscribers of the memory run, as a multiple of the others")
     parser.add_argument("--dkim", action="store_true",
                         help="also measure with DKIM signing on (RSA 2048)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
@@ -208,18 +220,21 @@ def main() -> None:
         key = dkim_key() if args.dkim else None
         peak_at: dict[int, int] = {}
         for connections in args.connections:
-            ours, floors, peaks, signed = [], [], [], []
+            ours, floors, peaks, signed, cpu, signed_cpu = [], [], [], [], [], []
             for run in range(runs):
                 site = make_site(WORK / f"run-{connections}-{run}", port, connections, count,
                                  template)
-                seconds, peak, line = feedpub_send(site)
+                seconds, peak, line, used = feedpub_send(site)
                 ours.append(count / seconds)
                 peaks.append(peak)
+                cpu.append(used * 1000 / count)
                 floors.append(count / smtplib_floor(port, data, count, connections))
                 if key is not None:
                     site = make_site(WORK / f"dkim-{connections}-{run}", port, connections,
                                      count, template, key)
-                    signed.append(count / feedpub_send(site)[0])
+                    seconds, _, _, used = feedpub_send(site)
+                    signed.append(count / seconds)
+                    signed_cpu.append(used * 1000 / count)
             mine, floor = statistics.median(ours), statistics.median(floors)
             peak_at[connections] = int(statistics.median(peaks))
             each = ", ".join(f"{x:.0f}" for x in ours)
@@ -227,14 +242,17 @@ def main() -> None:
             print(f"connections={connections}: feedpub {mine:8.0f} msg/s | smtplib floor "
                   f"{floor:8.0f} msg/s | ratio {mine / floor:5.2f} | peak RSS "
                   f"{peak_at[connections] / 1024:6.1f} MiB | runs {each} vs {base}")
+            print(f"    sender CPU {statistics.median(cpu):.3f} ms/msg (whole process: start-up,"
+                  f" planning, rendering, sending, recording; runs "
+                  + ", ".join(f"{x:.3f}" for x in cpu) + ")")
             print(f"    last run: {line}")
             last_db, last_rate = site / "data" / "feedpub.db", mine
             if signed:
                 with_dkim = statistics.median(signed)
                 print(f"connections={connections}: feedpub with DKIM {with_dkim:8.0f} msg/s | "
                       f"ratio to the floor {with_dkim / floor:5.2f} | to unsigned "
-                      f"{with_dkim / mine:5.2f} | runs "
-                      + ", ".join(f"{x:.0f}" for x in signed))
+                      f"{with_dkim / mine:5.2f} | CPU {statistics.median(signed_cpu):.3f} ms/msg "
+                      "| runs " + ", ".join(f"{x:.0f}" for x in signed))
         from _queue_costs import check_cost, commit_cost
 
         check = check_cost(last_db, WORK)
@@ -245,13 +263,14 @@ def main() -> None:
         print(f"'sent' record: {full:.0f} us with synchronous=FULL vs {normal:.0f} us with "
               f"NORMAL (median of 2000 commits; +{full - normal:.0f} us per message)")
         if not args.no_memory:
-            big = count * 10
+            big = count * args.memory_factor
             connections = args.connections[-1]
             site = make_site(WORK / "big", port, connections, big, None)
-            seconds, peak, line = feedpub_send(site)
+            seconds, peak, line, used = feedpub_send(site)
             base = peak_at[connections]
             print(f"memory: {big} subscribers peak RSS {peak / 1024:.1f} MiB vs {count}: "
-                  f"{base / 1024:.1f} MiB -> x{peak / base:.2f} ({big / seconds:.0f} msg/s)")
+                  f"{base / 1024:.1f} MiB -> x{peak / base:.2f} ({big / seconds:.0f} msg/s, "
+                  f"CPU {used * 1000 / big:.3f} ms/msg)")
             print(f"    {line}")
     finally:
         assert server.stdin is not None

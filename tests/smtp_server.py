@@ -48,7 +48,7 @@ class Handler:
     n-th DATA (1-based, counted over the server's life). `rcpt_times` records when each
     RCPT for an address arrived. `on_rcpt(address)` runs before each RCPT is answered.
     `gate`, when given, holds every DATA answer until it is set; `data_waiting` is set as
-    soon as one DATA waits there."""
+    soon as one DATA waits there. `pipelining` False: PIPELINING is not advertised."""
 
     received: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
@@ -61,6 +61,7 @@ class Handler:
     data_count: int = 0
     sessions: int = 0
     on_rcpt: Callable[[str], None] | None = None
+    pipelining: bool = True  # advertise PIPELINING (RFC 2920) as most servers do
     gate: threading.Event | None = None
     data_waiting: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +71,8 @@ class Handler:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
+        if self.pipelining:  # aiosmtpd reads pipelined commands but does not advertise it
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,

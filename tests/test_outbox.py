@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpub.config import Config
+from feedpub.delivery.sender import IN_FLIGHT
 from feedpub.errors import DigestError
 from feedpub.jobs.mailing import (
     SendBusyError,
@@ -399,7 +400,8 @@ CRASH_SUBSCRIBERS = 500
 
 
 def test_crash_mid_issue_then_restart_sends_each_copy_once(make_site, tmp_path: Path) -> None:
-    """SIGKILL the sending process halfway; the restart repeats at most `connections`."""
+    """SIGKILL the sending process halfway: every subscriber gets a copy, and the restart
+    repeats at most the messages a session sends between two group commits, per session."""
     connections = 2
     with SmtpServer() as server:
         server.handler.data_delay = 0.004
@@ -433,7 +435,7 @@ def test_crash_mid_issue_then_restart_sends_each_copy_once(make_site, tmp_path: 
     copies = server.handler.copies()
     assert set(copies) == {f"user{i}@example.com" for i in range(CRASH_SUBSCRIBERS)}
     repeats = sum(n - 1 for n in copies.values())
-    assert repeats <= connections, copies
+    assert repeats <= connections * IN_FLIGHT, copies  # the documented duplicate bound
     [status] = digest_status(cfg)
     assert (status.status, status.sent, status.pending) == ("done", CRASH_SUBSCRIBERS, 0)
     ids: dict[str, set[str]] = {}

@@ -6,6 +6,8 @@ The send loop asks this one object for both, so the loop itself knows nothing of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..config import Config
 from ..mail import verp
 from .dkim import Signer, configured_keys
@@ -25,3 +27,10 @@ class Envelope:
     def seal(self, data: bytes) -> bytes:
         """The copy as sent: signed when DKIM is configured, else unchanged."""
         return data if self.signer is None else self.signer.sign(data)
+
+    def seal_parts(self, head: bytes, body: Sequence[bytes]) -> bytes:
+        """`seal(head + body)` for a copy rendered as fragments (`render_parts`): the
+        signer canonicalises the fragments every copy shares only once."""
+        if self.signer is None:
+            return head + b"".join(body)
+        return self.signer.sign_parts(head, body)

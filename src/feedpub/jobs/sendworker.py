@@ -6,7 +6,8 @@ its own SMTP sessions (`[delivery.smtp] connections`). A thread renews the lease
 every third of `[cluster] lease_seconds`; when the worker stops it hands back the rows it did
 not send. A worker killed outright stops renewing: its rows are claimed by another worker
 once their lease runs out. As with one sender, a message accepted by the server but not yet
-recorded can go out again after a crash: at most one per SMTP session of the dead worker.
+recorded can go out again after a crash: at most `IN_FLIGHT` (the group commit of
+`delivery.sender`) per SMTP session of the dead worker.
 
 `[delivery.smtp] rate` is one limit over all workers: a token bucket kept in the database
 (`rate_buckets`, filled by the database's clock) from which each worker takes a few tokens

@@ -97,10 +97,15 @@ class EncodedBody:
         self.encoded = [_qp(piece) for piece in pieces]
 
     def fill(self, values: Mapping[str, str]) -> bytes:
+        return b"".join(self.parts(values))
+
+    def parts(self, values: Mapping[str, str]) -> list[bytes]:
+        """The encoded part as fragments: the static ones are the same objects for every
+        recipient (a signer may canonicalise them once), each starting at column 0."""
         out = [self.encoded[0]]
         for key, piece in zip(self.split.keys, self.encoded[1:], strict=True):
             out += (SOFT_BREAK, _qp(self.split.value(values, key)), SOFT_BREAK, piece)
-        return b"".join(out)
+        return out
 
     def text(self, values: Mapping[str, str]) -> str:
         """The filled-in body as text (what a reader sees after decoding)."""
@@ -166,10 +171,16 @@ class MessageTemplate:
 
     def render(self, to: Recipient) -> bytes:
         """The complete message for one recipient, ready for SMTP DATA."""
+        head, body = self.render_parts(to)
+        return head + b"".join(body)
+
+    def render_parts(self, to: Recipient) -> tuple[bytes, list[bytes]]:
+        """The message as its header block (ending with the empty line) and its body as
+        fragments, the static ones shared by every recipient (see `EncodedBody.parts`)."""
         values = subscriber_values(to.name, to.unsubscribe_url, to.preferences_url)
         name = clean_header_text(to.name) if to.name else ""
         unsubscribe = clean_header_text(to.unsubscribe_url)
-        return b"".join([
+        head = b"".join([
             self.head,
             _fold_address("To", name, to.email),
             b"Message-ID: " + self.message_id(to.subscriber_id).encode("ascii") + CRLF,
@@ -178,10 +189,9 @@ class MessageTemplate:
             # RFC 8058 3.1: one-click only when the unsubscribe URI is https.
             ONE_CLICK if unsubscribe.lower().startswith("https://") else b"",
             self.mime_head,
-            self.text_head, self.text.fill(values),
-            self.html_head, self.html.fill(values),
-            self.tail,
         ])
+        return head, [self.text_head, *self.text.parts(values), self.html_head,
+                      *self.html.parts(values), self.tail]
 
 
 def build_message(cfg: Config, digest: Digest, to: Recipient, *, issue_id: int,

@@ -7,6 +7,7 @@ due. These operations span issues; the per-issue ones are in `outbox`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -61,12 +62,22 @@ def _deferred(row: Any) -> DeferredRow:
                        reply=row.reply or "")
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled once for the driver: its SQL, literal values and bind order."""
+
+    sql: str
+    fixed: dict[str, Any]
+    order: list[str] | None
+
+
 class LiveStatus:
     """Per-message check on a connection of its own (one per sending thread).
 
     `check(row_id)` returns the subscriber's status, or None when the row is no longer
     pending (recorded elsewhere, or the subscriber was erased), or, with `owner`, no longer
-    claimed by that worker. It runs on the driver's
+    claimed by that worker; `check_many` asks the same for the few rows a session is about to
+    send, in one query. It runs on the driver's
     connection, outside any transaction (autocommit, as the store's SQLite connections are
     set up; ended at once elsewhere), so it sees every commit made before it, such as an
     unsubscribe a moment ago. This is the hot path: the statement is compiled once, and the
@@ -74,24 +85,55 @@ class LiveStatus:
     """
 
     def __init__(self, engine: sa.Engine, owner: str | None = None) -> None:
-        statement = _LIVE if owner is None else _LIVE_CLAIMED
-        compiled = statement.compile(dialect=engine.dialect)
-        self._sql = str(compiled)
-        start = {"row_id": 0} if owner is None else {"row_id": 0, "owner": owner}
-        self._fixed = dict(compiled.construct_params(start))  # the literals, e.g. 'pending'
-        self._order = list(compiled.positiontup or []) if compiled.positional else None
+        self._dialect = engine.dialect
+        self._owner = owner
+        self._one = self._prepare(_LIVE if owner is None else _LIVE_CLAIMED)
+        self._many: dict[int, _Prepared] = {}
         self._raw = engine.raw_connection()
         self._cursor = self._raw.cursor()
 
-    def check(self, row_id: int) -> str | None:
-        values = {**self._fixed, "row_id": row_id}
-        params: Any = values if self._order is None else [values[k] for k in self._order]
+    def _prepare(self, statement: sa.Select[Any], keys: Sequence[str] = ("row_id",)
+                 ) -> _Prepared:
+        compiled = statement.compile(dialect=self._dialect)
+        start: dict[str, Any] = dict.fromkeys(keys, 0)
+        if self._owner is not None:
+            start["owner"] = self._owner
+        fixed = dict(compiled.construct_params(start))  # the literals, e.g. 'pending'
+        order = list(compiled.positiontup or []) if compiled.positional else None
+        return _Prepared(str(compiled), fixed, order)
+
+    def _run(self, prepared: _Prepared, values: dict[str, Any]) -> list[Any]:
+        values = {**prepared.fixed, **values}
+        order = prepared.order
+        params: Any = values if order is None else [values[k] for k in order]
         try:
-            self._cursor.execute(self._sql, params)
-            found = self._cursor.fetchone()
+            self._cursor.execute(prepared.sql, params)
+            return list(self._cursor.fetchall())
         finally:
             self._raw.rollback()  # no-op in autocommit; ends a driver-begun transaction
-        return None if found is None else str(found[0])
+
+    def check(self, row_id: int) -> str | None:
+        found = self._run(self._one, {"row_id": row_id})
+        return str(found[0][0]) if found else None
+
+    def check_many(self, row_ids: Sequence[int]) -> dict[int, str]:
+        """`check` for a group of rows in one query: row id -> subscriber status, for the
+        rows still pending (and claimed by `owner`); a row missing from the answer is not to
+        be sent."""
+        if not row_ids:
+            return {}
+        prepared = self._many.get(len(row_ids))
+        if prepared is None:
+            keys: list[sa.BindParameter[int]] = [sa.bindparam(f"id{n}", type_=sa.Integer)
+                                                 for n in range(len(row_ids))]
+            statement = sa.select(_O.c.id, _S.c.status).select_from(
+                _O.join(_S, _S.c.id == _O.c.subscriber_id)).where(_O.c.id.in_(keys), _PENDING)
+            if self._owner is not None:
+                statement = statement.where(_O.c.claimed_by == sa.bindparam("owner"))
+            prepared = self._many[len(row_ids)] = self._prepare(
+                statement, [key.key for key in keys])
+        found = self._run(prepared, {f"id{n}": row_id for n, row_id in enumerate(row_ids)})
+        return {int(row_id): str(status) for row_id, status in found}
 
     def close(self) -> None:
         self._cursor.close()
