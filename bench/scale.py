@@ -12,6 +12,12 @@ steady rate: messages recorded sent between 10% and 90% of the issue, over the t
 (start-up and the tail left out). The single-process SQLite figure is the same issue sent by
 `feedpub digest send` on a SQLite file. Speed-up is against one worker; per-worker
 throughput is compared with the SQLite figure.
+
+Beside each figure: the CPU time per message of the senders, the sink and the rest of the
+machine (PostgreSQL above all) over the whole send (from /proc), and the ceiling that sets on
+this machine: its cores divided by the machine's CPU time per message. When the ceiling is
+near the measured rate, more workers cannot help: the machine is out of CPU, not the workers
+out of work.
 """
 
 from __future__ import annotations
@@ -124,8 +130,39 @@ def sent(config: Path) -> int:
                                 .where(schema.outbox.c.status == "sent")).scalar_one())
 
 
-def measure(config: Path, total: int, commands: list[list[str]]) -> float:
-    """Start the commands, poll until the issue is sent; the steady rate (10% to 90%)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(config: Path, total: int, commands: list[list[str]],
+            sinks: list[int] | None = None) -> float:
+    """Start the commands, poll until the issue is sent; the steady rate (10% to 90%).
+    Prints the CPU per message of the senders, the sink and the rest of the machine
+    (PostgreSQL, this script, anything else running)."""
+    before = (children_cpu(), cpu_seconds(sinks or []), machine_cpu())
     procs = [subprocess.Popen([sys.executable, "-m", "feedpub", "--config", str(config), *c],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for c in commands]
@@ -145,6 +182,13 @@ def measure(config: Path, total: int, commands: list[list[str]]) -> float:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=120)
+    after = (children_cpu(), cpu_seconds(sinks or []), machine_cpu())
+    senders, sink, machine = (1000 * (b - a) / total for a, b in zip(before, after, strict=True))
+    rest = max(0.0, machine - senders - sink)
+    cores = os.cpu_count() or 1
+    print(f"    CPU per message: senders {senders:.2f} ms, sink {sink:.2f} ms, the rest "
+          f"(PostgreSQL, other load) {rest:.2f} ms; {cores} cores at that cost allow at most "
+          f"{1000 * cores / machine:.0f} msg/s")
     return 0.8 * total / (marks[0.9] - marks[0.1])
 
 
@@ -183,7 +227,8 @@ def main() -> None:
     try:
         config = site(WORK / "sqlite", None, port, connections)
         prepare(config, total)
-        single = measure(config, total, [["digest", "send", "--cadence", "weekly"]])
+        sink_pids = [proc.pid for proc in sinks]
+        single = measure(config, total, [["digest", "send", "--cadence", "weekly"]], sink_pids)
         print(f"SQLite, one process (digest send): {single:8.0f} msg/s")
         base = None
         for count in (int(n) for n in args.workers.split(",")):
@@ -192,7 +237,7 @@ def main() -> None:
                 config = site(WORK / f"pg{count}", url, port, connections)
                 prepare(config, total)
                 rate = measure(config, total, [["worker", "--name", f"w{n}"]
-                                               for n in range(count)])
+                                               for n in range(count)], sink_pids)
             finally:
                 drop(url)
             base = base or rate
