@@ -56,6 +56,8 @@ from .stages import (
     _remove_stale,
     _size,
     _write_outputs,
+    media_changed,
+    media_stats,
     outputs_intact,
     plan_site,
     select_articles,
@@ -70,10 +72,12 @@ if TYPE_CHECKING:
 
 # An article as planned: its file and that file's stat (a new stat: read again), then what
 # the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
-# (slug, the author's `updated`).
+# (slug, the author's `updated`), and the lengths of its attachments (read from media files
+# under the site when the article gives none).
 # The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
 # output, the offset included; text is quick to pickle).
-Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None"]
+Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None",
+            tuple["int | None", ...]]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
@@ -90,6 +94,7 @@ class _Known:
     shape: SiteShape | None
     docs: dict[str, FeedDoc]
     report: BuildReport
+    media: dict[str, Stat] = dataclasses.field(default_factory=dict)
     env: Environment | None = None
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
 
@@ -155,18 +160,17 @@ class Incremental:
         todo = [source for source, st in stats.items() if known.stats.get(source) != st]
         gone = not known.stats.keys() <= stats.keys()
         due = known.report.next_publish is not None and known.report.next_publish <= now
-        if not todo and not gone and not due:
+        if not todo and not gone and not due and not media_changed(known.media):
             return _unchanged(known.report, len(known.outputs))
         cache = BuildCache(stats=known.stats, parsed=known.parsed)
         result, reparsed = _read_all(cfg, stats, cache, None)
+        media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
         planned = select_articles(cfg, result, now, self.drafts, report)
         if strict and report.skipped:
             return report
         sigs = signatures(stats, planned, known.text)
-        shape = known.shape
-        outputs, removed = self._replan(known, planned, sigs)
-        report.partial = known.shape == shape
+        outputs, removed, report.partial = self._replan(known, planned, sigs)
         public = cfg.public_dir
         writes = []
         for output in outputs:
@@ -184,6 +188,7 @@ class Incremental:
         report.outputs = len(known.outputs)
         known.stats, known.parsed = stats, cache.parsed
         known.sigs, known.report = sigs, report
+        known.media = media
         token = ""
         if self._index is not None:  # the index first: the manifest names it
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
@@ -192,7 +197,7 @@ class Incremental:
             fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
             published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
             errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
-            scheduled=report.scheduled, index=token)
+            scheduled=report.scheduled, index=token, media=known.media)
         if save:
             self.save()
         if self._index is not None:
@@ -212,8 +217,9 @@ class Incremental:
             self._unsaved = None
 
     def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
-                ) -> tuple[list[OutputFile], list[str]]:
-        """The outputs the change may reach, and the paths that are no longer planned."""
+                ) -> tuple[list[OutputFile], list[str], bool]:
+        """The outputs the change may reach, the paths that are no longer planned, and
+        whether that is fewer than every output (False: all were planned again)."""
         from ..feeds.entries import clean_tags
         from ..site.browse import home_path
         from ..site.plan import site_shape
@@ -227,18 +233,19 @@ class Incremental:
         tail = 0
         while tail < min(n, m) - start and was[n - 1 - tail] == sigs[m - 1 - tail]:
             tail += 1
-        shape = site_shape(planned)
+        shape = site_shape(planned) if cfg.site.pages else None
         # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
         feeds, pages = plan_site(planned, cfg, known.env, unified=True,
                                  shape=shape)
         docs = {doc.path: doc for doc in feeds.docs}
         if pages is not None:
             known.env = pages.env
-        if shape != known.shape or pages is None or not known.docs:
+        if (shape != known.shape and pages is not None) or not known.docs:
             known.shape, known.docs = shape, docs
             everything = [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
             paths = {output.path for output in everything}
-            return everything, [path for path in known.outputs if path not in paths]
+            return everything, [path for path in known.outputs if path not in paths], False
+        known.shape = shape  # without pages (`[site] pages = false`) the feeds alone follow it
         outputs: list[OutputFile] = []
         removed: list[str] = []
         for doc in feeds.docs:
@@ -248,6 +255,8 @@ class Incremental:
                 outputs.append(feeds.output(doc))
         removed.extend(path for path in known.docs if path not in docs)
         known.docs = docs
+        if pages is None:
+            return outputs, removed, True
         outputs.extend(pages.article(i) for i in range(max(0, start - 1), min(m, m - tail + 1)))
         now_paths = {a.url_path for a in planned[start:m - tail]}
         removed.extend(path for path in (_page(sig) for sig in was[start:n - tail])
@@ -269,7 +278,7 @@ class Incremental:
             outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
         if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
             outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
-        return outputs, removed
+        return outputs, removed, True
 
 
 def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
@@ -285,9 +294,14 @@ def _page(sig: Sig) -> str:
 def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
     if text:
         return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-                 a.updated.isoformat() if a.updated is not None else "") for a in planned]
-    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
+                 a.updated.isoformat() if a.updated is not None else "", _lengths(a))
+                for a in planned]
+    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated, _lengths(a))
             for a in planned]
+
+
+def _lengths(article: Article) -> tuple[int | None, ...]:
+    return tuple(a.length for a in article.attachments) if article.attachments else ()
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
@@ -298,7 +312,8 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
 
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
                   signatures(cache.stats, planned, text), site_shape(planned),
-                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report, text=text)
+                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
+                  dict(cache.media), text=text)
 
 
 def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
@@ -334,7 +349,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"], env, text=True)
+                   plan["report"], dict(manifest.media), env, text=True)
     site._known = known
     with collector_paused():
         # The newsletter archive depends on the store, not on the articles: the digest jobs

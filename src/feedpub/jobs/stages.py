@@ -30,7 +30,7 @@ from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_write, write_new
 from ..outputs import OutputFile
-from .media import fill_lengths
+from .media import _local_path, fill_lengths
 from .workers import MAX_CHUNKS, map_chunks, split_by_cost
 
 if TYPE_CHECKING:
@@ -87,6 +87,37 @@ def outputs_intact(public: Path, outputs: dict[str, Written]) -> bool:
         return all(stat(folder + path).st_size == size for path, (_, size) in outputs.items())
     except FileNotFoundError:
         return False
+
+
+def media_stats(cfg: Config, articles: Iterable[Article]) -> dict[str, Stat]:
+    """The stat of every file an attachment without a length may be read from (under
+    public/, then articles/; (-1, -1) for one that is missing): the lengths in the outputs
+    follow from these, so a build whose media stats changed plans the articles again."""
+    found: dict[str, Stat] = {}
+    folders = (os.fspath(cfg.public_dir), os.fspath(cfg.articles_dir))
+    for article in articles:
+        for attachment in article.attachments:
+            if attachment.length is not None:
+                continue
+            path = _local_path(cfg, attachment.url)
+            if path is None:
+                continue
+            for folder in folders:
+                found[os.path.join(folder, path)] = _stat(os.path.join(folder, path))
+    return found
+
+
+def _stat(path: str) -> Stat:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def media_changed(media: dict[str, Stat]) -> bool:
+    """Whether a file `media_stats` listed has another stat now."""
+    return any(_stat(path) != stat for path, stat in media.items())
 
 
 def _scan(folder: Path) -> dict[str, Stat]:
