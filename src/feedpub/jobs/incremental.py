@@ -50,8 +50,10 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
+from .arrange import Arranged
 from .stages import (
     BuildReport,
+    _parse_files,
     _read_all,
     _remove_stale,
     _size,
@@ -97,6 +99,7 @@ class _Known:
     media: dict[str, Stat] = dataclasses.field(default_factory=dict)
     env: Environment | None = None
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
+    arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
@@ -115,6 +118,7 @@ class Incremental:
         self._known: _Known | None = None
         self._index: Index | None = None
         self._unsaved: BuildCache | None = None  # the manifest `save` is to write
+        self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
 
     # -- later builds -------------------------------------------------------------------
 
@@ -163,7 +167,26 @@ class Incremental:
         if not todo and not gone and not due and not media_changed(known.media):
             return _unchanged(known.report, len(known.outputs))
         cache = BuildCache(stats=known.stats, parsed=known.parsed)
-        result, reparsed = _read_all(cfg, stats, cache, None)
+        result = None
+        if known.arranged is not None:  # the daemon: only the changed files are arranged
+            fresh: dict[str, Parsed | None] = dict.fromkeys(
+                (s for s in known.stats if s not in stats) if gone else ())
+            fresh.update(_parse_files(cfg, todo, None, 1))
+            result = known.arranged.update(fresh)
+            if result is None:
+                known.arranged = None
+            else:
+                cache.parsed = dict(known.parsed)
+                for source, value in fresh.items():
+                    if value is None:
+                        del cache.parsed[source]
+                    else:
+                        cache.parsed[source] = value
+                reparsed = len(todo)
+        if result is None:
+            result, reparsed = _read_all(cfg, stats, cache, None)
+            if self._arrange:
+                known.arranged = Arranged(cache.parsed, result)
         media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
         planned = select_articles(cfg, result, now, self.drafts, report)
