@@ -354,7 +354,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
     if changed > _FROM_INDEX:
         return None
-    if not outputs_intact(cfg.public_dir, manifest.outputs):
+    if not outputs_intact(cfg.public_dir, manifest.outputs, manifest.folders):
         return None  # a file under public/ was deleted or changed: look at every output
     index = load_index(cfg, manifest.index)
     if index is None or index.fingerprint != manifest.fingerprint:

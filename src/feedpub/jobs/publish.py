@@ -113,7 +113,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         bool(cache.outputs)
         and stats == cache.stats
         and (cache.next_publish is None or cache.next_publish > now)
-        and outputs_intact(public, cache.outputs)
+        and outputs_intact(public, cache.outputs, cache.folders)
         and not media_changed(cache.media)
     )
     if unchanged:
