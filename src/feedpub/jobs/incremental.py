@@ -25,6 +25,7 @@ same files a cold build writes (tests/test_incremental.py checks it on random ed
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import stat as stat_mode
 from collections.abc import Iterable, Sequence
@@ -161,7 +162,7 @@ class Incremental:
     def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
                 strict: bool = False, save: bool = True, archive: bool = True) -> BuildReport:
         cfg = self.cfg
-        todo = [source for source, st in stats.items() if known.stats.get(source) != st]
+        todo = [source for source, _ in stats.items() - known.stats.items()]  # in C
         gone = not known.stats.keys() <= stats.keys()
         due = known.report.next_publish is not None and known.report.next_publish <= now
         if not todo and not gone and not due and not media_changed(known.media):
@@ -250,12 +251,8 @@ class Incremental:
         cfg = self.cfg
         was = known.sigs
         n, m = len(was), len(sigs)
-        start = 0
-        while start < min(n, m) and was[start] == sigs[start]:
-            start += 1
-        tail = 0
-        while tail < min(n, m) - start and was[n - 1 - tail] == sigs[m - 1 - tail]:
-            tail += 1
+        start = _same(was, sigs, min(n, m))
+        tail = _same(was[::-1], sigs[::-1], min(n, m) - start)
         shape = site_shape(planned) if cfg.site.pages else None
         # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
         feeds, pages = plan_site(planned, cfg, known.env, unified=True,
@@ -302,6 +299,12 @@ class Incremental:
         if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
             outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
         return outputs, removed, True
+
+
+def _same(was: Sequence[Sig], now: Sequence[Sig], limit: int) -> int:
+    """How many leading positions hold equal signatures, at most `limit` (compared in C)."""
+    equal = list(map(operator.eq, was[:limit], now[:limit]))
+    return equal.index(False) if False in equal else limit
 
 
 def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
@@ -351,7 +354,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     """`feedpub build` from the article index of the last build: the changed files are read
     and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
     serve (missing, of another build, too many changes, outputs missing from public/)."""
-    changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
+    changed = len(stats.items() - manifest.stats.items())
     if changed > _FROM_INDEX:
         return None
     if not outputs_intact(cfg.public_dir, manifest.outputs, manifest.folders):
