@@ -1,8 +1,9 @@
 """The site kept in memory by `feedpub run`: after the first build, a change to a few
 article files re-reads those files only and re-plans only the outputs they reach.
 
-Each planned article has a signature: its file, how many times that file was read, its date
-and its tags (the only fields the site-wide arrangement changes). Two plans are compared by
+Each planned article has a signature: its file and that file's stat, its date and its tags
+(the only fields the site-wide arrangement changes), its slug and `updated` date, and the
+lengths of its attachments (which may be read from media files under the site). Two plans are compared by
 the signatures at each position, newest first: the positions from the first difference to
 the last one (counted from the end) are the changed run. An output depends on articles by
 position, so only these are planned again and keyed:
@@ -18,6 +19,7 @@ position, so only these are planned again and keyed:
 
 When the site's shape changes (a tag appears or goes: every page lists the tags), or the
 config, the templates or the drafts mode change, everything is planned again, in memory.
+Without pages (`[site] pages = false`) only the feed documents are compared.
 The outputs written are those whose key changed, as in a full build, so the result is the
 same files a cold build writes (tests/test_incremental.py checks it on random edits).
 """
