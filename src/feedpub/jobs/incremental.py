@@ -3,10 +3,10 @@ article files re-reads those files only and re-plans only the outputs they reach
 
 Each planned article has a signature: its file and that file's stat, its date and its tags
 (the only fields the site-wide arrangement changes), its slug and `updated` date, and the
-lengths of its attachments (which may be read from media files under the site). Two plans are compared by
-the signatures at each position, newest first: the positions from the first difference to
-the last one (counted from the end) are the changed run. An output depends on articles by
-position, so only these are planned again and keyed:
+lengths of its attachments (which may be read from media files under the site). Two
+plans are compared by the signatures at each position, newest first: the positions from the
+first difference to the last one (counted from the end) are the changed run. An output
+depends on articles by position, so only these are planned again and keyed:
 
 - the pages of the articles in the run and of their two neighbours (prev/next links);
 - the home pages the run falls on (all of them from the run on when the count changed:
