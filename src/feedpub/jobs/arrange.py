@@ -19,7 +19,10 @@ from datetime import UTC, datetime, timedelta
 from ..articles.cache import Parsed
 from ..articles.model import Article, LoadResult
 from ..articles.scan import spread_all_day
+from ..config import Config
 from ..errors import ArticleError
+from .media import fill_lengths
+from .stages import BuildReport
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -54,6 +57,9 @@ class Arranged:
         for article in self.raw.values():
             if _grouped(article):
                 self.days.setdefault(article.published, set()).add(article.source)
+        self.drafted = {a.source for a in self.articles if a.draft}
+        self.warned = {a.source for a in self.articles if a.warnings}
+        self.unfilled = {a.source for a in self.articles if _unfilled(a)}
         self.counts: Counter[str] = Counter(t for a in self.raw.values() for t in a.tags)
         self.spellings: dict[str, set[str]] = {}
         for tag in self.counts:
@@ -107,6 +113,8 @@ class Arranged:
         moved = set(fresh) | {s for day in days for s in self.days.get(day, ())}
         for source in moved:  # out of the sorted list, by bisection
             placed = self.by_source.pop(source, None)
+            for kept in (self.drafted, self.warned, self.unfilled):
+                kept.discard(source)
             if placed is not None:
                 at = bisect_left(self.keys, _key(placed))
                 if at >= len(self.articles) or self.articles[at] is not placed:
@@ -119,11 +127,55 @@ class Arranged:
             self.articles.insert(at, article)
             self.keys.insert(at, key)
             self.by_source[article.source] = article
+            if article.draft:
+                self.drafted.add(article.source)
+            if article.warnings:
+                self.warned.add(article.source)
+            if _unfilled(article):
+                self.unfilled.add(article.source)
         for source, value in fresh.items():
             self.errors.pop(source, None)
             if isinstance(value, ArticleError):
                 self.errors[source] = value
         return LoadResult(list(self.articles), [self.errors[s] for s in sorted(self.errors)])
+
+    def _at(self, source: str) -> int:
+        return bisect_left(self.keys, _key(self.by_source[source]))
+
+    def select(self, cfg: Config, now: datetime, report: BuildReport,
+               errors: list[ArticleError]) -> list[Article]:
+        """What `stages.select_articles` returns (without drafts mode) for these articles,
+        found by bisection: the published ones follow the first position dated `now` or
+        earlier, less the drafts; only the drafts and the articles whose attachment lengths
+        are read from files are looked at one by one."""
+        articles = self.articles
+        cut = bisect_left(self.keys, (-((now - _EPOCH) // _MICRO), ""))  # [:cut]: future
+        future = [a for a in articles[:cut] if a.source not in self.drafted]
+        report.skipped = list(errors)
+        report.warnings = [w for s in sorted(self.warned, key=self._at)
+                           for w in self.by_source[s].warnings]
+        report.drafts = len(self.drafted)
+        report.scheduled = len(future)
+        report.next_publish = min((a.published for a in future), default=None)
+        planned = articles[cut:]
+        drop = [i for i in map(self._at, self.drafted) if i >= cut]
+        fill = sorted(i for i in map(self._at, self.unfilled - self.drafted) if i >= cut)
+        filled, media_errors = fill_lengths([articles[i] for i in fill], cfg)
+        by_source = {a.source: a for a in filled}
+        for i in fill:
+            if articles[i].source in by_source:
+                planned[i - cut] = by_source[articles[i].source]
+            else:  # its attachment is an error
+                drop.append(i)
+        for i in sorted(drop, reverse=True):
+            del planned[i - cut]
+        report.skipped.extend(media_errors)
+        report.articles = len(planned)
+        return planned
+
+
+def _unfilled(article: Article) -> bool:
+    return any(a.length is None for a in article.attachments)
 
 
 def _with_tags(article: Article, tags: tuple[str, ...]) -> Article:

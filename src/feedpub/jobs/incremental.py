@@ -192,7 +192,10 @@ class Incremental:
                 known.arranged = Arranged(cache.parsed, result)
         media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
-        planned = select_articles(cfg, result, now, self.drafts, report)
+        if known.arranged is not None and not self.drafts:
+            planned = known.arranged.select(cfg, now, report, result.errors)
+        else:
+            planned = select_articles(cfg, result, now, self.drafts, report)
         if strict and report.skipped:
             return report
         sigs = signatures(stats, planned, known.text)
@@ -247,6 +250,7 @@ class Incremental:
         """The outputs the change may reach, the paths that are no longer planned, and
         whether that is fewer than every output (False: all were planned again)."""
         from ..feeds.entries import clean_tags
+        from ..feeds.writers import check_articles
         from ..site.browse import home_path
         from ..site.plan import site_shape
 
@@ -257,8 +261,10 @@ class Incremental:
         tail = _same(was[::-1], sigs[::-1], min(n, m) - start)
         shape = site_shape(planned) if cfg.site.pages else None
         # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
-        feeds, pages = plan_site(planned, cfg, known.env, unified=True,
-                                 shape=shape)
+        # Outside the changed run, the articles were checked by an earlier build.
+        check_articles(planned[start:m - tail])
+        feeds, pages = plan_site(planned, cfg, known.env, unified=True, shape=shape,
+                                 checked=True)
         docs = {doc.path: doc for doc in feeds.docs}
         if pages is not None:
             known.env = pages.env

@@ -217,11 +217,12 @@ def _load_writers() -> None:
 
 
 def plan_site(articles: list[Article], cfg: Config, env: Environment | None = None, *,
-              unified: bool = False, shape: SiteShape | None = None,
+              unified: bool = False, shape: SiteShape | None = None, checked: bool = False,
               ) -> tuple[FeedPlan, PagePlan | None]:
     """The plans `plan_outputs` lists: the feed set and, when available, the site pages
     (with the page environment `env`, when one is kept from an earlier build). `unified`
-    says the articles' tags are spelled one way already (`arrange_articles` did it)."""
+    says the articles' tags are spelled one way already (`arrange_articles` did it);
+    `checked`, that `feeds.writers.check_articles` passed them."""
     from ..articles.scan import unify_tags
     from ..feeds.entries import ArticleDigests
     from ..feeds.writers import FeedPlan
@@ -229,7 +230,7 @@ def plan_site(articles: list[Article], cfg: Config, env: Environment | None = No
     if not unified:
         articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
-    feeds = FeedPlan(articles, cfg, digests, unified=True)
+    feeds = FeedPlan(articles, cfg, digests, unified=True, checked=checked)
     if not cfg.site.pages:  # `[site] pages = false`: feeds only, the pages live elsewhere
         return feeds, None
     try:
