@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from ..articles.cache import Parsed
+from ..articles.cache import Parsed, Stat
 from ..articles.model import Article, LoadResult
 from ..articles.scan import spread_all_day
 from ..config import Config
@@ -27,6 +27,22 @@ from .stages import BuildReport
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 SortKey = tuple[int, str]
+# An article as planned: its file and that file's stat (a new stat: read again), then what
+# the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
+# (slug, the author's `updated`), and the lengths of its attachments (read from media files
+# under the site when the article gives none).
+# The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
+# output, the offset included; text is quick to pickle).
+Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None",
+            tuple["int | None", ...]]
+
+
+def signature(stats: Mapping[str, Stat], a: Article) -> Sig:
+    return (a.source, stats[a.source], a.published, a.tags, a.slug, a.updated, lengths(a))
+
+
+def lengths(article: Article) -> tuple[int | None, ...]:
+    return tuple(a.length for a in article.attachments) if article.attachments else ()
 
 
 def _key(article: Article) -> SortKey:
@@ -41,9 +57,11 @@ def _grouped(article: Article) -> bool:
 class Arranged:
     """The arranged articles of a build, with what it takes to change a few of them."""
 
-    def __init__(self, parsed: Mapping[str, Parsed], result: LoadResult) -> None:
+    def __init__(self, parsed: Mapping[str, Parsed], result: LoadResult,
+                 stats: Mapping[str, Stat]) -> None:
         self.articles = list(result.articles)
         self.keys = [_key(a) for a in self.articles]
+        self.sigs = [signature(stats, a) for a in self.articles]
         self.errors = {e.source: e for e in result.errors}
         self.by_source = {a.source: a for a in self.articles}
         self.raw = {s: v for s, v in parsed.items() if isinstance(v, Article)
@@ -76,7 +94,8 @@ class Arranged:
             return article
         return _with_tags(article, tuple(dict.fromkeys(best)))
 
-    def update(self, fresh: Mapping[str, Parsed | None]) -> LoadResult | None:
+    def update(self, fresh: Mapping[str, Parsed | None], stats: Mapping[str, Stat],
+               ) -> LoadResult | None:
         """The arrangement after the files in `fresh` changed (None: the file went); None
         when this cannot follow the change. On None the state is unusable: drop it."""
         if self.clash:
@@ -119,13 +138,14 @@ class Arranged:
                 at = bisect_left(self.keys, _key(placed))
                 if at >= len(self.articles) or self.articles[at] is not placed:
                     return None
-                del self.articles[at], self.keys[at]
+                del self.articles[at], self.keys[at], self.sigs[at]
         for article in spread_all_day(self.raw[s] for s in moved if s in self.raw):
             article = self._respell(article)
             key = _key(article)
             at = bisect_left(self.keys, key)
             self.articles.insert(at, article)
             self.keys.insert(at, key)
+            self.sigs.insert(at, signature(stats, article))
             self.by_source[article.source] = article
             if article.draft:
                 self.drafted.add(article.source)
@@ -143,11 +163,12 @@ class Arranged:
         return bisect_left(self.keys, _key(self.by_source[source]))
 
     def select(self, cfg: Config, now: datetime, report: BuildReport,
-               errors: list[ArticleError]) -> list[Article]:
+               errors: list[ArticleError], stats: Mapping[str, Stat],
+               ) -> tuple[list[Article], list[Sig]]:
         """What `stages.select_articles` returns (without drafts mode) for these articles,
         found by bisection: the published ones follow the first position dated `now` or
         earlier, less the drafts; only the drafts and the articles whose attachment lengths
-        are read from files are looked at one by one."""
+        are read from files are looked at one by one. Their signatures too."""
         articles = self.articles
         cut = bisect_left(self.keys, (-((now - _EPOCH) // _MICRO), ""))  # [:cut]: future
         future = [a for a in articles[:cut] if a.source not in self.drafted]
@@ -157,7 +178,7 @@ class Arranged:
         report.drafts = len(self.drafted)
         report.scheduled = len(future)
         report.next_publish = min((a.published for a in future), default=None)
-        planned = articles[cut:]
+        planned, sigs = articles[cut:], self.sigs[cut:]
         drop = [i for i in map(self._at, self.drafted) if i >= cut]
         fill = sorted(i for i in map(self._at, self.unfilled - self.drafted) if i >= cut)
         filled, media_errors = fill_lengths([articles[i] for i in fill], cfg)
@@ -165,13 +186,14 @@ class Arranged:
         for i in fill:
             if articles[i].source in by_source:
                 planned[i - cut] = by_source[articles[i].source]
+                sigs[i - cut] = signature(stats, planned[i - cut])
             else:  # its attachment is an error
                 drop.append(i)
         for i in sorted(drop, reverse=True):
-            del planned[i - cut]
+            del planned[i - cut], sigs[i - cut]
         report.skipped.extend(media_errors)
         report.articles = len(planned)
-        return planned
+        return planned, sigs
 
 
 def _unfilled(article: Article) -> bool:

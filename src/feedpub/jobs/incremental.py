@@ -53,7 +53,7 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
-from .arrange import Arranged
+from .arrange import Arranged, Sig, lengths, signature
 from .stages import (
     BuildReport,
     _parse_files,
@@ -75,14 +75,6 @@ if TYPE_CHECKING:
     from ..feeds.entries import FeedDoc
     from ..site.plan import SiteShape
 
-# An article as planned: its file and that file's stat (a new stat: read again), then what
-# the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
-# (slug, the author's `updated`), and the lengths of its attachments (read from media files
-# under the site when the article gives none).
-# The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
-# output, the offset included; text is quick to pickle).
-Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None",
-            tuple["int | None", ...]]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
@@ -175,7 +167,7 @@ class Incremental:
             fresh: dict[str, Parsed | None] = dict.fromkeys(
                 (s for s in known.stats if s not in stats) if gone else ())
             fresh.update(_parse_files(cfg, todo, None, 1))
-            result = known.arranged.update(fresh)
+            result = known.arranged.update(fresh, stats)
             if result is None:
                 known.arranged = None
             else:
@@ -189,16 +181,16 @@ class Incremental:
         if result is None:
             result, reparsed = _read_all(cfg, stats, cache, None)
             if self._arrange:
-                known.arranged = Arranged(cache.parsed, result)
+                known.arranged = Arranged(cache.parsed, result, stats)
         media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
         if known.arranged is not None and not self.drafts:
-            planned = known.arranged.select(cfg, now, report, result.errors)
+            planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
         else:
             planned = select_articles(cfg, result, now, self.drafts, report)
+            sigs = signatures(stats, planned, known.text)
         if strict and report.skipped:
             return report
-        sigs = signatures(stats, planned, known.text)
         outputs, removed, report.partial = self._replan(known, planned, sigs)
         public = cfg.public_dir
         writes = []
@@ -328,14 +320,9 @@ def _page(sig: Sig) -> str:
 def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
     if text:
         return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-                 a.updated.isoformat() if a.updated is not None else "", _lengths(a))
+                 a.updated.isoformat() if a.updated is not None else "", lengths(a))
                 for a in planned]
-    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated, _lengths(a))
-            for a in planned]
-
-
-def _lengths(article: Article) -> tuple[int | None, ...]:
-    return tuple(a.length for a in article.attachments) if article.attachments else ()
+    return [signature(stats, a) for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
