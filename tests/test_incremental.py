@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from feedpub.articles.cache import BuildCache
 from feedpub.config import Config
 from feedpub.jobs.live import LiveSite
 from feedpub.jobs.publish import build_feeds
+from feedpub.jobs.stages import _read_all
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SMALL = """
@@ -174,8 +176,19 @@ def test_random_changes_give_the_files_of_a_cold_build(make_site, tmp_path, seed
             assert not wrong, f"seed {seed}, steps {done}: {wrong[:5]}"
         if pages:
             assert report.articles == len([a for a in expected if a.startswith("posts/")])
+        _check_arrangement(site)
         assert from_disk.articles == report.articles
     assert partial > 60  # most steps took the short way, in memory and from the index
+
+
+def _check_arrangement(site: LiveSite) -> None:
+    """The daemon's kept arrangement is the one all articles, read afresh, are given."""
+    known = site._known
+    if known is None or known.arranged is None:
+        return
+    full, _ = _read_all(site.cfg, dict(known.stats), BuildCache(), None)
+    assert [(a.source, a.published, a.tags) for a in known.arranged.articles] == [
+        (a.source, a.published, a.tags) for a in full.articles]
 
 
 def test_unknown_changes_scan_the_folder(make_site, tmp_path) -> None:
