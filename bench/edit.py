@@ -63,7 +63,10 @@ class Tree:
     site: Path
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(self.src), "PYTHONUNBUFFERED": "1"}
+        # Compiled modules are kept (as an installed package has them): a process that
+        # compiles every module it imports measures the compiler, not the build.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        return {**env, "PYTHONPATH": str(self.src), "PYTHONUNBUFFERED": "1"}
 
     def cmd(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "feedpub", "--config", str(self.site / "config.toml"),

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from feedpub.articles.cache import BuildCache
 from feedpub.config import Config
 from feedpub.jobs.live import LiveSite
 from feedpub.jobs.publish import build_feeds
+from feedpub.jobs.stages import _read_all
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SMALL = """
@@ -29,6 +31,7 @@ size = 4
 archive_size = 5
 """
 WORDS = ("river", "bridge", "market", "library", "tram", "garden", "school", "harbour")
+MEDIA = ("one", "two")  # media files under articles/media/, attached by some entries
 TAGS = ("city", "City", "transport", "culture", "weather", "new tag", "Ελλάδα", "C++")
 
 
@@ -85,17 +88,28 @@ class Writer:
         os.utime(path, ns=(self.tick, self.tick))
         return str(path)
 
+    def media(self, name: str = "") -> list[str]:
+        """Replace a media file under the articles folder with one of another length."""
+        path = self.folder / "media" / f"{name or self.rng.choice(MEDIA)}.mp3"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x" * self.rng.randrange(1, 5000))
+        return [str(path)]
+
     def step(self) -> tuple[str, list[str]]:
         rng, names = self.rng, self.names()
         roll = rng.random()
+        if roll < 0.05:
+            return "media", self.media()
         if not names or roll < 0.25:
             self.count += 1
-            suffix = ".md" if rng.random() < 0.05 else ".txt"
+            suffix = ".md" if rng.random() < 0.1 else ".txt"
             name = f"entry-{self.count}{suffix}" if rng.random() < 0.95 else rng.choice(
                 [n.rsplit(".", 1)[0] + ".md" for n in names] or ["x.md"])  # a slug clash
-            if name.endswith(".md"):
+            if name.endswith(".md"):  # half of them with an attachment whose length is read
+                media = (f"attachments: [{{url: media/{rng.choice(MEDIA)}.mp3, "
+                         "type: audio/mpeg}]\n" if rng.random() < 0.5 else "")
                 return "add-md", [self.write(name, f"---\ntitle: Md {self.count}\ndate: "
-                                             "2025-02-03\n---\nMarkdown body.\n")]
+                                             f"2025-02-03\n{media}---\nMarkdown body.\n")]
             return "add", [self.write(name, self.text())]
         name = rng.choice(names)
         path = self.folder / name
@@ -131,11 +145,16 @@ class Writer:
         return "edit", [self.write(name, "\n".join(lines))]
 
 
+@pytest.mark.parametrize("pages", [True, False], ids=["pages", "feeds-only"])
 @pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("FEEDPUB_SEEDS", "1 2 3").split()])
-def test_random_changes_give_the_files_of_a_cold_build(make_site, tmp_path, seed) -> None:
-    cfg = make_site(config_text=SMALL)
+def test_random_changes_give_the_files_of_a_cold_build(make_site, tmp_path, seed,
+                                                       pages) -> None:
+    cfg = make_site(config_text=SMALL.replace("per_page = 3", "per_page = 3\npages = "
+                                              + ("true" if pages else "false")))
     rng = random.Random(seed)
     writer = Writer(cfg.articles_dir, rng)
+    for name in MEDIA:
+        writer.media(name)  # both media files exist (an attachment of a missing one is an error)
     for _ in range(25):
         writer.step()
     site = LiveSite(cfg)
@@ -155,9 +174,21 @@ def test_random_changes_give_the_files_of_a_cold_build(make_site, tmp_path, seed
             assert got.keys() == expected.keys(), f"seed {seed}, steps {done}"
             wrong = [path for path in got if got[path] != expected[path]]
             assert not wrong, f"seed {seed}, steps {done}: {wrong[:5]}"
-        assert report.articles == len([a for a in expected if a.startswith("posts/")])
+        if pages:
+            assert report.articles == len([a for a in expected if a.startswith("posts/")])
+        _check_arrangement(site)
         assert from_disk.articles == report.articles
     assert partial > 60  # most steps took the short way, in memory and from the index
+
+
+def _check_arrangement(site: LiveSite) -> None:
+    """The daemon's kept arrangement is the one all articles, read afresh, are given."""
+    known = site._known
+    if known is None or known.arranged is None:
+        return
+    full, _ = _read_all(site.cfg, dict(known.stats), BuildCache(), None)
+    assert [(a.source, a.published, a.tags) for a in known.arranged.articles] == [
+        (a.source, a.published, a.tags) for a in full.articles]
 
 
 def test_unknown_changes_scan_the_folder(make_site, tmp_path) -> None:

@@ -22,7 +22,7 @@ from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
 
-CACHE_VERSION = 8  # 8: outputs being written are listed first (`mark_writing`)
+CACHE_VERSION = 9  # 9: the stats of the media files attachment lengths are read from
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -42,6 +42,11 @@ class BuildCache:
     drafts: int = 0  # entries marked Draft, not published
     scheduled: int = 0  # entries dated in the future, published when they come due
     index: str = ""  # the token of the article index (`articles.index`) written with it
+    # The stat of each media file an attachment length is read from (`jobs.stages`).
+    media: dict[str, Stat] = field(default_factory=dict)
+    # The mtime of each folder under public/ that holds outputs, once they were written
+    # (`folder_stamps`): while none changed, no output was added, removed or renamed.
+    folders: dict[str, int] = field(default_factory=dict)
     # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
     # but what that build wrote must still go when this build does not plan it.
     older_outputs: tuple[str, ...] = ()
@@ -98,8 +103,9 @@ def load_manifest(cfg: Config) -> BuildCache:
         return BuildCache(older_outputs=_older_output_paths(data))
     outputs = data["outputs"]
     writing = _load_pickle(_writing_path(cfg))
+    folders = data.get("folders", {})
     if writing:  # a build stopped while writing these: their entries say nothing
-        outputs = dict(outputs)
+        outputs, folders = dict(outputs), {}
         for path in writing if isinstance(writing, list) else ():
             if path in outputs:
                 outputs[path] = ("", -1)
@@ -107,7 +113,21 @@ def load_manifest(cfg: Config) -> BuildCache:
                   published_ids=data["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []),
                       drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0),
-                      index=data.get("index", ""))
+                      index=data.get("index", ""), media=data.get("media", {}),
+                      folders=folders)
+
+
+def folder_stamps(public: Path, outputs: Iterable[str]) -> dict[str, int]:
+    """The mtime of every folder under `public` that holds one of `outputs` (-1: missing).
+    Adding, removing or renaming a file changes its folder's mtime; rewriting one in place
+    does not."""
+    stamps: dict[str, int] = {}
+    for name in {path.rpartition("/")[0] for path in outputs}:
+        try:
+            stamps[name] = os.stat(os.path.join(public, name)).st_mtime_ns
+        except OSError:
+            stamps[name] = -1
+    return stamps
 
 
 def _older_output_paths(data: dict[Any, Any]) -> tuple[str, ...]:
@@ -205,6 +225,7 @@ def save_manifest(cfg: Config, cache: BuildCache) -> None:
         "outputs": cache.outputs, "published_ids": cache.published_ids,
         "next_publish": cache.next_publish, "errors": cache.errors,
         "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled,
-        "index": cache.index})
+        "index": cache.index, "media": cache.media,
+        "folders": folder_stamps(cfg.public_dir, cache.outputs)})
     with contextlib.suppress(FileNotFoundError):
         _writing_path(cfg).unlink()

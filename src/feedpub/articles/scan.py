@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 
 from ..config import ArticlesConfig, SiteConfig
@@ -60,8 +61,8 @@ def parse_article(text: str, source: str, site: SiteConfig,
 
 def sort_articles(articles: list[Article]) -> list[Article]:
     """Newest first; entries on the same instant in a stable order by slug."""
-    articles.sort(key=lambda a: a.slug)
-    articles.sort(key=lambda a: a.published, reverse=True)
+    articles.sort(key=attrgetter("slug"))  # attrgetter: the keys are read in C
+    articles.sort(key=attrgetter("published"), reverse=True)
     return articles
 
 
@@ -289,7 +290,7 @@ def check_unique(articles: list[Article]) -> tuple[list[Article], list[ArticleEr
     seen_id: dict[str, str] = {}
     kept: list[Article] = []
     errors: list[ArticleError] = []
-    for article in sorted(articles, key=lambda a: a.source):
+    for article in sorted(articles, key=attrgetter("source")):
         if article.slug in seen_slug:
             errors.append(ArticleError(
                 article.source, f"its URL slug '{article.slug}' is already used by "

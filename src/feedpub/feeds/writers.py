@@ -79,7 +79,7 @@ def _render(doc: FeedDoc, items: _Items) -> bytes:
 _ZONES = (ZoneInfo, timezone)
 
 
-def _check_articles(articles: Sequence[Article]) -> None:
+def check_articles(articles: Sequence[Article]) -> None:
     """Refuse what no feed can show: a shared entry id, a date without a time zone."""
     seen: dict[str, str] = {}
     for article in articles:
@@ -100,8 +100,10 @@ class FeedPlan:
     makes its OutputFile. A long-running build keys only the docs a change reaches."""
 
     def __init__(self, articles: Sequence[Article], cfg: Config,
-                 digests: Sequence[bytes] | None = None, *, unified: bool = False) -> None:
-        _check_articles(articles)
+                 digests: Sequence[bytes] | None = None, *, unified: bool = False,
+                 checked: bool = False) -> None:
+        if not checked:  # `checked`: the caller checked them (or the articles that changed)
+            check_articles(articles)
         if not unified:  # tags differing only in case are one tag
             respelled = unify_tags(articles)
             if any(new is not old for new, old in zip(respelled, articles, strict=True)):

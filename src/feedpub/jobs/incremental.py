@@ -1,11 +1,12 @@
 """The site kept in memory by `feedpub run`: after the first build, a change to a few
 article files re-reads those files only and re-plans only the outputs they reach.
 
-Each planned article has a signature: its file, how many times that file was read, its date
-and its tags (the only fields the site-wide arrangement changes). Two plans are compared by
-the signatures at each position, newest first: the positions from the first difference to
-the last one (counted from the end) are the changed run. An output depends on articles by
-position, so only these are planned again and keyed:
+Each planned article has a signature: its file and that file's stat, its date and its tags
+(the only fields the site-wide arrangement changes), its slug and `updated` date, and the
+lengths of its attachments (which may be read from media files under the site). Two
+plans are compared by the signatures at each position, newest first: the positions from the
+first difference to the last one (counted from the end) are the changed run. An output
+depends on articles by position, so only these are planned again and keyed:
 
 - the pages of the articles in the run and of their two neighbours (prev/next links);
 - the home pages the run falls on (all of them from the run on when the count changed:
@@ -18,6 +19,7 @@ position, so only these are planned again and keyed:
 
 When the site's shape changes (a tag appears or goes: every page lists the tags), or the
 config, the templates or the drafts mode change, everything is planned again, in memory.
+Without pages (`[site] pages = false`) only the feed documents are compared.
 The outputs written are those whose key changed, as in a full build, so the result is the
 same files a cold build writes (tests/test_incremental.py checks it on random edits).
 """
@@ -25,6 +27,7 @@ same files a cold build writes (tests/test_incremental.py checks it on random ed
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import stat as stat_mode
 from collections.abc import Iterable, Sequence
@@ -50,12 +53,16 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
+from .arrange import Arranged, Sig, lengths, signature
 from .stages import (
     BuildReport,
+    _parse_files,
     _read_all,
     _remove_stale,
     _size,
     _write_outputs,
+    media_changed,
+    media_stats,
     outputs_intact,
     plan_site,
     select_articles,
@@ -68,12 +75,6 @@ if TYPE_CHECKING:
     from ..feeds.entries import FeedDoc
     from ..site.plan import SiteShape
 
-# An article as planned: its file and that file's stat (a new stat: read again), then what
-# the site-wide arrangement may change (date, tags) and what pages show of it elsewhere
-# (slug, the author's `updated`).
-# The dates are datetimes in memory and ISO 8601 text in the article index (equal text, equal
-# output, the offset included; text is quick to pickle).
-Sig = tuple[str, Stat, "datetime | str", tuple[str, ...], str, "datetime | str | None"]
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 
@@ -90,8 +91,10 @@ class _Known:
     shape: SiteShape | None
     docs: dict[str, FeedDoc]
     report: BuildReport
+    media: dict[str, Stat] = dataclasses.field(default_factory=dict)
     env: Environment | None = None
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
+    arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
@@ -110,6 +113,7 @@ class Incremental:
         self._known: _Known | None = None
         self._index: Index | None = None
         self._unsaved: BuildCache | None = None  # the manifest `save` is to write
+        self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
 
     # -- later builds -------------------------------------------------------------------
 
@@ -152,21 +156,42 @@ class Incremental:
     def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
                 strict: bool = False, save: bool = True, archive: bool = True) -> BuildReport:
         cfg = self.cfg
-        todo = [source for source, st in stats.items() if known.stats.get(source) != st]
+        todo = [source for source, _ in stats.items() - known.stats.items()]  # in C
         gone = not known.stats.keys() <= stats.keys()
         due = known.report.next_publish is not None and known.report.next_publish <= now
-        if not todo and not gone and not due:
+        if not todo and not gone and not due and not media_changed(known.media):
             return _unchanged(known.report, len(known.outputs))
         cache = BuildCache(stats=known.stats, parsed=known.parsed)
-        result, reparsed = _read_all(cfg, stats, cache, None)
+        result = None
+        if known.arranged is not None:  # the daemon: only the changed files are arranged
+            fresh: dict[str, Parsed | None] = dict.fromkeys(
+                (s for s in known.stats if s not in stats) if gone else ())
+            fresh.update(_parse_files(cfg, todo, None, 1))
+            result = known.arranged.update(fresh, stats)
+            if result is None:
+                known.arranged = None
+            else:
+                cache.parsed = dict(known.parsed)
+                for source, value in fresh.items():
+                    if value is None:
+                        del cache.parsed[source]
+                    else:
+                        cache.parsed[source] = value
+                reparsed = len(todo)
+        if result is None:
+            result, reparsed = _read_all(cfg, stats, cache, None)
+            if self._arrange:
+                known.arranged = Arranged(cache.parsed, result, stats)
+        media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
-        planned = select_articles(cfg, result, now, self.drafts, report)
+        if known.arranged is not None and not self.drafts:
+            planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
+        else:
+            planned = select_articles(cfg, result, now, self.drafts, report)
+            sigs = signatures(stats, planned, known.text)
         if strict and report.skipped:
             return report
-        sigs = signatures(stats, planned, known.text)
-        shape = known.shape
-        outputs, removed = self._replan(known, planned, sigs)
-        report.partial = known.shape == shape
+        outputs, removed, report.partial = self._replan(known, planned, sigs)
         public = cfg.public_dir
         writes = []
         for output in outputs:
@@ -184,6 +209,7 @@ class Incremental:
         report.outputs = len(known.outputs)
         known.stats, known.parsed = stats, cache.parsed
         known.sigs, known.report = sigs, report
+        known.media = media
         token = ""
         if self._index is not None:  # the index first: the manifest names it
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
@@ -192,7 +218,7 @@ class Incremental:
             fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
             published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
             errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
-            scheduled=report.scheduled, index=token)
+            scheduled=report.scheduled, index=token, media=known.media)
         if save:
             self.save()
         if self._index is not None:
@@ -212,33 +238,34 @@ class Incremental:
             self._unsaved = None
 
     def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
-                ) -> tuple[list[OutputFile], list[str]]:
-        """The outputs the change may reach, and the paths that are no longer planned."""
+                ) -> tuple[list[OutputFile], list[str], bool]:
+        """The outputs the change may reach, the paths that are no longer planned, and
+        whether that is fewer than every output (False: all were planned again)."""
         from ..feeds.entries import clean_tags
+        from ..feeds.writers import check_articles
         from ..site.browse import home_path
         from ..site.plan import site_shape
 
         cfg = self.cfg
         was = known.sigs
         n, m = len(was), len(sigs)
-        start = 0
-        while start < min(n, m) and was[start] == sigs[start]:
-            start += 1
-        tail = 0
-        while tail < min(n, m) - start and was[n - 1 - tail] == sigs[m - 1 - tail]:
-            tail += 1
-        shape = site_shape(planned)
+        start = _same(was, sigs, min(n, m))
+        tail = _same(was[::-1], sigs[::-1], min(n, m) - start)
+        shape = site_shape(planned) if cfg.site.pages else None
         # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
-        feeds, pages = plan_site(planned, cfg, known.env, unified=True,
-                                 shape=shape)
+        # Outside the changed run, the articles were checked by an earlier build.
+        check_articles(planned[start:m - tail])
+        feeds, pages = plan_site(planned, cfg, known.env, unified=True, shape=shape,
+                                 checked=True)
         docs = {doc.path: doc for doc in feeds.docs}
         if pages is not None:
             known.env = pages.env
-        if shape != known.shape or pages is None or not known.docs:
+        if (shape != known.shape and pages is not None) or not known.docs:
             known.shape, known.docs = shape, docs
             everything = [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
             paths = {output.path for output in everything}
-            return everything, [path for path in known.outputs if path not in paths]
+            return everything, [path for path in known.outputs if path not in paths], False
+        known.shape = shape  # without pages (`[site] pages = false`) the feeds alone follow it
         outputs: list[OutputFile] = []
         removed: list[str] = []
         for doc in feeds.docs:
@@ -248,6 +275,8 @@ class Incremental:
                 outputs.append(feeds.output(doc))
         removed.extend(path for path in known.docs if path not in docs)
         known.docs = docs
+        if pages is None:
+            return outputs, removed, True
         outputs.extend(pages.article(i) for i in range(max(0, start - 1), min(m, m - tail + 1)))
         now_paths = {a.url_path for a in planned[start:m - tail]}
         removed.extend(path for path in (_page(sig) for sig in was[start:n - tail])
@@ -269,7 +298,13 @@ class Incremental:
             outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
         if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
             outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
-        return outputs, removed
+        return outputs, removed, True
+
+
+def _same(was: Sequence[Sig], now: Sequence[Sig], limit: int) -> int:
+    """How many leading positions hold equal signatures, at most `limit` (compared in C)."""
+    equal = list(map(operator.eq, was[:limit], now[:limit]))
+    return equal.index(False) if False in equal else limit
 
 
 def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
@@ -285,9 +320,9 @@ def _page(sig: Sig) -> str:
 def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
     if text:
         return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-                 a.updated.isoformat() if a.updated is not None else "") for a in planned]
-    return [(a.source, stats[a.source], a.published, a.tags, a.slug, a.updated)
-            for a in planned]
+                 a.updated.isoformat() if a.updated is not None else "", lengths(a))
+                for a in planned]
+    return [signature(stats, a) for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
@@ -298,7 +333,8 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
 
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
                   signatures(cache.stats, planned, text), site_shape(planned),
-                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report, text=text)
+                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
+                  dict(cache.media), text=text)
 
 
 def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
@@ -313,10 +349,10 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     """`feedpub build` from the article index of the last build: the changed files are read
     and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
     serve (missing, of another build, too many changes, outputs missing from public/)."""
-    changed = sum(1 for source, st in stats.items() if manifest.stats.get(source) != st)
+    changed = len(stats.items() - manifest.stats.items())
     if changed > _FROM_INDEX:
         return None
-    if not outputs_intact(cfg.public_dir, manifest.outputs):
+    if not outputs_intact(cfg.public_dir, manifest.outputs, manifest.folders):
         return None  # a file under public/ was deleted or changed: look at every output
     index = load_index(cfg, manifest.index)
     if index is None or index.fingerprint != manifest.fingerprint:
@@ -334,7 +370,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"], env, text=True)
+                   plan["report"], dict(manifest.media), env, text=True)
     site._known = known
     with collector_paused():
         # The newsletter archive depends on the store, not on the articles: the digest jobs

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from ..articles.cache import BuildCache, config_fingerprint, load_manifest
 from ..articles.model import Article
 from ..articles.scan import article_stats
+from ..config import Config
 from .incremental import Incremental, _Known, known_after
 from .publish import _build
 from .stages import BuildReport, _read_all, select_articles
@@ -23,6 +24,10 @@ class LiveSite(Incremental):
     """A site built again and again by one process: `build(changed)` after files changed.
     The first build is a full one from disk; later ones re-read the changed files and
     re-plan what they reach (see `incremental`)."""
+
+    def __init__(self, cfg: Config, *, drafts: bool = False) -> None:
+        super().__init__(cfg, drafts=drafts)
+        self._arrange = True
 
     def build(self, changed: Iterable[str | os.PathLike[str]] | None = None,
               now: datetime | None = None, *, save: bool = True) -> BuildReport:

@@ -38,6 +38,8 @@ from .stages import (
     _scan,
     _size,
     _write_outputs,
+    media_changed,
+    media_stats,
     outputs_intact,
     plan_site,
     select_articles,
@@ -111,7 +113,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         bool(cache.outputs)
         and stats == cache.stats
         and (cache.next_publish is None or cache.next_publish > now)
-        and outputs_intact(public, cache.outputs)
+        and outputs_intact(public, cache.outputs, cache.folders)
+        and not media_changed(cache.media)
     )
     if unchanged:
         report.up_to_date = True
@@ -130,6 +133,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         if quick is not None:
             return quick
     result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
+    media = media_stats(cfg, result.articles)  # before the lengths are read from the files
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
         return report
@@ -157,6 +161,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
                                    set(keys))
     report.outputs = len(keys)
     cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
+    cache.media = media
     cache.published_ids = tuple(a.id for a in planned_articles)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)

@@ -30,7 +30,7 @@ from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_write, write_new
 from ..outputs import OutputFile
-from .media import fill_lengths
+from .media import _local_path, fill_lengths
 from .workers import MAX_CHUNKS, map_chunks, split_by_cost
 
 if TYPE_CHECKING:
@@ -79,14 +79,59 @@ def _size(path: Path) -> int:
         return -1
 
 
-def outputs_intact(public: Path, outputs: dict[str, Written]) -> bool:
-    """Whether every output is under `public` with the size the build wrote."""
+def outputs_intact(public: Path, outputs: dict[str, Written],
+                   folders: dict[str, int] | None = None) -> bool:
+    """Whether every output is under `public` with the size the build wrote. When the
+    folders that hold them have the mtimes `folders` gives (taken once they were written,
+    `cache.folder_stamps`), no file in them was added, removed or renamed since, and the
+    outputs are not looked at one by one."""
+    if folders and all(_mtime(os.path.join(public, name)) == stamp
+                       for name, stamp in folders.items()):
+        return True
     folder = os.fspath(public) + os.sep
     stat = os.stat
     try:
         return all(stat(folder + path).st_size == size for path, (_, size) in outputs.items())
     except FileNotFoundError:
         return False
+
+
+def media_stats(cfg: Config, articles: Iterable[Article]) -> dict[str, Stat]:
+    """The stat of every file an attachment without a length may be read from (under
+    public/, then articles/; (-1, -1) for one that is missing): the lengths in the outputs
+    follow from these, so a build whose media stats changed plans the articles again."""
+    found: dict[str, Stat] = {}
+    folders = (os.fspath(cfg.public_dir), os.fspath(cfg.articles_dir))
+    for article in articles:
+        for attachment in article.attachments:
+            if attachment.length is not None:
+                continue
+            path = _local_path(cfg, attachment.url)
+            if path is None:
+                continue
+            for folder in folders:
+                found[os.path.join(folder, path)] = _stat(os.path.join(folder, path))
+    return found
+
+
+def _stat(path: str) -> Stat:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def media_changed(media: dict[str, Stat]) -> bool:
+    """Whether a file `media_stats` listed has another stat now."""
+    return any(_stat(path) != stat for path, stat in media.items())
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _scan(folder: Path) -> dict[str, Stat]:
@@ -172,11 +217,12 @@ def _load_writers() -> None:
 
 
 def plan_site(articles: list[Article], cfg: Config, env: Environment | None = None, *,
-              unified: bool = False, shape: SiteShape | None = None,
+              unified: bool = False, shape: SiteShape | None = None, checked: bool = False,
               ) -> tuple[FeedPlan, PagePlan | None]:
     """The plans `plan_outputs` lists: the feed set and, when available, the site pages
     (with the page environment `env`, when one is kept from an earlier build). `unified`
-    says the articles' tags are spelled one way already (`arrange_articles` did it)."""
+    says the articles' tags are spelled one way already (`arrange_articles` did it);
+    `checked`, that `feeds.writers.check_articles` passed them."""
     from ..articles.scan import unify_tags
     from ..feeds.entries import ArticleDigests
     from ..feeds.writers import FeedPlan
@@ -184,7 +230,7 @@ def plan_site(articles: list[Article], cfg: Config, env: Environment | None = No
     if not unified:
         articles = unify_tags(articles)
     digests = ArticleDigests(articles)  # shared by feeds and pages
-    feeds = FeedPlan(articles, cfg, digests, unified=True)
+    feeds = FeedPlan(articles, cfg, digests, unified=True, checked=checked)
     if not cfg.site.pages:  # `[site] pages = false`: feeds only, the pages live elsewhere
         return feeds, None
     try:
