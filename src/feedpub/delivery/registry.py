@@ -7,10 +7,13 @@ loads the SMTP stack.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import ConfigError
-from .base import Mailer
+
+if TYPE_CHECKING:  # the protocol only: checking a backend's name must not load the email stack
+    from .base import Mailer
 
 
 def _maildir_mailer(cfg: Config) -> Mailer:
