@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
+from feedpub.articles.index import HEAVY, heavy_record
 from feedpub.articles.scan import parse_article
 from feedpub.cli import cli
 from feedpub.config import load_config
@@ -334,3 +336,17 @@ def test_a_build_process_ends_with_its_output_flushed_and_its_exit_status(make_s
     proc = subprocess.run([*command, "-q"], capture_output=True, text=True, check=False)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert (cfg.public_dir / "feed.xml").exists()
+
+
+def test_an_index_record_leaves_no_utf8_copy_inside_the_article_text(make_site) -> None:
+    # Pickling a non-ASCII str directly would keep its UTF-8 form inside it (CPython counts
+    # it in getsizeof): for every body of a large site, tens of MB more in the build process.
+    cfg = make_site(GOOD)
+    article = parse_article("date 2024-03-05 Café 🎉\n\nBy: Zoë\n\nA body with an emoji 🎉, "
+                            "some Greek (Ελλάδα) and more text after it.\n", "a.txt", cfg.site)
+    fields = [getattr(article, name) for name in HEAVY]
+    sizes = [sys.getsizeof(value) for value in fields]
+    record = heavy_record(article)
+    assert [sys.getsizeof(value) for value in fields] == sizes
+    assert pickle.loads(record) == tuple(fields)
+    assert pickle.dumps(tuple(fields), protocol=pickle.HIGHEST_PROTOCOL) == record
