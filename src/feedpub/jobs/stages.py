@@ -209,14 +209,18 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
         if meanwhile is not None:
             meanwhile()
 
-    found: dict[str, Parsed] = {}
-    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
-                             done, first):
+    def receive(result: list[tuple[str, Parsed]] | bytes) -> list[tuple[str, Parsed]]:
+        # A worker's record, as it arrives: into the cache as it is, and read back.
         if isinstance(result, bytes):
             if saved is not None:
                 saved.write(result)
-            result = read_chunk(result)
-        found.update(result)
+            return read_chunk(result)
+        return result
+
+    found: dict[str, Parsed] = {}
+    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
+                             done, first, receive):
+        found.update(receive(result))
     return found
 
 
