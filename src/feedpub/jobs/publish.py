@@ -50,6 +50,8 @@ from .workers import available_cores, can_fork, collector_paused
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+    from .archive import ArchivePlan
+
 __all__ = ["BuildReport", "Progress", "build_feeds", "load_site", "plan_outputs",
            "published_articles"]
 
@@ -160,19 +162,25 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.fingerprint, cache.stats = fingerprint, stats
     report.outputs = len({output.path for output in planned})
     index: list[str] = []
+    archive: list[ArchivePlan] = []
 
-    def write_index() -> None:
-        # The article index needs no output key: it is written while worker processes
-        # render the outputs. The manifest that names it is written only once they are.
-        from .incremental import keep_index
+    def meanwhile() -> None:
+        # Done while worker processes render the outputs. The article index needs no output
+        # key; the manifest that names it is written only once they are. The newsletter
+        # archive's files are rendered here and written into public/ once it is complete.
+        from .archive import plan_archive
 
-        index.append(keep_index(cfg, cache, planned_articles, report))
+        if keep is None:
+            from .incremental import keep_index
+
+            index.append(keep_index(cfg, cache, planned_articles, report))
+        archive.append(plan_archive(cfg, rendered=True))
 
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
     with fresh_folder(public) as staging:
         for path, key, size in _write_outputs(staging or public, todo, progress, workers,
                                               fresh=staging is not None,
-                                              first=write_index if keep is None else None):
+                                              first=meanwhile):
             keys[path] = (key, size)
             report.written.append(path)
     keys = {output.path: keys[output.path] for output in planned}  # the planned order
@@ -195,7 +203,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         remove_stale_records(cfg, cache.index)
     from .archive import publish_archive
 
-    report.written.extend(publish_archive(cfg))
+    report.written.extend(publish_archive(cfg, plan=archive[0]))
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
