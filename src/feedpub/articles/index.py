@@ -103,7 +103,7 @@ def _copy(value: Any) -> Any:
     """A short-lived copy of a str (the same pickle): pickling a non-ASCII str makes CPython
     keep its UTF-8 form inside it for as long as it lives, which for every body of a large
     site is about 45 MB more in the build process (see `cache.pack`)."""
-    return value[:1] + value[1:] if isinstance(value, str) and len(value) > 1 else value
+    return "".join((value, "")) if isinstance(value, str) and value else value  # one copy
 
 
 Entry = tuple[Any, int, int]  # (short fields or the error, record offset, record length)
