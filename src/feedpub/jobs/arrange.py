@@ -11,10 +11,13 @@ spelling changes): the caller then arranges everything (`stages._read_all`).
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from ..articles.cache import Parsed, Stat
 from ..articles.model import Article, LoadResult
@@ -92,7 +95,7 @@ class Arranged:
         best = [self._best(t.casefold()) or t for t in tags]
         if best == list(tags) and len(set(tags)) == len(tags):
             return article
-        return _with_tags(article, tuple(dict.fromkeys(best)))
+        return _moved(article, tags=tuple(dict.fromkeys(best)))
 
     def update(self, fresh: Mapping[str, Parsed | None], stats: Mapping[str, Stat],
                ) -> LoadResult | None:
@@ -200,7 +203,89 @@ def _unfilled(article: Article) -> bool:
     return any(a.length is None for a in article.attachments)
 
 
-def _with_tags(article: Article, tags: tuple[str, ...]) -> Article:
+
+
+# What arranging an article looks at (`arrange_articles`, `check_unique`): an article file
+# changed in nothing of these keeps its place, its date and its tags in the arrangement.
+_ARRANGED_BY = attrgetter("published", "all_day", "draft", "tags", "slug", "id")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A build's arrangement in short, kept in the article index for the next `feedpub
+    build`: the arranged articles' files in order, how far an all-day entry was moved,
+    the tags respelled, and the errors for files whose slug or id repeats another's.
+
+    When the files that changed differ in nothing arranging looks at (the usual edit: the
+    text), `rearranged` gives the arrangement from this without sorting anything."""
+
+    sources: tuple[str, ...]
+    shifts: dict[str, timedelta]
+    tags: dict[str, tuple[str, ...]]
+    duplicates: tuple[ArticleError, ...]
+
+    @classmethod
+    def of(cls, parsed: Mapping[str, Parsed], result: LoadResult) -> Layout:
+        shifts: dict[str, timedelta] = {}
+        tags: dict[str, tuple[str, ...]] = {}
+        for article in result.articles:
+            raw = parsed[article.source]
+            if raw is article or not isinstance(raw, Article):
+                continue
+            if article.published != raw.published:
+                shifts[article.source] = article.published - raw.published
+            if article.tags != raw.tags:
+                tags[article.source] = article.tags
+        duplicates = tuple(e for e in result.errors if isinstance(parsed.get(e.source), Article))
+        return cls(tuple(a.source for a in result.articles), shifts, tags, duplicates)
+
+
+def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Parsed],
+               stats: Mapping[str, Stat]) -> tuple[dict[str, Parsed], LoadResult] | None:
+    """The parse results and the arrangement after the files in `fresh` (all of them in
+    `old`, no file added or gone) were read again, when none of them changed in what
+    arranging looks at; else None (arrange them all: `stages._read_all`)."""
+    for source, new in fresh.items():
+        was = old.get(source)
+        if (not isinstance(new, Article) or not isinstance(was, Article)
+                or _ARRANGED_BY(new) != _ARRANGED_BY(was)):
+            return None
+    parsed = dict(old)
+    parsed.update(fresh)
+    articles: list[Article] = list(map(parsed.__getitem__, layout.sources))  # type: ignore[arg-type]
+    if layout.shifts or layout.tags:
+        at = dict(zip(layout.sources, range(len(articles)), strict=True))
+        for source, shift in layout.shifts.items():
+            raw = articles[at[source]]
+            articles[at[source]] = _moved(raw, published=raw.published + shift)
+        for source, tags in layout.tags.items():
+            articles[at[source]] = _moved(articles[at[source]], tags=tags)
+    errors = [v for v in map(parsed.__getitem__, stats) if isinstance(v, ArticleError)]
+    return parsed, LoadResult(articles, [*errors, *layout.duplicates])
+
+
+def resigned(sigs: Sequence[Sig], planned: Sequence[Article], stats: Mapping[str, Stat],
+             changed: Sequence[str]) -> list[Sig] | None:
+    """The signatures (text dates, as the article index keeps them) of `planned` from those
+    of the last build, when it planned the same files in the same order; else None."""
+    if len(sigs) != len(planned) or not all(map(operator.eq, map(operator.itemgetter(0), sigs),
+                                                map(attrgetter("source"), planned))):
+        return None
+    out = list(sigs)
+    at = {sig[0]: i for i, sig in enumerate(sigs)}
+    for source in changed:
+        if source in at:
+            out[at[source]] = text_signature(stats, planned[at[source]])
+    return out
+
+
+def text_signature(stats: Mapping[str, Stat], a: Article) -> Sig:
+    return (a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
+            a.updated.isoformat() if a.updated is not None else "", lengths(a))
+
+
+def _moved(article: Article, **changes: object) -> Article:
+    """`replace(article, **changes)` without running __init__ again (as `arrange_articles`)."""
     moved = object.__new__(type(article))
-    moved.__dict__.update(article.__dict__, tags=tags)
+    moved.__dict__.update(article.__dict__, **changes)
     return moved

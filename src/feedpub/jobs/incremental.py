@@ -49,11 +49,11 @@ from ..articles.index import (
     remove_stale_records,
     save_index,
 )
-from ..articles.model import ARTICLE_SUFFIXES, Article
+from ..articles.model import ARTICLE_SUFFIXES, Article, LoadResult
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
-from .arrange import Arranged, Sig, lengths, signature
+from .arrange import Arranged, Layout, Sig, rearranged, resigned, signature, text_signature
 from .stages import (
     BuildReport,
     _parse_files,
@@ -95,11 +95,13 @@ class _Known:
     env: Environment | None = None
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
     arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
+    layout: Layout | None = None  # the arrangement in short, kept in the article index
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
         report = dataclasses.replace(self.report, written=[], removed=[])
-        return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report}
+        return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report,
+                "layout": self.layout}
 
 
 class Incremental:
@@ -178,17 +180,32 @@ class Incremental:
                     else:
                         cache.parsed[source] = value
                 reparsed = len(todo)
+        layout = None
+        if result is None and known.layout is not None and todo and not gone \
+                and known.stats.keys() >= set(todo):  # `feedpub build`: the usual edit
+            read_now = _parse_files(cfg, todo, None, 1)
+            quick = rearranged(known.layout, known.parsed, read_now, stats)
+            if quick is not None:
+                (cache.parsed, result), layout = quick, known.layout
+            else:  # parsed once: `_read_all` takes them from the cache
+                cache.parsed, cache.stats = {**known.parsed, **read_now}, stats
+            reparsed = len(todo)
         if result is None:
-            result, reparsed = _read_all(cfg, stats, cache, None)
+            result, read = _read_all(cfg, stats, cache, None)
+            reparsed = max(read, len(todo))
             if self._arrange:
                 known.arranged = Arranged(cache.parsed, result, stats)
         media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
+        sigs = None
         if known.arranged is not None and not self.drafts:
             planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
         else:
             planned = select_articles(cfg, result, now, self.drafts, report)
-            sigs = signatures(stats, planned, known.text)
+            if layout is not None and known.text and not media_changed(known.media):
+                sigs = resigned(known.sigs, planned, stats, todo)
+            if sigs is None:
+                sigs = signatures(stats, planned, known.text)
         if strict and report.skipped:
             return report
         outputs, removed, report.partial = self._replan(known, planned, sigs)
@@ -212,6 +229,7 @@ class Incremental:
         known.media = media
         token = ""
         if self._index is not None:  # the index first: the manifest names it
+            known.layout = layout or Layout.of(cache.parsed, result)
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
                                todo)
         self._unsaved = BuildCache(
@@ -319,14 +337,12 @@ def _page(sig: Sig) -> str:
 
 def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
     if text:
-        return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-                 a.updated.isoformat() if a.updated is not None else "", lengths(a))
-                for a in planned]
+        return [text_signature(stats, a) for a in planned]
     return [signature(stats, a) for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
-                report: BuildReport, text: bool = False) -> _Known:
+                report: BuildReport, text: bool = False, layout: Layout | None = None) -> _Known:
     """What a full build that planned `planned` leaves for the next one to compare with."""
     from ..feeds.plan import plan_docs
     from ..site.plan import site_shape
@@ -334,13 +350,14 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
                   signatures(cache.stats, planned, text), site_shape(planned),
                   {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
-                  dict(cache.media), text=text)
+                  dict(cache.media), text=text, layout=layout)
 
 
-def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
+def keep_index(cfg: Config, cache: BuildCache, result: LoadResult, planned: list[Article],
                report: BuildReport) -> str:
     """After a full `feedpub build`: write the article index; return its token."""
-    known = known_after(cfg, cache, planned, report, text=True)
+    known = known_after(cfg, cache, planned, report, text=True,
+                        layout=Layout.of(cache.parsed, result))
     return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
 
 
@@ -370,7 +387,8 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"], dict(manifest.media), env, text=True)
+                   plan["report"], dict(manifest.media), env, text=True,
+                   layout=plan.get("layout"))
     site._known = known
     with collector_paused():
         # The newsletter archive depends on the store, not on the articles: the digest jobs

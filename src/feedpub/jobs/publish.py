@@ -170,7 +170,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     if keep is None:
         from .incremental import keep_index
 
-        cache.index = keep_index(cfg, cache, planned_articles, report)
+        cache.index = keep_index(cfg, cache, result, planned_articles, report)
     else:
         cache.index = keep(cache, planned_articles, report)
     save_manifest(cfg, cache)
