@@ -309,12 +309,20 @@ def test_a_damaged_or_missing_index_means_a_full_build(make_site, tmp_path) -> N
                      "2025-01-02-b.txt": "date 2025-01-02 B\n\nTwo.\n"}, config_text=SMALL)
     build_feeds(cfg, now=NOW, workers=1)
     index = cfg.data_dir / "build-index.pickle"
-    for damage in ("truncate", "records"):
+    for damage in ("truncate", "records", "kept", "kept-cut"):
         if damage == "truncate":
             index.write_bytes(index.read_bytes()[:100])
-        else:
+        elif damage == "records":
             for records in cfg.data_dir.glob("build-records-*.data"):
                 records.unlink()
+        else:
+            kept = sorted(cfg.data_dir.glob("build-kept-*.data"))
+            assert len(kept) >= 3  # the entries, the signatures, the arrangement
+            for path in kept:
+                if damage == "kept":
+                    path.unlink()
+                else:
+                    path.write_bytes(path.read_bytes()[:-1])
         path = cfg.articles_dir / "2025-01-02-b.txt"
         path.write_text(path.read_text() + f"\n{damage}\n")
         report = build_feeds(cfg, now=NOW, workers=1)
@@ -343,3 +351,28 @@ def test_a_deleted_output_is_written_again_by_the_next_build(make_site) -> None:
     (cfg.articles_dir / "2025-01-02-b.txt").write_text("date 2025-01-02 B\n\nEdited.\n")
     report = build_feeds(cfg, now=NOW, workers=1)
     assert "posts/2025-01-01-a.html" in report.written
+
+
+def test_the_index_keeps_only_the_files_it_names(make_site, tmp_path) -> None:
+    """Kept values are written once and named again while unchanged; files no index names
+    any more are removed once the manifest names the new index."""
+    import pickle
+
+    cfg = make_site({f"2025-01-0{i}-n{i}.txt": f"date 2025-01-0{i} N{i}\n\nBody {i}.\n"
+                     for i in range(1, 6)}, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    first = {p.name for p in cfg.data_dir.glob("build-kept-*.data")}
+    path = cfg.articles_dir / "2025-01-03-n3.txt"
+    path.write_text(path.read_text() + "\nEdited.\n")
+    report = build_feeds(cfg, now=NOW, workers=1)
+    assert report.partial and report.written
+    # A text edit: the entries, the arrangement and the signatures' base are named again.
+    assert {p.name for p in cfg.data_dir.glob("build-kept-*.data")} == first
+    path.write_text(path.read_text().replace("2025-01-03", "2024-12-30"))  # moves it
+    build_feeds(cfg, now=NOW, workers=1)
+    index = pickle.loads((cfg.data_dir / "build-index.pickle").read_bytes())
+    named = {index["base"][0], *(v[0] for v in index["plan"].values()
+                                 if type(v).__name__ == "_KeptName")}
+    assert {p.name for p in cfg.data_dir.glob("build-kept-*.data")} == named
+    assert named != first
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")

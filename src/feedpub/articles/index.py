@@ -1,11 +1,14 @@
 """The article index: the last build's articles on disk, read lazily by the next build.
 
-Two kinds of files in the data folder. `build-index.pickle` holds, for every article file,
+Three kinds of files in the data folder. `build-index.pickle` holds, for every article file,
 its short fields (everything but the HEAVY ones) or its error, and where its record lies in a
 records file; and an opaque `plan` (what the build planned, for the next one to compare
 with). `build-records-<n>.data` holds one pickled record per article, its HEAVY fields (the
 body and summary above all), at the offsets the index gives; changed articles are appended,
-and the file is written anew when most of it is stale.
+and the file is written anew when most of it is stale. `build-kept-<n>.data` holds one
+large value that changes seldom (the short fields of every article, or a value of the plan
+wrapped in `Kept`): written once, then named again by each index that keeps it unchanged,
+since writing megabytes costs a small build more than anything else it does.
 
 An article loaded from the index is a `StoredArticle`: its HEAVY fields are read from the
 records file on first use, so a build that re-plans a few outputs reads a few records.
@@ -20,7 +23,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..config import Config
 from ..errors import ArticleError
@@ -31,6 +34,46 @@ HEAVY = ("html", "summary", "author", "byline_date", "image")
 LIGHT = tuple(name for name in _ARTICLE_FIELDS if name not in HEAVY)
 INDEX_NAME = "build-index.pickle"
 _RECORDS = "build-records-{}.data"
+_KEPT = "build-kept-{}.data"
+T = TypeVar("T")
+
+
+class Kept(Generic[T]):
+    """A value of the plan kept in a file of its own (`build-kept-<n>.data`): read on first
+    use, and named, not written again, by the next index while it is unchanged."""
+
+    __slots__ = ("_path", "_value")
+
+    def __init__(self, value: T | None = None, path: Path | None = None) -> None:
+        self._value = value
+        self._path = path
+
+    def get(self) -> T:
+        if self._value is None:
+            assert self._path is not None
+            self._value = pickle.loads(self._path.read_bytes())
+        return self._value
+
+    def _saved(self, folder: Path) -> tuple[str, int]:
+        """(file name, size), the file written first if this value has none yet."""
+        if self._path is None or self._path.parent != folder:
+            data = pickle.dumps(self.get(), protocol=pickle.HIGHEST_PROTOCOL)
+            self._path = folder / _KEPT.format(secrets.token_hex(8))
+            self._path.write_bytes(data)  # a new name: no reader sees it before the index
+        return self._path.name, self._path.stat().st_size
+
+
+class _KeptName(tuple[str, int]):
+    """What the index pickles in place of a `Kept` value: its file's name and size."""
+
+
+def _kept_value(folder: Path, name: object) -> Kept[Any]:
+    if not isinstance(name, _KeptName) or not name[0].startswith("build-kept-"):
+        raise ValueError(f"{name!r}: not the name of a kept file")
+    path = folder / name[0]
+    if os.stat(path).st_size != name[1]:
+        raise ValueError(f"{path}: not the file the article index names")
+    return Kept(path=path)
 
 
 class Records:
@@ -107,9 +150,9 @@ _DELTA = 500  # changed entries kept apart from the pickled base before it is pi
 class Index:
     """What `load_index` read: the articles (StoredArticle or errors) and the plan.
 
-    The entries are stored as `base`, a pickle of them as they were some builds ago (kept as
-    bytes: a build that changes a few need not pickle 10,000), and `delta`, the entries
-    changed since (None for a file that went)."""
+    The entries are stored as `base`, them as they were some builds ago (kept in a file of
+    their own: a build that changes a few need neither pickle nor write 10,000), and
+    `delta`, the entries changed since (None for a file that went)."""
 
     token: str
     fingerprint: str
@@ -118,7 +161,7 @@ class Index:
     records: str  # the records file's name
     size: int  # bytes in the records file that the index points to
     entries: dict[str, Entry]
-    base: bytes
+    base: Kept[dict[str, Entry]]
     delta: dict[str, Entry | None]
 
 
@@ -134,8 +177,12 @@ def load_index(cfg: Config, token: str) -> Index | None:
         if (not isinstance(data, dict) or data.get("version") != CACHE_VERSION
                 or not token or data.get("token") != token):
             return None
-        records = Records(cfg.data_dir / data["records"])
-        entries: dict[str, Entry] = pickle.loads(data["base"])
+        folder = cfg.data_dir
+        records = Records(folder / data["records"])
+        base: Kept[dict[str, Entry]] = _kept_value(folder, data["base"])
+        plan = {key: _kept_value(folder, value) if isinstance(value, _KeptName) else value
+                for key, value in data["plan"].items()}
+        entries = dict(base.get())
         for source, entry in data["delta"].items():
             if entry is None:
                 entries.pop(source, None)
@@ -145,16 +192,17 @@ def load_index(cfg: Config, token: str) -> Index | None:
         for source, (light, offset, length) in entries.items():
             parsed[source] = light if isinstance(light, ArticleError) else stored(
                 light, records, offset, length)
-        return Index(token, data["fingerprint"], parsed, data["plan"], data["records"],
-                     data["size"], entries, data["base"], data["delta"])
+        return Index(token, data["fingerprint"], parsed, plan, data["records"],
+                     data["size"], entries, base, data["delta"])
     except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
         return None
 
 
-def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: Any,
-               earlier: Index | None, fresh: Iterable[str]) -> str:
+def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed],
+               plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str]) -> str:
     """Write the index of `parsed` with `plan`; return its token (for the manifest), which
-    starts with the name of its records file and '#'.
+    starts with the name of its records file and '#'. The values of `plan` that are `Kept`
+    go to files of their own, unless they have one.
 
     The records of the articles in `fresh` (and of any the records file lacks) are appended
     to `earlier`'s records file; without one, or when most of it is stale, a new file is
@@ -193,23 +241,33 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: A
         delta.update(dict.fromkeys(gone))
     else:
         merged = {source: new[source] if source in new else entries[source] for source in parsed}
-        base = pickle.dumps(merged, protocol=pickle.HIGHEST_PROTOCOL)
+        base = Kept(merged)
         delta = {}
     token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
+    stored_plan = {key: _KeptName(value._saved(folder)) if isinstance(value, Kept) else value
+                   for key, value in plan.items()}
     _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
-                            "records": name, "size": size, "base": base, "delta": delta,
-                            "plan": plan})
+                            "records": name, "size": size, "base": _KeptName(base._saved(folder)),
+                            "delta": delta, "plan": stored_plan})
     return token
 
 
 def remove_stale_records(cfg: Config, token: str) -> None:
-    """Delete the records files but that of the index `token` (once the manifest names it)."""
-    keep = token.partition("#")[0]
+    """Delete the records and kept files but those of the index `token` (once the manifest
+    names it)."""
+    keep = {token.partition("#")[0]}
+    data = _load_pickle(index_path(cfg))
+    kept = isinstance(data, dict) and data.get("token") == token
+    if kept:  # else some other build's index: its kept files are left alone
+        assert isinstance(data, dict)
+        keep.update(value[0] for value in (data.get("base"), *data.get("plan", {}).values())
+                    if isinstance(value, _KeptName))
     try:
         names = os.listdir(cfg.data_dir)
     except FileNotFoundError:
         return
     for name in names:
-        if name.startswith("build-records-") and name.endswith(".data") and name != keep:
+        stale = name.startswith("build-records-") or (kept and name.startswith("build-kept-"))
+        if stale and name.endswith(".data") and name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.data_dir / name)

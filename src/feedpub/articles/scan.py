@@ -108,7 +108,11 @@ def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
     page. Its spelling is the one most articles use; a tie goes to the spelling that sorts
     first, so the choice never depends on file order.
     """
-    counts: Counter[str] = Counter(tag for tags in tag_lists for tag in tags)
+    return canonical_spellings(Counter(tag for tags in tag_lists for tag in tags))
+
+
+def canonical_spellings(counts: Counter[str]) -> dict[str, str]:
+    """`canonical_tags` from the number of articles that carry each spelling."""
     best: dict[str, str] = {}
     for spelling in sorted(counts, key=lambda t: (-counts[t], t)):
         best.setdefault(spelling.casefold(), spelling)

@@ -11,10 +11,9 @@ spelling changes): the caller then arranges everything (`stages._read_all`).
 
 from __future__ import annotations
 
-import operator
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -262,21 +261,6 @@ def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Pa
             articles[at[source]] = _moved(articles[at[source]], tags=tags)
     errors = [v for v in map(parsed.__getitem__, stats) if isinstance(v, ArticleError)]
     return parsed, LoadResult(articles, [*errors, *layout.duplicates])
-
-
-def resigned(sigs: Sequence[Sig], planned: Sequence[Article], stats: Mapping[str, Stat],
-             changed: Sequence[str]) -> list[Sig] | None:
-    """The signatures (text dates, as the article index keeps them) of `planned` from those
-    of the last build, when it planned the same files in the same order; else None."""
-    if len(sigs) != len(planned) or not all(map(operator.eq, map(operator.itemgetter(0), sigs),
-                                                map(attrgetter("source"), planned))):
-        return None
-    out = list(sigs)
-    at = {sig[0]: i for i, sig in enumerate(sigs)}
-    for source in changed:
-        if source in at:
-            out[at[source]] = text_signature(stats, planned[at[source]])
-    return out
 
 
 def text_signature(stats: Mapping[str, Stat], a: Article) -> Sig:

@@ -127,7 +127,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         return report
 
     if not force and keep is None and cache.index:
-        from .incremental import build_from_index  # not needed when nothing changed
+        from .fromindex import build_from_index  # not needed when nothing changed
 
         quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
         if quick is not None:
@@ -168,7 +168,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
     if keep is None:
-        from .incremental import keep_index
+        from .fromindex import keep_index
 
         cache.index = keep_index(cfg, cache, result, planned_articles, report)
     else:
