@@ -19,8 +19,6 @@ from importlib import resources
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from jinja2 import Environment, pass_context, pass_eval_context
 from jinja2.ext import Extension
 from jinja2.lexer import (
@@ -71,6 +69,9 @@ def catalog_path(language: str) -> str:
 def compile_catalog(language: str) -> bytes:
     """The shipped catalog of `language` compiled from its .po file (what the .mo file beside
     it holds: `tests/test_i18n.py` checks that they agree)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     source = resources.files("feedpub").joinpath(catalog_path(language))
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=language, domain=DOMAIN)

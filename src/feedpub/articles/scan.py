@@ -175,6 +175,14 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
             name = entry.name
             if name.startswith((".", "_")):
                 continue
+            if entry.is_file(follow_symlinks=False):  # the usual case, told by d_type
+                if name.lower().endswith(ARTICLE_SUFFIXES):
+                    try:
+                        st = entry.stat()
+                        found[prefix + name] = (st.st_mtime_ns, st.st_size)
+                    except OSError:
+                        found[prefix + name] = (-1, -1)
+                continue
             if entry.is_symlink():
                 real = os.path.realpath(entry.path)
                 if not _inside(real, root):
