@@ -171,17 +171,19 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
                 found[prefix.rstrip("/")] = (-1, -1)
                 continue
             raise
-        for entry in entries:
+        # Regular files first, told by d_type without a system call: the usual case, and the
+        # one a large site has 10,000 of.
+        for entry in [e for e in entries if e.is_file(follow_symlinks=False)
+                      and e.name.lower().endswith(ARTICLE_SUFFIXES)
+                      and not e.name.startswith((".", "_"))]:
+            try:
+                st = entry.stat()
+                found[prefix + entry.name] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                found[prefix + entry.name] = (-1, -1)
+        for entry in [e for e in entries if not e.is_file(follow_symlinks=False)]:
             name = entry.name
             if name.startswith((".", "_")):
-                continue
-            if entry.is_file(follow_symlinks=False):  # the usual case, told by d_type
-                if name.lower().endswith(ARTICLE_SUFFIXES):
-                    try:
-                        st = entry.stat()
-                        found[prefix + name] = (st.st_mtime_ns, st.st_size)
-                    except OSError:
-                        found[prefix + name] = (-1, -1)
                 continue
             if entry.is_symlink():
                 real = os.path.realpath(entry.path)
