@@ -200,9 +200,9 @@ def load_index(cfg: Config, token: str) -> Index | None:
 
 def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed],
                plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str]) -> str:
-    """Write the index of `parsed` with `plan`; return its token (for the manifest), which
-    starts with the name of its records file and '#'. The values of `plan` that are `Kept`
-    go to files of their own, unless they have one.
+    """Write the index of `parsed` with `plan`; return its token (for the manifest): the name
+    of its records file, '#', a random part, '#' and the names of its kept files. The values
+    of `plan` that are `Kept` go to files of their own, unless they have one.
 
     The records of the articles in `fresh` (and of any the records file lacks) are appended
     to `earlier`'s records file; without one, or when most of it is stale, a new file is
@@ -243,31 +243,29 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed],
         merged = {source: new[source] if source in new else entries[source] for source in parsed}
         base = Kept(merged)
         delta = {}
-    token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
     stored_plan = {key: _KeptName(value._saved(folder)) if isinstance(value, Kept) else value
                    for key, value in plan.items()}
+    kept = _KeptName(base._saved(folder))
+    # The token names the records and kept files too (`remove_stale_records` reads them).
+    names = [kept[0], *(v[0] for v in stored_plan.values() if isinstance(v, _KeptName))]
+    token = f"{name}#{secrets.token_hex(8)}#{','.join(names)}"
     _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
-                            "records": name, "size": size, "base": _KeptName(base._saved(folder)),
-                            "delta": delta, "plan": stored_plan})
+                            "records": name, "size": size, "base": kept, "delta": delta,
+                            "plan": stored_plan})
     return token
 
 
 def remove_stale_records(cfg: Config, token: str) -> None:
     """Delete the records and kept files but those of the index `token` (once the manifest
     names it)."""
-    keep = {token.partition("#")[0]}
-    data = _load_pickle(index_path(cfg))
-    kept = isinstance(data, dict) and data.get("token") == token
-    if kept:  # else some other build's index: its kept files are left alone
-        assert isinstance(data, dict)
-        keep.update(value[0] for value in (data.get("base"), *data.get("plan", {}).values())
-                    if isinstance(value, _KeptName))
+    records, _, rest = token.partition("#")
+    keep = {records, *rest.partition("#")[2].split(",")}
     try:
         names = os.listdir(cfg.data_dir)
     except FileNotFoundError:
         return
     for name in names:
-        stale = name.startswith("build-records-") or (kept and name.startswith("build-kept-"))
-        if stale and name.endswith(".data") and name not in keep:
+        if name.startswith(("build-records-", "build-kept-")) and name.endswith(".data") \
+                and name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.data_dir / name)
