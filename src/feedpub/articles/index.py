@@ -20,8 +20,9 @@ import contextlib
 import os
 import pickle
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -137,6 +138,72 @@ def stored(light: tuple[Any, ...], records: Records, offset: int, length: int) -
     return article
 
 
+class LazyArticles(Mapping[str, Parsed]):
+    """The index's articles by file, each made on first use (a `StoredArticle`, or the
+    file's error): a build that places an edit from the arrangement in short
+    (`jobs.arrange.rearranged`) makes the arranged articles, not 10,000 raw ones first."""
+
+    def __init__(self, entries: dict[str, Entry], records: Records) -> None:
+        self._entries = entries
+        self._records = records
+        self._made: dict[str, Parsed] = {}
+
+    def __getitem__(self, source: str) -> Parsed:
+        found = self._made.get(source)
+        if found is None:
+            light, offset, length = self._entries[source]
+            found = self._made[source] = light if isinstance(light, ArticleError) else stored(
+                light, self._records, offset, length)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._entries
+
+    def arranged(self, sources: Iterable[str], fresh: Mapping[str, Parsed],
+                 moved: Set[str]) -> list[Parsed | None]:
+        """The articles of `sources` in order, those of `fresh` instead of the index's, None
+        for those in `moved` (`placed` makes them)."""
+        made, entries, records = self._made, self._entries, self._records
+        out: list[Parsed | None] = []
+        for source in sources:
+            found = fresh.get(source) or made.get(source)
+            if found is None and source not in moved:
+                light, offset, length = entries[source]
+                found = made[source] = light if isinstance(light, ArticleError) else stored(
+                    light, records, offset, length)
+            out.append(found)
+        return out
+
+    def updated(self, fresh: Mapping[str, Parsed]) -> LazyArticles:
+        """These articles with those of `fresh` (files the index has) read anew."""
+        assert fresh.keys() <= self._entries.keys()
+        now = LazyArticles(self._entries, self._records)
+        now._made = {**self._made, **fresh}
+        return now
+
+    def error_of(self, source: str) -> ArticleError | None:
+        light = self._entries[source][0]
+        return light if isinstance(light, ArticleError) else None
+
+    def placed(self, source: str, shift: timedelta | None, tags: tuple[str, ...] | None,
+               ) -> Article:
+        """The article of `source` (not an error) moved by `shift` and with `tags`, made
+        anew: what the arrangement made of it."""
+        light, offset, length = self._entries[source]
+        article = stored(light, self._records, offset, length)
+        if shift is not None:
+            article.__dict__["published"] += shift
+        if tags is not None:
+            article.__dict__["tags"] = tags
+        return article
+
+
 def heavy_record(article: Article) -> bytes:
     return pickle.dumps(tuple(getattr(article, name) for name in HEAVY),
                         protocol=pickle.HIGHEST_PROTOCOL)
@@ -156,7 +223,7 @@ class Index:
 
     token: str
     fingerprint: str
-    parsed: dict[str, Parsed]
+    parsed: LazyArticles
     plan: Any
     records: str  # the records file's name
     size: int  # bytes in the records file that the index points to
@@ -188,17 +255,14 @@ def load_index(cfg: Config, token: str) -> Index | None:
                 entries.pop(source, None)
             else:
                 entries[source] = entry
-        parsed: dict[str, Parsed] = {}
-        for source, (light, offset, length) in entries.items():
-            parsed[source] = light if isinstance(light, ArticleError) else stored(
-                light, records, offset, length)
-        return Index(token, data["fingerprint"], parsed, plan, data["records"],
+        return Index(token, data["fingerprint"], LazyArticles(entries, records), plan,
+                     data["records"],
                      data["size"], entries, base, data["delta"])
     except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
         return None
 
 
-def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed],
+def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
                plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str]) -> str:
     """Write the index of `parsed` with `plan`; return its token (for the manifest): the name
     of its records file, '#', a random part, '#' and the names of its kept files. The values
@@ -211,8 +275,7 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed],
     folder.mkdir(parents=True, exist_ok=True)
     entries = earlier.entries if earlier is not None else {}
     fresh_set = set(fresh)
-    changed = {source for source, value in parsed.items()
-               if source in fresh_set or source not in entries}
+    changed = {source for source in parsed if source in fresh_set or source not in entries}
     live = sum(entry[2] for source, entry in entries.items() if source in parsed)
     rewrite = earlier is None or earlier.size > 2 * live + (1 << 20)
     if rewrite:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
 from ..articles.cache import Parsed, Stat
+from ..articles.index import LazyArticles
 from ..articles.model import Article, LoadResult
 from ..articles.scan import spread_all_day
 from ..config import Config
@@ -240,27 +241,45 @@ class Layout:
 
 
 def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Parsed],
-               stats: Mapping[str, Stat]) -> tuple[dict[str, Parsed], LoadResult] | None:
+               stats: Mapping[str, Stat]) -> tuple[Mapping[str, Parsed], LoadResult] | None:
     """The parse results and the arrangement after the files in `fresh` (all of them in
     `old`, no file added or gone) were read again, when none of them changed in what
-    arranging looks at; else None (arrange them all: `stages._read_all`)."""
+    arranging looks at; else None (arrange them all: `stages._read_all`). From the article
+    index (`LazyArticles`), only the articles arranged are made, not the raw ones first."""
     for source, new in fresh.items():
         was = old.get(source)
         if (not isinstance(new, Article) or not isinstance(was, Article)
                 or _ARRANGED_BY(new) != _ARRANGED_BY(was)):
             return None
-    parsed = dict(old)
-    parsed.update(fresh)
-    articles: list[Article] = list(map(parsed.__getitem__, layout.sources))  # type: ignore[arg-type]
-    if layout.shifts or layout.tags:
+    shifts, retagged = layout.shifts, layout.tags
+    moved = shifts.keys() | retagged.keys()
+    get = old.__getitem__
+    lazy = old if isinstance(old, LazyArticles) else None
+    if lazy is not None:
+        articles = lazy.arranged(layout.sources, fresh, moved)
+    else:
+        articles = [fresh[s] if s in fresh else None if s in moved else get(s)
+                    for s in layout.sources]
+    if moved:
         at = dict(zip(layout.sources, range(len(articles)), strict=True))
-        for source, shift in layout.shifts.items():
-            raw = articles[at[source]]
-            articles[at[source]] = _moved(raw, published=raw.published + shift)
-        for source, tags in layout.tags.items():
-            articles[at[source]] = _moved(articles[at[source]], tags=tags)
-    errors = [v for v in map(parsed.__getitem__, stats) if isinstance(v, ArticleError)]
-    return parsed, LoadResult(articles, [*errors, *layout.duplicates])
+        for source in moved:
+            shift, tags = shifts.get(source), retagged.get(source)
+            if lazy is not None and source not in fresh:
+                articles[at[source]] = lazy.placed(source, shift, tags)
+                continue
+            article = fresh[source] if source in fresh else get(source)
+            assert isinstance(article, Article)
+            changes: dict[str, object] = {} if tags is None else {"tags": tags}
+            if shift is not None:
+                changes["published"] = article.published + shift
+            articles[at[source]] = _moved(article, **changes)
+    if isinstance(old, LazyArticles):
+        errors = [e for e in map(old.error_of, stats) if e is not None]
+    else:
+        errors = [v for v in map(old.__getitem__, stats) if isinstance(v, ArticleError)]
+    placed: list[Article] = articles  # type: ignore[assignment]  # every None was filled
+    now = old.updated(fresh) if isinstance(old, LazyArticles) else {**old, **fresh}
+    return now, LoadResult(placed, [*errors, *layout.duplicates])
 
 
 def text_signature(stats: Mapping[str, Stat], a: Article) -> Sig:

@@ -30,7 +30,7 @@ import dataclasses
 import operator
 import os
 import stat as stat_mode
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -84,7 +84,7 @@ class _Known:
 
     fingerprint: str
     stats: dict[str, Stat]
-    parsed: dict[str, Parsed]
+    parsed: Mapping[str, Parsed]  # from the article index: `LazyArticles`
     outputs: dict[str, Written]
     sigs: list[Sig] | KeptSigs  # KeptSigs: as the article index keeps them
     shape: SiteShape | None
@@ -174,12 +174,13 @@ class Incremental:
             if result is None:
                 known.arranged = None
             else:
-                cache.parsed = dict(known.parsed)
+                now_parsed = dict(known.parsed)
                 for source, value in fresh.items():
                     if value is None:
-                        del cache.parsed[source]
+                        del now_parsed[source]
                     else:
-                        cache.parsed[source] = value
+                        now_parsed[source] = value
+                cache.parsed = now_parsed
                 reparsed = len(todo)
         layout, read_now = None, {}
         if result is None and known.layout is not None and todo and not gone \
