@@ -376,3 +376,37 @@ def test_the_index_keeps_only_the_files_it_names(make_site, tmp_path) -> None:
     assert {p.name for p in cfg.data_dir.glob("build-kept-*.data")} == named
     assert named != first
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+
+
+@pytest.mark.parametrize("change", ["title", "updated", "offset", "summary"])
+def test_a_text_edit_rewrites_what_shows_it_and_nothing_else(make_site, tmp_path,
+                                                             change) -> None:
+    """The usual edit (`jobs.edits`): a new title reaches the neighbours' prev/next links, the
+    home and tag pages; an `updated` date, or the same instant written with another offset,
+    reaches the sitemap; each build equals a cold one, and pages far away stay."""
+    files = {f"2025-01-0{i}-n{i}.txt": f"date 2025-01-0{i} N{i}\n\nTags: city\n\nBody {i}.\n"
+             for i in range(1, 10) if i != 5}
+    files["2025-01-05-n5.md"] = ("---\ntitle: N5\ndate: 2025-01-05T09:00+01:00\n"
+                                 "tags: [city]\n---\nBody 5.\n")
+    cfg = make_site(files, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    path = cfg.articles_dir / "2025-01-05-n5.md"
+    text = path.read_text()
+    path.write_text({
+        "title": text.replace("title: N5", "title: Five"),
+        "updated": text.replace("tags: [city]", "tags: [city]\nupdated: 2025-02-01"),
+        "offset": text.replace("T09:00+01:00", "T08:00+00:00"),
+        "summary": text.replace("Body 5.", "Body five, rewritten."),
+    }[change])
+    before = _tree(cfg.public_dir)
+    report = build_feeds(cfg, now=NOW, workers=1)
+    after = _tree(cfg.public_dir)
+    assert report.partial and after == _cold(cfg, tmp_path / "cold")
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert "posts/2025-01-05-n5.html" in changed
+    assert "posts/2025-01-01-n1.html" not in changed  # far from the edit
+    if change == "title":
+        assert {"posts/2025-01-04-n4.html", "posts/2025-01-06-n6.html",
+                "tags/city.html"} <= changed
+    if change in ("updated", "offset"):
+        assert "sitemap.xml" in changed
