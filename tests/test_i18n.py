@@ -4,6 +4,7 @@ untranslated; Babel dates; lang and dir of the digest."""
 from __future__ import annotations
 
 import gettext
+import io
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -71,6 +72,17 @@ def test_catalog_is_complete(language: str) -> None:
                   if m.id and all(m.string if isinstance(m.string, tuple) else (m.string,))
                   and not m.fuzzy}
     assert _extracted() - translated == set()
+
+
+@pytest.mark.parametrize("language", i18n.SHIPPED)
+def test_shipped_compiled_catalog_matches_its_source(language: str) -> None:
+    """The .mo read at run time is the .po compiled: an edited .po must be compiled again."""
+    path = resources.files("feedpub") / i18n.catalog_path(language)[:-3]
+    compiled = (path.parent / (path.name + ".mo")).read_bytes()
+    assert compiled == i18n.compile_catalog(language), (
+        f"{path}.mo is stale: run `.venv/bin/pybabel compile -d src/feedpub/locale -D feedpub`")
+    assert i18n.translations(language).gettext("Subscribe") == \
+        gettext.GNUTranslations(io.BytesIO(i18n.compile_catalog(language))).gettext("Subscribe")
 
 
 @pytest.mark.parametrize("language", i18n.SHIPPED)

@@ -309,12 +309,20 @@ def test_a_damaged_or_missing_index_means_a_full_build(make_site, tmp_path) -> N
                      "2025-01-02-b.txt": "date 2025-01-02 B\n\nTwo.\n"}, config_text=SMALL)
     build_feeds(cfg, now=NOW, workers=1)
     index = cfg.data_dir / "build-index.pickle"
-    for damage in ("truncate", "records"):
+    for damage in ("truncate", "records", "kept", "kept-cut"):
         if damage == "truncate":
             index.write_bytes(index.read_bytes()[:100])
-        else:
+        elif damage == "records":
             for records in cfg.data_dir.glob("build-records-*.data"):
                 records.unlink()
+        else:
+            kept = sorted(cfg.data_dir.glob("build-kept-*.data"))
+            assert len(kept) >= 3  # the entries, the signatures, the arrangement
+            for path in kept:
+                if damage == "kept":
+                    path.unlink()
+                else:
+                    path.write_bytes(path.read_bytes()[:-1])
         path = cfg.articles_dir / "2025-01-02-b.txt"
         path.write_text(path.read_text() + f"\n{damage}\n")
         report = build_feeds(cfg, now=NOW, workers=1)
@@ -343,3 +351,62 @@ def test_a_deleted_output_is_written_again_by_the_next_build(make_site) -> None:
     (cfg.articles_dir / "2025-01-02-b.txt").write_text("date 2025-01-02 B\n\nEdited.\n")
     report = build_feeds(cfg, now=NOW, workers=1)
     assert "posts/2025-01-01-a.html" in report.written
+
+
+def test_the_index_keeps_only_the_files_it_names(make_site, tmp_path) -> None:
+    """Kept values are written once and named again while unchanged; files no index names
+    any more are removed once the manifest names the new index."""
+    import pickle
+
+    cfg = make_site({f"2025-01-0{i}-n{i}.txt": f"date 2025-01-0{i} N{i}\n\nBody {i}.\n"
+                     for i in range(1, 6)}, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    first = {p.name for p in cfg.data_dir.glob("build-kept-*.data")}
+    path = cfg.articles_dir / "2025-01-03-n3.txt"
+    path.write_text(path.read_text() + "\nEdited.\n")
+    report = build_feeds(cfg, now=NOW, workers=1)
+    assert report.partial and report.written
+    # A text edit: the entries, the arrangement and the signatures' base are named again.
+    assert {p.name for p in cfg.data_dir.glob("build-kept-*.data")} == first
+    path.write_text(path.read_text().replace("2025-01-03", "2024-12-30"))  # moves it
+    build_feeds(cfg, now=NOW, workers=1)
+    index = pickle.loads((cfg.data_dir / "build-index.pickle").read_bytes())
+    named = {index["base"][0], *(v[0] for v in index["plan"].values()
+                                 if type(v).__name__ == "_KeptName")}
+    assert {p.name for p in cfg.data_dir.glob("build-kept-*.data")} == named
+    assert named != first
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+
+
+@pytest.mark.parametrize("change", ["title", "updated", "offset", "summary"])
+def test_a_text_edit_rewrites_what_shows_it_and_nothing_else(make_site, tmp_path,
+                                                             change) -> None:
+    """The usual edit (`jobs.edits`): a new title reaches the neighbours' prev/next links, the
+    home and tag pages; an `updated` date, or the same instant written with another offset,
+    reaches the sitemap; each build equals a cold one, and pages far away stay."""
+    files = {f"2025-01-0{i}-n{i}.txt": f"date 2025-01-0{i} N{i}\n\nTags: city\n\nBody {i}.\n"
+             for i in range(1, 10) if i != 5}
+    files["2025-01-05-n5.md"] = ("---\ntitle: N5\ndate: 2025-01-05T09:00+01:00\n"
+                                 "tags: [city]\n---\nBody 5.\n")
+    cfg = make_site(files, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    path = cfg.articles_dir / "2025-01-05-n5.md"
+    text = path.read_text()
+    path.write_text({
+        "title": text.replace("title: N5", "title: Five"),
+        "updated": text.replace("tags: [city]", "tags: [city]\nupdated: 2025-02-01"),
+        "offset": text.replace("T09:00+01:00", "T08:00+00:00"),
+        "summary": text.replace("Body 5.", "Body five, rewritten."),
+    }[change])
+    before = _tree(cfg.public_dir)
+    report = build_feeds(cfg, now=NOW, workers=1)
+    after = _tree(cfg.public_dir)
+    assert report.partial and after == _cold(cfg, tmp_path / "cold")
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert "posts/2025-01-05-n5.html" in changed
+    assert "posts/2025-01-01-n1.html" not in changed  # far from the edit
+    if change == "title":
+        assert {"posts/2025-01-04-n4.html", "posts/2025-01-06-n6.html",
+                "tags/city.html"} <= changed
+    if change in ("updated", "offset"):
+        assert "sitemap.xml" in changed

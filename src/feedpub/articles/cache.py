@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -33,7 +33,7 @@ class BuildCache:
 
     fingerprint: str = ""
     stats: dict[str, Stat] = field(default_factory=dict)
-    parsed: dict[str, Article | ArticleError] = field(default_factory=dict)
+    parsed: Mapping[str, Article | ArticleError] = field(default_factory=dict)
     outputs: dict[str, Written] = field(default_factory=dict)
     published_ids: tuple[str, ...] = ()
     next_publish: datetime | None = None

@@ -1,11 +1,14 @@
 """The article index: the last build's articles on disk, read lazily by the next build.
 
-Two kinds of files in the data folder. `build-index.pickle` holds, for every article file,
+Three kinds of files in the data folder. `build-index.pickle` holds, for every article file,
 its short fields (everything but the HEAVY ones) or its error, and where its record lies in a
 records file; and an opaque `plan` (what the build planned, for the next one to compare
 with). `build-records-<n>.data` holds one pickled record per article, its HEAVY fields (the
 body and summary above all), at the offsets the index gives; changed articles are appended,
-and the file is written anew when most of it is stale.
+and the file is written anew when most of it is stale. `build-kept-<n>.data` holds one
+large value that changes seldom (the short fields of every article, or a value of the plan
+wrapped in `Kept`): written once, then named again by each index that keeps it unchanged,
+since writing megabytes costs a small build more than anything else it does.
 
 An article loaded from the index is a `StoredArticle`: its HEAVY fields are read from the
 records file on first use, so a build that re-plans a few outputs reads a few records.
@@ -17,10 +20,11 @@ import contextlib
 import os
 import pickle
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..config import Config
 from ..errors import ArticleError
@@ -31,6 +35,46 @@ HEAVY = ("html", "summary", "author", "byline_date", "image")
 LIGHT = tuple(name for name in _ARTICLE_FIELDS if name not in HEAVY)
 INDEX_NAME = "build-index.pickle"
 _RECORDS = "build-records-{}.data"
+_KEPT = "build-kept-{}.data"
+T = TypeVar("T")
+
+
+class Kept(Generic[T]):
+    """A value of the plan kept in a file of its own (`build-kept-<n>.data`): read on first
+    use, and named, not written again, by the next index while it is unchanged."""
+
+    __slots__ = ("_path", "_value")
+
+    def __init__(self, value: T | None = None, path: Path | None = None) -> None:
+        self._value = value
+        self._path = path
+
+    def get(self) -> T:
+        if self._value is None:
+            assert self._path is not None
+            self._value = pickle.loads(self._path.read_bytes())
+        return self._value
+
+    def _saved(self, folder: Path) -> tuple[str, int]:
+        """(file name, size), the file written first if this value has none yet."""
+        if self._path is None or self._path.parent != folder:
+            data = pickle.dumps(self.get(), protocol=pickle.HIGHEST_PROTOCOL)
+            self._path = folder / _KEPT.format(secrets.token_hex(8))
+            self._path.write_bytes(data)  # a new name: no reader sees it before the index
+        return self._path.name, self._path.stat().st_size
+
+
+class _KeptName(tuple[str, int]):
+    """What the index pickles in place of a `Kept` value: its file's name and size."""
+
+
+def _kept_value(folder: Path, name: object) -> Kept[Any]:
+    if not isinstance(name, _KeptName) or not name[0].startswith("build-kept-"):
+        raise ValueError(f"{name!r}: not the name of a kept file")
+    path = folder / name[0]
+    if os.stat(path).st_size != name[1]:
+        raise ValueError(f"{path}: not the file the article index names")
+    return Kept(path=path)
 
 
 class Records:
@@ -94,6 +138,72 @@ def stored(light: tuple[Any, ...], records: Records, offset: int, length: int) -
     return article
 
 
+class LazyArticles(Mapping[str, Parsed]):
+    """The index's articles by file, each made on first use (a `StoredArticle`, or the
+    file's error): a build that places an edit from the arrangement in short
+    (`jobs.arrange.rearranged`) makes the arranged articles, not 10,000 raw ones first."""
+
+    def __init__(self, entries: dict[str, Entry], records: Records) -> None:
+        self._entries = entries
+        self._records = records
+        self._made: dict[str, Parsed] = {}
+
+    def __getitem__(self, source: str) -> Parsed:
+        found = self._made.get(source)
+        if found is None:
+            light, offset, length = self._entries[source]
+            found = self._made[source] = light if isinstance(light, ArticleError) else stored(
+                light, self._records, offset, length)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, source: object) -> bool:
+        return source in self._entries
+
+    def arranged(self, sources: Iterable[str], fresh: Mapping[str, Parsed],
+                 moved: Set[str]) -> list[Parsed | None]:
+        """The articles of `sources` in order, those of `fresh` instead of the index's, None
+        for those in `moved` (`placed` makes them)."""
+        made, entries, records = self._made, self._entries, self._records
+        out: list[Parsed | None] = []
+        for source in sources:
+            found = fresh.get(source) or made.get(source)
+            if found is None and source not in moved:
+                light, offset, length = entries[source]
+                found = made[source] = light if isinstance(light, ArticleError) else stored(
+                    light, records, offset, length)
+            out.append(found)
+        return out
+
+    def updated(self, fresh: Mapping[str, Parsed]) -> LazyArticles:
+        """These articles with those of `fresh` (files the index has) read anew."""
+        assert fresh.keys() <= self._entries.keys()
+        now = LazyArticles(self._entries, self._records)
+        now._made = {**self._made, **fresh}
+        return now
+
+    def error_of(self, source: str) -> ArticleError | None:
+        light = self._entries[source][0]
+        return light if isinstance(light, ArticleError) else None
+
+    def placed(self, source: str, shift: timedelta | None, tags: tuple[str, ...] | None,
+               ) -> Article:
+        """The article of `source` (not an error) moved by `shift` and with `tags`, made
+        anew: what the arrangement made of it."""
+        light, offset, length = self._entries[source]
+        article = stored(light, self._records, offset, length)
+        if shift is not None:
+            article.__dict__["published"] += shift
+        if tags is not None:
+            article.__dict__["tags"] = tags
+        return article
+
+
 def heavy_record(article: Article) -> bytes:
     return pickle.dumps(tuple(_copy(getattr(article, name)) for name in HEAVY),
                         protocol=pickle.HIGHEST_PROTOCOL)
@@ -114,18 +224,18 @@ _DELTA = 500  # changed entries kept apart from the pickled base before it is pi
 class Index:
     """What `load_index` read: the articles (StoredArticle or errors) and the plan.
 
-    The entries are stored as `base`, a pickle of them as they were some builds ago (kept as
-    bytes: a build that changes a few need not pickle 10,000), and `delta`, the entries
-    changed since (None for a file that went)."""
+    The entries are stored as `base`, them as they were some builds ago (kept in a file of
+    their own: a build that changes a few need neither pickle nor write 10,000), and
+    `delta`, the entries changed since (None for a file that went)."""
 
     token: str
     fingerprint: str
-    parsed: dict[str, Parsed]
+    parsed: LazyArticles
     plan: Any
     records: str  # the records file's name
     size: int  # bytes in the records file that the index points to
     entries: dict[str, Entry]
-    base: bytes
+    base: Kept[dict[str, Entry]]
     delta: dict[str, Entry | None]
 
 
@@ -141,27 +251,29 @@ def load_index(cfg: Config, token: str) -> Index | None:
         if (not isinstance(data, dict) or data.get("version") != CACHE_VERSION
                 or not token or data.get("token") != token):
             return None
-        records = Records(cfg.data_dir / data["records"])
-        entries: dict[str, Entry] = pickle.loads(data["base"])
+        folder = cfg.data_dir
+        records = Records(folder / data["records"])
+        base: Kept[dict[str, Entry]] = _kept_value(folder, data["base"])
+        plan = {key: _kept_value(folder, value) if isinstance(value, _KeptName) else value
+                for key, value in data["plan"].items()}
+        entries = dict(base.get())
         for source, entry in data["delta"].items():
             if entry is None:
                 entries.pop(source, None)
             else:
                 entries[source] = entry
-        parsed: dict[str, Parsed] = {}
-        for source, (light, offset, length) in entries.items():
-            parsed[source] = light if isinstance(light, ArticleError) else stored(
-                light, records, offset, length)
-        return Index(token, data["fingerprint"], parsed, data["plan"], data["records"],
-                     data["size"], entries, data["base"], data["delta"])
+        return Index(token, data["fingerprint"], LazyArticles(entries, records), plan,
+                     data["records"],
+                     data["size"], entries, base, data["delta"])
     except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError):
         return None
 
 
-def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: Any,
-               earlier: Index | None, fresh: Iterable[str]) -> str:
-    """Write the index of `parsed` with `plan`; return its token (for the manifest), which
-    starts with the name of its records file and '#'.
+def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
+               plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str]) -> str:
+    """Write the index of `parsed` with `plan`; return its token (for the manifest): the name
+    of its records file, '#', a random part, '#' and the names of its kept files. The values
+    of `plan` that are `Kept` go to files of their own, unless they have one.
 
     The records of the articles in `fresh` (and of any the records file lacks) are appended
     to `earlier`'s records file; without one, or when most of it is stale, a new file is
@@ -170,8 +282,7 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: A
     folder.mkdir(parents=True, exist_ok=True)
     entries = earlier.entries if earlier is not None else {}
     fresh_set = set(fresh)
-    changed = {source for source, value in parsed.items()
-               if source in fresh_set or source not in entries}
+    changed = {source for source in parsed if source in fresh_set or source not in entries}
     live = sum(entry[2] for source, entry in entries.items() if source in parsed)
     rewrite = earlier is None or earlier.size > 2 * live + (1 << 20)
     if rewrite:
@@ -200,23 +311,31 @@ def save_index(cfg: Config, fingerprint: str, parsed: dict[str, Parsed], plan: A
         delta.update(dict.fromkeys(gone))
     else:
         merged = {source: new[source] if source in new else entries[source] for source in parsed}
-        base = pickle.dumps(merged, protocol=pickle.HIGHEST_PROTOCOL)
+        base = Kept(merged)
         delta = {}
-    token = f"{name}#{secrets.token_hex(8)}"  # names the records file too
+    stored_plan = {key: _KeptName(value._saved(folder)) if isinstance(value, Kept) else value
+                   for key, value in plan.items()}
+    kept = _KeptName(base._saved(folder))
+    # The token names the records and kept files too (`remove_stale_records` reads them).
+    names = [kept[0], *(v[0] for v in stored_plan.values() if isinstance(v, _KeptName))]
+    token = f"{name}#{secrets.token_hex(8)}#{','.join(names)}"
     _dump(index_path(cfg), {"version": CACHE_VERSION, "token": token, "fingerprint": fingerprint,
-                            "records": name, "size": size, "base": base, "delta": delta,
-                            "plan": plan})
+                            "records": name, "size": size, "base": kept, "delta": delta,
+                            "plan": stored_plan})
     return token
 
 
 def remove_stale_records(cfg: Config, token: str) -> None:
-    """Delete the records files but that of the index `token` (once the manifest names it)."""
-    keep = token.partition("#")[0]
+    """Delete the records and kept files but those of the index `token` (once the manifest
+    names it)."""
+    records, _, rest = token.partition("#")
+    keep = {records, *rest.partition("#")[2].split(",")}
     try:
         names = os.listdir(cfg.data_dir)
     except FileNotFoundError:
         return
     for name in names:
-        if name.startswith("build-records-") and name.endswith(".data") and name != keep:
+        if name.startswith(("build-records-", "build-kept-")) and name.endswith(".data") \
+                and name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.data_dir / name)

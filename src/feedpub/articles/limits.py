@@ -8,10 +8,9 @@ measured here first, in one linear pass, and refused past `MAX_DEPTH` with an
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
-
-import yaml
 
 from ..errors import ArticleError
 
@@ -26,27 +25,35 @@ class _DepthExceeded(Exception):
         self.line = line
 
 
-class _BoundedLoader(yaml.BaseLoader):
-    """PyYAML's BaseLoader (every value a string, list or mapping; no tags, no objects)
-    whose composer refuses nodes nested deeper than `max_depth`."""
+@functools.cache
+def _bounded_loader() -> Any:
+    """The loader class, made on first use: PyYAML costs a build that reads no Markdown
+    article (most rebuilds) about 15 ms to import."""
+    import yaml
 
-    max_depth = MAX_DEPTH
-    _depth = 0
+    class BoundedLoader(yaml.BaseLoader):
+        """PyYAML's BaseLoader (every value a string, list or mapping; no tags, no objects)
+        whose composer refuses nodes nested deeper than `max_depth`."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > self.max_depth:
-                raise _DepthExceeded(self.peek_event().start_mark.line)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        max_depth = MAX_DEPTH
+        _depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._depth += 1
+            try:
+                if self._depth > self.max_depth:
+                    raise _DepthExceeded(self.peek_event().start_mark.line)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return BoundedLoader
 
 
 def load_front_matter(front: str, source: str, max_depth: int = MAX_DEPTH) -> Any:
     """The front matter's data (BaseLoader rules). Nesting past `max_depth` is an
     ArticleError; other YAML errors propagate as yaml.YAMLError."""
-    loader = _BoundedLoader(front)
+    loader = _bounded_loader()(front)
     loader.max_depth = max_depth
     try:
         return loader.get_single_data()

@@ -108,7 +108,11 @@ def canonical_tags(tag_lists: Iterable[Sequence[str]]) -> dict[str, str]:
     page. Its spelling is the one most articles use; a tie goes to the spelling that sorts
     first, so the choice never depends on file order.
     """
-    counts: Counter[str] = Counter(tag for tags in tag_lists for tag in tags)
+    return canonical_spellings(Counter(tag for tags in tag_lists for tag in tags))
+
+
+def canonical_spellings(counts: Counter[str]) -> dict[str, str]:
+    """`canonical_tags` from the number of articles that carry each spelling."""
     best: dict[str, str] = {}
     for spelling in sorted(counts, key=lambda t: (-counts[t], t)):
         best.setdefault(spelling.casefold(), spelling)
@@ -167,7 +171,17 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
                 found[prefix.rstrip("/")] = (-1, -1)
                 continue
             raise
-        for entry in entries:
+        # Regular files first, told by d_type without a system call: the usual case, and the
+        # one a large site has 10,000 of.
+        for entry in [e for e in entries if e.is_file(follow_symlinks=False)
+                      and e.name.lower().endswith(ARTICLE_SUFFIXES)
+                      and not e.name.startswith((".", "_"))]:
+            try:
+                st = entry.stat()
+                found[prefix + entry.name] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                found[prefix + entry.name] = (-1, -1)
+        for entry in [e for e in entries if not e.is_file(follow_symlinks=False)]:
             name = entry.name
             if name.startswith((".", "_")):
                 continue

@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import overload
 from urllib.parse import quote, urljoin
 
-import lxml.html
 from lxml import etree
 
 from ..articles.model import Article, has_forbidden, strip_forbidden
@@ -84,6 +83,8 @@ def absolute_links(html: str, base_url: str, page_url: str) -> str:
         if link.startswith("#"):
             return page_url + link
         return urljoin(base_url, link)
+
+    import lxml.html  # here: most bodies have no relative link, and it costs 10 ms to import
 
     try:
         wrapper = lxml.html.fragment_fromstring(html, create_parent="div")

@@ -18,9 +18,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from ..articles.model import Article
-from ..articles.scan import canonical_tags
+from ..articles.scan import canonical_spellings
 from ..config import Config
 from ..errors import FeedError
 from .entries import ATOM, EMPTY_FEED_DATE, JSON, RSS, FeedDoc, clean_tags, feed_time, xml_text
@@ -119,14 +120,16 @@ class _Planner:
         self.description = xml_text(site.description).strip() or self.title
         self.hub = cfg.feeds.websub_hub.strip()
         self.media = feed_media(cfg)
+        self.language = xml_text(site.language)
+        self.author = xml_text(site.author).strip() or self.title
+        self.email = xml_text(site.email)
 
     def doc(self, fmt: str, path: str, title: str, feed_id: str, entries: Sequence[int],
             links: list[tuple[str, str]], archived: bool = False) -> FeedDoc:
-        site = self.cfg.site
         return FeedDoc(
             fmt=fmt, path=path, title=title, feed_id=feed_id, self_url=self.base + path,
-            home_url=self.base, description=self.description, language=xml_text(site.language),
-            author=xml_text(site.author).strip() or self.title, email=xml_text(site.email),
+            home_url=self.base, description=self.description, language=self.language,
+            author=self.author, email=self.email,
             updated=_updated(self.modified, entries), links=tuple(links), archived=archived,
             entries=tuple(entries), media=self.media,
         )
@@ -167,15 +170,20 @@ class _Planner:
         limit = self.cfg.feeds.size
         # The build's articles already have one spelling per tag; `plan_feeds` is public and
         # may get articles that were not arranged, so case variants are merged here too.
-        cleaned = [clean_tags(a.tags) for a in self.articles]
-        spelling = canonical_tags(cleaned)
-        spelled: dict[tuple[str, ...], tuple[str, ...]] = {}  # sites reuse a few tag lists
-        for index, tags in enumerate(cleaned):
-            if not tags:
-                continue
+        # Sites reuse a few tag lists: each is cleaned and spelled once.
+        lists = Counter(map(attrgetter("tags"), self.articles))
+        cleaned = {tags: clean_tags(tags) for tags in lists}
+        counts: Counter[str] = Counter()
+        for tags, count in lists.items():
+            for tag in cleaned[tags]:
+                counts[tag] += count
+        spelling = canonical_spellings(counts)
+        spelled = {tags: tuple(dict.fromkeys(spelling[t] for t in clean))
+                   for tags, clean in cleaned.items() if clean}
+        for index, tags in enumerate(map(attrgetter("tags"), self.articles)):
             unique = spelled.get(tags)
             if unique is None:
-                unique = spelled[tags] = tuple(dict.fromkeys(spelling[t] for t in tags))
+                continue
             for tag in unique:
                 bucket = members.setdefault(tag, [])
                 if len(bucket) < limit:

@@ -14,9 +14,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from ..articles.cache import Parsed, Stat
+from ..articles.index import LazyArticles
 from ..articles.model import Article, LoadResult
 from ..articles.scan import spread_all_day
 from ..config import Config
@@ -92,7 +95,7 @@ class Arranged:
         best = [self._best(t.casefold()) or t for t in tags]
         if best == list(tags) and len(set(tags)) == len(tags):
             return article
-        return _with_tags(article, tuple(dict.fromkeys(best)))
+        return _moved(article, tags=tuple(dict.fromkeys(best)))
 
     def update(self, fresh: Mapping[str, Parsed | None], stats: Mapping[str, Stat],
                ) -> LoadResult | None:
@@ -200,7 +203,92 @@ def _unfilled(article: Article) -> bool:
     return any(a.length is None for a in article.attachments)
 
 
-def _with_tags(article: Article, tags: tuple[str, ...]) -> Article:
+
+
+# What arranging an article looks at (`arrange_articles`, `check_unique`): an article file
+# changed in nothing of these keeps its place, its date and its tags in the arrangement.
+_ARRANGED_BY = attrgetter("published", "all_day", "draft", "tags", "slug", "id")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A build's arrangement in short, kept in the article index for the next `feedpub
+    build`: the arranged articles' files in order, how far an all-day entry was moved,
+    the tags respelled, and the errors for files whose slug or id repeats another's.
+
+    When the files that changed differ in nothing arranging looks at (the usual edit: the
+    text), `rearranged` gives the arrangement from this without sorting anything."""
+
+    sources: tuple[str, ...]
+    shifts: dict[str, timedelta]
+    tags: dict[str, tuple[str, ...]]
+    duplicates: tuple[ArticleError, ...]
+
+    @classmethod
+    def of(cls, parsed: Mapping[str, Parsed], result: LoadResult) -> Layout:
+        shifts: dict[str, timedelta] = {}
+        tags: dict[str, tuple[str, ...]] = {}
+        for article in result.articles:
+            raw = parsed[article.source]
+            if raw is article or not isinstance(raw, Article):
+                continue
+            if article.published != raw.published:
+                shifts[article.source] = article.published - raw.published
+            if article.tags != raw.tags:
+                tags[article.source] = article.tags
+        duplicates = tuple(e for e in result.errors if isinstance(parsed.get(e.source), Article))
+        return cls(tuple(a.source for a in result.articles), shifts, tags, duplicates)
+
+
+def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Parsed],
+               stats: Mapping[str, Stat]) -> tuple[Mapping[str, Parsed], LoadResult] | None:
+    """The parse results and the arrangement after the files in `fresh` (all of them in
+    `old`, no file added or gone) were read again, when none of them changed in what
+    arranging looks at; else None (arrange them all: `stages._read_all`). From the article
+    index (`LazyArticles`), only the articles arranged are made, not the raw ones first."""
+    for source, new in fresh.items():
+        was = old.get(source)
+        if (not isinstance(new, Article) or not isinstance(was, Article)
+                or _ARRANGED_BY(new) != _ARRANGED_BY(was)):
+            return None
+    shifts, retagged = layout.shifts, layout.tags
+    moved = shifts.keys() | retagged.keys()
+    get = old.__getitem__
+    lazy = old if isinstance(old, LazyArticles) else None
+    if lazy is not None:
+        articles = lazy.arranged(layout.sources, fresh, moved)
+    else:
+        articles = [fresh[s] if s in fresh else None if s in moved else get(s)
+                    for s in layout.sources]
+    if moved:
+        at = dict(zip(layout.sources, range(len(articles)), strict=True))
+        for source in moved:
+            shift, tags = shifts.get(source), retagged.get(source)
+            if lazy is not None and source not in fresh:
+                articles[at[source]] = lazy.placed(source, shift, tags)
+                continue
+            article = fresh[source] if source in fresh else get(source)
+            assert isinstance(article, Article)
+            changes: dict[str, object] = {} if tags is None else {"tags": tags}
+            if shift is not None:
+                changes["published"] = article.published + shift
+            articles[at[source]] = _moved(article, **changes)
+    if isinstance(old, LazyArticles):
+        errors = [e for e in map(old.error_of, stats) if e is not None]
+    else:
+        errors = [v for v in map(old.__getitem__, stats) if isinstance(v, ArticleError)]
+    placed: list[Article] = articles  # type: ignore[assignment]  # every None was filled
+    now = old.updated(fresh) if isinstance(old, LazyArticles) else {**old, **fresh}
+    return now, LoadResult(placed, [*errors, *layout.duplicates])
+
+
+def text_signature(stats: Mapping[str, Stat], a: Article) -> Sig:
+    return (a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
+            a.updated.isoformat() if a.updated is not None else "", lengths(a))
+
+
+def _moved(article: Article, **changes: object) -> Article:
+    """`replace(article, **changes)` without running __init__ again (as `arrange_articles`)."""
     moved = object.__new__(type(article))
-    moved.__dict__.update(article.__dict__, tags=tags)
+    moved.__dict__.update(article.__dict__, **changes)
     return moved

@@ -30,7 +30,7 @@ import dataclasses
 import operator
 import os
 import stat as stat_mode
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -45,7 +45,7 @@ from ..articles.cache import (
 )
 from ..articles.index import (
     Index,
-    load_index,
+    Kept,
     remove_stale_records,
     save_index,
 )
@@ -53,7 +53,8 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
-from .arrange import Arranged, Sig, lengths, signature
+from .arrange import Arranged, Layout, Sig, rearranged, signature, text_signature
+from .edits import KeptSigs, _head, dated, replan_edit
 from .stages import (
     BuildReport,
     _parse_files,
@@ -63,11 +64,9 @@ from .stages import (
     _write_outputs,
     media_changed,
     media_stats,
-    outputs_intact,
     plan_site,
     select_articles,
 )
-from .workers import collector_paused
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -85,9 +84,9 @@ class _Known:
 
     fingerprint: str
     stats: dict[str, Stat]
-    parsed: dict[str, Parsed]
+    parsed: Mapping[str, Parsed]  # from the article index: `LazyArticles`
     outputs: dict[str, Written]
-    sigs: list[Sig]
+    sigs: list[Sig] | KeptSigs  # KeptSigs: as the article index keeps them
     shape: SiteShape | None
     docs: dict[str, FeedDoc]
     report: BuildReport
@@ -95,11 +94,14 @@ class _Known:
     env: Environment | None = None
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
     arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
+    layout: Kept[Layout] | None = None  # the arrangement in short, kept in the article index
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
         report = dataclasses.replace(self.report, written=[], removed=[])
-        return {"sigs": self.sigs, "shape": self.shape, "docs": self.docs, "report": report}
+        sigs = self.sigs if isinstance(self.sigs, KeptSigs) else KeptSigs.of(self.sigs)
+        return {**sigs.plan(), "shape": self.shape, "docs": self.docs, "report": report,
+                "layout": self.layout}
 
 
 class Incremental:
@@ -114,6 +116,7 @@ class Incremental:
         self._index: Index | None = None
         self._unsaved: BuildCache | None = None  # the manifest `save` is to write
         self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
+        self._published: tuple[str, ...] | None = None  # the ids the last build planned
 
     # -- later builds -------------------------------------------------------------------
 
@@ -171,27 +174,48 @@ class Incremental:
             if result is None:
                 known.arranged = None
             else:
-                cache.parsed = dict(known.parsed)
+                now_parsed = dict(known.parsed)
                 for source, value in fresh.items():
                     if value is None:
-                        del cache.parsed[source]
+                        del now_parsed[source]
                     else:
-                        cache.parsed[source] = value
+                        now_parsed[source] = value
+                cache.parsed = now_parsed
                 reparsed = len(todo)
+        layout, read_now = None, {}
+        if result is None and known.layout is not None and todo and not gone \
+                and known.stats.keys() >= set(todo):  # `feedpub build`: the usual edit
+            read_now = _parse_files(cfg, todo, None, 1)
+            quick = rearranged(known.layout.get(), known.parsed, read_now, stats)
+            if quick is not None:
+                (cache.parsed, result), layout = quick, known.layout
+            else:  # parsed once: `_read_all` takes them from the cache
+                cache.parsed, cache.stats = {**known.parsed, **read_now}, stats
+            reparsed = len(todo)
         if result is None:
-            result, reparsed = _read_all(cfg, stats, cache, None)
+            result, read = _read_all(cfg, stats, cache, None)
+            reparsed = max(read, len(todo))
             if self._arrange:
                 known.arranged = Arranged(cache.parsed, result, stats)
         media = media_stats(cfg, result.articles)  # before the lengths are read from the files
         report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
+        sigs: list[Sig] | KeptSigs | None = None
         if known.arranged is not None and not self.drafts:
             planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
         else:
             planned = select_articles(cfg, result, now, self.drafts, report)
-            sigs = signatures(stats, planned, known.text)
         if strict and report.skipped:
             return report
-        outputs, removed, report.partial = self._replan(known, planned, sigs)
+        edit = None if layout is None else self._replan_edit(known, planned, stats, read_now)
+        removed: list[str] = []
+        if edit is not None:
+            (outputs, sigs), report.partial = edit, True
+        else:
+            if isinstance(known.sigs, KeptSigs):
+                known.sigs = known.sigs.all()
+            listed = sigs if isinstance(sigs, list) else signatures(stats, planned, known.text)
+            outputs, removed, report.partial = self._replan(known, planned, listed)
+            sigs = listed
         public = cfg.public_dir
         writes = []
         for output in outputs:
@@ -212,6 +236,7 @@ class Incremental:
         known.media = media
         token = ""
         if self._index is not None:  # the index first: the manifest names it
+            known.layout = layout or Kept(Layout.of(cache.parsed, result))
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
                                todo)
         self._unsaved = BuildCache(
@@ -237,6 +262,22 @@ class Incremental:
             save_manifest(self.cfg, self._unsaved)
             self._unsaved = None
 
+    def _replan_edit(self, known: _Known, planned: list[Article], stats: dict[str, Stat],
+                     fresh: dict[str, Parsed]) -> tuple[list[OutputFile], KeptSigs] | None:
+        """`edits.replan_edit` when the last build planned these articles in this order."""
+        if (not isinstance(known.sigs, KeptSigs) or media_changed(known.media)
+                or self._published != tuple(map(operator.attrgetter("id"), planned))):
+            return None
+        touched = [i for i, a in enumerate(planned) if a.source in fresh]
+        quick = replan_edit(self.cfg, planned, touched, docs=known.docs, shape=known.shape,
+                            env=known.env, sitemap=dated(known.parsed, fresh))
+        if quick is None:
+            return None
+        outputs, known.docs, env = quick
+        known.env = env or known.env
+        return outputs, known.sigs.changed({i: text_signature(stats, planned[i])
+                                            for i in touched})
+
     def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
                 ) -> tuple[list[OutputFile], list[str], bool]:
         """The outputs the change may reach, the paths that are no longer planned, and
@@ -248,6 +289,7 @@ class Incremental:
 
         cfg = self.cfg
         was = known.sigs
+        assert isinstance(was, list)
         n, m = len(was), len(sigs)
         start = _same(was, sigs, min(n, m))
         tail = _same(was[::-1], sigs[::-1], min(n, m) - start)
@@ -319,14 +361,13 @@ def _page(sig: Sig) -> str:
 
 def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
     if text:
-        return [(a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
-                 a.updated.isoformat() if a.updated is not None else "", lengths(a))
-                for a in planned]
+        return [text_signature(stats, a) for a in planned]
     return [signature(stats, a) for a in planned]
 
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
-                report: BuildReport, text: bool = False) -> _Known:
+                report: BuildReport, text: bool = False,
+                layout: Kept[Layout] | None = None) -> _Known:
     """What a full build that planned `planned` leaves for the next one to compare with."""
     from ..feeds.plan import plan_docs
     from ..site.plan import site_shape
@@ -334,54 +375,7 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
                   signatures(cache.stats, planned, text), site_shape(planned),
                   {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
-                  dict(cache.media), text=text)
-
-
-def keep_index(cfg: Config, cache: BuildCache, planned: list[Article],
-               report: BuildReport) -> str:
-    """After a full `feedpub build`: write the article index; return its token."""
-    known = known_after(cfg, cache, planned, report, text=True)
-    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
-
-
-def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
-                     now: datetime, *, strict: bool, drafts: bool) -> BuildReport | None:
-    """`feedpub build` from the article index of the last build: the changed files are read
-    and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
-    serve (missing, of another build, too many changes, outputs missing from public/)."""
-    changed = len(stats.items() - manifest.stats.items())
-    if changed > _FROM_INDEX:
-        return None
-    if not outputs_intact(cfg.public_dir, manifest.outputs, manifest.folders):
-        return None  # a file under public/ was deleted or changed: look at every output
-    index = load_index(cfg, manifest.index)
-    if index is None or index.fingerprint != manifest.fingerprint:
-        return None
-    plan = index.plan
-    site = Incremental(cfg, drafts=drafts)
-    site._index = index
-    from jinja2 import FileSystemBytecodeCache
-
-    from ..site.plan import build_environment
-
-    # One process per build: the compiled templates are kept beside the index.
-    folder = cfg.data_dir / "templates-compiled"
-    folder.mkdir(exist_ok=True)
-    env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
-    known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
-                   dict(manifest.outputs), plan["sigs"], plan["shape"], plan["docs"],
-                   plan["report"], dict(manifest.media), env, text=True)
-    site._known = known
-    with collector_paused():
-        # The newsletter archive depends on the store, not on the articles: the digest jobs
-        # write it when an issue is sent, and a full build looks at it again. Opening the
-        # store here would cost a new process more than the rest of the build.
-        return site._update(known, stats, now, strict=strict, archive=False)
-
-
-def _head(doc: FeedDoc) -> tuple[object, ...]:
-    """What a feed document shows besides its entries (the rest follows from its path)."""
-    return (doc.title, doc.feed_id, doc.updated, doc.links, doc.archived)
+                  dict(cache.media), text=text, layout=layout)
 
 
 def _unchanged(last: BuildReport, outputs: int) -> BuildReport:

@@ -135,7 +135,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         return report
 
     if not force and keep is None and cache.index:
-        from .incremental import build_from_index  # not needed when nothing changed
+        from .fromindex import build_from_index  # not needed when nothing changed
 
         quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
         if quick is not None:
@@ -171,9 +171,9 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         from .archive import plan_archive
 
         if keep is None:
-            from .incremental import keep_index
+            from .fromindex import keep_index
 
-            index.append(keep_index(cfg, cache, planned_articles, report))
+            index.append(keep_index(cfg, cache, result, planned_articles, report))
         archive.append(plan_archive(cfg, rendered=True))
 
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.

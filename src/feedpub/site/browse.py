@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment
 
@@ -182,7 +181,7 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n']
         for path, lastmod in rows():
-            out.append(f"  <url><loc>{xml_escape(base + path)}</loc>")
+            out.append(f"  <url><loc>{_xml_escape(base + path)}</loc>")
             out.append(f"<lastmod>{lastmod}</lastmod></url>\n" if lastmod else "</url>\n")
         out.append("</urlset>\n")
         return "".join(out).encode("utf-8")
@@ -190,3 +189,8 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
     robots = f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n".encode()
     return [OutputFile("sitemap.xml", key, render, cost=len(ordered) // 200 + 1),
             OutputFile("robots.txt", hashlib.sha256(robots).hexdigest(), lambda: robots)]
+
+
+def _xml_escape(text: str) -> str:
+    """`xml.sax.saxutils.escape`, whose module imports urllib.request (about 15 ms)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")

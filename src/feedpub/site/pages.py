@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
 from jinja2 import Environment, Template, meta, pass_context
 from jinja2.runtime import Context
 from lxml import etree
@@ -85,6 +84,8 @@ def page_links(html: str, base_url: str, root: str) -> str:
             return link
         absolute = urljoin(base_url, link)
         return root + absolute[len(base_url):] if absolute.startswith(base_url) else absolute
+
+    import lxml.html  # here: most bodies have no relative link, and it costs 10 ms to import
 
     try:
         wrapper = lxml.html.fragment_fromstring(html, create_parent="div")

@@ -1,0 +1,68 @@
+"""`feedpub build` from the article index (`articles.index`): a full build leaves the index
+(`keep_index`), and the next build reads it lazily and re-plans only what the changed files
+reach (`build_from_index`), as the daemon does from memory (`incremental`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..articles.cache import BuildCache, Stat
+from ..articles.index import Kept, load_index, save_index
+from ..articles.model import Article, LoadResult
+from ..config import Config
+from .arrange import Layout
+from .edits import KeptSigs
+from .incremental import _FROM_INDEX, Incremental, _Known, known_after
+from .stages import BuildReport, outputs_intact
+from .workers import collector_paused
+
+
+def keep_index(cfg: Config, cache: BuildCache, result: LoadResult, planned: list[Article],
+               report: BuildReport) -> str:
+    """After a full `feedpub build`: write the article index; return its token."""
+    known = known_after(cfg, cache, planned, report, text=True,
+                        layout=Kept(Layout.of(cache.parsed, result)))
+    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
+
+
+def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
+                     now: datetime, *, strict: bool, drafts: bool) -> BuildReport | None:
+    """`feedpub build` from the article index of the last build: the changed files are read
+    and the outputs they reach re-planned, as `feedpub run` does. None when the index cannot
+    serve (missing, of another build, too many changes, outputs missing from public/)."""
+    changed = len(stats.items() - manifest.stats.items())
+    if changed > _FROM_INDEX:
+        return None
+    if not outputs_intact(cfg.public_dir, manifest.outputs, manifest.folders):
+        return None  # a file under public/ was deleted or changed: look at every output
+    index = load_index(cfg, manifest.index)
+    if index is None or index.fingerprint != manifest.fingerprint:
+        return None
+    plan = index.plan
+    site = Incremental(cfg, drafts=drafts)
+    site._index = index
+    site._published = manifest.published_ids
+    from jinja2 import FileSystemBytecodeCache
+
+    from ..site.plan import build_environment
+
+    # One process per build: the compiled templates are kept beside the index.
+    folder = cfg.data_dir / "templates-compiled"
+    folder.mkdir(exist_ok=True)
+    env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
+    sigs, changes, count = plan.get("sigs"), plan.get("sig_changes"), plan.get("sig_count")
+    if not isinstance(sigs, Kept) or not isinstance(changes, dict) or not isinstance(count, int):
+        return None  # an index of an earlier version
+    known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
+                   dict(manifest.outputs), KeptSigs(sigs, changes, count), plan["shape"],
+                   plan["docs"],
+                   plan["report"], dict(manifest.media), env, text=True,
+                   layout=layout if isinstance(layout := plan.get("layout"), Kept) else None)
+    site._known = known
+    with collector_paused():
+        # The newsletter archive depends on the store, not on the articles: the digest jobs
+        # write it when an issue is sent, and a full build looks at it again. Opening the
+        # store here would cost a new process more than the rest of the build.
+        return site._update(known, stats, now, strict=strict, archive=False)
+
+
