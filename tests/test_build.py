@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
+from feedpub.articles.index import HEAVY, heavy_record
 from feedpub.articles.scan import parse_article
 from feedpub.cli import cli
 from feedpub.config import load_config
@@ -317,3 +319,34 @@ def test_tags_differing_in_case_keep_one_feed_url_on_the_site(make_site) -> None
     assert (cfg.public_dir / "tags/city.xml").read_bytes() != before
     home = (cfg.public_dir / "index.html").read_text(encoding="utf-8")
     assert home.count('href="tags/city.xml"') == 1 and "City" not in home
+
+
+def test_a_build_process_ends_with_its_output_flushed_and_its_exit_status(make_site) -> None:
+    # `feedpub build` ends its process without the interpreter's teardown: what it printed
+    # to pipes (block-buffered) must still arrive, and the status must be the command's.
+    cfg = make_site({**GOOD, "bad.txt": "date 2024-02-30 Bad\n\nBody.\n"})
+    command = [sys.executable, "-m", "feedpub", "--config", str(cfg.root / "config.toml"),
+               "build"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith(f"{len(GOOD)} published, 0 draft(s)"), proc.stdout
+    assert proc.stdout.endswith(" file(s) written.\n"), proc.stdout
+    assert "bad.txt:1" in proc.stderr and proc.stderr.endswith("skipped because of errors.\n")
+    (cfg.articles_dir / "bad.txt").unlink()
+    proc = subprocess.run([*command, "-q"], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert (cfg.public_dir / "feed.xml").exists()
+
+
+def test_an_index_record_leaves_no_utf8_copy_inside_the_article_text(make_site) -> None:
+    # Pickling a non-ASCII str directly would keep its UTF-8 form inside it (CPython counts
+    # it in getsizeof): for every body of a large site, tens of MB more in the build process.
+    cfg = make_site(GOOD)
+    article = parse_article("date 2024-03-05 Café 🎉\n\nBy: Zoë\n\nA body with an emoji 🎉, "
+                            "some Greek (Ελλάδα) and more text after it.\n", "a.txt", cfg.site)
+    fields = [getattr(article, name) for name in HEAVY]
+    sizes = [sys.getsizeof(value) for value in fields]
+    record = heavy_record(article)
+    assert [sys.getsizeof(value) for value in fields] == sizes
+    assert pickle.loads(record) == tuple(fields)
+    assert pickle.dumps(tuple(fields), protocol=pickle.HIGHEST_PROTOCOL) == record

@@ -132,9 +132,10 @@ def _spy_on_map_chunks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]
     """(chunks, workers) of every map_chunks call the build makes from now on."""
     calls: list[tuple[int, int]] = []
 
-    def spy(work, count, workers, done=None, first=None):  # type: ignore[no-untyped-def]
+    def spy(work, count, workers, done=None, first=None,  # type: ignore[no-untyped-def]
+            receive=None):
         calls.append((count, workers))
-        return map_chunks(work, count, workers, done, first)
+        return map_chunks(work, count, workers, done, first, receive)
 
     monkeypatch.setattr(stages, "map_chunks", spy)
     return calls
@@ -233,6 +234,33 @@ def test_first_runs_once_here_while_the_children_work(single_thread) -> None:
     assert calls == [home] and order[0] == "first"
     calls.clear()
     assert map_chunks(work, 0, 2, first=first) == [] and calls == [home]
+
+
+def test_the_children_results_are_received_here_while_this_process_works(
+        single_thread) -> None:
+    home = os.getpid()
+    received: list[tuple[int, int, int]] = []  # (result, pid that made it, own chunks done)
+    mine: list[int] = []
+
+    def work(index: int) -> tuple[int, int]:
+        if os.getpid() == home:
+            mine.append(index)
+        time.sleep(0.02)
+        return index, os.getpid()
+
+    def receive(result: tuple[int, int]) -> tuple[int, int]:
+        assert os.getpid() == home
+        received.append((*result, len(mine)))
+        return result[0] * 10, result[1]
+
+    results = map_chunks(work, 30, 2, receive=receive)
+    children = [index for index, pid, _ in received]
+    assert children and all(pid != home for _, pid, _ in received)
+    assert sorted(children + mine) == list(range(30))  # each result once, by one process
+    assert [value for value, _ in results] == [
+        i * 10 if i in children else i for i in range(30)]
+    # Received between this process's own chunks, not all once they were done.
+    assert received[0][2] < len(mine)
 
 
 def test_a_large_site_is_parsed_in_at_most_max_chunks(make_site, monkeypatch) -> None:

@@ -18,6 +18,9 @@ class Context:
         self.config_path = config_path
         self.verbosity = verbosity
         self._config: Config | None = None
+        # Set by a one-shot command (`build`) whose process may end without the interpreter's
+        # teardown once the command is done (see `cli.main`).
+        self.quick_exit = False
 
     def _source(self) -> Path:
         return self.config_path if self.config_path is not None else find_config()

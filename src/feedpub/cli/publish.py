@@ -34,6 +34,7 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
       feedpub build
       feedpub build --strict -q
     """
+    ctx.quick_exit = True  # nothing is left to clean up once the build is done
     with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
         report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress,
                                      workers=jobs or None)

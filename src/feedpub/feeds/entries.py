@@ -185,7 +185,7 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         # The item's own copy: orjson (JSON Feed) leaves a UTF-8 copy inside each non-ASCII
         # string it writes, for as long as the string lives; that should be the item's short
         # life, not the article's (on a large site, as much memory as all the bodies).
-        body = body[:1] + body[1:]
+        body = "".join((body, ""))  # a copy, made in one go
     if (not body or body.isspace()) and (not summary or summary.isspace()):
         summary = title  # a title-only entry: readers and validators want some text
     published, modified = feed_time(article.published), feed_time(article.modified)

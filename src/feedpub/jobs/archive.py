@@ -13,6 +13,8 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from ..articles.model import Article
 from ..config import Config
 from ..fsutil import atomic_write
 from ..logfmt import log_event
+from ..outputs import OutputFile
 from ..site.newsletter import IssuePage, plan_newsletter
 
 if TYPE_CHECKING:  # the build loads the store only when a database exists
@@ -71,9 +74,18 @@ def _has_database(cfg: Config) -> bool:
     return not url.startswith(prefix) or Path(url[len(prefix):]).exists()
 
 
-def publish_archive(cfg: Config, store: Store | None = None) -> list[str]:
-    """Write `public/newsletter/` from the store; returns the paths written."""
-    known = _load(cfg)
+@dataclass(frozen=True)
+class ArchivePlan:
+    """The files of `public/newsletter/` and how many sent issues they show."""
+
+    outputs: list[OutputFile]
+    issues: int
+
+
+def plan_archive(cfg: Config, store: Store | None = None, *,
+                 rendered: bool = False) -> ArchivePlan:
+    """The archive's files as the store lists the sent issues now; with `rendered`, each
+    file's bytes are made here (a build does it while its workers render)."""
     issues: list[PublicIssue] = []
     if cfg.newsletter.public_archive and (store is not None or _has_database(cfg)):
         from ..store import open_store
@@ -87,6 +99,20 @@ def publish_archive(cfg: Config, store: Store | None = None) -> list[str]:
     planned = [] if not cfg.newsletter.public_archive else plan_newsletter(
         [IssuePage(i.issue_id, i.cadence, i.created, i.subject, i.html, i.articles)
          for i in issues], cfg)
+    if rendered:
+        planned = [OutputFile(output.path, output.key, partial(bytes, output.render()))
+                   for output in planned]
+    return ArchivePlan(planned, len(issues))
+
+
+def publish_archive(cfg: Config, store: Store | None = None,
+                    plan: ArchivePlan | None = None) -> list[str]:
+    """Write `public/newsletter/` from the store (as `plan` found it, when given); returns
+    the paths written."""
+    known = _load(cfg)
+    if plan is None:
+        plan = plan_archive(cfg, store)
+    planned = plan.outputs
     public = cfg.public_dir
     written: list[str] = []
     manifest: dict[str, list[object]] = {}
@@ -107,5 +133,5 @@ def publish_archive(cfg: Config, store: Store | None = None) -> list[str]:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(_manifest_path(cfg), json.dumps(manifest, sort_keys=True).encode(),
                      fsync=False)
-        log_event(log, "newsletter_archive", issues=len(issues), written=len(written))
+        log_event(log, "newsletter_archive", issues=plan.issues, written=len(written))
     return written

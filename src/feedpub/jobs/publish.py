@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..articles.cache import (
     BuildCache,
@@ -46,6 +47,11 @@ from .stages import (
 )
 from .workers import available_cores, can_fork, collector_paused
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from .archive import ArchivePlan
+
 __all__ = ["BuildReport", "Progress", "build_feeds", "load_site", "plan_outputs",
            "published_articles"]
 
@@ -68,9 +74,11 @@ def published_articles(cfg: Config, now: datetime | None = None) -> list[Article
     return load_site(cfg).published(now or datetime.now(UTC))
 
 
-def plan_outputs(articles: list[Article], cfg: Config) -> list[OutputFile]:
-    """Everything the build writes: the feed set and, when available, the site pages."""
-    feeds, pages = plan_site(articles, cfg)
+def plan_outputs(articles: list[Article], cfg: Config,
+                 env: Environment | None = None) -> list[OutputFile]:
+    """Everything the build writes: the feed set and, when available, the site pages
+    (rendered with `env`, when given: `site.plan.build_environment`)."""
+    feeds, pages = plan_site(articles, cfg, env)
     return [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
 
 
@@ -132,12 +140,15 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
         if quick is not None:
             return quick
-    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True)
+    # The page templates are compiled while worker processes parse the articles.
+    early: list[Environment] = []
+    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True,
+                                        meanwhile=lambda: early.extend(_page_environment(cfg)))
     media = media_stats(cfg, result.articles)  # before the lengths are read from the files
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
         return report
-    planned = plan_outputs(planned_articles, cfg)
+    planned = plan_outputs(planned_articles, cfg, early[0] if early else None)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
     for output in planned:
@@ -148,10 +159,28 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
             keys[output.path] = known
     if todo and cache.outputs:
         mark_writing(cfg, [output.path for output in todo])
+    cache.fingerprint, cache.stats = fingerprint, stats
+    report.outputs = len({output.path for output in planned})
+    index: list[str] = []
+    archive: list[ArchivePlan] = []
+
+    def meanwhile() -> None:
+        # Done while worker processes render the outputs. The article index needs no output
+        # key; the manifest that names it is written only once they are. The newsletter
+        # archive's files are rendered here and written into public/ once it is complete.
+        from .archive import plan_archive
+
+        if keep is None:
+            from .fromindex import keep_index
+
+            index.append(keep_index(cfg, cache, result, planned_articles, report))
+        archive.append(plan_archive(cfg, rendered=True))
+
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
     with fresh_folder(public) as staging:
         for path, key, size in _write_outputs(staging or public, todo, progress, workers,
-                                              fresh=staging is not None):
+                                              fresh=staging is not None,
+                                              first=meanwhile):
             keys[path] = (key, size)
             report.written.append(path)
     keys = {output.path: keys[output.path] for output in planned}  # the planned order
@@ -159,20 +188,14 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     # a manifest of an older version): files it wrote that this build does not plan go.
     report.removed = _remove_stale(public, [*previous.outputs, *previous.older_outputs],
                                    set(keys))
-    report.outputs = len(keys)
-    cache.fingerprint, cache.stats, cache.outputs = fingerprint, stats, keys
+    cache.outputs = keys
     cache.media = media
     cache.published_ids = tuple(a.id for a in planned_articles)
     cache.next_publish = report.next_publish
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
-    if keep is None:
-        from .fromindex import keep_index
-
-        cache.index = keep_index(cfg, cache, result, planned_articles, report)
-    else:
-        cache.index = keep(cache, planned_articles, report)
+    cache.index = index[0] if keep is None else keep(cache, planned_articles, report)
     save_manifest(cfg, cache)
     if cache.index:
         from ..articles.index import remove_stale_records
@@ -180,10 +203,21 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         remove_stale_records(cfg, cache.index)
     from .archive import publish_archive
 
-    report.written.extend(publish_archive(cfg))
+    report.written.extend(publish_archive(cfg, plan=archive[0]))
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
+
+
+def _page_environment(cfg: Config) -> list[Environment]:
+    """The environment the site's pages are rendered with ([] for a feeds-only site)."""
+    if not cfg.site.pages:
+        return []
+    try:
+        from ..site.plan import build_environment
+    except ImportError:  # pragma: no cover - pages are optional for a feeds-only install
+        return []
+    return [build_environment(cfg)]
 
 
 def new_article(cfg: Config, title: str, tags: list[str], today: datetime | None = None) -> Path:

@@ -139,9 +139,11 @@ def _scan(folder: Path) -> dict[str, Stat]:
 
 
 def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: Progress | None,
-              workers: int = 1, save: bool = False) -> tuple[LoadResult, int]:
+              workers: int = 1, save: bool = False,
+              meanwhile: Callable[[], None] | None = None) -> tuple[LoadResult, int]:
     """Parse changed files, reuse cached results for the others. With `save`, the article
-    cache is written anew as the files are parsed."""
+    cache is written anew as the files are parsed. `meanwhile()` is other work of the build
+    that needs no article, done here while worker processes parse (else before parsing)."""
     if cache.stats and not cache.parsed:
         # Stats and parsed articles come from the same file, so a build that replaces the
         # cache while we read can never pair new stats with old articles.
@@ -150,7 +152,7 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: 
             if source not in cache.parsed or cache.stats.get(source) != stat]
     with (article_cache(cache_paths(cfg)[1], stats) if save
           else contextlib.nullcontext(None)) as saved:
-        fresh = _parse_files(cfg, todo, progress, workers, saved)
+        fresh = _parse_files(cfg, todo, progress, workers, saved, meanwhile)
         if saved is not None:
             kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
             for start in range(0, len(kept), _PARSE_CHUNK):
@@ -169,9 +171,11 @@ _PARSE_CHUNK = 200  # files a worker takes at a time (more on sites too large fo
 
 
 def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, workers: int,
-                 saved: BinaryIO | None = None) -> dict[str, Parsed]:
+                 saved: BinaryIO | None = None, meanwhile: Callable[[], None] | None = None,
+                 ) -> dict[str, Parsed]:
     """Parse `sources`, shared among `workers` processes when there are many of them; each
-    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record."""
+    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record.
+    `meanwhile()` is called once, while worker processes parse (or first, without them)."""
     total = len(sources)
     size = max(_PARSE_CHUNK, -(-total // MAX_CHUNKS))
     home = os.getpid()
@@ -198,14 +202,25 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
             progress(min(chunks * size, total), total)
 
     parallel = workers > 1 and total >= _PARALLEL_PARSE
-    found: dict[str, Parsed] = {}
-    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
-                             done, _load_writers if parallel else None):
+
+    def first() -> None:
+        if parallel:
+            _load_writers()
+        if meanwhile is not None:
+            meanwhile()
+
+    def receive(result: list[tuple[str, Parsed]] | bytes) -> list[tuple[str, Parsed]]:
+        # A worker's record, as it arrives: into the cache as it is, and read back.
         if isinstance(result, bytes):
             if saved is not None:
                 saved.write(result)
-            result = read_chunk(result)
-        found.update(result)
+            return read_chunk(result)
+        return result
+
+    found: dict[str, Parsed] = {}
+    for result in map_chunks(parse, -(-total // size), workers if parallel else 1,
+                             done, first, receive):
+        found.update(receive(result))
     return found
 
 
@@ -278,10 +293,13 @@ _RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about e
 
 
 def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | None,
-                   workers: int, fresh: bool = False) -> list[tuple[str, str, int]]:
+                   workers: int, fresh: bool = False, first: Callable[[], None] | None = None,
+                   ) -> list[tuple[str, str, int]]:
     """Render and write `todo`, shared among `workers` processes when it is much work;
     return (path, key, size) of each written file, in `todo` order. `fresh`: `public` is a
-    new folder no reader sees yet (`fsutil.fresh_folder`), so files are written directly."""
+    new folder no reader sees yet (`fsutil.fresh_folder`), so files are written directly.
+    `first()` is other work of the build, done here while worker processes render (or
+    before rendering, without them)."""
     costs = [output.cost for output in todo]
     parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
@@ -306,5 +324,5 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
         if progress is not None:
             progress(starts[count] if count < len(starts) else len(todo), len(todo))
 
-    results = map_chunks(write, len(chunks), workers if parallel else 1, done)
+    results = map_chunks(write, len(chunks), workers if parallel else 1, done, first)
     return [item for result in results for item in result]

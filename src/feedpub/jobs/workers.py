@@ -3,10 +3,10 @@
 Parsing and rendering thousands of files is CPU work that one Python process does on one
 core. `map_chunks` runs `work(i)` for every chunk `i` in this process and in children made
 with `os.fork()`. A child starts with this process's memory (articles, plans, templates), so
-nothing but its results crosses back, pickled to a temporary file as each chunk is done. The
-chunk numbers wait in a shared pipe and each process takes the next one when it has finished
-the last: the work is balanced however the chunks' costs vary and whichever process the
-machine slows down.
+nothing but its results crosses back, pickled to a temporary file as each chunk is done,
+where this process reads them between its own chunks. The chunk numbers wait in a shared
+pipe and each process takes the next one when it has finished the last: the work is balanced
+however the chunks' costs vary and whichever process the machine slows down.
 
 Forking is safe only while this process runs a single thread (a lock held by another thread
 would stay locked in the child forever), so with more threads, or without `os.fork`, every
@@ -91,14 +91,17 @@ def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
 
 def map_chunks(work: Callable[[int], R], count: int, workers: int,
                done: Callable[[int], None] | None = None,
-               first: Callable[[], None] | None = None) -> list[R]:
+               first: Callable[[], None] | None = None,
+               receive: Callable[[R], R] | None = None) -> list[R]:
     """[work(0), ..., work(count - 1)], run by up to `workers` processes at once.
 
     `done(n)` is called here as chunks finish, with about how many have. `first()` is called
     here before this process takes any chunk, while the children already work: other work of
-    the job that does not depend on the chunks, balanced by the shared queue. An exception
-    raised by `work` is raised here; a child that dies without a result raises WorkerError.
-    Children never outlive this call.
+    the job that does not depend on the chunks, balanced by the shared queue. A result that a
+    child sends is replaced by `receive(result)`, called here as the result arrives (between
+    this process's own chunks, so that what it does is shared out too). An exception raised
+    by `work` is raised here; a child that dies without a result raises WorkerError. Children
+    never outlive this call.
     """
     if count > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks, not {count}")
@@ -113,7 +116,7 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
                 done(index + 1)
         return results
     queue, feed = os.pipe()
-    children: list[tuple[int, BinaryIO]] = []
+    children: list[_Child] = []
     files = contextlib.ExitStack()
     # Objects that exist now are left out of garbage collection until the chunks are done:
     # a collection in a child would write to every object's header and so copy nearly every
@@ -129,24 +132,43 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 _serve(((i, work(i)) for i in _take(queue)), sink)
-            children.append((pid, sink))
+            children.append(_Child(pid, sink.fileno()))
         if first is not None:
             first()
         found: dict[int, R] = {}
-        for index in _take(queue):
+        for mine, index in enumerate(_take(queue), start=1):
             found[index] = work(index)
+            for child in children:
+                _receive(child, found, receive)
             if done is not None:
-                done(min(len(found) * workers, count))
+                done(min(mine * workers, count))
         while children:
-            pid, sink = children.pop(0)
-            found.update(cast(Iterator[tuple[int, R]], _collect(pid, sink)))
+            child = children[0]
+            _wait(child)
+            _receive(child, found, receive)
+            if not child.ended:
+                raise WorkerError(f"a build worker (pid {child.pid}) ended without all its "
+                                  "results; run the build again, or with --jobs 1")
+            children.pop(0)
         return [found[index] for index in range(count)]
     finally:
         os.close(queue)
-        for pid, _ in children:  # only after an error: stop and reap what is left
-            _stop(pid)
+        for child in children:  # only after an error: stop and reap what is left
+            if not child.reaped:
+                _stop(child.pid)
         files.close()
         gc.unfreeze()
+
+
+class _Child:
+    """A worker process and how far this process has read the results it wrote."""
+
+    def __init__(self, pid: int, results: int) -> None:
+        self.pid = pid
+        self.results = results  # the file descriptor of its results file
+        self.read = 0  # bytes of it taken so far
+        self.ended = False  # its end record was read
+        self.reaped = False
 
 
 def _take(queue: int) -> Iterator[int]:
@@ -162,50 +184,76 @@ def _stop(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
+_LENGTH = 8  # bytes of the length that precedes each record in a results file
+
+
 def _serve(items: Iterator[tuple[int, object]], out: BinaryIO) -> NoReturn:  # pragma: no cover
-    """In the child: write ("item", (i, result)) records to `out`, then ("end", None), or
-    ("error", exception); exit without cleanup (no atexit handlers, no flushing of buffers
-    the parent also holds)."""
+    """In the child: write ("item", (i, result)) records to `out`, each as soon as it is
+    made, then ("end", None), or ("error", exception); exit without cleanup (no atexit
+    handlers, no flushing of buffers the parent also holds)."""
     code = 0
     try:
         try:
             for item in items:
-                pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(("end", None), out, protocol=pickle.HIGHEST_PROTOCOL)
+                _record(out, ("item", item))
+            _record(out, ("end", None))
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
             try:
                 record = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - an exception that cannot be pickled
                 record = pickle.dumps(("error", WorkerError(f"{type(exc).__name__}: {exc}")))
-            out.write(record)
-        out.flush()
+            out.write(len(record).to_bytes(_LENGTH, "little") + record)
+            out.flush()
     except BaseException:  # noqa: BLE001 - the parent reports a child without a result
         code = 1
     finally:
         os._exit(code)
 
 
-def _collect(pid: int, results: BinaryIO) -> Iterator[object]:
-    """The results the child `pid` wrote to `results`, once it has exited."""
+def _record(out: BinaryIO, value: object) -> None:  # pragma: no cover - in the child
+    """Write `value` pickled after its length, and flush it: the parent reads a record once
+    the file holds all of it."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(_LENGTH, "little"))
+    out.write(data)
+    out.flush()
+
+
+def _receive(child: _Child, found: dict[int, R], receive: Callable[[R], R] | None) -> None:
+    """Take the records `child` has written in full so far: its results go into `found`
+    (through `receive`), an error it sent is raised."""
+    fd = child.results
+    size = os.fstat(fd).st_size
+    while not child.ended and child.read + _LENGTH <= size:
+        length = int.from_bytes(os.pread(fd, _LENGTH, child.read), "little")
+        if child.read + _LENGTH + length > size:
+            return  # still being written
+        data = os.pread(fd, length, child.read + _LENGTH)
+        if len(data) != length:
+            raise WorkerError(f"a build worker (pid {child.pid}) left a damaged result; "
+                              "run the build again, or with --jobs 1")
+        child.read += _LENGTH + length
+        kind, value = pickle.loads(data)
+        if kind == "end":
+            child.ended = True
+        elif kind == "error":
+            raise value
+        else:
+            index, result = cast(tuple[int, R], value)
+            found[index] = result if receive is None else receive(result)
+
+
+def _wait(child: _Child) -> None:
+    """Wait for `child` to exit; WorkerError unless it exited normally."""
     try:
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(child.pid, 0)
     except BaseException:
-        _stop(pid)
+        _stop(child.pid)
         raise
+    finally:
+        child.reaped = True
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        raise WorkerError(f"a build worker (pid {pid}) {how} before sending its result; "
-                          "run the build again, or with --jobs 1 to use one process")
-    results.seek(0)
-    while True:
-        try:
-            kind, value = pickle.load(results)
-        except EOFError:
-            raise WorkerError(f"a build worker (pid {pid}) ended without all its results; "
-                              "run the build again, or with --jobs 1") from None
-        if kind == "end":
-            return
-        if kind == "error":
-            raise value
-        yield value
+        raise WorkerError(f"a build worker (pid {child.pid}) {how} before sending its "
+                          "result; run the build again, or with --jobs 1 to use one process")
