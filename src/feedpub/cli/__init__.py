@@ -118,11 +118,10 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     verbosity = -1 if quiet else verbose
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path, verbosity)
-    _contexts.append(ctx.obj)
-
-
-_contexts: list[Context] = []  # the command line's context, for `main` to read afterwards
+    # `main` passes in the Context it reads afterwards (`quick_exit`); other callers do not.
+    context = ctx.obj if isinstance(ctx.obj, Context) else Context(None, 0)
+    context.config_path, context.verbosity = config_path, verbosity
+    ctx.obj = context
 
 
 def main() -> None:
@@ -133,11 +132,11 @@ def main() -> None:
     every module and collecting what is left takes longer (tens of milliseconds) than the
     system takes to reclaim the whole process.
     """
+    context = Context(None, 0)
     try:
-        cli(prog_name="feedpub")
+        cli(prog_name="feedpub", obj=context)
     except SystemExit as exc:
-        if any(context.quick_exit for context in _contexts) and (
-                exc.code is None or isinstance(exc.code, int)):
+        if context.quick_exit and (exc.code is None or isinstance(exc.code, int)):
             _exit_now(exc.code or 0)
         raise
 
