@@ -338,6 +338,24 @@ def test_a_build_process_ends_with_its_output_flushed_and_its_exit_status(make_s
     assert (cfg.public_dir / "feed.xml").exists()
 
 
+def test_a_profiled_build_process_still_writes_its_profile(make_site, tmp_path) -> None:
+    # The quick exit is skipped under a profiler or tracemalloc, which report at exit.
+    cfg = make_site(GOOD)
+    out = tmp_path / "build.prof"
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "feedpub",
+                           "--config", str(cfg.root / "config.toml"), "build", "-q"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0 and (cfg.public_dir / "feed.xml").exists()
+    proc = subprocess.run([sys.executable, "-X", "tracemalloc", "-c",
+                           "import atexit, sys; atexit.register(print, 'at exit'); "
+                           "sys.argv = ['feedpub', '--config', sys.argv[1], 'build', '-q']; "
+                           "from feedpub.cli import main; main()",
+                           str(cfg.root / "config.toml")],
+                          capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (0, "at exit\n"), proc.stderr
+
+
 def test_an_index_record_leaves_no_utf8_copy_inside_the_article_text(make_site) -> None:
     # Pickling a non-ASCII str directly would keep its UTF-8 form inside it (CPython counts
     # it in getsizeof): for every body of a large site, tens of MB more in the build process.

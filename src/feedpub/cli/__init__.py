@@ -136,9 +136,19 @@ def main() -> None:
     try:
         cli(prog_name="feedpub", obj=context)
     except SystemExit as exc:
-        if context.quick_exit and (exc.code is None or isinstance(exc.code, int)):
+        if context.quick_exit and (exc.code is None or isinstance(exc.code, int)) \
+                and not _observed():
             _exit_now(exc.code or 0)
         raise
+
+
+def _observed() -> bool:
+    """Whether a profiler, a tracer (coverage, a debugger) or tracemalloc watches this
+    process: they report at the interpreter's exit, which must then run."""
+    import _tracemalloc  # built in: no cost to import
+
+    return (sys.getprofile() is not None or sys.gettrace() is not None
+            or _tracemalloc.is_tracing())
 
 
 def _exit_now(code: int) -> None:
