@@ -373,7 +373,8 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
     from ..site.plan import site_shape
 
     return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
-                  signatures(cache.stats, planned, text), site_shape(planned),
+                  signatures(cache.stats, planned, text),
+                  site_shape(planned) if cfg.site.pages else None,  # as `_replan` keeps it
                   {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
                   dict(cache.media), text=text, layout=layout)
 
