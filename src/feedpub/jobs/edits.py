@@ -92,7 +92,7 @@ def replan_edit(cfg: Config, planned: list[Article], touched: Sequence[int], *,
     outputs: list[OutputFile] = []
     for doc in feeds.docs:
         before = docs.get(doc.path)
-        if (before is None or before.entries != doc.entries or _head(before) != _head(doc)
+        if (before is None or before.entries != doc.entries or doc_head(before) != doc_head(doc)
                 or not marked.isdisjoint(doc.entries)):
             outputs.append(feeds.output(doc))
     now_docs = {doc.path: doc for doc in feeds.docs}
@@ -112,6 +112,6 @@ def replan_edit(cfg: Config, planned: list[Article], touched: Sequence[int], *,
     return outputs, now_docs, pages.env
 
 
-def _head(doc: FeedDoc) -> tuple[object, ...]:
+def doc_head(doc: FeedDoc) -> tuple[object, ...]:
     """What a feed document shows besides its entries (the rest follows from its path)."""
     return (doc.title, doc.feed_id, doc.updated, doc.links, doc.archived)

@@ -54,7 +54,7 @@ from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
 from .arrange import Arranged, Layout, Sig, rearranged, signature, text_signature
-from .edits import KeptSigs, _head, dated, replan_edit
+from .edits import KeptSigs, dated, doc_head, replan_edit
 from .stages import (
     BuildReport,
     _parse_files,
@@ -312,7 +312,7 @@ class Incremental:
         removed: list[str] = []
         for doc in feeds.docs:
             before = known.docs.get(doc.path)
-            if (before is None or _head(before) != _head(doc)
+            if (before is None or doc_head(before) != doc_head(doc)
                     or [was[i] for i in before.entries] != [sigs[i] for i in doc.entries]):
                 outputs.append(feeds.output(doc))
         removed.extend(path for path in known.docs if path not in docs)
