@@ -34,12 +34,12 @@ class KeptSigs:
     """The signatures of a build's planned articles, as the article index keeps them: a
     pickled list and the positions changed since."""
 
-    def __init__(self, base: Kept[list[Sig]], changes: dict[int, Sig], count: int) -> None:
-        self.base, self.changes, self.count = base, changes, count
+    def __init__(self, base: Kept[list[Sig]], changes: dict[int, Sig]) -> None:
+        self.base, self.changes = base, changes
 
     @classmethod
     def of(cls, sigs: list[Sig]) -> KeptSigs:
-        return cls(Kept(sigs), {}, len(sigs))
+        return cls(Kept(sigs), {})
 
     def all(self) -> list[Sig]:
         sigs = list(self.base.get())
@@ -49,15 +49,12 @@ class KeptSigs:
 
     def changed(self, changes: Mapping[int, Sig]) -> KeptSigs:
         """These signatures with those at a few positions replaced."""
-        merged = {**self.changes, **changes}
-        if len(merged) > _CHANGES:
-            kept = KeptSigs(self.base, merged, self.count)
-            return KeptSigs.of(kept.all())
-        return KeptSigs(self.base, merged, self.count)
+        kept = KeptSigs(self.base, {**self.changes, **changes})
+        return KeptSigs.of(kept.all()) if len(kept.changes) > _CHANGES else kept
 
     def plan(self) -> dict[str, object]:
-        """What the article index keeps of these (`fromindex.kept_sigs` reads it back)."""
-        return {"sigs": self.base, "sig_changes": self.changes, "sig_count": self.count}
+        """What the article index keeps of these (`fromindex.build_from_index` reads it)."""
+        return {"sigs": self.base, "sig_changes": self.changes}
 
 
 def dated(old: Mapping[str, object], fresh: Mapping[str, object]) -> bool:

@@ -50,11 +50,11 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     folder = cfg.data_dir / "templates-compiled"
     folder.mkdir(exist_ok=True)
     env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
-    sigs, changes, count = plan.get("sigs"), plan.get("sig_changes"), plan.get("sig_count")
-    if not isinstance(sigs, Kept) or not isinstance(changes, dict) or not isinstance(count, int):
+    sigs, changes = plan.get("sigs"), plan.get("sig_changes")
+    if not isinstance(sigs, Kept) or not isinstance(changes, dict):
         return None  # an index of an earlier version
     known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
-                   dict(manifest.outputs), KeptSigs(sigs, changes, count), plan["shape"],
+                   dict(manifest.outputs), KeptSigs(sigs, changes), plan["shape"],
                    plan["docs"],
                    plan["report"], dict(manifest.media), env, text=True,
                    layout=layout if isinstance(layout := plan.get("layout"), Kept) else None)
