@@ -34,3 +34,38 @@ def test_a_text_edit_without_pages_is_planned_as_an_edit_after_a_full_build(
     report = build_feeds(cfg, now=NOW, workers=1)
     assert report.partial and planned == [True]
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+
+
+def test_the_daemon_plans_a_text_edit_from_the_last_plan(make_site, tmp_path) -> None:
+    """`feedpub run`: a body edit keeps the feed documents that do not carry the article
+    (the same objects, not planned again), and a title edit also reaches the neighbours'
+    pages; each build equals a cold one. A re-dating re-plans every document."""
+    from feedpub.jobs.live import LiveSite
+
+    files = {f"2025-01-{i:02d}-n{i}.txt": f"date 2025-01-{i:02d} N{i}\n\nTags: city\n\nBody {i}.\n"
+             for i in range(1, 13)}
+    cfg = make_site(files, config_text=SMALL)
+    site = LiveSite(cfg)
+    site.build(None, now=NOW)
+    warm = cfg.articles_dir / "2025-01-12-n12.txt"  # the first change arranges the site
+    warm.write_text(warm.read_text() + "More.\n")
+    site.build([str(warm)], now=NOW)
+    known = site._known
+    assert known is not None and known.arranged is not None
+    path = cfg.articles_dir / "2025-01-02-n2.txt"  # in the first archive page only
+    for step, (old, new) in enumerate([("Body 2.", "Body two."), ("N2", "Two")]):
+        before, docs = _tree(cfg.public_dir), dict(known.docs)
+        path.write_text(path.read_text().replace(old, new))
+        os.utime(path, ns=(1_900_000_000_000_000_000 + step,) * 2)
+        report = site.build([str(path)], now=NOW)
+        after = _tree(cfg.public_dir)
+        assert report.partial and after == _cold(cfg, tmp_path / f"cold-{step}")
+        kept = [p for p, doc in known.docs.items() if doc is docs[p]]
+        assert "feed.xml" in kept and "archive/1.xml" not in kept
+        changed = {name for name in after if after[name] != before.get(name)}
+        assert ("posts/2025-01-01-n1.html" in changed) == (step == 1)  # a neighbour
+    path.write_text(path.read_text().replace("2025-01-02", "2024-12-30"))
+    os.utime(path, ns=(1_900_000_000_000_000_009,) * 2)
+    site.build([str(path)], now=NOW)
+    assert not any(doc is docs[p] for p, doc in known.docs.items())
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-redated")

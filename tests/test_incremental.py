@@ -141,6 +141,10 @@ class Writer:
                 "date 2025", "date 2027", 1).replace("date 2026", "date 2027", 1))]
         if roll < 0.85:  # a whole new text: title, date, tags
             return "rewrite", [self.write(name, self.text())]
+        if roll < 0.9:  # the title only: the neighbours' links, the home and tag pages show it
+            head = lines[0].split(" ", 2)
+            lines[0] = " ".join([*head[:2], rng.choice(WORDS).title()])
+            return "retitle", [self.write(name, "\n".join(lines))]
         lines[-2] = lines[-2] + " " + rng.choice(WORDS)  # the body only
         return "edit", [self.write(name, "\n".join(lines))]
 

@@ -12,6 +12,7 @@ entries and link `prev-archive` (JSON Feed: `next_url`) to the open page.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import unicodedata
@@ -102,6 +103,14 @@ def _updated(modified: Sequence[datetime], entries: Sequence[int]) -> datetime:
     if not entries:
         return EMPTY_FEED_DATE
     return feed_time(max(map(modified.__getitem__, entries)))
+
+
+def redated(doc: FeedDoc, articles: Sequence[Article]) -> FeedDoc:
+    """`doc` dated anew from its entries in `articles` (one of them changed its `updated`),
+    as `plan_docs` would date it: the same entries, only `updated` may differ."""
+    # Replaced even when equal: one instant written with another offset is another text.
+    return dataclasses.replace(doc, updated=_updated(
+        [articles[i].modified for i in doc.entries], range(len(doc.entries))))
 
 
 class _Planner:

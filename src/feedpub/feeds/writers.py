@@ -101,7 +101,7 @@ class FeedPlan:
 
     def __init__(self, articles: Sequence[Article], cfg: Config,
                  digests: Sequence[bytes] | None = None, *, unified: bool = False,
-                 checked: bool = False) -> None:
+                 checked: bool = False, docs: Sequence[FeedDoc] | None = None) -> None:
         if not checked:  # `checked`: the caller checked them (or the articles that changed)
             check_articles(articles)
         if not unified:  # tags differing only in case are one tag
@@ -111,7 +111,9 @@ class FeedPlan:
             articles = respelled
         self.digests = digests if digests is not None else ArticleDigests(articles)
         self.items = _Items(articles, cfg)
-        self.docs = plan_docs(articles, cfg)
+        # `docs`: planned already for these articles (the last build's, for an edit that
+        # moved nothing: `jobs.edits.replan_edit`).
+        self.docs = plan_docs(articles, cfg) if docs is None else list(docs)
 
     def output(self, doc: FeedDoc) -> OutputFile:
         return OutputFile(doc.path, partial(doc_key, doc, self.digests, _WRITER),

@@ -240,17 +240,25 @@ class Layout:
         return cls(tuple(a.source for a in result.articles), shifts, tags, duplicates)
 
 
+def usual_edit(old: Mapping[str, Parsed | None], fresh: Mapping[str, Parsed | None]) -> bool:
+    """Whether every file of `fresh` was an article and still is one, changed in nothing
+    arranging looks at: the arrangement stays as it was (the usual edit, of the text)."""
+    for source, new in fresh.items():
+        was = old.get(source)
+        if (not isinstance(new, Article) or not isinstance(was, Article)
+                or _ARRANGED_BY(new) != _ARRANGED_BY(was)):
+            return False
+    return True
+
+
 def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Parsed],
                stats: Mapping[str, Stat]) -> tuple[Mapping[str, Parsed], LoadResult] | None:
     """The parse results and the arrangement after the files in `fresh` (all of them in
     `old`, no file added or gone) were read again, when none of them changed in what
     arranging looks at; else None (arrange them all: `stages._read_all`). From the article
     index (`LazyArticles`), only the articles arranged are made, not the raw ones first."""
-    for source, new in fresh.items():
-        was = old.get(source)
-        if (not isinstance(new, Article) or not isinstance(was, Article)
-                or _ARRANGED_BY(new) != _ARRANGED_BY(was)):
-            return None
+    if not usual_edit(old, fresh):
+        return None
     shifts, retagged = layout.shifts, layout.tags
     moved = shifts.keys() | retagged.keys()
     get = old.__getitem__

@@ -1,18 +1,19 @@
-"""The usual edit, from the command line: `feedpub build` after a few article files changed
-in what pages and feeds show of them (the text, the title, the summary) but not in what
-arranges the site (date, tags, slug, id: `arrange.rearranged`).
+"""The usual edit: a few article files changed in what pages and feeds show of them (the
+text, the title, the summary) but not in what arranges the site (date, flags, tags, slug, id:
+`arrange.usual_edit`), after `feedpub build` (from the article index) or in the daemon.
 
 Then the last build's plan holds: the same articles are planned in the same order, and only
-the outputs that show a changed article can change. `replan_edit` plans those (the changed
-articles' pages and their neighbours', the home and tag pages they fall on, the feed
-documents that carry them, the sitemap when a date it shows changed) without comparing
-10,000 signatures, and the article index keeps the signatures as they were (`KeptSigs`):
-pickled once, with the few changed positions beside them.
+the outputs that show a changed article can change. `replan_edit` plans those from the last
+build's feed documents (the changed articles' pages, the neighbours', home and tag pages
+when what they show of them changed, the feed documents that carry them, the sitemap when
+a date it shows changed) without planning or comparing anything per article of the site;
+the article index keeps the signatures as they were (`KeptSigs`): pickled once, with the
+few changed positions beside them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..articles.index import Kept
@@ -68,43 +69,60 @@ def dated(old: Mapping[str, object], fresh: Mapping[str, object]) -> bool:
     return any(shown(old[source]) != shown(value) for source, value in fresh.items())
 
 
-def replan_edit(cfg: Config, planned: list[Article], touched: Sequence[int], *,
+def replan_edit(cfg: Config, planned: Sequence[Article], touched: Sequence[int], *,
                 docs: dict[str, FeedDoc], shape: SiteShape | None, env: Environment | None,
-                sitemap: bool) -> tuple[list[OutputFile], dict[str, FeedDoc],
-                                        Environment | None] | None:
+                old: Mapping[str, object], fresh: Mapping[str, object],
+                ) -> tuple[list[OutputFile], dict[str, FeedDoc], Environment | None] | None:
     """The outputs that may show the articles at positions `touched` of `planned` (the last
-    build's articles, in its order), the feed documents now, and the page environment;
-    None when the site's shape changed after all (plan everything: `Incremental._replan`)."""
-    from ..feeds.entries import clean_tags
-    from ..feeds.writers import check_articles
-    from ..site.plan import site_shape
-    from .stages import plan_site
+    build's articles, in its order, the files of `fresh` read anew; `old` has them as they
+    were), the feed documents now, and the page environment; None when the last build left
+    no plan to follow (plan everything: `Incremental._replan`).
 
-    now_shape = site_shape(planned) if cfg.site.pages else None
-    if now_shape != shape or not docs:
+    The last build's feed documents hold: the same articles sit in the same places, so only
+    the date of a document that carries an edited article may change. The site's shape (its
+    tags) is the same too. Of the other pages, only those whose key covers a field that
+    changed are planned: the neighbours' pages and the tag pages show an article's title,
+    the home pages its title and summary, the sitemap its dates."""
+    from ..feeds.entries import ArticleDigests, clean_tags
+    from ..feeds.plan import redated
+    from ..feeds.writers import FeedPlan, check_articles
+    from ..site.browse import HOME_SHOWS, TAG_SHOWS
+    from ..site.pages import NEIGHBOUR_SHOWS
+    from ..site.plan import PagePlan
+
+    if not docs or (cfg.site.pages and shape is None):
         return None
     check_articles([planned[i] for i in touched])
-    feeds, pages = plan_site(planned, cfg, env, unified=True, shape=now_shape, checked=True)
     marked = set(touched)
-    outputs: list[OutputFile] = []
-    for doc in feeds.docs:
-        before = docs.get(doc.path)
-        if (before is None or before.entries != doc.entries or doc_head(before) != doc_head(doc)
-                or not marked.isdisjoint(doc.entries)):
-            outputs.append(feeds.output(doc))
-    now_docs = {doc.path: doc for doc in feeds.docs}
-    if now_docs.keys() != docs.keys():
-        return None
-    if pages is None:
+    digests = ArticleDigests(planned)  # shared by feeds and pages
+    now_docs = dict(docs)
+    carrying = []
+    for path, doc in docs.items():
+        if not marked.isdisjoint(doc.entries):
+            now_docs[path] = doc = redated(doc, planned)
+            carrying.append(doc)
+    feeds = FeedPlan(planned, cfg, digests, unified=True, checked=True,
+                     docs=list(now_docs.values()))
+    outputs = [feeds.output(doc) for doc in carrying]
+    if not cfg.site.pages:
         return outputs, now_docs, None
+    pages = PagePlan(planned, cfg, digests, shape=shape, env=env, in_order=True)
+
+    def changed(shows: Callable[[object], object]) -> bool:
+        # As the keys see them: by repr, so that one instant written with two offsets differs.
+        return any(repr(shows(old[source])) != repr(shows(article))
+                   for source, article in fresh.items())
+
     size = len(planned)
+    near = (-1, 0, 1) if changed(NEIGHBOUR_SHOWS) else (0,)
     outputs.extend(pages.article(i) for i in sorted(
-        {j for i in marked for j in (i - 1, i, i + 1) if 0 <= j < size}))
-    outputs.extend(pages.homes(sorted({i // cfg.site.per_page + 1 for i in marked})))
+        {j for i in marked for j in (i + d for d in near) if 0 <= j < size}))
+    if changed(HOME_SHOWS):
+        outputs.extend(pages.homes(sorted({i // cfg.site.per_page + 1 for i in marked})))
     tags = {tag for i in marked for tag in clean_tags(planned[i].tags)}
-    if tags:
+    if tags and changed(TAG_SHOWS):
         outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
-    if sitemap:
+    if dated(old, fresh):
         outputs.extend(pages.sitemap(pages.homes())[:1])
     return outputs, now_docs, pages.env
 

@@ -33,7 +33,7 @@ import stat as stat_mode
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..articles.cache import (
     BuildCache,
@@ -53,8 +53,16 @@ from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
 from ..outputs import OutputFile
-from .arrange import Arranged, Layout, Sig, rearranged, signature, text_signature
-from .edits import KeptSigs, dated, doc_head, replan_edit
+from .arrange import (
+    Arranged,
+    Layout,
+    Sig,
+    rearranged,
+    signature,
+    text_signature,
+    usual_edit,
+)
+from .edits import KeptSigs, doc_head, replan_edit
 from .stages import (
     BuildReport,
     _parse_files,
@@ -76,6 +84,7 @@ if TYPE_CHECKING:
 
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
+_SOURCE = operator.itemgetter(0)  # a signature's file
 
 
 @dataclass
@@ -166,14 +175,21 @@ class Incremental:
             return _unchanged(known.report, len(known.outputs))
         cache = BuildCache(stats=known.stats, parsed=known.parsed)
         result = None
+        # The files of the usual edit (`arrange.usual_edit`), parsed: only what shows them
+        # is planned (`_replan_edit`).
+        layout, read_now = None, cast("dict[str, Parsed]", {})
         if known.arranged is not None:  # the daemon: only the changed files are arranged
             fresh: dict[str, Parsed | None] = dict.fromkeys(
                 (s for s in known.stats if s not in stats) if gone else ())
             fresh.update(_parse_files(cfg, todo, None, 1))
+            # Read before `update`: the old parse results are needed to tell the usual edit.
+            usual = not gone and usual_edit(known.parsed, fresh)
             result = known.arranged.update(fresh, stats)
             if result is None:
                 known.arranged = None
             else:
+                if usual:
+                    read_now = cast("dict[str, Parsed]", fresh)
                 now_parsed = dict(known.parsed)
                 for source, value in fresh.items():
                     if value is None:
@@ -182,7 +198,6 @@ class Incremental:
                         now_parsed[source] = value
                 cache.parsed = now_parsed
                 reparsed = len(todo)
-        layout, read_now = None, {}
         if result is None and known.layout is not None and todo and not gone \
                 and known.stats.keys() >= set(todo):  # `feedpub build`: the usual edit
             read_now = _parse_files(cfg, todo, None, 1)
@@ -206,7 +221,11 @@ class Incremental:
             planned = select_articles(cfg, result, now, self.drafts, report)
         if strict and report.skipped:
             return report
-        edit = None if layout is None else self._replan_edit(known, planned, stats, read_now)
+        edit = None
+        if layout is not None:  # `feedpub build`, from the article index
+            edit = self._replan_edit(known, planned, stats, read_now)
+        elif read_now and isinstance(sigs, list):  # the daemon
+            edit = self._replan_edit(known, planned, stats, read_now, sigs)
         removed: list[str] = []
         if edit is not None:
             (outputs, sigs), report.partial = edit, True
@@ -263,18 +282,31 @@ class Incremental:
             self._unsaved = None
 
     def _replan_edit(self, known: _Known, planned: list[Article], stats: dict[str, Stat],
-                     fresh: dict[str, Parsed]) -> tuple[list[OutputFile], KeptSigs] | None:
-        """`edits.replan_edit` when the last build planned these articles in this order."""
-        if (not isinstance(known.sigs, KeptSigs) or media_changed(known.media)
+                     fresh: dict[str, Parsed], sigs: list[Sig] | None = None,
+                     ) -> tuple[list[OutputFile], KeptSigs | list[Sig]] | None:
+        """`edits.replan_edit` when the last build planned these articles in this order.
+        `sigs`: the daemon's signatures of `planned` (else the index's are brought up to
+        date)."""
+        if media_changed(known.media):
+            return None
+        if sigs is not None:  # the daemon: the same files in the same order as last time
+            was = known.sigs
+            if (not isinstance(was, list) or len(was) != len(sigs)
+                    or not all(map(operator.eq, map(_SOURCE, was), map(_SOURCE, sigs)))):
+                return None
+        elif (not isinstance(known.sigs, KeptSigs)
                 or self._published != tuple(map(operator.attrgetter("id"), planned))):
             return None
         touched = [i for i, a in enumerate(planned) if a.source in fresh]
         quick = replan_edit(self.cfg, planned, touched, docs=known.docs, shape=known.shape,
-                            env=known.env, sitemap=dated(known.parsed, fresh))
+                            env=known.env, old=known.parsed, fresh=fresh)
         if quick is None:
             return None
         outputs, known.docs, env = quick
         known.env = env or known.env
+        if sigs is not None:
+            return outputs, sigs
+        assert isinstance(known.sigs, KeptSigs)
         return outputs, known.sigs.changed({i: text_signature(stats, planned[i])
                                             for i in touched})
 

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from jinja2 import Environment
 
@@ -58,6 +59,11 @@ def topics_of(tags: Sequence[str], slugs: dict[str, str],
     return found
 
 
+# What a home page and a tag page show of each article they list; their keys cover this.
+HOME_SHOWS = attrgetter("slug", "title", "published", "tags", "summary")
+TAG_SHOWS = attrgetter("slug", "title", "published")
+
+
 def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
               links: Sequence[FeedLink], topics: Sequence[Topic],
               tag_paths: dict[str, str], site_key: str,
@@ -87,7 +93,7 @@ def _home_key(templates: bytes, site_key: str, shown: Sequence[Article], pager: 
               topics: Sequence[Topic], tag_paths: dict[str, str],
               links: FeedLinks) -> Callable[[], str]:
     def key() -> str:  # worked out by the process that needs it
-        summary = tuple((a.slug, a.title, a.published, a.tags, a.summary) for a in shown)
+        summary = tuple(map(HOME_SHOWS, shown))
         paths = tuple(sorted({(t, tag_paths.get(t)) for a in shown for t in a.tags}))
         # Every home page links to every feed of the site, tag feeds included.
         return key_of(templates, site_key, summary, pager, tuple(topics), paths,
@@ -123,7 +129,7 @@ def plan_tag_pages(env: Environment, cfg: Config, ordered: Sequence[Article],
         links = links_for((topic.tag,))
 
         def key(topic: Topic = topic, listed: list[Article] = listed) -> str:
-            rows = tuple((a.slug, a.title, a.published) for a in listed)
+            rows = tuple(map(TAG_SHOWS, listed))
             return key_of(templates, site_key, topic, rows)
 
         def render(topic: Topic = topic, listed: list[Article] = listed,

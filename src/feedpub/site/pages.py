@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -260,6 +261,10 @@ def key_of(templates: bytes, *parts: object) -> str:
     return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
 
 
+# What an article page shows of its neighbours (the prev/next links); its key covers this.
+NEIGHBOUR_SHOWS = attrgetter("slug", "title")
+
+
 class ArticlePages:
     """Plans `posts/<slug>.html`: what every article page shares is worked out once."""
 
@@ -295,7 +300,7 @@ class ArticlePages:
              newer: Article | None = None) -> OutputFile:
         cfg, env = self.cfg, self.env
         links = self.feeds(article.tags)
-        neighbours = tuple((a.slug, a.title) if a else None for a in (older, newer))
+        neighbours = tuple(NEIGHBOUR_SHOWS(a) if a else None for a in (older, newer))
 
         def render() -> bytes:
             body = (article.html if article.plain_body

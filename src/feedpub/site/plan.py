@@ -69,15 +69,21 @@ class PagePlan:
 
     def __init__(self, articles: Sequence[Article], cfg: Config,
                  digests: Sequence[bytes] | None = None,
-                 shape: SiteShape | None = None, env: Environment | None = None) -> None:
+                 shape: SiteShape | None = None, env: Environment | None = None, *,
+                 in_order: bool = False) -> None:
         self.cfg = cfg
         self.env = env = env if env is not None else build_environment(cfg)
         self.articles = articles
         self.digests = digests if digests is not None else ArticleDigests(articles)
         # Newest first; the indexes point into `digests`, worked out only when a key is needed.
-        self.order = sorted(range(len(articles)),
-                            key=[a.published for a in articles].__getitem__, reverse=True)
-        self.ordered = [articles[i] for i in self.order]
+        # `in_order`: `articles` are newest first already (a build's arrangement is).
+        self.order: Sequence[int]
+        if in_order:
+            self.order, self.ordered = range(len(articles)), articles
+        else:
+            self.order = sorted(range(len(articles)),
+                                key=[a.published for a in articles].__getitem__, reverse=True)
+            self.ordered = [articles[i] for i in self.order]
         self.shape = shape if shape is not None else site_shape(self.ordered)
         all_tags, slugs, tag_paths = self.shape
         links, tag_feeds = site_feeds(cfg, all_tags, slugs if cfg.feeds.tag_feeds else None)
