@@ -69,3 +69,44 @@ def test_the_daemon_plans_a_text_edit_from_the_last_plan(make_site, tmp_path) ->
     site.build([str(path)], now=NOW)
     assert not any(doc is docs[p] for p, doc in known.docs.items())
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-redated")
+
+
+def test_a_cli_text_edit_makes_only_the_articles_it_shows(make_site, tmp_path,
+                                                           monkeypatch) -> None:
+    """`feedpub build` after a body edit keeps the last selection (`edits.Planned`): of 40
+    articles it makes the few that the rewritten outputs show, and equals a cold build. An
+    edit that adds an attachment selects the articles again, and equals a cold build too."""
+    from feedpub.jobs.edits import Planned
+
+    files = {f"2025-02-{i:02d}-n{i}.txt": f"date 2025-02-{i:02d} N{i}\n\nTags: city\n\nBody {i}.\n"
+             for i in range(1, 28)}
+    files.update({f"2025-01-{i:02d}-m{i}.txt": f"date 2025-01-{i:02d} M{i}\n\nBody m{i}.\n"
+                  for i in range(1, 13)})
+    files["2025-01-20-md.md"] = "---\ntitle: Md\ndate: 2025-01-20\n---\nBody md.\n"
+    cfg = make_site(files, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    made: list[Planned] = []
+    init = Planned.__init__
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Planned, "__init__", spy)
+    path = cfg.articles_dir / "2025-01-05-m5.txt"  # an old one: one closed archive page
+    path.write_text(path.read_text().replace("Body m5.", "Body m-five."))
+    os.utime(path, ns=(1_900_000_000_000_000_000,) * 2)
+    report = build_feeds(cfg, now=NOW, workers=1)
+    assert report.partial and report.articles == 40 and len(made) == 1
+    assert 0 < len(made[0]._made) <= 12  # an archive page's entries and the neighbours
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+    path = cfg.articles_dir / "2025-01-20-md.md"
+    path.write_text(path.read_text().replace("---\nBody", "attachments: [{url: https://cdn."
+                                             "example.org/a.mp3, type: audio/mpeg, length: "
+                                             "1234}]\n---\nBody"))
+    os.utime(path, ns=(1_900_000_000_000_000_001,) * 2)
+    report = build_feeds(cfg, now=NOW, workers=1)
+    assert len(made) == 1 and report.articles == 40 and report.partial
+    after = _tree(cfg.public_dir)
+    assert after == _cold(cfg, tmp_path / "cold-2")
+    assert any(b"a.mp3" in data for name, data in after.items() if name.startswith("archive/"))

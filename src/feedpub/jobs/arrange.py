@@ -277,10 +277,7 @@ def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Pa
                 continue
             article = fresh[source] if source in fresh else get(source)
             assert isinstance(article, Article)
-            changes: dict[str, object] = {} if tags is None else {"tags": tags}
-            if shift is not None:
-                changes["published"] = article.published + shift
-            articles[at[source]] = _moved(article, **changes)
+            articles[at[source]] = placed_as(article, shift, tags)
     if isinstance(old, LazyArticles):
         errors = [e for e in map(old.error_of, stats) if e is not None]
     else:
@@ -293,6 +290,15 @@ def rearranged(layout: Layout, old: Mapping[str, Parsed], fresh: Mapping[str, Pa
 def text_signature(stats: Mapping[str, Stat], a: Article) -> Sig:
     return (a.source, stats[a.source], a.published.isoformat(), a.tags, a.slug,
             a.updated.isoformat() if a.updated is not None else "", lengths(a))
+
+
+def placed_as(article: Article, shift: timedelta | None, tags: tuple[str, ...] | None,
+              ) -> Article:
+    """`article` (as parsed) moved by `shift` and with `tags`, as the arrangement has it."""
+    changes: dict[str, object] = {} if tags is None else {"tags": tags}
+    if shift is not None:
+        changes["published"] = article.published + shift
+    return _moved(article, **changes)
 
 
 def _moved(article: Article, **changes: object) -> Article:

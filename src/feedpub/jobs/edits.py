@@ -13,14 +13,15 @@ few changed positions beside them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, overload
 
-from ..articles.index import Kept
+from ..articles.index import Kept, LazyArticles
 from ..articles.model import Article
 from ..config import Config
 from ..outputs import OutputFile
-from .arrange import Sig
+from .arrange import Layout, Sig, placed_as
+from .media import fill_lengths
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -56,6 +57,63 @@ class KeptSigs:
     def plan(self) -> dict[str, object]:
         """What the article index keeps of these (`fromindex.build_from_index` reads it)."""
         return {"sigs": self.base, "sig_changes": self.changes}
+
+
+class Planned(Sequence[Article]):
+    """The articles the last build planned, in its order, each made on first use: from the
+    article index (`LazyArticles`), with the files of `fresh` read anew, placed as the
+    arrangement placed them (`Layout`: the all-day shifts and respelled tags), and with the
+    attachment lengths read from the media files as `select_articles` reads them.
+
+    For the usual edit from the command line, when the last selection still holds (see
+    `Incremental._planned_as_before`): an edit then makes the few articles the outputs that
+    show it need, not 10,000."""
+
+    def __init__(self, cfg: Config, sources: Sequence[str], stored: LazyArticles,
+                 fresh: Mapping[str, Article], layout: Layout) -> None:
+        self._cfg, self._sources, self._stored = cfg, sources, stored
+        self._fresh, self._layout = fresh, layout
+        self._made: dict[str, Article] = {}
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    @overload
+    def __getitem__(self, index: int) -> Article: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Article]: ...
+
+    def __getitem__(self, index: int | slice) -> Article | list[Article]:
+        if isinstance(index, slice):
+            return [self._make(source) for source in self._sources[index]]
+        return self._make(self._sources[index])
+
+    def positions(self, sources: Iterable[str]) -> list[int]:
+        """Where the articles of `sources` are planned (those that are), in order."""
+        at = self._sources.index
+        return sorted(at(source) for source in sources if source in self._sources)
+
+    def _make(self, source: str) -> Article:
+        found = self._made.get(source)
+        if found is not None:
+            return found
+        shift, tags = self._layout.shifts.get(source), self._layout.tags.get(source)
+        moved = shift is not None or tags is not None
+        read = self._fresh.get(source)
+        if read is not None:
+            article = placed_as(read, shift, tags) if moved else read
+        else:
+            stored = self._stored.placed(source, shift, tags) if moved else self._stored[source]
+            assert isinstance(stored, Article)
+            article = stored
+        if article.attachments and any(a.length is None for a in article.attachments):
+            filled, errors = fill_lengths([article], self._cfg)
+            if errors:  # the media files were looked at before: only a race gets here
+                raise errors[0]
+            article = filled[0]
+        self._made[source] = article
+        return article
 
 
 def dated(old: Mapping[str, object], fresh: Mapping[str, object]) -> bool:

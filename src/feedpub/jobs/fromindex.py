@@ -42,6 +42,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     site = Incremental(cfg, drafts=drafts)
     site._index = index
     site._published = manifest.published_ids
+    site._errors = list(manifest.errors)
     from jinja2 import FileSystemBytecodeCache
 
     from ..site.plan import build_environment
@@ -57,7 +58,8 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
                    dict(manifest.outputs), KeptSigs(sigs, changes), plan["shape"],
                    plan["docs"],
                    plan["report"], dict(manifest.media), env, text=True,
-                   layout=layout if isinstance(layout := plan.get("layout"), Kept) else None)
+                   layout=layout if isinstance(layout := plan.get("layout"), Kept) else None,
+                   planned=planned if isinstance(planned := plan.get("planned"), Kept) else None)
     site._known = known
     with collector_paused():
         # The newsletter archive depends on the store, not on the articles: the digest jobs

@@ -46,12 +46,14 @@ from ..articles.cache import (
 from ..articles.index import (
     Index,
     Kept,
+    LazyArticles,
     remove_stale_records,
     save_index,
 )
 from ..articles.model import ARTICLE_SUFFIXES, Article
 from ..articles.scan import article_stats
 from ..config import Config
+from ..errors import ArticleError
 from ..outputs import OutputFile
 from .arrange import (
     Arranged,
@@ -62,7 +64,7 @@ from .arrange import (
     text_signature,
     usual_edit,
 )
-from .edits import KeptSigs, doc_head, replan_edit
+from .edits import KeptSigs, Planned, doc_head, replan_edit
 from .stages import (
     BuildReport,
     _parse_files,
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 _SOURCE = operator.itemgetter(0)  # a signature's file
+_ID = operator.attrgetter("id")
 
 
 @dataclass
@@ -104,13 +107,14 @@ class _Known:
     text: bool = False  # the signatures' dates are text (as the article index keeps them)
     arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
     layout: Kept[Layout] | None = None  # the arrangement in short, kept in the article index
+    planned: Kept[tuple[str, ...]] | None = None  # the planned articles' files, in order (idem)
 
     def plan(self) -> dict[str, object]:
         """What the article index keeps of it for the next `feedpub build`."""
         report = dataclasses.replace(self.report, written=[], removed=[])
         sigs = self.sigs if isinstance(self.sigs, KeptSigs) else KeptSigs.of(self.sigs)
         return {**sigs.plan(), "shape": self.shape, "docs": self.docs, "report": report,
-                "layout": self.layout}
+                "layout": self.layout, "planned": self.planned}
 
 
 class Incremental:
@@ -126,6 +130,7 @@ class Incremental:
         self._unsaved: BuildCache | None = None  # the manifest `save` is to write
         self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
         self._published: tuple[str, ...] | None = None  # the ids the last build planned
+        self._errors: list[ArticleError] | None = None  # the files it could not publish
 
     # -- later builds -------------------------------------------------------------------
 
@@ -178,6 +183,7 @@ class Incremental:
         # The files of the usual edit (`arrange.usual_edit`), parsed: only what shows them
         # is planned (`_replan_edit`).
         layout, read_now = None, cast("dict[str, Parsed]", {})
+        planned_as_before: Planned | None = None
         if known.arranged is not None:  # the daemon: only the changed files are arranged
             fresh: dict[str, Parsed | None] = dict.fromkeys(
                 (s for s in known.stats if s not in stats) if gone else ())
@@ -201,24 +207,36 @@ class Incremental:
         if result is None and known.layout is not None and todo and not gone \
                 and known.stats.keys() >= set(todo):  # `feedpub build`: the usual edit
             read_now = _parse_files(cfg, todo, None, 1)
-            quick = rearranged(known.layout.get(), known.parsed, read_now, stats)
-            if quick is not None:
+            as_before = self._planned_as_before(known, read_now, due)
+            if as_before is not None:
+                (cache.parsed, planned_as_before), layout = as_before, known.layout
+            elif (quick := rearranged(known.layout.get(), known.parsed, read_now,
+                                      stats)) is not None:
                 (cache.parsed, result), layout = quick, known.layout
             else:  # parsed once: `_read_all` takes them from the cache
                 cache.parsed, cache.stats = {**known.parsed, **read_now}, stats
             reparsed = len(todo)
-        if result is None:
-            result, read = _read_all(cfg, stats, cache, None)
-            reparsed = max(read, len(todo))
-            if self._arrange:
-                known.arranged = Arranged(cache.parsed, result, stats)
-        media = media_stats(cfg, result.articles)  # before the lengths are read from the files
-        report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
         sigs: list[Sig] | KeptSigs | None = None
-        if known.arranged is not None and not self.drafts:
-            planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
+        planned: Sequence[Article]
+        if planned_as_before is not None:  # the last selection holds: so does its report
+            assert self._errors is not None and self._published is not None
+            planned, media, errors = planned_as_before, known.media, self._errors
+            report = dataclasses.replace(
+                known.report, written=[], removed=[], skipped=list(known.report.skipped),
+                warnings=list(known.report.warnings), reparsed=reparsed, partial=False)
         else:
-            planned = select_articles(cfg, result, now, self.drafts, report)
+            if result is None:
+                result, read = _read_all(cfg, stats, cache, None)
+                reparsed = max(read, len(todo))
+                if self._arrange:
+                    known.arranged = Arranged(cache.parsed, result, stats)
+            # The media stats are taken before the lengths are read from the files.
+            media, errors = media_stats(cfg, result.articles), result.errors
+            report = BuildReport(with_drafts=self.drafts, reparsed=reparsed)
+            if known.arranged is not None and not self.drafts:
+                planned, sigs = known.arranged.select(cfg, now, report, result.errors, stats)
+            else:
+                planned = select_articles(cfg, result, now, self.drafts, report)
         if strict and report.skipped:
             return report
         edit = None
@@ -254,14 +272,23 @@ class Incremental:
         known.sigs, known.report = sigs, report
         known.media = media
         token = ""
+        if planned_as_before is not None and self._published is not None:
+            published = self._published  # the same articles, by `_planned_as_before`
+        else:
+            published = tuple(map(_ID, planned))
+            if self._index is not None:
+                known.planned = _kept_sources(known.planned, planned)
         if self._index is not None:  # the index first: the manifest names it
-            known.layout = layout or Kept(Layout.of(cache.parsed, result))
+            if layout is None:
+                assert result is not None
+                layout = Kept(Layout.of(cache.parsed, result))
+            known.layout = layout
             token = save_index(cfg, known.fingerprint, known.parsed, known.plan(), self._index,
                                todo)
         self._unsaved = BuildCache(
             fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
-            published_ids=tuple(a.id for a in planned), next_publish=report.next_publish,
-            errors=list(result.errors), warnings=list(report.warnings), drafts=report.drafts,
+            published_ids=published, next_publish=report.next_publish,
+            errors=list(errors), warnings=list(report.warnings), drafts=report.drafts,
             scheduled=report.scheduled, index=token, media=known.media)
         if save:
             self.save()
@@ -273,6 +300,33 @@ class Incremental:
             report.written.extend(publish_archive(cfg))
         return report
 
+    def _planned_as_before(self, known: _Known, fresh: dict[str, Parsed], due: bool,
+                           ) -> tuple[LazyArticles, Planned] | None:
+        """`feedpub build` after the usual edit, when the last selection still holds: the
+        articles (with the files of `fresh` read anew) and the last build's planned ones
+        (`edits.Planned`, made on first use). It holds when the edited files keep what
+        arranging looks at (`arrange.usual_edit`), their warnings and attachments, no
+        scheduled entry came due and no media file changed: then the same articles are
+        planned in the same order, and the last report's counts, warnings and errors stand.
+        Else None (the articles are arranged and selected: `rearranged`, `select_articles`)."""
+        parsed, layout, sources = known.parsed, known.layout, known.planned
+        if (sources is None or layout is None or self._errors is None or self.drafts or due
+                or self._published is None or not isinstance(parsed, LazyArticles)
+                or not isinstance(known.sigs, KeptSigs) or not known.docs
+                or (self.cfg.site.pages and known.shape is None)
+                or not usual_edit(parsed, fresh) or media_changed(known.media)):
+            return None
+        for source, new in fresh.items():
+            old = parsed[source]
+            assert isinstance(old, Article) and isinstance(new, Article)  # `usual_edit`
+            if old.warnings != new.warnings or old.attachments != new.attachments:
+                return None
+        planned = sources.get()
+        if len(planned) != len(self._published):
+            return None
+        articles = cast("dict[str, Article]", fresh)
+        return parsed.updated(fresh), Planned(self.cfg, planned, parsed, articles, layout.get())
+
     def save(self) -> None:
         """Write the manifest of the last build, if `build` was told not to. Until then the
         outputs it wrote are listed as being written (`mark_writing`), so a process that
@@ -281,23 +335,26 @@ class Incremental:
             save_manifest(self.cfg, self._unsaved)
             self._unsaved = None
 
-    def _replan_edit(self, known: _Known, planned: list[Article], stats: dict[str, Stat],
+    def _replan_edit(self, known: _Known, planned: Sequence[Article], stats: dict[str, Stat],
                      fresh: dict[str, Parsed], sigs: list[Sig] | None = None,
                      ) -> tuple[list[OutputFile], KeptSigs | list[Sig]] | None:
         """`edits.replan_edit` when the last build planned these articles in this order.
         `sigs`: the daemon's signatures of `planned` (else the index's are brought up to
         date)."""
-        if media_changed(known.media):
-            return None
-        if sigs is not None:  # the daemon: the same files in the same order as last time
-            was = known.sigs
-            if (not isinstance(was, list) or len(was) != len(sigs)
-                    or not all(map(operator.eq, map(_SOURCE, was), map(_SOURCE, sigs)))):
+        if isinstance(planned, Planned):  # the last build's selection, by its making
+            touched = planned.positions(fresh)
+        else:
+            if media_changed(known.media):
                 return None
-        elif (not isinstance(known.sigs, KeptSigs)
-                or self._published != tuple(map(operator.attrgetter("id"), planned))):
-            return None
-        touched = [i for i, a in enumerate(planned) if a.source in fresh]
+            if sigs is not None:  # the daemon: the same files in the same order as last time
+                was = known.sigs
+                if (not isinstance(was, list) or len(was) != len(sigs)
+                        or not all(map(operator.eq, map(_SOURCE, was), map(_SOURCE, sigs)))):
+                    return None
+            elif (not isinstance(known.sigs, KeptSigs)
+                    or self._published != tuple(map(_ID, planned))):
+                return None
+            touched = [i for i, a in enumerate(planned) if a.source in fresh]
         quick = replan_edit(self.cfg, planned, touched, docs=known.docs, shape=known.shape,
                             env=known.env, old=known.parsed, fresh=fresh)
         if quick is None:
@@ -310,7 +367,7 @@ class Incremental:
         return outputs, known.sigs.changed({i: text_signature(stats, planned[i])
                                             for i in touched})
 
-    def _replan(self, known: _Known, planned: list[Article], sigs: list[Sig],
+    def _replan(self, known: _Known, planned: Sequence[Article], sigs: list[Sig],
                 ) -> tuple[list[OutputFile], list[str], bool]:
         """The outputs the change may reach, the paths that are no longer planned, and
         whether that is fewer than every output (False: all were planned again)."""
@@ -408,7 +465,16 @@ def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
                   signatures(cache.stats, planned, text),
                   site_shape(planned) if cfg.site.pages else None,  # as `_replan` keeps it
                   {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
-                  dict(cache.media), text=text, layout=layout)
+                  dict(cache.media), text=text, layout=layout,
+                  planned=_kept_sources(None, planned) if text else None)
+
+
+def _kept_sources(kept: Kept[tuple[str, ...]] | None,
+                  planned: Sequence[Article]) -> Kept[tuple[str, ...]]:
+    """The planned articles' files, as the article index keeps them: `kept` while they are
+    the same (its file is named again, not written)."""
+    sources = tuple(map(operator.attrgetter("source"), planned))
+    return kept if kept is not None and kept.get() == sources else Kept(sources)
 
 
 def _unchanged(last: BuildReport, outputs: int) -> BuildReport:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -231,7 +231,7 @@ def _load_writers() -> None:
     from ..site import plan  # noqa: F401
 
 
-def plan_site(articles: list[Article], cfg: Config, env: Environment | None = None, *,
+def plan_site(articles: Sequence[Article], cfg: Config, env: Environment | None = None, *,
               unified: bool = False, shape: SiteShape | None = None, checked: bool = False,
               ) -> tuple[FeedPlan, PagePlan | None]:
     """The plans `plan_outputs` lists: the feed set and, when available, the site pages
