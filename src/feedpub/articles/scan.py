@@ -26,6 +26,7 @@ from .model import (
     decode_article,
     file_suffix,
 )
+from .stats import stat_files
 
 
 def parse_article(text: str, source: str, site: SiteConfig,
@@ -157,6 +158,7 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
     a folder already on the way down (a loop) or already read gets LOOP; neither is followed.
     """
     found: dict[str, tuple[int, int]] = {}
+    files: list[tuple[str, str]] = []  # (key, path) of the regular files, stat'ed at the end
     root = os.path.realpath(folder)
     seen = {root}
     stack = [("", str(folder))]
@@ -173,14 +175,10 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
             raise
         # Regular files first, told by d_type without a system call: the usual case, and the
         # one a large site has 10,000 of.
-        for entry in [e for e in entries if e.is_file(follow_symlinks=False)
-                      and e.name.lower().endswith(ARTICLE_SUFFIXES)
-                      and not e.name.startswith((".", "_"))]:
-            try:
-                st = entry.stat()
-                found[prefix + entry.name] = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                found[prefix + entry.name] = (-1, -1)
+        files.extend((prefix + e.name, e.path) for e in entries
+                     if e.is_file(follow_symlinks=False)
+                     and e.name.lower().endswith(ARTICLE_SUFFIXES)
+                     and not e.name.startswith((".", "_")))
         for entry in [e for e in entries if not e.is_file(follow_symlinks=False)]:
             name = entry.name
             if name.startswith((".", "_")):
@@ -208,7 +206,13 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
                     found[prefix + name] = (st.st_mtime_ns, st.st_size)
                 except OSError:
                     found[prefix + name] = (-1, -1)
-    return dict(sorted(found.items()))
+    files.sort()  # by key: the regular files in the order the stats are listed in
+    stats = dict(zip([key for key, _ in files], stat_files([path for _, path in files]),
+                     strict=True))
+    if not found:  # no link, no unreadable folder: the usual case, in order already
+        return stats
+    stats.update(found)
+    return dict(sorted(stats.items()))
 
 
 def read_article(folder: Path, source: str, site: SiteConfig,

@@ -1,0 +1,81 @@
+"""`articles.stats.stat_files`: the stats of many files, half of them taken by a forked child."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+import feedpub.articles.stats as stats
+from feedpub.articles.stats import MISSING, stat_files
+
+
+def _files(folder: Path, count: int) -> list[str]:
+    paths = []
+    for number in range(count):
+        path = folder / f"{number:03d}.txt"
+        path.write_bytes(b"x" * number)
+        os.utime(path, ns=(10**18 + number, 10**18 + number))
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("split", [10, 10**9], ids=["two-processes", "one-process"])
+def test_stats_come_back_in_order_with_missing_files_marked(tmp_path, monkeypatch,
+                                                            split) -> None:
+    monkeypatch.setattr(stats, "_SPLIT", split)
+    forks: list[int] = []
+    fork = os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    paths = _files(tmp_path, 30)
+    paths[25] = str(tmp_path / "gone.txt")  # in the child's half
+    paths[3] = str(tmp_path / "also-gone.txt")  # in this process's half
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "nowhere")
+    paths.append(str(tmp_path / "dangling.txt"))
+    got = stat_files(paths)
+    expected = [(10**18 + n, n) for n in range(30)]
+    expected[25] = expected[3] = MISSING
+    assert got == [*expected, MISSING]
+    assert len(forks) == (1 if split == 10 else 0)
+
+
+def test_with_other_threads_running_nothing_is_forked(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(stats, "_SPLIT", 10)
+
+    def fork() -> int:
+        raise AssertionError("forked beside another thread")
+
+    monkeypatch.setattr(os, "fork", fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        got = stat_files(_files(tmp_path, 20))
+    finally:
+        stop.set()
+        other.join()
+    assert got == [(10**18 + n, n) for n in range(20)]
+
+
+def test_a_child_that_fails_is_made_up_for_here(tmp_path, monkeypatch) -> None:
+    """The child's figures are checked: when it sends none, this process stats its half."""
+    monkeypatch.setattr(stats, "_SPLIT", 10)
+    real = stats._stats
+
+    def failing(paths):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os._exit(3)  # the child dies before it writes anything
+        return real(paths)
+
+    parent = os.getpid()
+    monkeypatch.setattr(stats, "_stats", failing)
+    assert stat_files(_files(tmp_path, 20)) == [(10**18 + n, n) for n in range(20)]
