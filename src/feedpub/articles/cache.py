@@ -21,6 +21,9 @@ from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import atomic_open
 from .model import Article
+from .parts import Part, PartRef, remove_stale_parts
+from .parts import load as load_part
+from .parts import store as store_part
 
 CACHE_VERSION = 9  # 9: the stats of the media files attachment lengths are read from
 Stat = tuple[int, int]  # (mtime_ns, size)
@@ -50,6 +53,9 @@ class BuildCache:
     # Files listed by a manifest of an older CACHE_VERSION: nothing else of it is reused,
     # but what that build wrote must still go when this build does not plan it.
     older_outputs: tuple[str, ...] = ()
+    # The manifest's part files as loaded or saved (`parts`): a later save names them again
+    # with the entries changed since, rather than writing the values anew.
+    parts: dict[str, Part] = field(default_factory=dict)
 
 
 def config_fingerprint(cfg: Config) -> str:
@@ -101,7 +107,13 @@ def load_manifest(cfg: Config) -> BuildCache:
         return BuildCache()
     if data.get("version") != CACHE_VERSION:
         return BuildCache(older_outputs=_older_output_paths(data))
-    outputs = data["outputs"]
+    parts: dict[str, Part] = {}
+    try:
+        values = {key: _part_value(cfg.data_dir, key, data[key], parts) for key in _PARTS}
+    except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError,
+            AttributeError, ImportError):
+        return BuildCache()  # a part file missing, cut short or damaged
+    outputs = values["outputs"]
     writing = _load_pickle(_writing_path(cfg))
     folders = data.get("folders", {})
     if writing:  # a build stopped while writing these: their entries say nothing
@@ -109,12 +121,24 @@ def load_manifest(cfg: Config) -> BuildCache:
         for path in writing if isinstance(writing, list) else ():
             if path in outputs:
                 outputs[path] = ("", -1)
-    return BuildCache(fingerprint=data["fingerprint"], stats=data["stats"], outputs=outputs,
-                  published_ids=data["published_ids"], next_publish=data["next_publish"],
+    return BuildCache(fingerprint=data["fingerprint"], stats=values["stats"], outputs=outputs,
+                      published_ids=values["published_ids"], next_publish=data["next_publish"],
                   errors=data["errors"], warnings=data.get("warnings", []),
                       drafts=data.get("drafts", 0), scheduled=data.get("scheduled", 0),
                       index=data.get("index", ""), media=data.get("media", {}),
-                      folders=folders)
+                      folders=folders, parts=parts)
+
+
+_PARTS = ("stats", "outputs", "published_ids")  # the manifest's values kept in part files
+
+
+def _part_value(folder: Path, key: str, stored: object, parts: dict[str, Part]) -> Any:
+    """A manifest value as stored: in a part file (noted in `parts`), or in the manifest
+    itself (as manifests before part files kept it)."""
+    if not isinstance(stored, PartRef):
+        return stored
+    value, parts[key] = load_part(folder, stored)
+    return value
 
 
 def folder_stamps(public: Path, outputs: Iterable[str]) -> dict[str, int]:
@@ -220,12 +244,21 @@ def load_articles(path: Path) -> tuple[dict[str, Stat], dict[str, Parsed]]:
 
 
 def save_manifest(cfg: Config, cache: BuildCache) -> None:
+    """Write the manifest of `cache`, its large values in part files (`parts`); `cache.parts`
+    become the parts it names."""
+    folder = cfg.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    refs: dict[str, PartRef] = {}
+    parts: dict[str, Part] = {}
+    for key in _PARTS:
+        refs[key], parts[key] = store_part(folder, getattr(cache, key), cache.parts.get(key))
     _dump(cache_paths(cfg)[0], {
-        "version": CACHE_VERSION, "fingerprint": cache.fingerprint, "stats": cache.stats,
-        "outputs": cache.outputs, "published_ids": cache.published_ids,
+        "version": CACHE_VERSION, "fingerprint": cache.fingerprint, **refs,
         "next_publish": cache.next_publish, "errors": cache.errors,
         "warnings": cache.warnings, "drafts": cache.drafts, "scheduled": cache.scheduled,
         "index": cache.index, "media": cache.media,
         "folders": folder_stamps(cfg.public_dir, cache.outputs)})
+    cache.parts = parts
     with contextlib.suppress(FileNotFoundError):
         _writing_path(cfg).unlink()
+    remove_stale_parts(folder, {part.name for part in parts.values()})

@@ -43,6 +43,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     site._index = index
     site._published = manifest.published_ids
     site._errors = list(manifest.errors)
+    site._parts = manifest.parts
     from jinja2 import FileSystemBytecodeCache
 
     from ..site.plan import build_environment

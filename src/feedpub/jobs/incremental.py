@@ -51,6 +51,7 @@ from ..articles.index import (
     save_index,
 )
 from ..articles.model import ARTICLE_SUFFIXES, Article
+from ..articles.parts import Part
 from ..articles.scan import article_stats
 from ..config import Config
 from ..errors import ArticleError
@@ -131,6 +132,7 @@ class Incremental:
         self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
         self._published: tuple[str, ...] | None = None  # the ids the last build planned
         self._errors: list[ArticleError] | None = None  # the files it could not publish
+        self._parts: dict[str, Part] = {}  # the manifest's part files (`articles.parts`)
 
     # -- later builds -------------------------------------------------------------------
 
@@ -289,7 +291,7 @@ class Incremental:
             fingerprint=known.fingerprint, stats=stats, outputs=dict(known.outputs),
             published_ids=published, next_publish=report.next_publish,
             errors=list(errors), warnings=list(report.warnings), drafts=report.drafts,
-            scheduled=report.scheduled, index=token, media=known.media)
+            scheduled=report.scheduled, index=token, media=known.media, parts=self._parts)
         if save:
             self.save()
         if self._index is not None:
@@ -333,6 +335,7 @@ class Incremental:
         stops first leaves nothing that claims them current."""
         if self._unsaved is not None:
             save_manifest(self.cfg, self._unsaved)
+            self._parts = self._unsaved.parts
             self._unsaved = None
 
     def _replan_edit(self, known: _Known, planned: Sequence[Article], stats: dict[str, Stat],
