@@ -13,7 +13,7 @@ from ..config import Config
 from .arrange import Layout
 from .edits import KeptSigs
 from .incremental import _FROM_INDEX, Incremental, _Known, known_after
-from .stages import BuildReport, outputs_intact
+from .stages import BuildReport, kept_environment, outputs_intact
 from .workers import collector_paused
 
 
@@ -44,14 +44,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     site._published = manifest.published_ids
     site._errors = list(manifest.errors)
     site._parts = manifest.parts
-    from jinja2 import FileSystemBytecodeCache
-
-    from ..site.plan import build_environment
-
-    # One process per build: the compiled templates are kept beside the index.
-    folder = cfg.data_dir / "templates-compiled"
-    folder.mkdir(exist_ok=True)
-    env = build_environment(cfg, FileSystemBytecodeCache(str(folder)))
+    env = kept_environment(cfg)  # one process per build: templates compiled once, kept
     sigs, changes = plan.get("sigs"), plan.get("sig_changes")
     if not isinstance(sigs, Kept) or not isinstance(changes, dict):
         return None  # an index of an earlier version

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from ..articles.cache import BuildCache, config_fingerprint, load_manifest
-from ..articles.model import Article
+from ..articles.model import Article, LoadResult
 from ..articles.scan import article_stats
 from ..config import Config
+from .arrange import Arranged
 from .incremental import Incremental, _Known, known_after
 from .publish import _build
-from .stages import BuildReport, _read_all, select_articles
+from .stages import BuildReport, _read_all, kept_environment, select_articles
 from .workers import collector_paused
 
 __all__ = ["LiveSite"]
@@ -50,8 +51,9 @@ class LiveSite(Incremental):
         kept: list[_Known] = []
         self._known = None
 
-        def keep(cache: BuildCache, planned: list[Article], report: BuildReport) -> str:
-            kept.append(known_after(self.cfg, cache, planned, report))
+        def keep(cache: BuildCache, result: LoadResult, planned: list[Article],
+                 report: BuildReport) -> str:
+            kept.append(self._arranged(known_after(self.cfg, cache, planned, report), result))
             return ""  # no article index: this process keeps the articles in memory
 
         report = _build(self.cfg, strict=False, now=now, progress=None, force=False,
@@ -67,5 +69,13 @@ class LiveSite(Incremental):
         result, _ = _read_all(self.cfg, cache.stats, cache, None)
         planned = select_articles(self.cfg, result, now, self.drafts,
                                   BuildReport(with_drafts=self.drafts))
-        self._known = known_after(self.cfg, cache, planned, report)
+        self._known = self._arranged(known_after(self.cfg, cache, planned, report), result)
         return report
+
+    def _arranged(self, known: _Known, result: LoadResult) -> _Known:
+        """`known` with the arrangement kept (`arrange.Arranged`) and the page templates
+        compiled, at start-up rather than by the first change, which the writer waits for."""
+        known.arranged = Arranged(known.parsed, result, known.stats)
+        if self.cfg.site.pages and known.env is None:
+            known.env = kept_environment(self.cfg)
+        return known

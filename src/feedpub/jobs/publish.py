@@ -98,9 +98,9 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
                       workers=workers, drafts=drafts)
 
 
-# Told, before the manifest is written, what a full build planned; returns the token of the
-# article index it wrote ("" for none).
-Keep = Callable[[BuildCache, list[Article], "BuildReport"], str]
+# Told, before the manifest is written, what a full build read and planned; returns the token
+# of the article index it wrote ("" for none).
+Keep = Callable[[BuildCache, LoadResult, list[Article], "BuildReport"], str]
 
 
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
@@ -195,7 +195,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
-    cache.index = index[0] if keep is None else keep(cache, planned_articles, report)
+    cache.index = index[0] if keep is None else keep(cache, result, planned_articles, report)
     save_manifest(cfg, cache)
     if cache.index:
         from ..articles.index import remove_stale_records

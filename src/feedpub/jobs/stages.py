@@ -255,6 +255,18 @@ def plan_site(articles: Sequence[Article], cfg: Config, env: Environment | None 
     return feeds, site_plan.PagePlan(articles, cfg, digests, shape=shape, env=env)
 
 
+def kept_environment(cfg: Config) -> Environment:
+    """The page environment, its compiled templates kept in the data folder (keyed by their
+    source): a process that renders a few pages does not compile every template again."""
+    from jinja2 import FileSystemBytecodeCache
+
+    from ..site.plan import build_environment
+
+    folder = cfg.data_dir / "templates-compiled"
+    folder.mkdir(parents=True, exist_ok=True)
+    return build_environment(cfg, FileSystemBytecodeCache(str(folder)))
+
+
 def _next_publish(articles: Iterable[Article], now: datetime) -> datetime | None:
     future = [a.published for a in articles if not a.draft and a.published > now]
     return min(future) if future else None
