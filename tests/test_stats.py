@@ -79,3 +79,59 @@ def test_a_child_that_fails_is_made_up_for_here(tmp_path, monkeypatch) -> None:
     parent = os.getpid()
     monkeypatch.setattr(stats, "_stats", failing)
     assert stat_files(_files(tmp_path, 20)) == [(10**18 + n, n) for n in range(20)]
+
+
+def test_pending_work_runs_in_a_child_and_its_result_comes_back(monkeypatch) -> None:
+    from feedpub.articles.stats import Pending
+
+    parent = os.getpid()
+    with Pending(lambda: {"pid": os.getpid(), "value": [1, 2, 3]}) as pending:
+        result = pending.result()
+    assert result["value"] == [1, 2, 3] and result["pid"] != parent
+    assert pending.ready()  # taken: nothing to wait for
+
+
+def test_pending_work_whose_child_fails_runs_here_and_raises_here() -> None:
+    from feedpub.articles.stats import Pending
+
+    parent = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != parent:
+            os._exit(7)  # the child dies without a result
+        return 42
+
+    assert Pending(work).result() == 42
+
+    def broken() -> int:
+        raise ValueError("no such folder")
+
+    with pytest.raises(ValueError, match="no such folder"):  # the child's error, raised here
+        Pending(broken).result()
+
+
+def test_a_pending_child_whose_result_is_not_taken_is_stopped(monkeypatch) -> None:
+    import time
+
+    from feedpub.articles.stats import Pending
+
+    pending = Pending(lambda: time.sleep(60))
+    pid = pending._pid
+    assert pid and not pending.ready()
+    with pending:
+        pass  # an error before the result was taken
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped already
+
+
+def test_the_article_stats_come_from_a_child_or_from_here(tmp_path, monkeypatch) -> None:
+    from feedpub.articles.scan import article_stats, article_stats_later
+
+    _files(tmp_path, 12)
+    with article_stats_later(tmp_path) as pending:
+        assert pending._pid  # this process may fork: a child stats them
+        assert pending.result() == article_stats(tmp_path)
+    monkeypatch.setattr(stats, "may_fork", lambda: False)
+    with article_stats_later(tmp_path) as pending:
+        assert not pending._pid and pending.ready()
+        assert pending.result() == article_stats(tmp_path)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .model import (
     decode_article,
     file_suffix,
 )
-from .stats import stat_files
+from .stats import Pending, stat_files
 
 
 def parse_article(text: str, source: str, site: SiteConfig,
@@ -149,7 +150,13 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
+def article_stats_later(folder: Path) -> Pending[dict[str, tuple[int, int]]]:
+    """`article_stats(folder)`, worked out by a forked process while this one goes on
+    (`stats.Pending`): on a large site, the stats take as long as a build's other work."""
+    return Pending(partial(article_stats, folder, split=False))
+
+
+def article_stats(folder: Path, *, split: bool = True) -> dict[str, tuple[int, int]]:
     """(mtime_ns, size) of each article file under `folder`, keyed by relative POSIX path.
 
     Hidden files and folders (`.`, `_`) are skipped. A file that cannot be stat'ed (a dangling
@@ -207,8 +214,8 @@ def article_stats(folder: Path) -> dict[str, tuple[int, int]]:
                 except OSError:
                     found[prefix + name] = (-1, -1)
     files.sort()  # by key: the regular files in the order the stats are listed in
-    stats = dict(zip([key for key, _ in files], stat_files([path for _, path in files]),
-                     strict=True))
+    stats = dict(zip([key for key, _ in files],
+                     stat_files([path for _, path in files], split=split), strict=True))
     if not found:  # no link, no unreadable folder: the usual case, in order already
         return stats
     stats.update(found)

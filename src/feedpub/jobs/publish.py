@@ -9,6 +9,7 @@ only those are planned (`incremental`, docs/internals/incremental.md).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import unicodedata
@@ -26,6 +27,7 @@ from ..articles.cache import (
     save_manifest,
 )
 from ..articles.model import Article, LoadResult
+from ..articles.scan import article_stats_later
 from ..config import Config
 from ..errors import ArticleError
 from ..fsutil import fresh_folder
@@ -109,12 +111,17 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
-    previous = load_manifest(cfg)
-    cache = BuildCache() if force else previous
-    stats = _scan(cfg.articles_dir)
-    fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
-    if cache.fingerprint != fingerprint:
-        cache = BuildCache()
+    # The article files are stat'ed by another process (where this one may fork) while
+    # this one reads the manifest and loads what a build from the index needs.
+    with article_stats_later(cfg.articles_dir) as scan:
+        previous = load_manifest(cfg)
+        cache = BuildCache() if force else previous
+        fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
+        if cache.fingerprint != fingerprint:
+            cache = BuildCache()
+        if not force and keep is None and cache.index:
+            _load_while(scan.ready, cfg.site.pages)
+        stats = scan.result()
     public = cfg.public_dir
     report = BuildReport(with_drafts=drafts)
     unchanged = (
@@ -207,6 +214,21 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report
+
+
+# What a build from the article index imports, in the order it needs them (about 60 ms).
+_INDEX_MODULES = ("feedpub.jobs.fromindex", "feedpub.feeds.writers", "jinja2",
+                  "feedpub.site.plan")
+
+
+def _load_while(ready: Callable[[], bool], pages: bool) -> None:
+    """Import what a build from the index needs, one module at a time, until `ready()`
+    says the article stats have come (after which nothing may have changed, and nothing
+    more is needed)."""
+    for name in _INDEX_MODULES if pages else _INDEX_MODULES[:2]:
+        if ready():
+            return
+        importlib.import_module(name)
 
 
 def _page_environment(cfg: Config) -> list[Environment]:
