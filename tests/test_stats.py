@@ -128,10 +128,13 @@ def test_the_article_stats_come_from_a_child_or_from_here(tmp_path, monkeypatch)
     from feedpub.articles.scan import article_stats, article_stats_later
 
     _files(tmp_path, 12)
-    with article_stats_later(tmp_path) as pending:
-        assert pending._pid  # this process may fork: a child stats them
+    with article_stats_later(tmp_path, 5000) as pending:
+        assert pending._pid  # a large folder, and this process may fork: a child stats it
+        assert pending.result() == article_stats(tmp_path)
+    with article_stats_later(tmp_path, 12) as pending:
+        assert not pending._pid and pending.ready()  # a small one: stat'ed here when asked
         assert pending.result() == article_stats(tmp_path)
     monkeypatch.setattr(stats, "may_fork", lambda: False)
-    with article_stats_later(tmp_path) as pending:
+    with article_stats_later(tmp_path, 5000) as pending:
         assert not pending._pid and pending.ready()
         assert pending.result() == article_stats(tmp_path)

@@ -150,10 +150,15 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def article_stats_later(folder: Path) -> Pending[dict[str, tuple[int, int]]]:
+def article_stats_later(folder: Path, files: int) -> Pending[dict[str, tuple[int, int]]]:
     """`article_stats(folder)`, worked out by a forked process while this one goes on
-    (`stats.Pending`): on a large site, the stats take as long as a build's other work."""
-    return Pending(partial(article_stats, folder, split=False))
+    (`stats.Pending`) when the folder held at least `_APART` of `files` last time: on a
+    large site, the stats take as long as a build's other work; on a small one, forking
+    would cost more than they do."""
+    return Pending(partial(article_stats, folder, split=False), fork=files >= _APART)
+
+
+_APART = 1000  # article files from which the scan is worth a process of its own
 
 
 def article_stats(folder: Path, *, split: bool = True) -> dict[str, tuple[int, int]]:

@@ -40,13 +40,14 @@ def may_fork() -> bool:
 
 class Pending(Generic[T]):
     """`work()` (its result picklable) run by a forked child while this process goes on;
-    run here instead, when the result is asked for, where this process may not fork."""
+    run here instead, when the result is asked for, without `fork` or where this process
+    may not fork."""
 
-    def __init__(self, work: Callable[[], T]) -> None:
+    def __init__(self, work: Callable[[], T], *, fork: bool = True) -> None:
         self._work = work
         self._pid = 0
         self._fd = -1
-        if not may_fork():
+        if not fork or not may_fork():
             return
         reader, writer = os.pipe()
         try:

@@ -22,6 +22,7 @@ from ..articles.cache import (
     BuildCache,
     Written,
     config_fingerprint,
+    listed_files,
     load_manifest,
     mark_writing,
     save_manifest,
@@ -113,7 +114,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     now = now or datetime.now(UTC)
     # The article files are stat'ed by another process (where this one may fork) while
     # this one reads the manifest and loads what a build from the index needs.
-    with article_stats_later(cfg.articles_dir) as scan:
+    with article_stats_later(cfg.articles_dir, listed_files(cfg)) as scan:
         previous = load_manifest(cfg)
         cache = BuildCache() if force else previous
         fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
