@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 from hypothesis import HealthCheck, example, given, settings
@@ -25,6 +27,7 @@ from feedpub.articles.scan import parse_article
 from feedpub.config import parse_config
 from feedpub.errors import ArticleError
 from feedpub.feeds.writers import plan_feeds
+from feedpub.feeds.xml import _rfc822
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCHEMA_PATH = Path(feedpub.__file__).parent / "schemas" / "atom.rng"
@@ -126,3 +129,19 @@ def test_any_article_file_gives_valid_feeds_end_to_end(title: str, body: str,
     assert json.loads(files["feed.json"])["items"][0]["title"] == expected
     for data in files.values():
         assert not FORBIDDEN.search(data.decode("utf-8"))
+
+
+_OFFSETS = st.one_of(
+    st.none(), st.sampled_from([UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("America/St_Johns")]),
+    st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                  max_value=timedelta(hours=23, minutes=59)).map(timezone))
+
+
+@given(moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       zone=_OFFSETS)
+def test_rss_dates_are_what_email_utils_writes(moment: datetime,
+                                               zone: timezone | ZoneInfo | None) -> None:
+    """RSS pubDate is formatted by hand, character for character as email.utils does it
+    (offsets in seconds, which feeds never carry, are left to email.utils)."""
+    moment = moment.replace(tzinfo=zone)
+    assert _rfc822(moment) == format_datetime(moment)

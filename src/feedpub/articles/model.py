@@ -97,7 +97,12 @@ _ASTRAL_NONCHARACTERS = re.compile(rb"[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf
 
 def has_forbidden(text: str) -> bool:
     """True if `text` holds a character of FORBIDDEN_CHARS (fast for text in any script)."""
-    data = text.encode("utf-8", "surrogatepass")
+    return forbidden_in_utf8(text.encode("utf-8", "surrogatepass"))
+
+
+def forbidden_in_utf8(data: bytes) -> bool:
+    """`has_forbidden` of the text whose UTF-8 form is `data`: the article reader has the
+    bytes a text was decoded from, and checking them saves encoding the text again."""
     leads = data.translate(None, _NOT_LEADS)
     if not leads:
         return False
@@ -118,9 +123,10 @@ def strip_forbidden(text: str) -> str:
     return FORBIDDEN_CHARS.sub("", text) if has_forbidden(text) else text
 
 
-def clean_text(text: str) -> tuple[str, list[int]]:
-    """Remove FORBIDDEN_CHARS; return the text and the 1-based lines they were on."""
-    if not has_forbidden(text):
+def clean_text(text: str, data: bytes | None = None) -> tuple[str, list[int]]:
+    """Remove FORBIDDEN_CHARS; return the text and the 1-based lines they were on. `data`,
+    when given, is the UTF-8 form of `text`, checked instead of encoding it."""
+    if not (has_forbidden(text) if data is None else forbidden_in_utf8(data)):
         return text, []
     lines: list[int] = []
     line, counted = 1, 0  # newlines are counted once, from the last match on: linear

@@ -158,26 +158,31 @@ def parse_plain(text: str, source: str, site: SiteConfig, *, checked: bool = Fal
             break
         body_start += 1
 
-    parts_html: list[str] = []
+    # html.escape(quote=False), inlined, and only in a text that needs it (the header's may
+    # be the one that does): this loop runs for every paragraph of the site.
+    escape = "&" in text or "<" in text or ">" in text
+    parts: list[str] = []  # each element's tags and text, joined once
     first_paragraph = ""
     for _, block in blocks[body_start:]:
         joined = block[0] if len(block) == 1 else " ".join(block)
-        # html.escape(quote=False), inlined: this loop runs for every paragraph of the site.
-        escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        escaped = (joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                   if escape else joined)
         # A short line standing alone without sentence-ending punctuation is a subheading.
         if len(block) == 1 and len(joined) <= SUBHEADING_MAX and not joined.endswith(
                 _SENTENCE_END):
-            parts_html.append(f"<h2>{escaped}</h2>")
+            parts += ("<h2>", escaped, "</h2>\n")
         else:
-            parts_html.append(f"<p>{escaped}</p>")
+            parts += ("<p>", escaped, "</p>\n")
             first_paragraph = first_paragraph or joined
+    if parts:
+        parts[-1] = parts[-1][:-1]  # no line break after the last element
     slug = slug_for(source)
     return Article(
         id=entry_id(site, day, slug),
         slug=slug,
         title=title,
         published=published,
-        html="\n".join(parts_html),
+        html="".join(parts),
         source=source,
         author=author,
         tags=tags,

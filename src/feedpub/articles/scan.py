@@ -31,19 +31,23 @@ from .stats import Pending, stat_files
 
 
 def parse_article(text: str, source: str, site: SiteConfig,
-                  max_depth: int = MAX_DEPTH) -> Article:
+                  max_depth: int = MAX_DEPTH, *, data: bytes | None = None) -> Article:
     """Parse one article (format chosen by the file suffix). Pure: no file access.
 
     `source` is the path relative to articles/, used in ids, slugs and error messages.
     Raises ArticleError naming the file, line and fix; nesting deeper than `max_depth` (front
-    matter, HTML) is such an error.
+    matter, HTML) is such an error. `data`, when given, is the UTF-8 form of `text` (the
+    file's bytes, which `decode_article` decoded): it is what the check for characters
+    feeds must not carry reads, rather than an encoding of the whole text made for it.
     """
     from .plain import parse_plain
 
     text = text.removeprefix("\ufeff")
     if "\r" in text:  # one scan for the usual file, not two replace scans
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    cleaned, bad_lines = clean_text(text)
+    # Neither the byte order mark nor a carriage return is a forbidden character, so the
+    # file's bytes tell about the text without them as well.
+    cleaned, bad_lines = clean_text(text, data)
     warnings = tuple(
         f"{source}:{line}: removed characters that feeds must not contain (control "
         "characters, noncharacters or U+FFFD)"
@@ -240,7 +244,8 @@ def read_article(folder: Path, source: str, site: SiteConfig,
     except OSError as exc:
         raise _unreadable(folder, source, exc) from exc
     try:
-        return parse_article(decode_article(data, source), source, site, limits.max_depth)
+        return parse_article(decode_article(data, source), source, site, limits.max_depth,
+                             data=data)
     except ArticleError:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the build
