@@ -365,6 +365,9 @@ def profile_only(args: argparse.Namespace, size: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Compiled modules are kept, as an installed package (and Pelican's venv) has them: a
+    # process that compiles every module it imports measures the compiler, not the build.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.old:  # absolute, but not resolved: a venv's python is a symbolic link
         args.old = os.path.abspath(args.old)
     sizes = [200] if args.quick else [int(x) for x in args.sizes.split(",") if x.strip()]
