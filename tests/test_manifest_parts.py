@@ -7,7 +7,7 @@ import os
 
 from tests.test_incremental import NOW, SMALL, _cold, _tree
 
-from feedpub.articles.cache import listed_files, load_manifest
+from feedpub.articles.cache import load_manifest
 from feedpub.articles.scan import article_stats
 from feedpub.jobs.publish import build_feeds
 
@@ -28,7 +28,6 @@ def test_an_edit_names_the_same_part_files_with_its_changes(make_site, tmp_path)
     cfg = _site(make_site)
     first = _parts(cfg)
     assert len(first) == 3  # stats, outputs, published ids
-    assert 3 <= listed_files(cfg) <= 14  # about 7 files, from the size of the stats part
     path = cfg.articles_dir / "2025-01-03-n3.txt"
     path.write_text(path.read_text() + "\nEdited.\n")
     os.utime(path, ns=(1_900_000_000_000_000_000,) * 2)

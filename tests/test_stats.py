@@ -125,16 +125,24 @@ def test_a_pending_child_whose_result_is_not_taken_is_stopped(monkeypatch) -> No
 
 
 def test_the_article_stats_come_from_a_child_or_from_here(tmp_path, monkeypatch) -> None:
+    """A large folder (as the last build listed it) is stat'ed by a child, which answers None
+    when the stats are those listed; a small one is stat'ed here when asked."""
+    import feedpub.articles.scan as scan
     from feedpub.articles.scan import article_stats, article_stats_later
 
     _files(tmp_path, 12)
-    with article_stats_later(tmp_path, 5000) as pending:
+    now = article_stats(tmp_path)
+    monkeypatch.setattr(scan, "_APART", 10)
+    with article_stats_later(tmp_path, now) as pending:
         assert pending._pid  # a large folder, and this process may fork: a child stats it
-        assert pending.result() == article_stats(tmp_path)
-    with article_stats_later(tmp_path, 12) as pending:
+        assert pending.result() is None  # as listed
+    (tmp_path / "011.txt").write_text("changed")
+    with article_stats_later(tmp_path, now) as pending:
+        assert pending._pid and pending.result() == article_stats(tmp_path) != now
+    with article_stats_later(tmp_path, {}) as pending:
         assert not pending._pid and pending.ready()  # a small one: stat'ed here when asked
         assert pending.result() == article_stats(tmp_path)
-    monkeypatch.setattr(stats, "may_fork", lambda: False)
-    with article_stats_later(tmp_path, 5000) as pending:
+    monkeypatch.setattr(scan, "may_fork", lambda: False)
+    with article_stats_later(tmp_path, now) as pending:
         assert not pending._pid and pending.ready()
         assert pending.result() == article_stats(tmp_path)

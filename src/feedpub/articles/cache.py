@@ -141,17 +141,6 @@ def _part_value(folder: Path, key: str, stored: object, parts: dict[str, Part]) 
     return value
 
 
-def listed_files(cfg: Config) -> int:
-    """About how many article files the last build listed, read from the manifest alone
-    (without its part files): 0 when there is none, or it keeps its values itself."""
-    data = _load_pickle(cache_paths(cfg)[0])
-    ref = data.get("stats") if isinstance(data, dict) else None
-    return ref.size // _BYTES_PER_FILE if isinstance(ref, PartRef) else 0
-
-
-_BYTES_PER_FILE = 60  # in the stats part file: a relative path and two numbers, pickled
-
-
 def folder_stamps(public: Path, outputs: Iterable[str]) -> dict[str, int]:
     """The mtime of every folder under `public` that holds one of `outputs` (-1: missing).
     Adding, removing or renaming a file changes its folder's mtime; rewriting one in place

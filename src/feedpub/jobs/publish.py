@@ -22,7 +22,6 @@ from ..articles.cache import (
     BuildCache,
     Written,
     config_fingerprint,
-    listed_files,
     load_manifest,
     mark_writing,
     save_manifest,
@@ -112,17 +111,19 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
-    # The article files are stat'ed by another process (where this one may fork) while
-    # this one reads the manifest and loads what a build from the index needs.
-    with article_stats_later(cfg.articles_dir, listed_files(cfg)) as scan:
-        previous = load_manifest(cfg)
-        cache = BuildCache() if force else previous
-        fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
-        if cache.fingerprint != fingerprint:
-            cache = BuildCache()
+    previous = load_manifest(cfg)
+    cache = BuildCache() if force else previous
+    fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
+    if cache.fingerprint != fingerprint:
+        cache = BuildCache()
+    # On a large site the article files are stat'ed by another process (where this one may
+    # fork), which tells in one byte when they are as the manifest lists them, while this
+    # one loads what a build from the index needs.
+    with article_stats_later(cfg.articles_dir, previous.stats) as scan:
         if not force and keep is None and cache.index:
             _load_while(scan.ready, cfg.site.pages)
-        stats = scan.result()
+        found = scan.result()
+    stats = previous.stats if found is None else found
     public = cfg.public_dir
     report = BuildReport(with_drafts=drafts)
     unchanged = (
