@@ -9,7 +9,7 @@ loaded. Two ways to spend it beside other work, on another core:
   its manifest and the modules it will need meanwhile), and reads the pickled result back
   when asked for it;
 - `stat_files`, with more files than `_SPLIT`, has a forked child stat the second half while
-  this process stats the first; the child sends its figures back as packed integers.
+  this process stats the first.
 
 Forking is left out where it is not safe (more than one thread running: a lock another
 thread holds would stay locked in the child) or not available, and a child that fails is
@@ -24,8 +24,8 @@ import pickle
 import select
 import signal
 import threading
-from array import array
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Generic, TypeVar, cast
 
 Stat = tuple[int, int]
@@ -108,42 +108,11 @@ def stat_files(paths: Sequence[str], *, split: bool = True) -> list[Stat]:
     """(st_mtime_ns, st_size) of each of `paths` (links followed), MISSING for a file that
     cannot be stat'ed, in the order given. `split`: half of them in a forked child, when
     there are many (in a process that has another core to itself)."""
-    if not split or len(paths) < _SPLIT or not may_fork():
-        return _stats(paths)
     half = len(paths) // 2
-    theirs = paths[half:]
-    reader, writer = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(reader)
-        os.close(writer)
-        return _stats(paths)
-    if pid == 0:  # pragma: no cover - the child: its figures into the pipe, then exit
-        code = 1
-        try:
-            os.close(reader)
-            data = array("q", [n for stat in _stats(theirs) for n in stat]).tobytes()
-            with os.fdopen(writer, "wb") as out:
-                out.write(data)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(writer)
-    try:
+    with Pending(partial(_stats, paths[half:]),
+                 fork=split and len(paths) >= _SPLIT) as theirs:
         mine = _stats(paths[:half])
-        with os.fdopen(reader, "rb") as handle:
-            data = handle.read()
-        reader = -1
-    finally:
-        if reader >= 0:
-            os.close(reader)
-        _, status = os.waitpid(pid, 0)
-    numbers = array("q")
-    if os.waitstatus_to_exitcode(status) != 0 or len(data) != 2 * numbers.itemsize * len(theirs):
-        return [*mine, *_stats(theirs)]  # the child failed: do its part here
-    numbers.frombytes(data)
-    return [*mine, *zip(numbers[::2], numbers[1::2], strict=True)]
+        return [*mine, *theirs.result()]
 
 
 def _stats(paths: Sequence[str]) -> list[Stat]:
