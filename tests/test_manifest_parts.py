@@ -7,7 +7,7 @@ import os
 
 from tests.test_incremental import NOW, SMALL, _cold, _tree
 
-from feedpub.articles.cache import load_manifest
+from feedpub.articles.cache import listed_count, listed_stats, load_manifest, manifest_head
 from feedpub.articles.scan import article_stats
 from feedpub.jobs.publish import build_feeds
 
@@ -28,6 +28,9 @@ def test_an_edit_names_the_same_part_files_with_its_changes(make_site, tmp_path)
     cfg = _site(make_site)
     first = _parts(cfg)
     assert len(first) == 3  # stats, outputs, published ids
+    head = manifest_head(cfg)  # what the scanning process reads, without the other parts
+    assert listed_stats(cfg, head) == article_stats(cfg.articles_dir)
+    assert 3 <= listed_count(head) <= 14  # about 7 files, from the size of the stats part
     path = cfg.articles_dir / "2025-01-03-n3.txt"
     path.write_text(path.read_text() + "\nEdited.\n")
     os.utime(path, ns=(1_900_000_000_000_000_000,) * 2)
@@ -58,7 +61,7 @@ def test_a_damaged_part_file_means_a_full_build(make_site, tmp_path) -> None:
     for name in _parts(cfg):
         path = cfg.data_dir / name
         path.write_bytes(path.read_bytes()[:-5])  # cut short
-    assert load_manifest(cfg).stats == {}
+    assert load_manifest(cfg).stats == {} == listed_stats(cfg, manifest_head(cfg))
     path = cfg.articles_dir / "2025-01-03-n3.txt"
     path.write_text(path.read_text() + "\nEdited.\n")
     report = build_feeds(cfg, now=NOW, workers=1)

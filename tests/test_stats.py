@@ -133,16 +133,16 @@ def test_the_article_stats_come_from_a_child_or_from_here(tmp_path, monkeypatch)
     _files(tmp_path, 12)
     now = article_stats(tmp_path)
     monkeypatch.setattr(scan, "_APART", 10)
-    with article_stats_later(tmp_path, now) as pending:
+    with article_stats_later(tmp_path, lambda: now, 12) as pending:
         assert pending._pid  # a large folder, and this process may fork: a child stats it
         assert pending.result() is None  # as listed
     (tmp_path / "011.txt").write_text("changed")
-    with article_stats_later(tmp_path, now) as pending:
+    with article_stats_later(tmp_path, lambda: now, 12) as pending:
         assert pending._pid and pending.result() == article_stats(tmp_path) != now
-    with article_stats_later(tmp_path, {}) as pending:
+    with article_stats_later(tmp_path, dict, 0) as pending:
         assert not pending._pid and pending.ready()  # a small one: stat'ed here when asked
         assert pending.result() == article_stats(tmp_path)
     monkeypatch.setattr(scan, "may_fork", lambda: False)
-    with article_stats_later(tmp_path, now) as pending:
+    with article_stats_later(tmp_path, dict, 12) as pending:
         assert not pending._pid and pending.ready()
         assert pending.result() == article_stats(tmp_path)

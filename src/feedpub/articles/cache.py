@@ -100,9 +100,38 @@ def _load_pickle(path: Path) -> Any:
         return None
 
 
-def load_manifest(cfg: Config) -> BuildCache:
+def manifest_head(cfg: Config) -> Any:
+    """The manifest as pickled (its large values named, in part files), or None."""
+    return _load_pickle(cache_paths(cfg)[0])
+
+
+def listed_stats(cfg: Config, head: Any) -> dict[str, Stat]:
+    """The article file stats the manifest `head` (`manifest_head`) lists: {} for none."""
+    if not isinstance(head, dict) or head.get("version") != CACHE_VERSION:
+        return {}
+    try:
+        found = _part_value(cfg.data_dir, "stats", head["stats"], {})
+    except (OSError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError,
+            AttributeError, ImportError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def listed_count(head: Any) -> int:
+    """About how many article files the manifest `head` lists, told by the size of its stats
+    part without reading it (0 for none, or a manifest that keeps its values itself)."""
+    ref = head.get("stats") if isinstance(head, dict) else None
+    return ref.size // _BYTES_PER_FILE if isinstance(ref, PartRef) else 0
+
+
+_BYTES_PER_FILE = 60  # in the stats part file: a relative path and two numbers, pickled
+
+
+def load_manifest(cfg: Config, head: Any = None) -> BuildCache:
+    """What the last build left (its manifest `head` as read by `manifest_head`, when given:
+    the parts it names are read now)."""
     manifest_path, _ = cache_paths(cfg)
-    data = _load_pickle(manifest_path)
+    data = _load_pickle(manifest_path) if head is None else head
     if not isinstance(data, dict):
         return BuildCache()
     if data.get("version") != CACHE_VERSION:

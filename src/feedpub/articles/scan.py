@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -154,22 +154,22 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def article_stats_later(folder: Path, listed: Mapping[str, tuple[int, int]],
-                        ) -> Pending[dict[str, tuple[int, int]] | None]:
-    """`article_stats(folder)`, or None when they equal `listed` (what the last build saw),
-    worked out by a forked process while this one goes on (`stats.Pending`) when `listed`
-    holds at least `_APART` files: on a large site the stats take as long as a build's
-    other work (and when nothing changed, one byte comes back); on a small one, forking
-    would cost more than they do."""
-    apart = len(listed) >= _APART and may_fork()
+def article_stats_later(folder: Path, listed: Callable[[], Mapping[str, tuple[int, int]]],
+                        files: int) -> Pending[dict[str, tuple[int, int]] | None]:
+    """`article_stats(folder)`, or None when they equal `listed()` (what the last build
+    saw), worked out by a forked process while this one goes on (`stats.Pending`) when the
+    last build saw at least `_APART` (of `files`): on a large site the stats take as long as
+    a build's other work, and when nothing changed one byte comes back; on a small one,
+    forking would cost more than they do."""
+    apart = files >= _APART and may_fork()
     # Scanned here, a large folder may still be split between two processes.
     return Pending(partial(_stats_unless, folder, listed, not apart), fork=apart)
 
 
-def _stats_unless(folder: Path, listed: Mapping[str, tuple[int, int]], split: bool,
-                  ) -> dict[str, tuple[int, int]] | None:
+def _stats_unless(folder: Path, listed: Callable[[], Mapping[str, tuple[int, int]]],
+                  split: bool) -> dict[str, tuple[int, int]] | None:
     stats = article_stats(folder, split=split)
-    return None if stats == listed else stats
+    return None if stats == listed() else stats
 
 
 _APART = 1000  # article files from which the scan is worth a process of its own

@@ -11,7 +11,6 @@ import re
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from email.utils import format_datetime
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -46,7 +45,7 @@ _RSS_PLAIN = re.compile(rb"<(title|description|category|dc:creator|managingEdito
 
 # feedgen formats RSS dates through locale.setlocale(), which is process-wide: two renders in
 # different threads could otherwise switch the locale under each other. Every feedgen render
-# holds this lock. (Entry dates are formatted by email.utils, which needs no locale.)
+# holds this lock. (Entry dates are formatted by `_rfc822`, which needs no locale.)
 _FEEDGEN_LOCK = threading.Lock()
 
 
@@ -147,6 +146,8 @@ def _rfc822(moment: datetime) -> str:
     moment is left to email.utils."""
     offset = moment.utcoffset()
     if offset is None or offset % _MINUTE:
+        from email.utils import format_datetime  # here: it imports the socket module
+
         return format_datetime(moment)
     minutes = offset // _MINUTE
     sign = "-" if minutes < 0 else "+"

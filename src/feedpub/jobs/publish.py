@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,10 @@ from ..articles.cache import (
     BuildCache,
     Written,
     config_fingerprint,
+    listed_count,
+    listed_stats,
     load_manifest,
+    manifest_head,
     mark_writing,
     save_manifest,
 )
@@ -111,15 +115,17 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
-    previous = load_manifest(cfg)
-    cache = BuildCache() if force else previous
-    fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
-    if cache.fingerprint != fingerprint:
-        cache = BuildCache()
     # On a large site the article files are stat'ed by another process (where this one may
     # fork), which tells in one byte when they are as the manifest lists them, while this
-    # one loads what a build from the index needs.
-    with article_stats_later(cfg.articles_dir, previous.stats) as scan:
+    # one reads the manifest and loads what a build from the index needs.
+    head = manifest_head(cfg)
+    with article_stats_later(cfg.articles_dir, partial(listed_stats, cfg, head),
+                             listed_count(head)) as scan:
+        previous = load_manifest(cfg, head)
+        cache = BuildCache() if force else previous
+        fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
+        if cache.fingerprint != fingerprint:
+            cache = BuildCache()
         if not force and keep is None and cache.index:
             _load_while(scan.ready, cfg.site.pages)
         found = scan.result()
@@ -218,16 +224,22 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     return report
 
 
-# What a build from the article index imports, in the order it needs them (about 60 ms).
-_INDEX_MODULES = ("feedpub.jobs.fromindex", "feedpub.feeds.writers", "jinja2",
-                  "feedpub.site.plan")
+# What a build from the article index imports (about 60 ms), dependencies first and in small
+# steps: `_load_while` stops after the step during which the stats came.
+_INDEX_MODULES = (
+    "feedpub.jobs.fromindex", "lxml.etree", "feedpub.feeds.media", "feedpub.feeds.entries",
+    "dateutil.tz", "dateutil.parser", "feedgen.feed", "feedpub.feeds.xml",
+    "feedpub.feeds.writers")
+_PAGE_MODULES = (
+    "jinja2.utils", "jinja2.nodes", "jinja2.filters", "jinja2.lexer", "jinja2.compiler",
+    "jinja2", "babel.dates", "feedpub.i18n", "feedpub.site.pages", "feedpub.site.plan")
 
 
 def _load_while(ready: Callable[[], bool], pages: bool) -> None:
     """Import what a build from the index needs, one module at a time, until `ready()`
     says the article stats have come (after which nothing may have changed, and nothing
     more is needed)."""
-    for name in _INDEX_MODULES if pages else _INDEX_MODULES[:2]:
+    for name in (*_INDEX_MODULES, *_PAGE_MODULES) if pages else _INDEX_MODULES:
         if ready():
             return
         importlib.import_module(name)
