@@ -71,3 +71,21 @@ def test_a_damaged_part_file_means_a_full_build(make_site, tmp_path) -> None:
     for name in _parts(cfg):
         (cfg.data_dir / name).unlink()  # missing
     assert load_manifest(cfg).stats == {}
+
+
+def test_a_damaged_outputs_part_with_unchanged_articles_builds_them_all(make_site,
+                                                                         tmp_path) -> None:
+    """The stats part still reads (the scan finds the files as it lists them), but another
+    part is cut short: the manifest counts as none, and the build must still see the files."""
+    from feedpub.articles.parts import PartRef
+
+    for key in ("outputs", "published_ids"):
+        cfg = _site(make_site)
+        ref = manifest_head(cfg)[key]
+        assert isinstance(ref, PartRef)
+        path = cfg.data_dir / ref.name
+        path.write_bytes(path.read_bytes()[:-5])
+        assert listed_stats(cfg, manifest_head(cfg)) == article_stats(cfg.articles_dir)
+        report = build_feeds(cfg, now=NOW, workers=1)
+        assert report.articles == 7, key
+        assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / f"cold-{key}")
