@@ -112,3 +112,29 @@ def test_a_cli_text_edit_makes_only_the_articles_it_shows(make_site, tmp_path,
     after = _tree(cfg.public_dir)
     assert after == _cold(cfg, tmp_path / "cold-2")
     assert any(b"a.mp3" in data for name, data in after.items() if name.startswith("archive/"))
+
+
+def test_the_daemon_rewrites_the_sitemap_when_only_an_offset_changed(make_site,
+                                                                      tmp_path) -> None:
+    """`feedpub run` when the edit is planned by comparing signatures (a slug shared by two
+    files keeps the daemon off the edit path): the same instant written with another offset
+    is another date in the sitemap, as in a cold build."""
+    from feedpub.jobs.live import LiveSite
+
+    files = {f"2025-01-0{i}-n{i}.txt": f"date 2025-01-0{i} N{i}\n\nBody {i}.\n"
+             for i in range(1, 6)}
+    files["clash.md"] = "---\ntitle: Clash\ndate: 2025-01-07\n---\nOne.\n"
+    files["clash.txt"] = "date 2025-01-08 Clash\n\nTwo.\n"  # the same slug: an error
+    files["timed.md"] = "---\ntitle: Timed\ndate: 2025-01-06T09:00+01:00\n---\nBody.\n"
+    cfg = make_site(files, config_text=SMALL)
+    site = LiveSite(cfg)
+    site.build(None, now=NOW)
+    for step, (old, new) in enumerate([("date: 2025-01-06T09:00+01:00",
+                                        "date: 2025-01-06T08:00+00:00"),
+                                       ("---\nBody", "updated: 2025-02-01T10:00+00:00\n---\nBody"),
+                                       ("T10:00+00:00", "T11:00+01:00")]):
+        path = cfg.articles_dir / "timed.md"
+        path.write_text(path.read_text().replace(old, new))
+        os.utime(path, ns=(1_900_000_000_000_000_000 + step,) * 2)
+        site.build([str(path)], now=NOW)
+        assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / f"cold-{step}"), step

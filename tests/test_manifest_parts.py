@@ -71,3 +71,56 @@ def test_a_damaged_part_file_means_a_full_build(make_site, tmp_path) -> None:
     for name in _parts(cfg):
         (cfg.data_dir / name).unlink()  # missing
     assert load_manifest(cfg).stats == {}
+
+
+def test_a_damaged_outputs_part_with_unchanged_articles_builds_them_all(make_site,
+                                                                         tmp_path) -> None:
+    """The stats part still reads (the scan finds the files as it lists them), but another
+    part is cut short: the manifest counts as none, and the build must still see the files."""
+    from feedpub.articles.parts import PartRef
+
+    for key in ("outputs", "published_ids"):
+        cfg = _site(make_site)
+        ref = manifest_head(cfg)[key]
+        assert isinstance(ref, PartRef)
+        path = cfg.data_dir / ref.name
+        path.write_bytes(path.read_bytes()[:-5])
+        assert listed_stats(cfg, manifest_head(cfg)) == article_stats(cfg.articles_dir)
+        report = build_feeds(cfg, now=NOW, workers=1)
+        assert report.articles == 7, key
+        assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / f"cold-{key}")
+
+
+def test_a_manifest_with_its_values_inline_and_an_index_without_a_selection_still_serve(
+        make_site, tmp_path) -> None:
+    """As the last release left them: the manifest keeps its values itself (no part files)
+    and the article index keeps no `planned` selection. An edit then, and the next one, each
+    equal a cold build."""
+    import pickle
+
+    from feedpub.articles.cache import cache_paths
+    from feedpub.articles.index import index_path
+    from feedpub.articles.parts import PartRef
+
+    cfg = _site(make_site)
+    manifest = load_manifest(cfg)
+    head = manifest_head(cfg)
+    for key in ("stats", "outputs", "published_ids"):
+        assert isinstance(head[key], PartRef)
+        head[key] = getattr(manifest, key)
+    cache_paths(cfg)[0].write_bytes(pickle.dumps(head))
+    for name in _parts(cfg):
+        (cfg.data_dir / name).unlink()
+    index = pickle.loads(index_path(cfg).read_bytes())
+    del index["plan"]["planned"]
+    index_path(cfg).write_bytes(pickle.dumps(index))
+    assert load_manifest(cfg).stats == article_stats(cfg.articles_dir)
+    assert build_feeds(cfg, now=NOW, workers=1).up_to_date
+    for step in range(2):
+        path = cfg.articles_dir / "2025-01-03-n3.txt"
+        path.write_text(path.read_text() + f"\nEdited {step}.\n")
+        os.utime(path, ns=(1_900_000_000_000_000_000 + step,) * 2)
+        report = build_feeds(cfg, now=NOW, workers=1)
+        assert report.partial and report.articles == 7
+        assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / f"cold-{step}")
+        assert len(_parts(cfg)) == 3

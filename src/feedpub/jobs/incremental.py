@@ -443,8 +443,13 @@ def _same(was: Sequence[Sig], now: Sequence[Sig], limit: int) -> int:
 
 def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
     """What the sitemap shows of some articles: page, date of the last change, tags (each
-    tag page is dated by its newest article)."""
-    return [(sig[4], sig[5] or sig[2], sig[3]) for sig in sigs]
+    tag page is dated by its newest article). Dates as written: one instant with two
+    offsets is two dates (in memory, the signatures' datetimes would compare equal)."""
+    return [(sig[4], _written(sig[5] or sig[2]), sig[3]) for sig in sigs]
+
+
+def _written(moment: object) -> object:
+    return moment.isoformat() if isinstance(moment, datetime) else moment
 
 
 def _page(sig: Sig) -> str:

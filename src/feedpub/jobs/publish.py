@@ -129,6 +129,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         if not force and keep is None and cache.index:
             _load_while(scan.ready, cfg.site.pages)
         found = scan.result()
+    if found is None and not previous.stats:  # listed, but a part of the manifest is damaged
+        found = _scan(cfg.articles_dir)
     stats = previous.stats if found is None else found
     public = cfg.public_dir
     report = BuildReport(with_drafts=drafts)
