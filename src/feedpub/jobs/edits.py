@@ -134,7 +134,7 @@ def replan_edit(cfg: Config, planned: Sequence[Article], touched: Sequence[int],
     """The outputs that may show the articles at positions `touched` of `planned` (the last
     build's articles, in its order, the files of `fresh` read anew; `old` has them as they
     were), the feed documents now, and the page environment; None when the last build left
-    no plan to follow (plan everything: `Incremental._replan`).
+    no plan to follow (plan everything: `replan.replan_run`).
 
     The last build's feed documents hold: the same articles sit in the same places, so only
     the date of a document that carries an edited article may change. The site's shape (its

@@ -12,7 +12,8 @@ from ..articles.model import Article, LoadResult
 from ..config import Config
 from .arrange import Layout
 from .edits import KeptSigs
-from .incremental import _FROM_INDEX, Incremental, _Known, known_after
+from .incremental import _FROM_INDEX, Incremental
+from .known import Known, known_after
 from .stages import BuildReport, kept_environment, outputs_intact
 from .workers import collector_paused
 
@@ -48,7 +49,7 @@ def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],
     sigs, changes = plan.get("sigs"), plan.get("sig_changes")
     if not isinstance(sigs, Kept) or not isinstance(changes, dict):
         return None  # an index of an earlier version
-    known = _Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
+    known = Known(manifest.fingerprint, dict(manifest.stats), index.parsed,
                    dict(manifest.outputs), KeptSigs(sigs, changes), plan["shape"],
                    plan["docs"],
                    plan["report"], dict(manifest.media), env, text=True,

@@ -30,8 +30,7 @@ import dataclasses
 import operator
 import os
 import stat as stat_mode
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -39,7 +38,6 @@ from ..articles.cache import (
     BuildCache,
     Parsed,
     Stat,
-    Written,
     mark_writing,
     save_manifest,
 )
@@ -61,11 +59,12 @@ from .arrange import (
     Layout,
     Sig,
     rearranged,
-    signature,
     text_signature,
     usual_edit,
 )
-from .edits import KeptSigs, Planned, doc_head, replan_edit
+from .edits import KeptSigs, Planned, replan_edit
+from .known import Known, kept_sources, signatures
+from .replan import replan_run
 from .stages import (
     BuildReport,
     _parse_files,
@@ -75,47 +74,17 @@ from .stages import (
     _write_outputs,
     media_changed,
     media_stats,
-    plan_site,
     select_articles,
 )
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
 
-    from ..feeds.entries import FeedDoc
-    from ..site.plan import SiteShape
+    pass
 
 _MAX_CHANGES = 2000  # more changed paths than this: the whole folder is scanned again
 _FROM_INDEX = 1000  # more changed files than this: `feedpub build` re-plans in full
 _SOURCE = operator.itemgetter(0)  # a signature's file
 _ID = operator.attrgetter("id")
-
-
-@dataclass
-class _Known:
-    """What the last build planned and wrote."""
-
-    fingerprint: str
-    stats: dict[str, Stat]
-    parsed: Mapping[str, Parsed]  # from the article index: `LazyArticles`
-    outputs: dict[str, Written]
-    sigs: list[Sig] | KeptSigs  # KeptSigs: as the article index keeps them
-    shape: SiteShape | None
-    docs: dict[str, FeedDoc]
-    report: BuildReport
-    media: dict[str, Stat] = dataclasses.field(default_factory=dict)
-    env: Environment | None = None
-    text: bool = False  # the signatures' dates are text (as the article index keeps them)
-    arranged: Arranged | None = None  # the daemon's (`jobs.arrange`)
-    layout: Kept[Layout] | None = None  # the arrangement in short, kept in the article index
-    planned: Kept[tuple[str, ...]] | None = None  # the planned articles' files, in order (idem)
-
-    def plan(self) -> dict[str, object]:
-        """What the article index keeps of it for the next `feedpub build`."""
-        report = dataclasses.replace(self.report, written=[], removed=[])
-        sigs = self.sigs if isinstance(self.sigs, KeptSigs) else KeptSigs.of(self.sigs)
-        return {**sigs.plan(), "shape": self.shape, "docs": self.docs, "report": report,
-                "layout": self.layout, "planned": self.planned}
 
 
 class Incremental:
@@ -126,7 +95,7 @@ class Incremental:
     def __init__(self, cfg: Config, *, drafts: bool = False) -> None:
         self.cfg = cfg
         self.drafts = drafts
-        self._known: _Known | None = None
+        self._known: Known | None = None
         self._index: Index | None = None
         self._unsaved: BuildCache | None = None  # the manifest `save` is to write
         self._arrange = False  # keep the arrangement (`jobs.arrange`) between builds
@@ -172,7 +141,7 @@ class Incremental:
             stats[source] = (info.st_mtime_ns, info.st_size)
         return dict(sorted(stats.items())) if added else stats
 
-    def _update(self, known: _Known, stats: dict[str, Stat], now: datetime,
+    def _update(self, known: Known, stats: dict[str, Stat], now: datetime,
                 strict: bool = False, save: bool = True, archive: bool = True) -> BuildReport:
         cfg = self.cfg
         todo = [source for source, _ in stats.items() - known.stats.items()]  # in C
@@ -253,7 +222,7 @@ class Incremental:
             if isinstance(known.sigs, KeptSigs):
                 known.sigs = known.sigs.all()
             listed = sigs if isinstance(sigs, list) else signatures(stats, planned, known.text)
-            outputs, removed, report.partial = self._replan(known, planned, listed)
+            outputs, removed, report.partial = replan_run(cfg, known, planned, listed)
             sigs = listed
         public = cfg.public_dir
         writes = []
@@ -279,7 +248,7 @@ class Incremental:
         else:
             published = tuple(map(_ID, planned))
             if self._index is not None:
-                known.planned = _kept_sources(known.planned, planned)
+                known.planned = kept_sources(known.planned, planned)
         if self._index is not None:  # the index first: the manifest names it
             if layout is None:
                 assert result is not None
@@ -302,7 +271,7 @@ class Incremental:
             report.written.extend(publish_archive(cfg))
         return report
 
-    def _planned_as_before(self, known: _Known, fresh: dict[str, Parsed], due: bool,
+    def _planned_as_before(self, known: Known, fresh: dict[str, Parsed], due: bool,
                            ) -> tuple[LazyArticles, Planned] | None:
         """`feedpub build` after the usual edit, when the last selection still holds: the
         articles (with the files of `fresh` read anew) and the last build's planned ones
@@ -338,7 +307,7 @@ class Incremental:
             self._parts = self._unsaved.parts
             self._unsaved = None
 
-    def _replan_edit(self, known: _Known, planned: Sequence[Article], stats: dict[str, Stat],
+    def _replan_edit(self, known: Known, planned: Sequence[Article], stats: dict[str, Stat],
                      fresh: dict[str, Parsed], sigs: list[Sig] | None = None,
                      ) -> tuple[list[OutputFile], KeptSigs | list[Sig]] | None:
         """`edits.replan_edit` when the last build planned these articles in this order.
@@ -369,120 +338,6 @@ class Incremental:
         assert isinstance(known.sigs, KeptSigs)
         return outputs, known.sigs.changed({i: text_signature(stats, planned[i])
                                             for i in touched})
-
-    def _replan(self, known: _Known, planned: Sequence[Article], sigs: list[Sig],
-                ) -> tuple[list[OutputFile], list[str], bool]:
-        """The outputs the change may reach, the paths that are no longer planned, and
-        whether that is fewer than every output (False: all were planned again)."""
-        from ..feeds.entries import clean_tags
-        from ..feeds.writers import check_articles
-        from ..site.browse import home_path
-        from ..site.plan import site_shape
-
-        cfg = self.cfg
-        was = known.sigs
-        assert isinstance(was, list)
-        n, m = len(was), len(sigs)
-        start = _same(was, sigs, min(n, m))
-        tail = _same(was[::-1], sigs[::-1], min(n, m) - start)
-        shape = site_shape(planned) if cfg.site.pages else None
-        # `select_articles` keeps the order and tags of `arrange_articles`, which unified them.
-        # Outside the changed run, the articles were checked by an earlier build.
-        check_articles(planned[start:m - tail])
-        feeds, pages = plan_site(planned, cfg, known.env, unified=True, shape=shape,
-                                 checked=True)
-        docs = {doc.path: doc for doc in feeds.docs}
-        if pages is not None:
-            known.env = pages.env
-        if (shape != known.shape and pages is not None) or not known.docs:
-            known.shape, known.docs = shape, docs
-            everything = [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
-            paths = {output.path for output in everything}
-            return everything, [path for path in known.outputs if path not in paths], False
-        known.shape = shape  # without pages (`[site] pages = false`) the feeds alone follow it
-        outputs: list[OutputFile] = []
-        removed: list[str] = []
-        for doc in feeds.docs:
-            before = known.docs.get(doc.path)
-            if (before is None or doc_head(before) != doc_head(doc)
-                    or [was[i] for i in before.entries] != [sigs[i] for i in doc.entries]):
-                outputs.append(feeds.output(doc))
-        removed.extend(path for path in known.docs if path not in docs)
-        known.docs = docs
-        if pages is None:
-            return outputs, removed, True
-        outputs.extend(pages.article(i) for i in range(max(0, start - 1), min(m, m - tail + 1)))
-        now_paths = {a.url_path for a in planned[start:m - tail]}
-        removed.extend(path for path in (_page(sig) for sig in was[start:n - tail])
-                       if path not in now_paths)
-        size = cfg.site.per_page
-        count, count_was = max(1, -(-m // size)), max(1, -(-n // size))
-        homes = pages.homes()
-        if count != count_was:
-            numbers = range(1, count + 1)
-            removed.extend(home_path(number) for number in range(count + 1, count_was + 1))
-        elif n == m:
-            numbers = range(start // size + 1, (m - tail - 1) // size + 2)
-        else:
-            numbers = range(start // size + 1, count + 1)
-        outputs.extend(homes[number - 1] for number in numbers if number <= count)
-        tags = {tag for sig in (*was[start:n - tail], *sigs[start:m - tail])
-                for tag in clean_tags(sig[3])}
-        if tags:
-            outputs.extend(pages.tag_pages([t for t in pages.topics if t.tag in tags]))
-        if n != m or _dated(was[start:n - tail]) != _dated(sigs[start:m - tail]):
-            outputs.extend(pages.sitemap(homes)[:1])  # else the same pages and dates
-        return outputs, removed, True
-
-
-def _same(was: Sequence[Sig], now: Sequence[Sig], limit: int) -> int:
-    """How many leading positions hold equal signatures, at most `limit` (compared in C)."""
-    equal = list(map(operator.eq, was[:limit], now[:limit]))
-    return equal.index(False) if False in equal else limit
-
-
-def _dated(sigs: Sequence[Sig]) -> list[tuple[str, object, tuple[str, ...]]]:
-    """What the sitemap shows of some articles: page, date of the last change, tags (each
-    tag page is dated by its newest article). Dates as written: one instant with two
-    offsets is two dates (in memory, the signatures' datetimes would compare equal)."""
-    return [(sig[4], _written(sig[5] or sig[2]), sig[3]) for sig in sigs]
-
-
-def _written(moment: object) -> object:
-    return moment.isoformat() if isinstance(moment, datetime) else moment
-
-
-def _page(sig: Sig) -> str:
-    return f"posts/{sig[4]}.html"  # Article.url_path
-
-
-def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -> list[Sig]:
-    if text:
-        return [text_signature(stats, a) for a in planned]
-    return [signature(stats, a) for a in planned]
-
-
-def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
-                report: BuildReport, text: bool = False,
-                layout: Kept[Layout] | None = None) -> _Known:
-    """What a full build that planned `planned` leaves for the next one to compare with."""
-    from ..feeds.plan import plan_docs
-    from ..site.plan import site_shape
-
-    return _Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
-                  signatures(cache.stats, planned, text),
-                  site_shape(planned) if cfg.site.pages else None,  # as `_replan` keeps it
-                  {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
-                  dict(cache.media), text=text, layout=layout,
-                  planned=_kept_sources(None, planned) if text else None)
-
-
-def _kept_sources(kept: Kept[tuple[str, ...]] | None,
-                  planned: Sequence[Article]) -> Kept[tuple[str, ...]]:
-    """The planned articles' files, as the article index keeps them: `kept` while they are
-    the same (its file is named again, not written)."""
-    sources = tuple(map(operator.attrgetter("source"), planned))
-    return kept if kept is not None and kept.get() == sources else Kept(sources)
 
 
 def _unchanged(last: BuildReport, outputs: int) -> BuildReport:

@@ -13,7 +13,8 @@ from ..articles.model import Article, LoadResult
 from ..articles.scan import article_stats
 from ..config import Config
 from .arrange import Arranged
-from .incremental import Incremental, _Known, known_after
+from .incremental import Incremental
+from .known import Known, known_after
 from .publish import _build
 from .stages import BuildReport, _read_all, kept_environment, select_articles
 from .workers import collector_paused
@@ -48,7 +49,7 @@ class LiveSite(Incremental):
 
     def _cold(self, now: datetime, fingerprint: str) -> BuildReport:
         """A build from disk (the CLI's), whose articles and keys are then kept."""
-        kept: list[_Known] = []
+        kept: list[Known] = []
         self._known = None
 
         def keep(cache: BuildCache, result: LoadResult, planned: list[Article],
@@ -72,7 +73,7 @@ class LiveSite(Incremental):
         self._known = self._arranged(known_after(self.cfg, cache, planned, report), result)
         return report
 
-    def _arranged(self, known: _Known, result: LoadResult) -> _Known:
+    def _arranged(self, known: Known, result: LoadResult) -> Known:
         """`known` with the arrangement kept (`arrange.Arranged`) and the page templates
         compiled, at start-up rather than by the first change, which the writer waits for."""
         known.arranged = Arranged(known.parsed, result, known.stats)
