@@ -13,14 +13,14 @@ import importlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..articles.cache import (
     BuildCache,
+    Stat,
     Written,
     config_fingerprint,
     listed_count,
@@ -119,9 +119,16 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     # fork), which tells in one byte when they are as the manifest lists them, while this
     # one reads the manifest and loads what a build from the index needs.
     head = manifest_head(cfg)
-    with article_stats_later(cfg.articles_dir, partial(listed_stats, cfg, head),
-                             listed_count(head)) as scan:
+    loaded: list[BuildCache] = []
+
+    def listed() -> Mapping[str, Stat]:
+        # A child forked before the manifest was read reads the stats part itself; a scan
+        # made here (no child) runs once it was read, and compares with what was read.
+        return loaded[0].stats if loaded else listed_stats(cfg, head)
+
+    with article_stats_later(cfg.articles_dir, listed, listed_count(head)) as scan:
         previous = load_manifest(cfg, head)
+        loaded.append(previous)
         cache = BuildCache() if force else previous
         fingerprint = config_fingerprint(cfg) + ("+drafts" if drafts else "")
         if cache.fingerprint != fingerprint:
