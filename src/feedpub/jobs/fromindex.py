@@ -14,15 +14,16 @@ from .arrange import Layout
 from .edits import KeptSigs
 from .incremental import _FROM_INDEX, Incremental
 from .known import Known, known_after
-from .stages import BuildReport, kept_environment, outputs_intact
+from .stages import BuildReport, SitePlans, kept_environment, outputs_intact
 from .workers import collector_paused
 
 
 def keep_index(cfg: Config, cache: BuildCache, result: LoadResult, planned: list[Article],
-               report: BuildReport) -> str:
-    """After a full `feedpub build`: write the article index; return its token."""
+               report: BuildReport, plans: SitePlans) -> str:
+    """After a full `feedpub build` that made `plans` of `planned`: write the article index;
+    return its token."""
     known = known_after(cfg, cache, planned, report, text=True,
-                        layout=Kept(Layout.of(cache.parsed, result)))
+                        layout=Kept(Layout.of(cache.parsed, result)), plans=plans)
     return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..feeds.entries import FeedDoc
     from ..site.plan import SiteShape
+    from .stages import SitePlans
 
 
 @dataclass
@@ -60,15 +61,22 @@ def signatures(stats: dict[str, Stat], planned: Sequence[Article], text: bool) -
 
 def known_after(cfg: Config, cache: BuildCache, planned: list[Article],
                 report: BuildReport, text: bool = False,
-                layout: Kept[Layout] | None = None) -> Known:
-    """What a full build that planned `planned` leaves for the next one to compare with."""
+                layout: Kept[Layout] | None = None,
+                plans: SitePlans | None = None) -> Known:
+    """What a full build that planned `planned` leaves for the next one to compare with.
+    `plans`: the feed and page plans it made of them (`stages.plan_site`), whose feed
+    documents and site shape are kept rather than worked out again."""
     from ..feeds.plan import plan_docs
     from ..site.plan import site_shape
 
+    feeds, pages = plans if plans is not None else (None, None)
+    docs = feeds.docs if feeds is not None else plan_docs(planned, cfg)
+    shape = None  # as `replan_run` keeps it
+    if cfg.site.pages:
+        shape = pages.shape if pages is not None else site_shape(planned)
     return Known(cache.fingerprint, dict(cache.stats), cache.parsed, dict(cache.outputs),
-                 signatures(cache.stats, planned, text),
-                 site_shape(planned) if cfg.site.pages else None,  # as `replan_run` keeps it
-                 {doc.path: doc for doc in plan_docs(planned, cfg)}, report,
+                 signatures(cache.stats, planned, text), shape,
+                 {doc.path: doc for doc in docs}, report,
                  dict(cache.media), text=text, layout=layout,
                  planned=kept_sources(None, planned) if text else None)
 

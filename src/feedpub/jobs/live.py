@@ -16,7 +16,7 @@ from .arrange import Arranged
 from .incremental import Incremental
 from .known import Known, known_after
 from .publish import _build
-from .stages import BuildReport, _read_all, kept_environment, select_articles
+from .stages import BuildReport, SitePlans, _read_all, kept_environment, select_articles
 from .workers import collector_paused
 
 __all__ = ["LiveSite"]
@@ -53,8 +53,9 @@ class LiveSite(Incremental):
         self._known = None
 
         def keep(cache: BuildCache, result: LoadResult, planned: list[Article],
-                 report: BuildReport) -> str:
-            kept.append(self._arranged(known_after(self.cfg, cache, planned, report), result))
+                 report: BuildReport, plans: SitePlans) -> str:
+            kept.append(self._arranged(known_after(self.cfg, cache, planned, report,
+                                                   plans=plans), result))
             return ""  # no article index: this process keeps the articles in memory
 
         report = _build(self.cfg, strict=False, now=now, progress=None, force=False,

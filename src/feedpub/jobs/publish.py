@@ -40,6 +40,7 @@ from ..outputs import OutputFile
 from .stages import (
     BuildReport,
     Progress,
+    SitePlans,
     _read_all,
     _remove_stale,
     _scan,
@@ -84,7 +85,11 @@ def plan_outputs(articles: list[Article], cfg: Config,
                  env: Environment | None = None) -> list[OutputFile]:
     """Everything the build writes: the feed set and, when available, the site pages
     (rendered with `env`, when given: `site.plan.build_environment`)."""
-    feeds, pages = plan_site(articles, cfg, env)
+    return _outputs(plan_site(articles, cfg, env))
+
+
+def _outputs(plans: SitePlans) -> list[OutputFile]:
+    feeds, pages = plans
     return [*feeds.outputs(), *(pages.outputs() if pages is not None else ())]
 
 
@@ -106,7 +111,7 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
 
 # Told, before the manifest is written, what a full build read and planned; returns the token
 # of the article index it wrote ("" for none).
-Keep = Callable[[BuildCache, LoadResult, list[Article], "BuildReport"], str]
+Keep = Callable[[BuildCache, LoadResult, list[Article], "BuildReport", "SitePlans"], str]
 
 
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
@@ -172,7 +177,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
         return report
-    planned = plan_outputs(planned_articles, cfg, early[0] if early else None)
+    plans = plan_site(planned_articles, cfg, early[0] if early else None)
+    planned = _outputs(plans)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
     for output in planned:
@@ -197,7 +203,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         if keep is None:
             from .fromindex import keep_index
 
-            index.append(keep_index(cfg, cache, result, planned_articles, report))
+            index.append(keep_index(cfg, cache, result, planned_articles, report, plans))
         archive.append(plan_archive(cfg, rendered=True))
 
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
@@ -219,7 +225,7 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.errors = list(result.errors)
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
-    cache.index = index[0] if keep is None else keep(cache, result, planned_articles, report)
+    cache.index = index[0] if keep is None else keep(cache, result, planned_articles, report, plans)
     save_manifest(cfg, cache)
     if cache.index:
         from ..articles.index import remove_stale_records

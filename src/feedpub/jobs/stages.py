@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from ..site.plan import PagePlan, SiteShape
 
 Progress = Callable[[int, int], None]
+# What `plan_site` makes of a build's articles: the feed set and the pages (None: no pages).
+SitePlans = tuple["FeedPlan", "PagePlan | None"]
 
 
 @dataclass
@@ -233,7 +235,7 @@ def _load_writers() -> None:
 
 def plan_site(articles: Sequence[Article], cfg: Config, env: Environment | None = None, *,
               unified: bool = False, shape: SiteShape | None = None, checked: bool = False,
-              ) -> tuple[FeedPlan, PagePlan | None]:
+              ) -> SitePlans:
     """The plans `plan_outputs` lists: the feed set and, when available, the site pages
     (with the page environment `env`, when one is kept from an earlier build). `unified`
     says the articles' tags are spelled one way already (`arrange_articles` did it);
