@@ -129,7 +129,10 @@ def test_preview_of_a_past_issue_is_the_message_as_sent(make_site, tmp_path: Pat
                                      policy=email.policy.default)
     assert again["Subject"] == sent["Subject"]
     def text(message: email.message.EmailMessage) -> str:  # the Maildir stores LF line ends
-        return str(message.get_body(("plain",)).get_content()).replace("\r\n", "\n")
+        body = str(message.get_body(("plain",)).get_content()).replace("\r\n", "\n")
+        # The links' tokens are signed when the message is made: the payload is the same,
+        # the time stamp and signature differ when the preview falls in another second.
+        return re.sub(r"\b([\w-]{8,})\.[\w-]{6}\.[\w-]{27}\b", r"\1", body)
 
     assert text(again) == text(sent) and "Hello Rea," in text(again)
     code, out = run(cfg, "digest", "preview", "--issue", "9")
