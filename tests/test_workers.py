@@ -118,6 +118,60 @@ def test_with_other_threads_running_every_chunk_runs_here() -> None:
         thread.join()
 
 
+def test_chunks_are_handed_out_in_the_order_given(single_thread, tmp_path: Path) -> None:
+    """In one process exactly in that order; in several, the first two chunks taken are
+    the first two of the order. The results keep the chunks' own order either way."""
+    order = [5, 0, 3, 1, 4, 2]
+    calls: list[int] = []
+    assert map_chunks(lambda i: calls.append(i) or i * 10, 6, 1, order=order) == [
+        0, 10, 20, 30, 40, 50]
+    assert calls == order
+
+    log = tmp_path / "taken"
+
+    def work(index: int) -> int:
+        with open(log, "a", encoding="utf-8") as handle:  # one short append: not torn
+            handle.write(f"{index}\n")
+        time.sleep(0.05)
+        return index * 10
+
+    assert map_chunks(work, 6, 2, order=order) == [0, 10, 20, 30, 40, 50]
+    taken = [int(line) for line in log.read_text(encoding="utf-8").split()]
+    assert sorted(taken) == list(range(6)) and set(taken[:2]) == {5, 0}
+
+
+def test_the_costliest_outputs_are_rendered_first(make_site, monkeypatch,
+                                                  single_thread) -> None:
+    """A large site's sitemap and tag pages cost far more than an article page: the chunks
+    holding them are handed out first, so no process is left rendering one at the end."""
+    articles = {f"2024-{1 + day // 28:02d}-{1 + day % 28:02d}-e{day}.txt":
+                f"date 2024-{1 + day // 28:02d}-{1 + day % 28:02d} Entry {day}\n\n"
+                f"Tags: t{day % 2}\n\nBody {day}.\n" for day in range(300)}
+    cfg = make_site(articles)
+    orders: list[list[int] | None] = []
+    _spy_on_map_chunks(monkeypatch, orders)
+    chunks: list[list[range]] = []
+    split = stages.split_by_cost
+    monkeypatch.setattr(stages, "split_by_cost",
+                        lambda costs, parts: chunks.append(split(costs, parts)) or chunks[-1])
+    planned: list[list[str]] = []
+    write = stages._write_outputs
+
+    def spy(public, todo, *args, **kwargs):  # type: ignore[no-untyped-def]
+        planned.append([output.path for output in todo])
+        return write(public, todo, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "_write_outputs", spy)
+    monkeypatch.setattr(publish, "_write_outputs", spy)
+    monkeypatch.setattr(stages, "_PARALLEL_RENDER", 1)
+    publish.build_feeds(cfg, workers=2)
+    order, ranges, paths = orders[-1], chunks[-1], planned[-1]
+    assert order is not None and sorted(order) == list(range(len(ranges)))
+    first = [paths[i] for i in ranges[order[0]]]
+    assert "sitemap.xml" in first or any(p.startswith("tags/") and p.endswith(".html")
+                                         for p in first), first
+
+
 def test_split_by_cost_gives_consecutive_ranges_of_similar_cost() -> None:
     costs = [52] * 600 + [3] * 10000
     ranges = split_by_cost(costs, 2)
@@ -128,14 +182,18 @@ def test_split_by_cost_gives_consecutive_ranges_of_similar_cost() -> None:
     assert split_by_cost([], 2) == [] and split_by_cost([1, 2, 3], 1) == [range(3)]
 
 
-def _spy_on_map_chunks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(chunks, workers) of every map_chunks call the build makes from now on."""
+def _spy_on_map_chunks(monkeypatch: pytest.MonkeyPatch,
+                       orders: list[list[int] | None] | None = None) -> list[tuple[int, int]]:
+    """(chunks, workers) of every map_chunks call the build makes from now on (and the
+    order of its chunks in `orders`)."""
     calls: list[tuple[int, int]] = []
 
     def spy(work, count, workers, done=None, first=None,  # type: ignore[no-untyped-def]
-            receive=None):
+            receive=None, order=None):
         calls.append((count, workers))
-        return map_chunks(work, count, workers, done, first, receive)
+        if orders is not None:
+            orders.append(None if order is None else list(order))
+        return map_chunks(work, count, workers, done, first, receive, order)
 
     monkeypatch.setattr(stages, "map_chunks", spy)
     return calls

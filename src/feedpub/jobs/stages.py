@@ -302,7 +302,7 @@ def select_articles(cfg: Config, result: LoadResult, now: datetime, drafts: bool
     return published
 
 
-_PARALLEL_RENDER = 4000  # outputs costing less than this (about 0.3 s) are made in one process
+_PARALLEL_RENDER = 4000  # outputs costing less than this (about 0.1 s) are made in one process
 _RENDER_CHUNKS = 64  # a parallel render is cut into this many chunks of about equal cost
 
 
@@ -338,5 +338,10 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
         if progress is not None:
             progress(starts[count] if count < len(starts) else len(todo), len(todo))
 
-    results = map_chunks(write, len(chunks), workers if parallel else 1, done, first)
+    # The costliest chunks first (the sitemap, tag pages of a large site): a process that
+    # takes one of them last keeps the other waiting for it.
+    weights = [sum(costs[chunk.start:chunk.stop]) for chunk in chunks]
+    order = sorted(range(len(chunks)), key=weights.__getitem__, reverse=True)
+    results = map_chunks(write, len(chunks), workers if parallel else 1, done, first,
+                         order=order)
     return [item for result in results for item in result]

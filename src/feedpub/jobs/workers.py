@@ -92,8 +92,13 @@ def split_by_cost(costs: Sequence[int], parts: int) -> list[range]:
 def map_chunks(work: Callable[[int], R], count: int, workers: int,
                done: Callable[[int], None] | None = None,
                first: Callable[[], None] | None = None,
-               receive: Callable[[R], R] | None = None) -> list[R]:
+               receive: Callable[[R], R] | None = None,
+               order: Sequence[int] | None = None) -> list[R]:
     """[work(0), ..., work(count - 1)], run by up to `workers` processes at once.
+
+    The chunks are handed out in `order` (default: 0 to count - 1), one at a time to the
+    process that asks next; give the costliest first, so that no process is left with a
+    long one at the end while the others wait.
 
     `done(n)` is called here as chunks finish, with about how many have. `first()` is called
     here before this process takes any chunk, while the children already work: other work of
@@ -109,12 +114,12 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
     if workers <= 1 or not can_fork():
         if first is not None:
             first()
-        results = []
-        for index in range(count):
-            results.append(work(index))
+        found: dict[int, R] = {}
+        for mine, index in enumerate(range(count) if order is None else order, start=1):
+            found[index] = work(index)
             if done is not None:
-                done(index + 1)
-        return results
+                done(mine)
+        return [found[index] for index in range(count)]
     queue, feed = os.pipe()
     children: list[_Child] = []
     files = contextlib.ExitStack()
@@ -124,7 +129,8 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
     gc.freeze()
     try:
         with os.fdopen(feed, "wb") as writer:
-            writer.write(b"".join(i.to_bytes(_ID, "little") for i in range(count)))
+            writer.write(b"".join(i.to_bytes(_ID, "little")
+                                  for i in (range(count) if order is None else order)))
         for _ in range(workers - 1):
             # Each child writes its results to a file as it goes, so neither it nor this
             # process ever holds all of them in one piece.

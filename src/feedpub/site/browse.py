@@ -85,7 +85,7 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
             _home_key(templates, site_key, shown, pager, topics if number == 1 else (),
                       tag_paths, links),
             _home_render(env, cfg, shown, pager, root, links, topics, tag_paths),
-            cost=len(shown) // 10 + 1))
+            cost=len(shown) + 4))
     return outputs
 
 
@@ -138,7 +138,7 @@ def plan_tag_pages(env: Environment, cfg: Config, ordered: Sequence[Article],
                                articles=listed, canonical=cfg.site.base_url + topic.page
                                ).encode("utf-8")
 
-        outputs.append(OutputFile(topic.page, key, render, cost=len(listed) // 50 + 1))
+        outputs.append(OutputFile(topic.page, key, render, cost=len(listed) * 2 // 5 + 4))
     return outputs
 
 
@@ -193,7 +193,7 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
         return "".join(out).encode("utf-8")
 
     robots = f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n".encode()
-    return [OutputFile("sitemap.xml", key, render, cost=len(ordered) // 200 + 1),
+    return [OutputFile("sitemap.xml", key, render, cost=len(ordered) // 6 + 4),
             OutputFile("robots.txt", hashlib.sha256(robots).hexdigest(), lambda: robots)]
 
 
