@@ -114,12 +114,12 @@ def map_chunks(work: Callable[[int], R], count: int, workers: int,
     if workers <= 1 or not can_fork():
         if first is not None:
             first()
-        found: dict[int, R] = {}
+        here: dict[int, R] = {}
         for mine, index in enumerate(range(count) if order is None else order, start=1):
-            found[index] = work(index)
+            here[index] = work(index)
             if done is not None:
                 done(mine)
-        return [found[index] for index in range(count)]
+        return [here[index] for index in range(count)]
     queue, feed = os.pipe()
     children: list[_Child] = []
     files = contextlib.ExitStack()
