@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ from _measure import (  # noqa: E402
     Series,
     changed,
     empty_trash,
+    fresh_memory,
     measure,
     set_aside,
     settle,
@@ -96,13 +98,16 @@ class Job:
     after_each: Callable[[int, Sample], str] | None = None
 
 
-def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
+def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path,
+             warm: list[Path] | None = None) -> list[Series]:
     """Measure `runs` runs of each job, interleaved (run 1 of each, then run 2, ...).
 
     Interleaving spreads any change in background load evenly over the tools compared.
     `before_each(i)` is not measured, and the file system is synced after it: deleting the
     last run's output leaves the kernel work (journal, discard) that would otherwise land in
-    the measured run. A job stops at its first failed run.
+    the measured run. With `warm` (`--fresh-memory`), the kernel's caches are dropped and the
+    files under those folders read back before each run (`_measure.fresh_memory`). A job
+    stops at its first failed run.
     """
     samples: dict[int, list[Sample]] = {k: [] for k in range(len(jobs))}
     notes: dict[int, list[str]] = {k: [] for k in range(len(jobs))}
@@ -113,6 +118,10 @@ def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path) -> list[Series]:
                 continue
             job.before_each(i)
             os.sync()
+            if warm is not None and not fresh_memory(warm):
+                print("  --fresh-memory: cannot drop the kernel's caches (not root); "
+                      "measuring without", flush=True)
+                warm = None
             name = "".join(c if c.isalnum() else "_" for c in job.scenario)
             log = logs / f"{job.tool}-{name}-{size}-{i}.log"
             sample = measure(job.cmd, job.cwd, log)
@@ -240,14 +249,27 @@ def describe(job: Job, size: int) -> str:
     return describe_feedpub_output(job.cwd / "public", size, pages=job.scenario == "cold build")
 
 
+def warm_folders(sites: Sites, python: str, pelican: Path | None, old: str | None,
+                 ) -> list[Path]:
+    """What the cold builds read: the interpreters' libraries and environments, feedpub's
+    source, the articles."""
+    folders = [Path(sysconfig.get_paths()["stdlib"]), REPO / "src", REPO / "templates",
+               sites.feedpub / "articles", sites.pelican_content]
+    for exe in (python, str(pelican) if pelican else None, old):
+        if exe:  # a venv's bin/python: the venv (lib/, and the links to the interpreter)
+            folders.append(Path(os.path.abspath(exe)).parent.parent)
+    return [folder for folder in dict.fromkeys(folders) if folder.is_dir()]
+
+
 def bench_size(size: int, sites: Sites, python: str, pelican: Path | None, old: str | None,
-               runs: int, logs: Path) -> list[Series]:
+               runs: int, logs: Path, fresh: bool = False) -> list[Series]:
     """Cold builds (every tool and mode interleaved), then feedpub's rebuilds."""
     site = sites.feedpub
     cmd = feedpub_cmd(python, site)
     public = site / "public"
     jobs = cold_jobs(sites, python, pelican, old)
-    cold = run_jobs(size, jobs, runs, logs)
+    cold = run_jobs(size, jobs, runs, logs,
+                    warm_folders(sites, python, pelican, old) if fresh else None)
     for k, job in enumerate(jobs):
         written = describe(job, size)
         print(f"  {job.tool} {job.scenario} output: {written}", flush=True)
@@ -329,6 +351,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to "
                              "fall below 1.0")
+    parser.add_argument("--fresh-memory", action="store_true",
+                        help="before each cold run, drop the kernel's caches and read the "
+                             "tools' libraries and the articles back in (root only): every "
+                             "run starts from the same memory state")
     parser.add_argument("--json", type=Path, default=WORK / "build-results.json",
                         help="where to write all raw figures")
     return parser.parse_args(argv)
@@ -399,13 +425,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"old feedpub: {old.stdout.strip() or old.stderr.strip()} ({args.old})")
     print("before each cold run the previous output is moved aside (renamed into "
           f"{WORK / 'trash'}), not deleted; the trash is emptied after the measured runs")
+    if args.fresh_memory:
+        print("and the kernel's caches are dropped, then the tools' libraries and the articles "
+              "read back in (--fresh-memory)")
     for size in sizes:
         sites = prepare_sites(size, args.seed, exe is not None, args.old is not None)
         settle()
-        results += bench_size(size, sites, args.python, exe, args.old, runs, logs)
+        results += bench_size(size, sites, args.python, exe, args.old, runs, logs,
+                              args.fresh_memory)
     empty_trash()
     report(results, sizes)
     save(results, args.json, {"sizes": sizes, "runs": runs, "seed": args.seed,
+                              "fresh_memory": args.fresh_memory,
                               "python": args.python, "old": args.old,
                               "cpus": os.cpu_count(),
                               "pelican": _pelican.version(exe) if exe else None,
