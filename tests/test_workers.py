@@ -140,36 +140,41 @@ def test_chunks_are_handed_out_in_the_order_given(single_thread, tmp_path: Path)
     assert sorted(taken) == list(range(6)) and set(taken[:2]) == {5, 0}
 
 
-def test_the_costliest_outputs_are_rendered_first(make_site, monkeypatch,
-                                                  single_thread) -> None:
-    """A large site's sitemap and tag pages cost far more than an article page: the chunks
-    holding them are handed out first, so no process is left rendering one at the end."""
+def test_the_costliest_chunks_are_rendered_first(make_site, monkeypatch,
+                                                 single_thread) -> None:
+    """A large site's sitemap and tag pages cost far more than an article page, and the
+    chunks are handed out costliest first, so no process is left with a long one at the end
+    while the other waits. Outputs about the same articles share chunks."""
     articles = {f"2024-{1 + day // 28:02d}-{1 + day % 28:02d}-e{day}.txt":
                 f"date 2024-{1 + day // 28:02d}-{1 + day % 28:02d} Entry {day}\n\n"
                 f"Tags: t{day % 2}\n\nBody {day}.\n" for day in range(300)}
     cfg = make_site(articles)
+    outputs = {output.path: output for output in publish.plan_outputs(
+        publish.published_articles(cfg), cfg)}
+    post = outputs["posts/2024-01-01-e0.html"].cost
+    assert outputs["sitemap.xml"].cost > 10 * post and outputs["tags/t0.html"].cost > 10 * post
+
     orders: list[list[int] | None] = []
-    _spy_on_map_chunks(monkeypatch, orders)
-    chunks: list[list[range]] = []
-    split = stages.split_by_cost
-    monkeypatch.setattr(stages, "split_by_cost",
-                        lambda costs, parts: chunks.append(split(costs, parts)) or chunks[-1])
-    planned: list[list[str]] = []
-    write = stages._write_outputs
+    results: list[list[list[tuple[str, str, int]]]] = []
 
-    def spy(public, todo, *args, **kwargs):  # type: ignore[no-untyped-def]
-        planned.append([output.path for output in todo])
-        return write(public, todo, *args, **kwargs)
+    def spy(work, count, workers, done=None, first=None,  # type: ignore[no-untyped-def]
+            receive=None, order=None):
+        orders.append(order)
+        results.append(map_chunks(work, count, workers, done, first, receive, order))
+        return results[-1]
 
-    monkeypatch.setattr(stages, "_write_outputs", spy)
-    monkeypatch.setattr(publish, "_write_outputs", spy)
+    monkeypatch.setattr(stages, "map_chunks", spy)
     monkeypatch.setattr(stages, "_PARALLEL_RENDER", 1)
     publish.build_feeds(cfg, workers=2)
-    order, ranges, paths = orders[-1], chunks[-1], planned[-1]
-    assert order is not None and sorted(order) == list(range(len(ranges)))
-    first = [paths[i] for i in ranges[order[0]]]
-    assert "sitemap.xml" in first or any(p.startswith("tags/") and p.endswith(".html")
-                                         for p in first), first
+    order, chunks = orders[-1], results[-1]  # the render's
+    assert order is not None and sorted(order) == list(range(len(chunks)))
+    weights = [sum(outputs[path].cost for path, _, _ in chunk) for chunk in chunks]
+    assert [weights[i] for i in order] == sorted(weights, reverse=True)
+    # The oldest archive page (the 50 oldest articles) is written beside the page of the
+    # newest of them, not among the feeds before every page.
+    where = {path: n for n, chunk in enumerate(chunks) for path, _, _ in chunk}
+    assert abs(where["archive/1.xml"] - where["posts/2024-02-22-e49.html"]) <= 3
+    assert where["archive/1.xml"] > where["posts/2024-11-20-e299.html"] + 5
 
 
 def test_split_by_cost_gives_consecutive_ranges_of_similar_cost() -> None:

@@ -14,10 +14,10 @@ class OutputFile:
     file is written, and then the worker process that writes it works it out.
     """
 
-    __slots__ = ("_key", "_make_key", "cost", "path", "render")
+    __slots__ = ("_key", "_make_key", "cost", "near", "path", "render")
 
     def __init__(self, path: str, key: str | Callable[[], str], render: Callable[[], bytes],
-                 cost: int = 4) -> None:
+                 cost: int = 4, near: int = -1) -> None:
         self.path = path  # relative to public/, with forward slashes, e.g. "tags/python.atom"
         self._key: str | None = key if isinstance(key, str) else None
         self._make_key: Callable[[], str] | None = None if isinstance(key, str) else key
@@ -27,6 +27,10 @@ class OutputFile:
         # one per article listed, a tag page 0.4, the sitemap 1/6), to cut the work into
         # chunks of about equal cost.
         self.cost = cost
+        # Where the articles it shows begin in the site's order (newest first; -1: none or
+        # all of them). A parallel build writes the outputs of the same articles together,
+        # so that one process, not each, reads their texts and works out their digests.
+        self.near = near
 
     @property
     def key(self) -> str:

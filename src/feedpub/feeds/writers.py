@@ -117,7 +117,8 @@ class FeedPlan:
 
     def output(self, doc: FeedDoc) -> OutputFile:
         return OutputFile(doc.path, partial(doc_key, doc, self.digests, _WRITER),
-                          partial(_render, doc, self.items), cost=len(doc.entries) + 2)
+                          partial(_render, doc, self.items), cost=len(doc.entries) + 2,
+                          near=min(doc.entries, default=-1))
 
     def outputs(self) -> list[OutputFile]:
         return [self.output(doc) for doc in self.docs]

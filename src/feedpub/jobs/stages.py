@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -316,6 +317,10 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
     before rendering, without them)."""
     costs = [output.cost for output in todo]
     parallel = workers > 1 and sum(costs) >= _PARALLEL_RENDER
+    given = todo
+    if parallel:  # the outputs of the same articles together (`OutputFile.near`)
+        todo = sorted(todo, key=attrgetter("near"))
+        costs = [output.cost for output in todo]
     chunks = split_by_cost(costs, _RENDER_CHUNKS if parallel else 1)
     starts = [chunk.start for chunk in chunks]
 
@@ -344,4 +349,8 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
     order = sorted(range(len(chunks)), key=weights.__getitem__, reverse=True)
     results = map_chunks(write, len(chunks), workers if parallel else 1, done, first,
                          order=order)
-    return [item for result in results for item in result]
+    found = [item for result in results for item in result]
+    if todo is not given:  # in the order given
+        place = {output.path: n for n, output in enumerate(given)}
+        found.sort(key=lambda item: place[item[0]])
+    return found

@@ -85,7 +85,7 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
             _home_key(templates, site_key, shown, pager, topics if number == 1 else (),
                       tag_paths, links),
             _home_render(env, cfg, shown, pager, root, links, topics, tag_paths),
-            cost=len(shown) + 4))
+            cost=len(shown) + 4, near=(number - 1) * size))
     return outputs
 
 

@@ -104,8 +104,10 @@ class PagePlan:
         older = ordered[position + 1] if position + 1 < len(ordered) else None
         newer = ordered[position - 1] if position > 0 else None
         index = self.order[position]
-        return self.article_pages.plan(self.articles[index],
-                                       partial(self.digests.__getitem__, index), older, newer)
+        output = self.article_pages.plan(self.articles[index],
+                                         partial(self.digests.__getitem__, index), older, newer)
+        output.near = position
+        return output
 
     def tag_pages(self, topics: Sequence[Topic] | None = None) -> list[OutputFile]:
         """tags/<slug>.html of every tag (of `topics`, when given)."""
