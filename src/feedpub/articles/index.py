@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -204,9 +205,12 @@ class LazyArticles(Mapping[str, Parsed]):
         return article
 
 
+_HEAVY_OF = attrgetter(*HEAVY)
+_LIGHT_OF = attrgetter(*LIGHT)
+
+
 def heavy_record(article: Article) -> bytes:
-    return pickle.dumps(tuple(_copy(getattr(article, name)) for name in HEAVY),
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(tuple(map(_copy, _HEAVY_OF(article))), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _copy(value: Any) -> Any:
@@ -216,6 +220,13 @@ def _copy(value: Any) -> Any:
     return "".join((value, "")) if isinstance(value, str) and value else value  # one copy
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_BATCH = 256  # records joined for one write
 Entry = tuple[Any, int, int]  # (short fields or the error, record offset, record length)
 _DELTA = 500  # changed entries kept apart from the pickled base before it is pickled anew
 
@@ -292,18 +303,23 @@ def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
         assert earlier is not None
         name, size, mode = earlier.records, earlier.size, "r+b"
     new: dict[str, Entry] = {}
-    with open(folder / name, mode) as handle:
+    with open(folder / name, mode, buffering=0) as handle:
         handle.seek(size)
         handle.truncate()  # what a build stopped midway appended
+        batch: list[bytes] = []  # written a few hundred records at a time
         for source in changed:
             value = parsed[source]
             if isinstance(value, ArticleError):
                 new[source] = (value, -1, -1)
                 continue
             record = heavy_record(value)
-            handle.write(record)
-            new[source] = (tuple(getattr(value, field) for field in LIGHT), size, len(record))
+            batch.append(record)
+            new[source] = (_LIGHT_OF(value), size, len(record))
             size += len(record)
+            if len(batch) >= _BATCH:
+                _write_all(handle.fileno(), b"".join(batch))
+                batch.clear()
+        _write_all(handle.fileno(), b"".join(batch))
     gone = [source for source in entries if source not in parsed]
     if earlier is not None and not rewrite and len(earlier.delta) + len(new) + len(gone) <= _DELTA:
         base = earlier.base
