@@ -14,6 +14,7 @@ import pickle
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -200,6 +201,7 @@ def _dump(path: Path, data: object) -> None:
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+_FIELDS_OF = attrgetter(*_ARTICLE_FIELDS)
 
 
 def pack(value: object) -> object:
@@ -211,8 +213,8 @@ def pack(value: object) -> object:
     """
     if not isinstance(value, Article):
         return value
-    return tuple(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
-                 for v in (getattr(value, name) for name in _ARTICLE_FIELDS))
+    return tuple([v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v
+                  for v in _FIELDS_OF(value)])
 
 
 def unpack(value: object) -> Article | ArticleError:

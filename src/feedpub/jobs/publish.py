@@ -177,7 +177,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
         return report
-    plans = plan_site(planned_articles, cfg, early[0] if early else None)
+    # `select_articles` keeps the tags of `arrange_articles`, which unified them.
+    plans = plan_site(planned_articles, cfg, early[0] if early else None, unified=True)
     planned = _outputs(plans)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []

@@ -280,9 +280,17 @@ class ArticlePages:
             site_key.encode("utf-8"))
         self.tag_links: dict[str, list[FeedLink]] = {}
         self.shared: dict[tuple[str, ...], FeedLinks] = {}
+        self.as_written: dict[tuple[str, ...], FeedLinks] = {}  # by the tags as given
 
     def feeds(self, tags: Sequence[str]) -> FeedLinks:
         """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
+        given = tuple(tags)
+        links = self.as_written.get(given)
+        if links is None:
+            links = self.as_written[given] = self._feeds(given)
+        return links
+
+    def _feeds(self, tags: Sequence[str]) -> FeedLinks:
         wanted = tuple(sorted(clean_tags(tags), key=str.lower)) if self.cfg.feeds.tag_feeds else ()
         links = self.shared.get(wanted)
         if links is None:
@@ -300,7 +308,7 @@ class ArticlePages:
              newer: Article | None = None) -> OutputFile:
         cfg, env = self.cfg, self.env
         links = self.feeds(article.tags)
-        neighbours = tuple(NEIGHBOUR_SHOWS(a) if a else None for a in (older, newer))
+        neighbours = (older and NEIGHBOUR_SHOWS(older), newer and NEIGHBOUR_SHOWS(newer))
 
         def render() -> bytes:
             body = (article.html if article.plain_body
