@@ -98,6 +98,11 @@ class Records:
         assert isinstance(values, tuple)
         return values
 
+    def size(self) -> int:
+        if self._fd is None:
+            raise OSError(f"{self.path}: closed")
+        return os.fstat(self._fd).st_size
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -264,6 +269,9 @@ def load_index(cfg: Config, token: str) -> Index | None:
             return None
         folder = cfg.data_dir
         records = Records(folder / data["records"])
+        if records.size() < data["size"]:  # cut short: its records cannot all be read
+            records.close()
+            return None
         base: Kept[dict[str, Entry]] = _kept_value(folder, data["base"])
         plan = {key: _kept_value(folder, value) if isinstance(value, _KeptName) else value
                 for key, value in data["plan"].items()}
@@ -280,17 +288,30 @@ def load_index(cfg: Config, token: str) -> Index | None:
         return None
 
 
+Written = tuple[str, int, Mapping[str, tuple[int, int]]]  # see `save_index`
+
+
 def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
-               plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str]) -> str:
+               plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str],
+               written: Written | None = None) -> str:
     """Write the index of `parsed` with `plan`; return its token (for the manifest): the name
     of its records file, '#', a random part, '#' and the names of its kept files. The values
     of `plan` that are `Kept` go to files of their own, unless they have one.
 
     The records of the articles in `fresh` (and of any the records file lacks) are appended
     to `earlier`'s records file; without one, or when most of it is stale, a new file is
-    written. The index replaces the old one atomically, after the records are written."""
+    written. `written` names a records file written already, as the articles were parsed
+    (`records.RecordsWriter`): its name, size and where each article's record lies. The
+    index replaces the old one atomically, after the records are written."""
     folder = cfg.data_dir
     folder.mkdir(parents=True, exist_ok=True)
+    if written is not None:
+        name, size, where = written
+        light = _LIGHT_OF
+        listed: dict[str, Entry] = {
+            source: (value, -1, -1) if isinstance(value, ArticleError)
+            else (light(value), *where[source]) for source, value in parsed.items()}
+        return _save(cfg, fingerprint, plan, name, size, Kept(listed), {})
     entries = earlier.entries if earlier is not None else {}
     fresh_set = set(fresh)
     changed = {source for source in parsed if source in fresh_set or source not in entries}
@@ -329,6 +350,12 @@ def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
         merged = {source: new[source] if source in new else entries[source] for source in parsed}
         base = Kept(merged)
         delta = {}
+    return _save(cfg, fingerprint, plan, name, size, base, delta)
+
+
+def _save(cfg: Config, fingerprint: str, plan: dict[str, Any], name: str, size: int,
+          base: Kept[dict[str, Entry]], delta: dict[str, Entry | None]) -> str:
+    folder = cfg.data_dir
     stored_plan = {key: _KeptName(value._saved(folder)) if isinstance(value, Kept) else value
                    for key, value in plan.items()}
     kept = _KeptName(base._saved(folder))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..articles.cache import BuildCache, Stat
-from ..articles.index import Kept, load_index, save_index
+from ..articles.index import Kept, Written, load_index, save_index
 from ..articles.model import Article, LoadResult
 from ..config import Config
 from .arrange import Layout
@@ -19,12 +19,13 @@ from .workers import collector_paused
 
 
 def keep_index(cfg: Config, cache: BuildCache, result: LoadResult, planned: list[Article],
-               report: BuildReport, plans: SitePlans) -> str:
-    """After a full `feedpub build` that made `plans` of `planned`: write the article index;
+               report: BuildReport, plans: SitePlans, written: Written | None = None) -> str:
+    """After a full `feedpub build` that made `plans` of `planned`: write the article index
+    (its records, unless `written` names them, written as the articles were parsed);
     return its token."""
     known = known_after(cfg, cache, planned, report, text=True,
                         layout=Kept(Layout.of(cache.parsed, result)), plans=plans)
-    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, ())
+    return save_index(cfg, known.fingerprint, known.parsed, known.plan(), None, (), written)
 
 
 def build_from_index(cfg: Config, manifest: BuildCache, stats: dict[str, Stat],

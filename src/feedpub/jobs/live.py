@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ..articles.cache import BuildCache, config_fingerprint, load_manifest
+from ..articles.cache import BuildCache, cache_paths, config_fingerprint, load_manifest
 from ..articles.model import Article, LoadResult
 from ..articles.scan import article_stats
 from ..config import Config
@@ -67,8 +67,14 @@ class LiveSite(Incremental):
         cache = load_manifest(self.cfg)
         if cache.fingerprint != fingerprint:
             return report  # another process changed the config meanwhile
-        cache.stats = article_stats(self.cfg.articles_dir)
-        result, _ = _read_all(self.cfg, cache.stats, cache, None)
+        stats = article_stats(self.cfg.articles_dir)
+        # The manifest's stats stay until the last build's articles are read: they are what
+        # those articles were parsed from. With no article cache yet (`feedpub build` keeps
+        # its articles in the index, which this process does not keep up to date), one is
+        # written now, for the digests to read while this process changes the site.
+        result, _ = _read_all(self.cfg, stats, cache, None,
+                              save=not cache_paths(self.cfg)[1].exists())
+        cache.stats = stats
         planned = select_articles(self.cfg, result, now, self.drafts,
                                   BuildReport(with_drafts=self.drafts))
         self._known = self._arranged(known_after(self.cfg, cache, planned, report), result)

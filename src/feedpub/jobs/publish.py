@@ -22,6 +22,7 @@ from ..articles.cache import (
     BuildCache,
     Stat,
     Written,
+    cache_paths,
     config_fingerprint,
     listed_count,
     listed_stats,
@@ -57,6 +58,7 @@ from .workers import available_cores, can_fork, collector_paused
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+    from ..articles.records import RecordsWriter
     from .archive import ArchivePlan
 
 __all__ = ["BuildReport", "Progress", "build_feeds", "load_site", "plan_outputs",
@@ -169,10 +171,33 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         quick = build_from_index(cfg, cache, stats, now, strict=strict, drafts=drafts)
         if quick is not None:
             return quick
-    # The page templates are compiled while worker processes parse the articles.
+    # The page templates are compiled while worker processes parse the articles. The parsed
+    # articles are kept for the next build in the article index (its records are written as
+    # they are parsed), or with `keep` (the daemon, which keeps no index) in the article cache.
+    from ..articles.records import RecordsWriter
+
+    records = RecordsWriter(cfg.data_dir) if keep is None else None
+    try:
+        return _build_all(cfg, cache, previous, stats, now, report, progress, workers, strict,
+                          drafts, keep, fingerprint, records)
+    finally:
+        if records is not None:
+            records.close()
+            if not cache.index.startswith(records.name + "#"):  # no index names it
+                records.path.unlink(missing_ok=True)
+
+
+def _build_all(cfg: Config, cache: BuildCache, previous: BuildCache, stats: dict[str, Stat],
+               now: datetime, report: BuildReport, progress: Progress | None, workers: int,
+               strict: bool, drafts: bool, keep: Keep | None, fingerprint: str,
+               records: RecordsWriter | None) -> BuildReport:
+    """The rest of a full build: parse, plan, write, remember."""
+    public = cfg.public_dir
     early: list[Environment] = []
-    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers, save=True,
-                                        meanwhile=lambda: early.extend(_page_environment(cfg)))
+    result, report.reparsed = _read_all(cfg, stats, cache, progress, workers,
+                                        save=keep is not None,
+                                        meanwhile=lambda: early.extend(_page_environment(cfg)),
+                                        records=records)
     media = media_stats(cfg, result.articles)  # before the lengths are read from the files
     planned_articles = select_articles(cfg, result, now, drafts, report)
     if strict and report.skipped:
@@ -201,10 +226,11 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
         # archive's files are rendered here and written into public/ once it is complete.
         from .archive import plan_archive
 
-        if keep is None:
+        if records is not None:
             from .fromindex import keep_index
 
-            index.append(keep_index(cfg, cache, result, planned_articles, report, plans))
+            index.append(keep_index(cfg, cache, result, planned_articles, report, plans,
+                                    records.written()))
         archive.append(plan_archive(cfg, rendered=True))
 
     # A cold build (no public/ yet) fills a hidden folder that becomes public/ in one rename.
@@ -227,14 +253,19 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     cache.warnings = list(report.warnings)
     cache.drafts, cache.scheduled = report.drafts, report.scheduled
     cache.index = index[0] if keep is None else keep(cache, result, planned_articles, report, plans)
+    from .archive import publish_archive
+
+    # The newsletter archive before the manifest: a build stopped between the two is done
+    # again, rather than followed by builds that find everything up to date but the archive.
+    report.written.extend(publish_archive(cfg, plan=archive[0]))
     save_manifest(cfg, cache)
     if cache.index:
         from ..articles.index import remove_stale_records
 
         remove_stale_records(cfg, cache.index)
-    from .archive import publish_archive
-
-    report.written.extend(publish_archive(cfg, plan=archive[0]))
+        # The index holds the parsed articles now; an article cache the daemon left would
+        # be read only once a manifest names no index, and be stale by then.
+        cache_paths(cfg)[1].unlink(missing_ok=True)
     log_event(log, "build_written", articles=report.articles, written=len(report.written),
               removed=len(report.removed), skipped=len(report.skipped), reparsed=report.reparsed)
     return report

@@ -26,6 +26,7 @@ from ..articles.cache import (
     read_chunk,
 )
 from ..articles.model import Article, LoadResult
+from ..articles.records import RecordsWriter, sent_chunk
 from ..articles.scan import arrange_articles, article_stats, check_unique, read_article
 from ..config import Config
 from ..errors import ArticleError
@@ -143,23 +144,27 @@ def _scan(folder: Path) -> dict[str, Stat]:
 
 def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: Progress | None,
               workers: int = 1, save: bool = False,
-              meanwhile: Callable[[], None] | None = None) -> tuple[LoadResult, int]:
+              meanwhile: Callable[[], None] | None = None,
+              records: RecordsWriter | None = None) -> tuple[LoadResult, int]:
     """Parse changed files, reuse cached results for the others. With `save`, the article
-    cache is written anew as the files are parsed. `meanwhile()` is other work of the build
-    that needs no article, done here while worker processes parse (else before parsing)."""
+    cache is written anew as the files are parsed; with `records`, the article index's
+    records file (`articles.records`). `meanwhile()` is other work of the build that needs
+    no article, done here while worker processes parse (else before parsing). The stats of
+    `cache` must be those of the manifest it came from (or of no manifest)."""
+    assert not (save and records), "the article cache or the index's records, not both"
     if cache.stats and not cache.parsed:
-        # Stats and parsed articles come from the same file, so a build that replaces the
-        # cache while we read can never pair new stats with old articles.
-        cache.stats, cache.parsed = load_articles(cache_paths(cfg)[1])
+        _last_articles(cfg, cache)
     todo = [source for source, stat in stats.items()
             if source not in cache.parsed or cache.stats.get(source) != stat]
     with (article_cache(cache_paths(cfg)[1], stats) if save
           else contextlib.nullcontext(None)) as saved:
-        fresh = _parse_files(cfg, todo, progress, workers, saved, meanwhile)
-        if saved is not None:
-            kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
-            for start in range(0, len(kept), _PARSE_CHUNK):
+        fresh = _parse_files(cfg, todo, progress, workers, saved, meanwhile, records)
+        kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
+        for start in range(0, len(kept), _PARSE_CHUNK):
+            if saved is not None:
                 saved.write(packed_chunk(kept[start:start + _PARSE_CHUNK]))
+            if records is not None:
+                records.add(kept[start:start + _PARSE_CHUNK])
     parsed = {source: fresh[source] if source in fresh else cache.parsed[source]
               for source in stats}
     cache.parsed = parsed
@@ -169,16 +174,34 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: 
     return LoadResult(arrange_articles(kept_articles), errors + dup_errors), len(todo)
 
 
+def _last_articles(cfg: Config, cache: BuildCache) -> None:
+    """Fill `cache` with the last build's parsed articles, to be reused for the files whose
+    stat is the one it gives: from the article index the manifest names (`feedpub build`
+    keeps its articles there, read lazily), else from the article cache (`feedpub run`
+    keeps no index). Stats and articles always come from one build, so a build that replaces
+    either while this one reads can never pair new stats with old articles: the manifest
+    names the index written with it, and the article cache holds its own stats."""
+    if cache.index:
+        from ..articles.index import load_index
+
+        index = load_index(cfg, cache.index)
+        if index is not None and index.fingerprint == cache.fingerprint:
+            cache.parsed = index.parsed  # for the manifest's stats
+            return
+    cache.stats, cache.parsed = load_articles(cache_paths(cfg)[1])
+
+
 _PARALLEL_PARSE = 1000  # fewer changed files than this are parsed in one process
 _PARSE_CHUNK = 200  # files a worker takes at a time (more on sites too large for MAX_CHUNKS)
 
 
 def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, workers: int,
                  saved: BinaryIO | None = None, meanwhile: Callable[[], None] | None = None,
-                 ) -> dict[str, Parsed]:
+                 records: RecordsWriter | None = None) -> dict[str, Parsed]:
     """Parse `sources`, shared among `workers` processes when there are many of them; each
-    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record.
-    `meanwhile()` is called once, while worker processes parse (or first, without them)."""
+    chunk of results also goes to `saved` (the article cache) as a `packed_chunk` record,
+    and to `records` (the article index's records). `meanwhile()` is called once, while
+    worker processes parse (or first, without them)."""
     total = len(sources)
     size = max(_PARSE_CHUNK, -(-total // MAX_CHUNKS))
     home = os.getpid()
@@ -195,9 +218,11 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
         if os.getpid() != home:
             # A worker sends the record itself: it is what the cache needs, and here this
             # process writes it as it is, without pickling the articles again.
-            return packed_chunk(out, keep=False)
+            return packed_chunk(out, keep=False) if records is None else sent_chunk(out)
         if saved is not None:
             saved.write(packed_chunk(out))
+        if records is not None:
+            records.add(out)
         return out
 
     def done(chunks: int) -> None:
@@ -215,6 +240,8 @@ def _parse_files(cfg: Config, sources: list[str], progress: Progress | None, wor
     def receive(result: list[tuple[str, Parsed]] | bytes) -> list[tuple[str, Parsed]]:
         # A worker's record, as it arrives: into the cache as it is, and read back.
         if isinstance(result, bytes):
+            if records is not None:  # a `sent_chunk`: its records written as they are
+                return records.receive(result)
             if saved is not None:
                 saved.write(result)
             return read_chunk(result)
