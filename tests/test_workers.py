@@ -15,7 +15,7 @@ import feedparser
 import pytest
 
 from feedpub.errors import ArticleError
-from feedpub.fsutil import atomic_open, atomic_write
+from feedpub.fsutil import atomic_open, atomic_write, current_umask
 from feedpub.jobs import publish, stages, workers
 from feedpub.jobs.workers import WorkerError, can_fork, map_chunks, split_by_cost
 
@@ -249,6 +249,26 @@ def test_atomic_write_sets_the_exact_mode_and_makes_folders(tmp_path: Path) -> N
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
     assert sorted(p.name for p in target.parent.iterdir()) == ["feed.xml"]
+
+
+def test_a_cold_build_writes_every_file_with_the_exact_mode_whatever_the_umask(
+        make_site) -> None:
+    """Files written into a new folder are created with their mode when the umask leaves
+    it whole, and set to it after when not."""
+    cfg = make_site({f"2024-01-0{day}-e.txt": f"date 2024-01-0{day} E{day}\n\nBody.\n"
+                     for day in range(1, 4)})
+    for mask in (0o022, 0o077, 0o000):
+        old = os.umask(mask)
+        try:
+            assert current_umask() == mask
+            shutil.rmtree(cfg.public_dir, ignore_errors=True)
+            shutil.rmtree(cfg.data_dir, ignore_errors=True)
+            assert publish.build_feeds(cfg, workers=1).written
+        finally:
+            os.umask(old)
+        modes = {stat.S_IMODE(path.stat().st_mode)
+                 for path in cfg.public_dir.rglob("*") if path.is_file()}
+        assert modes == {0o644}, (oct(mask), modes)
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -89,11 +89,26 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
             os.close(fd)
 
 
-def write_new(path: str, data: bytes, *, mode: int = 0o644) -> None:
+def current_umask() -> int | None:
+    """This process's umask, read without setting it (which would race with other threads),
+    where the system tells it (Linux); else None."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def write_new(path: str, data: bytes, *, mode: int = 0o644, umask: int | None = None) -> None:
     """Create `path` (its folders made if missing) holding `data`; it must not exist yet.
 
     For a folder no reader sees until it is complete (`fresh_folder`): no temporary file and
-    no rename, which a cold build of thousands of files would otherwise pay for each.
+    no rename, which a cold build of thousands of files would otherwise pay for each. The
+    file gets exactly `mode`: when `umask` (`current_umask()`) leaves it whole, it is
+    created so, else it is set after.
     """
     try:
         fd = os.open(path, _OPEN_FLAGS, mode)
@@ -101,7 +116,8 @@ def write_new(path: str, data: bytes, *, mode: int = 0o644) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, _OPEN_FLAGS, mode)
     try:
-        os.fchmod(fd, mode)  # the exact mode, whatever the umask
+        if umask is None or mode & umask:
+            os.fchmod(fd, mode)  # the exact mode, whatever the umask
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -30,7 +30,7 @@ from ..articles.records import RecordsWriter, sent_chunk
 from ..articles.scan import arrange_articles, article_stats, check_unique, read_article
 from ..config import Config
 from ..errors import ArticleError
-from ..fsutil import atomic_write, write_new
+from ..fsutil import atomic_write, current_umask, write_new
 from ..outputs import OutputFile
 from .media import _local_path, fill_lengths
 from .workers import MAX_CHUNKS, map_chunks, split_by_cost
@@ -352,6 +352,7 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
     starts = [chunk.start for chunk in chunks]
 
     folder = os.fspath(public)
+    umask = current_umask() if fresh else None  # a build does not change it
 
     def write(chunk: int) -> list[tuple[str, str, int]]:
         written: list[tuple[str, str, int]] = []
@@ -360,7 +361,7 @@ def _write_outputs(public: Path, todo: list[OutputFile], progress: Progress | No
             # one leaves it missing or short, which the next build's size check rewrites.
             data = output.render()
             if fresh:
-                write_new(os.path.join(folder, output.path), data)
+                write_new(os.path.join(folder, output.path), data, umask=umask)
             else:
                 atomic_write(os.path.join(folder, output.path), data, fsync=False)
             written.append((output.path, output.key, len(data)))
