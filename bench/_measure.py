@@ -68,7 +68,8 @@ def fresh_memory(warm: Sequence[Path]) -> bool:
     1.5 s once several GB of earlier outputs were cached (and more right after a mass
     deletion), so a cold build's figure swung by a second with what ran before it. Dropping
     the caches before every measured run, for every tool alike, and warming what the tools
-    read (interpreters, libraries, the articles) leaves the same machine state for each.
+    read (interpreters, libraries, the articles) leaves the same cache state for each; the
+    cost of memory touched for the first time still varies between benchmark runs.
     """
     os.sync()
     try:
