@@ -4,12 +4,10 @@ stored once."""
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+from tests.test_build_stopped import Stopped, stop_at
 from tests.test_incremental import NOW, SMALL, _cold, _tree
 
 from feedpub.articles.cache import cache_paths
@@ -94,10 +92,6 @@ def test_a_damaged_index_means_the_files_are_read_again(make_site, tmp_path) -> 
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
 
 
-class Stopped(Exception):
-    pass
-
-
 @pytest.mark.parametrize("point", [
     ("feedpub.articles.records", "_write_all", 1, False),
     ("feedpub.articles.records", "_write_all", 2, True),
@@ -116,24 +110,11 @@ def test_a_full_build_stopped_while_keeping_its_articles(make_site, tmp_path, mo
     if not cold:
         build_feeds(cfg, now=NOW, workers=1)
         (cfg.public_dir / "index.html").unlink()  # the next build is a full one
-    module_name, name, stop_at, after = point
-    module = importlib.import_module(module_name)
-    original: Callable[..., Any] = getattr(module, name)
-    calls = [0]
-
-    def stopping(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == stop_at:
-            if after:
-                original(*args, **kwargs)
-            raise Stopped(name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, stopping)
+    restore = stop_at(monkeypatch, point)
     monkeypatch.setattr("feedpub.jobs.stages._PARSE_CHUNK", 5)  # records written in 3 parts
     with pytest.raises(Stopped):
         build_feeds(cfg, now=NOW, workers=1)
-    monkeypatch.setattr(module, name, original)
+    restore()
     build_feeds(cfg, now=NOW, workers=1)
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
     loaded = load_site(cfg)  # the digests read the kept articles, not the files

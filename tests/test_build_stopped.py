@@ -18,8 +18,29 @@ class Stopped(Exception):
     pass
 
 
-# (module, name, which call stops, whether the call is made first); a full build's own
-# saving is `publish._build`'s, covered by the edits of tests/test_incremental.py
+def stop_at(monkeypatch: pytest.MonkeyPatch, point: tuple[str, str, int, bool],
+            ) -> Callable[[], None]:
+    """Make call number `point[2]` of `point[0].point[1]` raise Stopped (after making the
+    call, with `point[3]`); return what puts the function back."""
+    module_name, name, number, after = point
+    module = importlib.import_module(module_name)
+    original: Callable[..., Any] = getattr(module, name)
+    calls = [0]
+
+    def stopping(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == number:
+            if after:
+                original(*args, **kwargs)
+            raise Stopped(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, stopping)
+    return lambda: monkeypatch.setattr(module, name, original)
+
+
+# (module, name, which call stops, whether the call is made first); a full build stopped
+# while it keeps its articles is tests/test_article_store.py's
 POINTS = [
     ("feedpub.articles.cache", "store_part", 1, False),
     ("feedpub.articles.cache", "store_part", 2, False),
@@ -76,27 +97,14 @@ def test_a_build_stopped_while_saving_is_followed_by_a_right_one(
     build_feeds(cfg, now=NOW, workers=1)
     _change(cfg.articles_dir, "body", 0)
     build_feeds(cfg, now=NOW, workers=1)  # an edit: the manifest names its parts again
-    module_name, name, stop_at, after = point
-    module = importlib.import_module(module_name)
-    original: Callable[..., Any] = getattr(module, name)
-    calls = [0]
-
-    def stopping(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == stop_at:
-            if after:
-                original(*args, **kwargs)
-            raise Stopped(name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, stopping)
+    restore = stop_at(monkeypatch, point)
     _change(cfg.articles_dir, change, 1)
     with pytest.raises(Stopped):
         build_feeds(cfg, now=NOW, workers=1)
-    monkeypatch.setattr(module, name, original)
+    restore()
     build_feeds(cfg, now=NOW, workers=1)
-    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-1"), calls
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-1"), point
     _change(cfg.articles_dir, "body", 2)  # and the build after that
     build_feeds(cfg, now=NOW, workers=1)
-    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-2"), calls
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-2"), point
     assert build_feeds(cfg, now=NOW, workers=1).up_to_date
