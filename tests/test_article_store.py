@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from click.testing import CliRunner
 from tests.test_build_stopped import Stopped, stop_at
 from tests.test_incremental import NOW, SMALL, _cold, _tree
 
 from feedpub.articles.cache import cache_paths
 from feedpub.articles.index import INDEX_NAME, StoredArticle
+from feedpub.cli import cli
 from feedpub.jobs.publish import build_feeds, load_site
 
 FILES = {f"2025-01-{i:02d}-n{i}.txt": f"date 2025-01-{i:02d} N{i}\n\nTags: city\n\nBody {i} 🎉.\n"
@@ -126,3 +128,23 @@ def test_a_full_build_stopped_while_keeping_its_articles(make_site, tmp_path, mo
     assert report.partial and report.reparsed == 1
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold-2")
     assert len(_records(cfg)) == 1  # a records file no index names is gone by now
+
+
+def test_a_garbled_records_file_is_reported_with_its_fix(make_site, tmp_path) -> None:
+    """Records overwritten with other bytes of the same length (a disk error) cannot be
+    told from the index's sizes: reading one names the file and the fix, and `feedpub build
+    --force` reads every article file again."""
+    cfg = make_site(FILES, config_text=SMALL)
+    build_feeds(cfg, now=NOW, workers=1)
+    records = cfg.data_dir / _records(cfg)[0]
+    records.write_bytes(b"\x00" * records.stat().st_size)
+    (cfg.public_dir / "index.html").unlink()  # a full build, reusing the index
+    run = CliRunner().invoke(cli, ["--config", str(cfg.root / "config.toml"), "build"])
+    assert run.exit_code == 1, run.output
+    assert f"{records}: the article record at byte 0 is damaged" in run.output
+    assert "feedpub build --force" in run.output
+    run = CliRunner().invoke(cli, ["--config", str(cfg.root / "config.toml"), "build",
+                                   "--force"])
+    assert run.exit_code == 0, run.output
+    assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+    assert all(type(a) is StoredArticle and a.html for a in load_site(cfg).articles)

@@ -43,6 +43,10 @@ class FeedError(FeedpubError):
     """A feed could not be built or does not validate."""
 
 
+class CacheError(FeedpubError):
+    """A file the last build left in the data folder (to be read again) is damaged."""
+
+
 class StoreError(FeedpubError):
     """The database cannot be opened, migrated or written."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..config import Config
-from ..errors import ArticleError
+from ..errors import ArticleError, CacheError
 from .cache import _ARTICLE_FIELDS, CACHE_VERSION, Parsed, _dump, _load_pickle
 from .model import Article
 
@@ -92,10 +92,16 @@ class Records:
         if self._fd is None:
             raise OSError(f"{self.path}: closed")
         data = os.pread(self._fd, length, offset)
-        if len(data) != length:
-            raise OSError(f"{self.path}: the article record at {offset} is cut short")
-        values = pickle.loads(data)
-        assert isinstance(values, tuple)
+        try:
+            if len(data) != length:
+                raise EOFError("cut short")
+            values = pickle.loads(data)
+            if not isinstance(values, tuple) or len(values) != len(HEAVY):
+                raise ValueError("not an article record")
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes are, the file is damaged
+            raise CacheError(f"{self.path}: the article record at byte {offset} is damaged "
+                             f"({exc}); run `feedpub build --force`, which reads every "
+                             "article file again and writes the index anew") from exc
         return values
 
     def size(self) -> int:
