@@ -252,7 +252,7 @@ def test_atomic_write_sets_the_exact_mode_and_makes_folders(tmp_path: Path) -> N
 
 
 def test_a_cold_build_writes_every_file_with_the_exact_mode_whatever_the_umask(
-        make_site) -> None:
+        make_site, single_thread) -> None:
     """Files written into a new folder are created with their mode when the umask leaves
     it whole, and set to it after when not."""
     cfg = make_site({f"2024-01-0{day}-e.txt": f"date 2024-01-0{day} E{day}\n\nBody.\n"

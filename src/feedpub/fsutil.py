@@ -8,6 +8,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -90,16 +91,14 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
 
 
 def current_umask() -> int | None:
-    """This process's umask, read without setting it (which would race with other threads),
-    where the system tells it (Linux); else None."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return None
+    """This process's umask; None while other threads run. Setting it is the only way to
+    read it that opens no file, and another thread creating a file meanwhile would be
+    created under the wrong one."""
+    if threading.active_count() != 1:
+        return None
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def write_new(path: str, data: bytes, *, mode: int = 0o644, umask: int | None = None) -> None:
