@@ -394,6 +394,7 @@ def test_pings_the_hub_did_not_take_before_a_stop_are_sent_at_the_next_start(
         make_site, daemons) -> None:
     holding = threading.Event()  # while set, the hub takes requests and never answers
     holding.set()
+    released = threading.Event()  # set at the end: the held requests' threads finish
     held: list[str] = []
     pings: list[str] = []
 
@@ -401,7 +402,7 @@ def test_pings_the_hub_did_not_take_before_a_stop_are_sent_at_the_next_start(
         def take(self, urls: list[str]) -> bool:
             if holding.is_set():
                 held.extend(urls)
-                time.sleep(30)  # the daemon gives up long before
+                released.wait(30)  # the daemon gives up long before
                 return False
             pings.extend(urls)
             return True
@@ -438,5 +439,6 @@ def test_pings_the_hub_did_not_take_before_a_stop_are_sent_at_the_next_start(
         with open_store(cfg) as store:
             assert not store.get_meta("websub.unsent")
     finally:
-        hub.shutdown()
+        released.set()  # no request thread outlives the test (a process with threads
+        hub.shutdown()  # never forks, and later tests fork)
         hub.server_close()
