@@ -95,8 +95,8 @@ def test_a_damaged_index_means_the_files_are_read_again(make_site, tmp_path) -> 
 
 
 @pytest.mark.parametrize("point", [
-    ("feedpub.articles.records", "_write_all", 1, False),
-    ("feedpub.articles.records", "_write_all", 2, True),
+    ("feedpub.articles.records", "write_all", 1, False),
+    ("feedpub.articles.records", "write_all", 2, True),
     ("feedpub.jobs.fromindex", "save_index", 1, False),
     ("feedpub.jobs.fromindex", "save_index", 1, True),
     ("feedpub.jobs.publish", "save_manifest", 1, True),

@@ -14,7 +14,7 @@ import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
-from feedpub.articles.index import HEAVY, heavy_record
+from feedpub.articles.records import HEAVY, heavy_record
 from feedpub.articles.scan import parse_article
 from feedpub.cli import cli
 from feedpub.config import load_config

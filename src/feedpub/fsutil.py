@@ -81,9 +81,7 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644, fsync: boo
     fd, tmp = _create_temp(os.fspath(path), mode)
     with _replacing(tmp, path):
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             if fsync:
                 os.fsync(fd)
         finally:
@@ -117,11 +115,16 @@ def write_new(path: str, data: bytes, *, mode: int = 0o644, umask: int | None = 
     try:
         if umask is None or mode & umask:
             os.fchmod(fd, mode)  # the exact mode, whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to the file descriptor `fd` (`os.write` may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 @contextlib.contextmanager

@@ -23,19 +23,16 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import timedelta
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..config import Config
 from ..errors import ArticleError, CacheError
-from .cache import _ARTICLE_FIELDS, CACHE_VERSION, Parsed, _dump, _load_pickle
+from .cache import CACHE_VERSION, Parsed, _dump, _load_pickle
 from .model import Article
+from .records import HEAVY, LIGHT, LIGHT_OF, RecordsWriter, Written
 
-HEAVY = ("html", "summary", "author", "byline_date", "image")
-LIGHT = tuple(name for name in _ARTICLE_FIELDS if name not in HEAVY)
 INDEX_NAME = "build-index.pickle"
-_RECORDS = "build-records-{}.data"
 _KEPT = "build-kept-{}.data"
 T = TypeVar("T")
 
@@ -216,28 +213,6 @@ class LazyArticles(Mapping[str, Parsed]):
         return article
 
 
-_HEAVY_OF = attrgetter(*HEAVY)
-_LIGHT_OF = attrgetter(*LIGHT)
-
-
-def heavy_record(article: Article) -> bytes:
-    return pickle.dumps(tuple(map(_copy, _HEAVY_OF(article))), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _copy(value: Any) -> Any:
-    """A short-lived copy of a str (the same pickle): pickling a non-ASCII str makes CPython
-    keep its UTF-8 form inside it for as long as it lives, which for every body of a large
-    site is about 45 MB more in the build process (see `cache.pack`)."""
-    return "".join((value, "")) if isinstance(value, str) and value else value  # one copy
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-_BATCH = 256  # records joined for one write
 Entry = tuple[Any, int, int]  # (short fields or the error, record offset, record length)
 _DELTA = 500  # changed entries kept apart from the pickled base before it is pickled anew
 
@@ -294,9 +269,6 @@ def load_index(cfg: Config, token: str) -> Index | None:
         return None
 
 
-Written = tuple[str, int, Mapping[str, tuple[int, int]]]  # see `save_index`
-
-
 def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
                plan: dict[str, Any], earlier: Index | None, fresh: Iterable[str],
                written: Written | None = None) -> str:
@@ -313,40 +285,25 @@ def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
     folder.mkdir(parents=True, exist_ok=True)
     if written is not None:
         name, size, where = written
-        light = _LIGHT_OF
-        listed: dict[str, Entry] = {
-            source: (value, -1, -1) if isinstance(value, ArticleError)
-            else (light(value), *where[source]) for source, value in parsed.items()}
-        return _save(cfg, fingerprint, plan, name, size, Kept(listed), {})
+        return _save(cfg, fingerprint, plan, name, size, Kept(_entries(parsed, parsed, where)),
+                     {})
     entries = earlier.entries if earlier is not None else {}
     fresh_set = set(fresh)
     changed = {source for source in parsed if source in fresh_set or source not in entries}
     live = sum(entry[2] for source, entry in entries.items() if source in parsed)
     rewrite = earlier is None or earlier.size > 2 * live + (1 << 20)
     if rewrite:
-        name, size, mode = _RECORDS.format(secrets.token_hex(8)), 0, "wb"
+        writer = RecordsWriter(folder)
         changed = set(parsed)
     else:
-        assert earlier is not None
-        name, size, mode = earlier.records, earlier.size, "r+b"
-    new: dict[str, Entry] = {}
-    with open(folder / name, mode, buffering=0) as handle:
-        handle.seek(size)
-        handle.truncate()  # what a build stopped midway appended
-        batch: list[bytes] = []  # written a few hundred records at a time
-        for source in changed:
-            value = parsed[source]
-            if isinstance(value, ArticleError):
-                new[source] = (value, -1, -1)
-                continue
-            record = heavy_record(value)
-            batch.append(record)
-            new[source] = (_LIGHT_OF(value), size, len(record))
-            size += len(record)
-            if len(batch) >= _BATCH:
-                _write_all(handle.fileno(), b"".join(batch))
-                batch.clear()
-        _write_all(handle.fileno(), b"".join(batch))
+        assert earlier is not None  # appended to, after what a build stopped midway left
+        writer = RecordsWriter(folder, earlier.records, earlier.size)
+    try:
+        writer.add((source, parsed[source]) for source in changed)
+    finally:
+        writer.close()
+    name, size, where = writer.written()
+    new = _entries(parsed, changed, where)
     gone = [source for source in entries if source not in parsed]
     if earlier is not None and not rewrite and len(earlier.delta) + len(new) + len(gone) <= _DELTA:
         base = earlier.base
@@ -357,6 +314,18 @@ def save_index(cfg: Config, fingerprint: str, parsed: Mapping[str, Parsed],
         base = Kept(merged)
         delta = {}
     return _save(cfg, fingerprint, plan, name, size, base, delta)
+
+
+def _entries(parsed: Mapping[str, Parsed], sources: Iterable[str],
+             where: Mapping[str, tuple[int, int]]) -> dict[str, Entry]:
+    """The index entries of `sources`: each article's short fields and where its record
+    lies, or the file's error."""
+    out: dict[str, Entry] = {}
+    for source in sources:
+        value = parsed[source]
+        out[source] = ((value, -1, -1) if isinstance(value, ArticleError)
+                       else (LIGHT_OF(value), *where[source]))
+    return out
 
 
 def _save(cfg: Config, fingerprint: str, plan: dict[str, Any], name: str, size: int,

@@ -8,6 +8,9 @@ worker sends (short fields, record) pairs, which the build process writes into t
 they arrive and turns back into articles (`RecordsWriter.receive`); the articles it parses
 itself it records as they are parsed (`RecordsWriter.add`). `save_index(..., written=...)`
 then names the file. So each body is pickled once and stored once.
+
+The record format (HEAVY fields, `heavy_record`) and the one writer of records files live
+here; `save_index` also appends an edit's records with `RecordsWriter`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,39 @@ from __future__ import annotations
 import os
 import pickle
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from ..errors import ArticleError
+from ..fsutil import write_all
 from .cache import Parsed
-from .index import _LIGHT_OF, _RECORDS, HEAVY, LIGHT, Written, _write_all, heavy_record
 from .model import Article
+
+# The fields of a record; the index keeps the others (LIGHT) itself.
+HEAVY = ("html", "summary", "author", "byline_date", "image")
+LIGHT = tuple(f.name for f in fields(Article) if f.name not in HEAVY)
+LIGHT_OF = attrgetter(*LIGHT)
+_HEAVY_OF = attrgetter(*HEAVY)
+_NAME = "build-records-{}.data"
+_BATCH = 256  # records joined for one write
+# A records file as `save_index` names it: its name, size, and where each record lies.
+Written = tuple[str, int, Mapping[str, tuple[int, int]]]
+
+
+def heavy_record(article: Article) -> bytes:
+    return pickle.dumps(tuple(map(_copy, _HEAVY_OF(article))), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _copy(value: Any) -> Any:
+    """A short-lived copy of a str (the same pickle): pickling a non-ASCII str makes CPython
+    keep its UTF-8 form inside it for as long as it lives, which for every body of a large
+    site is about 45 MB more in the build process (see `cache.pack`)."""
+    return "".join((value, "")) if isinstance(value, str) and value else value  # one copy
+
 
 # An article as a worker sends it: its short fields and its record; an error as it is.
 Sent = ArticleError | tuple[tuple[Any, ...], bytes]
@@ -36,7 +64,7 @@ def sent_chunk(items: Iterable[tuple[str, Parsed]]) -> bytes:
         if isinstance(value, ArticleError):
             out.append((source, value))
         else:
-            out.append((source, (_LIGHT_OF(value), heavy_record(value))))
+            out.append((source, (LIGHT_OF(value), heavy_record(value))))
     return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -50,22 +78,30 @@ def _article(light: tuple[Any, ...], record: bytes) -> Article:
 
 
 class RecordsWriter:
-    """A new records file in `folder`, filled as the articles are parsed."""
+    """A records file in `folder`: a new one, or with `name` the one of that name, appended
+    to from byte `size` (what lies past it, left by a build stopped midway, is dropped)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, name: str | None = None, size: int = 0) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.name = _RECORDS.format(secrets.token_hex(8))
-        self.path = folder / self.name
-        # A new name, which no index names yet: nobody reads it before `save_index`.
-        self._fd: int | None = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-        self.size = 0
+        flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+        if name is None:  # a new name, which no index names yet: nobody reads it before
+            name, flags = _NAME.format(secrets.token_hex(8)), flags | os.O_CREAT | os.O_EXCL
+        self.name = name
+        self.path = folder / name
+        self._fd: int | None = os.open(self.path, flags, 0o644)
+        os.ftruncate(self._fd, size)
+        os.lseek(self._fd, size, os.SEEK_SET)
+        self.size = size
         self.where: dict[str, tuple[int, int]] = {}
 
     def add(self, items: Iterable[tuple[str, Parsed]]) -> None:
-        """Record the articles of `items` (parsed here); errors need no record."""
-        self._write([(source, heavy_record(value)) for source, value in items
-                     if not isinstance(value, ArticleError)])
+        """Record the articles of `items` (parsed here), a few hundred at a time; errors
+        need no record."""
+        articles = ((source, value) for source, value in items
+                    if not isinstance(value, ArticleError))
+        while batch := [(source, heavy_record(value))
+                        for source, value in islice(articles, _BATCH)]:
+            self._write(batch)
 
     def receive(self, data: bytes) -> list[tuple[str, Parsed]]:
         """A worker's `sent_chunk`: its records written, its articles made again."""
@@ -88,7 +124,7 @@ class RecordsWriter:
         for source, record in records:
             where[source] = (size, len(record))
             size += len(record)
-        _write_all(self._fd, b"".join(record for _, record in records))
+        write_all(self._fd, b"".join(record for _, record in records))
         self.size = size
 
     def written(self) -> Written:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..articles.cache import BuildCache, Stat
-from ..articles.index import Kept, Written, load_index, save_index
+from ..articles.index import Kept, load_index, save_index
 from ..articles.model import Article, LoadResult
+from ..articles.records import Written
 from ..config import Config
 from .arrange import Layout
 from .edits import KeptSigs

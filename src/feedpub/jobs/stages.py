@@ -159,7 +159,8 @@ def _read_all(cfg: Config, stats: dict[str, Stat], cache: BuildCache, progress: 
     with (article_cache(cache_paths(cfg)[1], stats) if save
           else contextlib.nullcontext(None)) as saved:
         fresh = _parse_files(cfg, todo, progress, workers, saved, meanwhile, records)
-        kept = [(source, cache.parsed[source]) for source in stats if source not in fresh]
+        kept = ([(source, cache.parsed[source]) for source in stats if source not in fresh]
+                if saved is not None or records is not None else [])
         for start in range(0, len(kept), _PARSE_CHUNK):
             if saved is not None:
                 saved.write(packed_chunk(kept[start:start + _PARSE_CHUNK]))
