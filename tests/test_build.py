@@ -96,6 +96,21 @@ def test_rebuild_rereads_only_changed_files(make_site) -> None:
     assert rss.entries[1].id == "tag:news.example.org,2024-03-05:library"
 
 
+def test_a_build_hands_what_it_made_to_retain_and_writes_the_same_files(make_site) -> None:
+    cfg = make_site(GOOD)
+    plain = build_feeds(cfg, force=True)
+    first = _snapshot(cfg.public_dir)
+    shutil.rmtree(cfg.public_dir)
+    kept: list[object] = []
+    report = build_feeds(cfg, force=True, retain=kept)
+    assert report.written and sorted(report.written) == sorted(plain.written)
+    assert _snapshot(cfg.public_dir) == first
+    # The articles and the plans stay referenced for the caller (a command that exits at once).
+    articles = [item for item in kept if hasattr(item, "articles")]
+    assert articles and len(articles[0].articles) == 2  # type: ignore[attr-defined]
+    assert any(isinstance(item, list) and item and hasattr(item[0], "render") for item in kept)
+
+
 def test_deleted_article_and_its_tag_feed_disappear(make_site) -> None:
     cfg = make_site(GOOD)
     build_feeds(cfg)

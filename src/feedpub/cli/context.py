@@ -21,6 +21,9 @@ class Context:
         # Set by a one-shot command (`build`) whose process may end without the interpreter's
         # teardown once the command is done (see `cli.main`).
         self.quick_exit = False
+        # What such a command made and leaves for the system to take back with the process,
+        # rather than freeing it object by object (`jobs.publish.build_feeds(retain=...)`).
+        self.leftovers: list[object] = []
 
     def _source(self) -> Path:
         return self.config_path if self.config_path is not None else find_config()

@@ -37,7 +37,7 @@ def build(ctx: Context, strict: bool, force: bool, jobs: int) -> None:
     ctx.quick_exit = True  # nothing is left to clean up once the build is done
     with LazyProgress("Building", enabled=ctx.verbosity >= 0) as progress:
         report = publish.build_feeds(ctx.config, strict=strict, force=force, progress=progress,
-                                     workers=jobs or None)
+                                     workers=jobs or None, retain=ctx.leftovers)
     if ctx.verbosity >= 0:  # -q: errors only
         for warning in report.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)

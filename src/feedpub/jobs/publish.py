@@ -97,7 +97,8 @@ def _outputs(plans: SitePlans) -> list[OutputFile]:
 
 def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = None,
                 progress: Progress | None = None, force: bool = False,
-                workers: int | None = None, drafts: bool = False) -> BuildReport:
+                workers: int | None = None, drafts: bool = False,
+                retain: list[object] | None = None) -> BuildReport:
     """Build every feed and page into public/. See the module docstring for what is skipped.
 
     With `strict`, any bad article means nothing is written. Otherwise bad articles are
@@ -105,10 +106,16 @@ def build_feeds(cfg: Config, *, strict: bool = False, now: datetime | None = Non
     processes (default: one per core, where the process may fork; see `workers.map_chunks`).
     With `drafts` (`feedpub run --drafts`, local sites only), drafts and future-dated entries
     are built too, as if published; digests never read this build.
+
+    `retain`, when given, receives what the build made (the articles, the plans), which
+    would otherwise be freed object by object as the build returns: a command that ends its
+    process right after, without the interpreter's teardown, leaves it all to the system,
+    which takes the whole memory back at once (a full build of 10,000 articles frees about
+    25 ms of objects).
     """
     with collector_paused():
         return _build(cfg, strict=strict, now=now, progress=progress, force=force,
-                      workers=workers, drafts=drafts)
+                      workers=workers, drafts=drafts, retain=retain)
 
 
 # Told, before the manifest is written, what a full build read and planned; returns the token
@@ -118,7 +125,7 @@ Keep = Callable[[BuildCache, LoadResult, list[Article], "BuildReport", "SitePlan
 
 def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progress | None,
            force: bool, workers: int | None, drafts: bool = False,
-           keep: Keep | None = None) -> BuildReport:
+           keep: Keep | None = None, retain: list[object] | None = None) -> BuildReport:
     workers = max(1, workers if workers is not None else
                   (available_cores() if can_fork() else 1))
     now = now or datetime.now(UTC)
@@ -179,8 +186,10 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
     records = RecordsWriter(cfg.data_dir) if keep is None else None
     try:
         return _build_all(cfg, cache, previous, stats, now, report, progress, workers, strict,
-                          drafts, keep, fingerprint, records)
+                          drafts, keep, fingerprint, records, retain)
     finally:
+        if retain is not None:
+            retain += (cache, previous)
         if records is not None:
             records.close()
             if not cache.index.startswith(records.name + "#"):  # no index names it
@@ -190,7 +199,8 @@ def _build(cfg: Config, *, strict: bool, now: datetime | None, progress: Progres
 def _build_all(cfg: Config, cache: BuildCache, previous: BuildCache, stats: dict[str, Stat],
                now: datetime, report: BuildReport, progress: Progress | None, workers: int,
                strict: bool, drafts: bool, keep: Keep | None, fingerprint: str,
-               records: RecordsWriter | None) -> BuildReport:
+               records: RecordsWriter | None, retain: list[object] | None = None,
+               ) -> BuildReport:
     """The rest of a full build: parse, plan, write, remember."""
     public = cfg.public_dir
     early: list[Environment] = []
@@ -200,11 +210,15 @@ def _build_all(cfg: Config, cache: BuildCache, previous: BuildCache, stats: dict
                                         records=records)
     media = media_stats(cfg, result.articles)  # before the lengths are read from the files
     planned_articles = select_articles(cfg, result, now, drafts, report)
+    if retain is not None:
+        retain.append(result)
     if strict and report.skipped:
         return report
     # `select_articles` keeps the tags of `arrange_articles`, which unified them.
     plans = plan_site(planned_articles, cfg, early[0] if early else None, unified=True)
     planned = _outputs(plans)
+    if retain is not None:
+        retain += (planned_articles, plans, planned)
     keys: dict[str, Written] = {}
     todo: list[OutputFile] = []
     for output in planned:
