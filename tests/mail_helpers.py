@@ -18,8 +18,8 @@ def article(n: int, *, hours_ago: float = 1, title: str | None = None,
     return Article(
         id=f"tag:news.example.org,2026:post-{n}", slug=f"post-{n}", title=title,
         published=now - timedelta(hours=hours_ago),
-        html=html or f'<p>Body of <a href="/posts/post-{n}.html">article {n}</a>.</p>'
-                     f'<p><img src="images/{n}.png" alt=""></p>',
+        html_utf8=(html or f'<p>Body of <a href="/posts/post-{n}.html">article {n}</a>.</p>'
+                   f'<p><img src="images/{n}.png" alt=""></p>').encode("utf-8"),
         source=f"post-{n}.md", updated=updated, author="Ann Author", tags=tags,
         summary=f"Summary of article {n}.",
     )

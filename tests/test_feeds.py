@@ -51,6 +51,7 @@ def art(n: int, **changes: Any) -> Article:
         source=f"post-{n:03d}.md", summary=f"Summary {n}",
     )
     fields.update(changes)
+    fields["html_utf8"] = fields.pop("html").encode("utf-8", "surrogatepass")
     return Article(**fields)
 
 

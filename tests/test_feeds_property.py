@@ -56,7 +56,8 @@ def articles(draw: st.DrawFn) -> list[Article]:
         out.append(Article(
             id=f"tag:news.example.org,2024:{n}", slug=f"p{n}", title=draw(any_text),
             published=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=count - n),
-            html=body if as_html else f"<p>{html.escape(body)}</p>",
+            html_utf8=(body if as_html else f"<p>{html.escape(body)}</p>").encode(
+                "utf-8", "surrogatepass"),
             source=f"p{n}.md", summary=draw(any_text), author=draw(st.none() | any_text),
             tags=tuple(draw(st.lists(any_text, max_size=3))),
         ))
@@ -145,3 +146,33 @@ def test_rss_dates_are_what_email_utils_writes(moment: datetime,
     (offsets in seconds, which feeds never carry, are left to email.utils)."""
     moment = moment.replace(tzinfo=zone)
     assert _rfc822(moment) == format_datetime(moment)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cs",)), max_size=60))
+@example('He said "no" \\ then\tleft.\n<p>“quoted” 😀 \u2028 \x7f</p>')
+@example("\r\x00\x1f\x08\x0c")
+def test_json_text_writes_what_orjson_writes(text: str) -> None:
+    """The JSON Feed writer escapes a body's UTF-8 bytes itself; the result must be the
+    bytes orjson makes of the text, whatever the text holds."""
+    import orjson
+
+    from feedpub.feeds.jsonfeed import json_text
+
+    assert json_text(text.encode("utf-8")) == orjson.dumps(text)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1,
+                        max_size=30), min_size=1, max_size=4))
+def test_plain_text_bodies_give_the_same_json_as_text(paragraphs: list[str]) -> None:
+    """A plain-text article's body goes into feed.json as bytes: the document must parse
+    back to the body as text."""
+    source = "date 2024-03-05 Title\n\n" + "\n\n".join(p + "." for p in paragraphs) + "\n"
+    try:
+        article = parse_article(source, "a.txt", CFG.site)
+    except ArticleError:
+        return
+    files = {f.path: f.render() for f in plan_feeds([article], CFG)}
+    item = json.loads(files["feed.json"])["items"][0]
+    assert item.get("content_html", "") == article.html

@@ -26,6 +26,7 @@ def _article(slug: str, day: int, **kw: object) -> Article:
         "published": datetime(2026, 1, day, 9, tzinfo=UTC), "html": f"<p>Body {slug}</p>",
         "source": f"{slug}.txt", "summary": f"Summary {slug}"}
     values.update(kw)
+    values["html_utf8"] = str(values.pop("html")).encode("utf-8")
     return Article(**values)  # type: ignore[arg-type]
 
 
@@ -76,7 +77,7 @@ def test_plan_pages_is_pure_and_keys_follow_content(site) -> None:
                           "tags/cafe-creme.html", "404.html", "sitemap.xml", "robots.txt"}
     again = {o.path: o.key for o in plan_pages(articles, site)}
     assert again == {p: o.key for p, o in first.items()}
-    edited = [articles[0], dataclasses.replace(articles[1], html="<p>Changed</p>")]
+    edited = [articles[0], dataclasses.replace(articles[1], html_utf8=b"<p>Changed</p>")]
     changed = {o.path: o.key for o in plan_pages(edited, site)}
     assert changed["posts/a.html"] != first["posts/a.html"].key
     assert changed["posts/b.html"] == first["posts/b.html"].key
@@ -122,6 +123,39 @@ def test_site_templates_override_the_defaults(make_site) -> None:
     assert '<p class="mine">Title a</p>' in pages["posts/a.html"].render().decode()
     assert pages["posts/a.html"].key != before["posts/a.html"]
     assert pages["index.html"].key == before["index.html"]
+
+
+def test_an_article_body_goes_into_its_page_as_bytes_only_when_written_as_it_is(
+        make_site) -> None:
+    cfg = make_site()
+    body = ("<p>Fish &amp; chips “quoted” 😀 — ünï</p>\n"
+            "<h2>Part two</h2>\n<p>" + "word " * 40 + "end.</p>")
+
+    def page(plain: bool) -> bytes:
+        article = _article("a", 2, html=body, plain_body=plain)
+        return {o.path: o for o in plan_pages([article], cfg)}["posts/a.html"].render()
+
+    # The plain-text reader's body is put in as its UTF-8 bytes; the page is the one the
+    # template renders around the body as text.
+    assert page(True) == page(False)
+    assert body.encode("utf-8") in page(True) and b"\x00" not in page(True)
+
+    cfg.templates_dir.mkdir(exist_ok=True)
+    template = cfg.templates_dir / "article.html.j2"
+    template.write_text('{% extends "base.html.j2" %}{% block main %}'
+                        '<div>{{ body | safe }}</div><aside>{{ body | safe }}</aside>'
+                        "{% endblock %}", encoding="utf-8")
+    assert page(True) == page(False) and page(True).count(body.encode("utf-8")) == 2
+    # Any other use of the body gets the body itself.
+    template.write_text('{% extends "base.html.j2" %}{% block main %}'
+                        "<div>{{ body | striptags | truncate(30) }}</div>"
+                        "<p>{{ body | length }}</p>{% endblock %}", encoding="utf-8")
+    shown = html.fromstring(page(True))
+    [shortened] = shown.xpath("//div/text()")
+    assert shortened.startswith("Fish & chips") and shortened.endswith("...")
+    assert "Part two" not in shortened
+    assert shown.xpath("//main/p/text()") == [str(len(body))]
+    assert page(True) == page(False)
 
 
 def test_tag_lists_are_the_include_of_tags_template(make_site) -> None:

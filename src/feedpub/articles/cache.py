@@ -26,7 +26,7 @@ from .parts import Part, PartRef, remove_stale_parts
 from .parts import load as load_part
 from .parts import store as store_part
 
-CACHE_VERSION = 9  # 9: the stats of the media files attachment lengths are read from
+CACHE_VERSION = 10  # 10: article bodies as UTF-8 (`Article.html_utf8`)
 Stat = tuple[int, int]  # (mtime_ns, size)
 Written = tuple[str, int]  # (output key, size in bytes)
 
@@ -202,6 +202,7 @@ def _dump(path: Path, data: object) -> None:
 
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 _FIELDS_OF = attrgetter(*_ARTICLE_FIELDS)
+_BYTES_FIELDS = frozenset({"html_utf8"})  # bytes in the article itself
 
 
 def pack(value: object) -> object:
@@ -222,7 +223,8 @@ def unpack(value: object) -> Article | ArticleError:
         return value
     assert isinstance(value, tuple)
     values: dict[str, Any] = {
-        name: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+        name: v.decode("utf-8", "surrogatepass")
+        if isinstance(v, bytes) and name not in _BYTES_FIELDS else v
         for name, v in zip(_ARTICLE_FIELDS, value, strict=True)}
     return Article(**values)
 

@@ -33,7 +33,11 @@ class Article:
     slug: str  # from the file name; unique in the store; used in URLs
     title: str
     published: datetime  # header / front-matter date; orders entries
-    html: str  # sanitized HTML body; links may be relative to site.base_url
+    # The sanitized HTML body, UTF-8 (`html` gives it as text); links may be relative to
+    # site.base_url. Kept as bytes: the feeds and pages write it as it is, the digests and the
+    # index hash and store it as it is, and it takes a quarter of the memory of a str that
+    # holds one emoji (which CPython stores with four bytes a character).
+    html_utf8: bytes
     source: str  # file path relative to the articles folder
     updated: datetime | None = None  # only when the author says so
     author: str | None = None
@@ -50,6 +54,11 @@ class Article:
     # FORBIDDEN_CHARS, and the body holds only <p> and <h2> elements of escaped text (no links
     # to resolve, no carriage return, no "]]>"), so later stages may skip those checks.
     plain_body: bool = field(default=False, compare=False)
+
+    @property
+    def html(self) -> str:
+        """The body as text, decoded on each use."""
+        return self.html_utf8.decode("utf-8", "surrogatepass")
 
     @property
     def modified(self) -> datetime:

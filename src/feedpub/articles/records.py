@@ -31,7 +31,7 @@ from .cache import Parsed
 from .model import Article
 
 # The fields of a record; the index keeps the others (LIGHT) itself.
-HEAVY = ("html", "summary", "author", "byline_date", "image")
+HEAVY = ("html_utf8", "summary", "author", "byline_date", "image")
 LIGHT = tuple(f.name for f in fields(Article) if f.name not in HEAVY)
 LIGHT_OF = attrgetter(*LIGHT)
 _HEAVY_OF = attrgetter(*HEAVY)

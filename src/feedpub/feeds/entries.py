@@ -117,7 +117,7 @@ class FeedItem:
     id: str
     url: str
     title: str
-    html: str
+    html_utf8: bytes  # the body, its links absolute, UTF-8 (`html` gives it as text)
     summary: str
     author: str
     tags: tuple[str, ...]
@@ -129,20 +129,38 @@ class FeedItem:
     image: str = ""  # absolute URL of the entry's picture
     enclosures: tuple[Enclosure, ...] = ()
 
+    @property
+    def html(self) -> str:
+        """The body as text, decoded on each use."""
+        return self.html_utf8.decode("utf-8", "surrogatepass")
 
-def xml_content(html: str, *, plain: bool = False) -> bytes:
+    @property
+    def blank(self) -> bool:
+        """No body (`not html.strip()`): a title-only entry."""
+        return blank_utf8(self.html_utf8)
+
+
+def blank_utf8(data: bytes) -> bool:
+    """`not text.strip()` of the text whose UTF-8 form is `data`; a body that starts with a
+    tag, as nearly all do, is told at its first byte."""
+    if not data:
+        return True
+    if data[0] < 0x80 and not chr(data[0]).isspace():
+        return False
+    return data.decode("utf-8", "surrogatepass").isspace()
+
+
+def xml_content(html: str) -> bytes:
     """HTML as the content of an XML element, encoded as UTF-8: one CDATA section, which
     needs no escaping (a "]]>" inside is split over two sections). With a carriage return,
     which a parser would read as a line feed inside CDATA, the text is escaped instead
-    (`escape_text`). `plain`: a plain-text reader's body (`Article.plain_body`), which holds
-    neither.
+    (`escape_text`). A plain-text reader's body (`Article.plain_body`) holds neither, and
+    `prepare_item` wraps its UTF-8 form as it is.
 
     Bytes, encoded once for every document that shows the entry: the XML writers join their
     entries as bytes, so a body is never copied into a str as wide as the widest character
     of the whole feed (four bytes a character once one entry holds an emoji) and encoded
     again with all of it."""
-    if plain:
-        return b"".join((b"<![CDATA[", html.encode("utf-8"), b"]]>"))
     if "\r" in html:
         return escape_text(html).encode("utf-8")
     return b"".join((b"<![CDATA[", html.replace("]]>", "]]]]><![CDATA[>").encode("utf-8"),
@@ -181,22 +199,25 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
     path = article.url_path
     url = base_url + (path if _SAFE_PATH.fullmatch(path) else
                       quote(path, safe="/%:@!$&'()*+,;=~"))
-    title, html, summary, entry_id = article.title, article.html, article.summary, article.id
+    title, summary, entry_id = article.title, article.summary, article.id
     author = article.author or ""
-    # The parser has removed what feeds must not carry; text from elsewhere is checked here.
-    if not article.plain_body and has_forbidden("".join((title, html, summary, entry_id,
-                                                          author))):
-        title, html, summary, entry_id, author = (
-            xml_text(title), xml_text(html), xml_text(summary), xml_text(entry_id),
-            xml_text(author))
+    if article.plain_body:
+        # The plain-text reader's body: checked, no links, no carriage return, no "]]>";
+        # its UTF-8 form goes into every feed as it is.
+        body = article.html_utf8
+        html_xml = b"".join((b"<![CDATA[", body, b"]]>"))
+    else:
+        html = article.html
+        # The parser has removed what feeds must not carry; text from elsewhere is checked.
+        if has_forbidden("".join((title, html, summary, entry_id, author))):
+            title, html, summary, entry_id, author = (
+                xml_text(title), xml_text(html), xml_text(summary), xml_text(entry_id),
+                xml_text(author))
+        html = absolute_links(html, base_url, url)
+        body = html.encode("utf-8", "surrogatepass")
+        html_xml = xml_content(html)
     title = title if title and not title.isspace() else article.slug
-    body = html if article.plain_body else absolute_links(html, base_url, url)
-    if body is article.html:
-        # The item's own copy: orjson (JSON Feed) leaves a UTF-8 copy inside each non-ASCII
-        # string it writes, for as long as the string lives; that should be the item's short
-        # life, not the article's (on a large site, as much memory as all the bodies).
-        body = "".join((body, ""))  # a copy, made in one go
-    if (not body or body.isspace()) and (not summary or summary.isspace()):
+    if blank_utf8(body) and (not summary or summary.isspace()):
         summary = title  # a title-only entry: readers and validators want some text
     published, modified = feed_time(article.published), feed_time(article.modified)
     image, enclosures = item_media(article, base_url)
@@ -204,13 +225,13 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
         id=entry_id,
         url=url,
         title=title,
-        html=body,
+        html_utf8=body,
         summary=summary,
         author=author.strip() or site_author,
         tags=clean_tags(article.tags),
         published=published,
         modified=modified,
-        html_xml=xml_content(body, plain=article.plain_body),
+        html_xml=html_xml,
         published_iso=published.isoformat(),
         modified_iso=modified.isoformat(),
         image=xml_text(image),
@@ -220,15 +241,19 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
 
 def article_digest(article: Article) -> bytes:
     """sha256 of every Article field a feed entry is made from."""
-    parts = (article.id, article.slug, article.title, article.html, article.summary,
+    body = article.html_utf8
+    parts = (article.id, article.slug, article.title, article.summary,
              article.author or "", article.published.isoformat(), article.modified.isoformat(),
              *article.tags)
     if article.image or article.attachments:
         parts = (*parts, article.image, repr(article.attachments))
-    # The lengths first, then the fields: unambiguous, and one encode and hash per article.
+    # The lengths first, then the fields, then the body's bytes as they are: unambiguous,
+    # and one hash per article.
     lengths = ",".join([str(len(part)) for part in parts])
-    return hashlib.sha256(f"{lengths}\n{''.join(parts)}".encode("utf-8", "surrogatepass")
-                          ).digest()
+    digest = hashlib.sha256(f"{len(body)};{lengths}\n{''.join(parts)}".encode(
+        "utf-8", "surrogatepass"))
+    digest.update(body)
+    return digest.digest()
 
 
 class ArticleDigests(Sequence[bytes]):

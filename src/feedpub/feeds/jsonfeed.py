@@ -18,12 +18,40 @@ VERSION_URL = "https://jsonfeed.org/version/1.1"
 LIBRARY = f"orjson {orjson.__version__}"  # shapes the bytes: part of the feed keys
 
 
+# Bytes that JSON writes escaped: the C0 controls, the quotation mark and the backslash.
+_SPECIAL = bytes([*range(0x20), 0x22, 0x5C])
+_NOT_SPECIAL = bytes(b for b in range(256) if b not in _SPECIAL)
+_REPLACED = frozenset(b'"\\\n\t')  # escaped here by replacing them; any other: by orjson
+
+
+def json_text(data: bytes) -> bytes:
+    """`orjson.dumps(text)` of the text whose UTF-8 form is `data`, for an article body:
+    the quotation marks, backslashes, line feeds and tabs it holds are escaped in the bytes
+    as they are (orjson escapes nothing else such a text holds: no other control, no
+    character beyond ASCII), which spares decoding the body to encode it again. A text with
+    any other control character is left to orjson."""
+    special = data.translate(None, _NOT_SPECIAL)
+    if not special:
+        return b"".join((b'"', data, b'"'))
+    if not _REPLACED.issuperset(special):
+        return orjson.dumps(data.decode("utf-8", "surrogatepass"))
+    if b"\\" in special:
+        data = data.replace(b"\\", b"\\\\")
+    if b'"' in special:
+        data = data.replace(b'"', b'\\"')
+    if b"\n" in special:
+        data = data.replace(b"\n", b"\\n")
+    if b"\t" in special:
+        data = data.replace(b"\t", b"\\t")
+    return b"".join((b'"', data, b'"'))
+
+
 def _item(item: FeedItem) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": item.id,
         "url": item.url,
         "title": item.title,
-        "content_html": item.html,
+        "content_html": orjson.Fragment(json_text(item.html_utf8)),
     }
     if item.summary:
         data["summary"] = item.summary

@@ -157,11 +157,6 @@ def _rfc822(moment: datetime) -> str:
             f"{sign}{hours:02d}{minutes:02d}")
 
 
-def _blank(text: str) -> bool:
-    """`not text.strip()`, without copying a whole body."""
-    return not text or text.isspace()
-
-
 def _atom_entry(item: FeedItem, out: list[bytes]) -> None:
     """Append `item`'s entry to `out`, encoded: the text around the body in one piece
     before it and one after, the body (`FeedItem.html_xml`, encoded once per item) as it
@@ -170,7 +165,7 @@ def _atom_entry(item: FeedItem, out: list[bytes]) -> None:
             escape_text(item.title), "</title>\n    <updated>", item.modified_iso,
             "</updated>\n    <author>\n      <name>", escape_text(item.author),
             "</name>\n    </author>\n"]
-    if not _blank(item.html):  # a title-only entry has no content; its alternate link suffices
+    if not item.blank:  # a title-only entry has no content; its alternate link suffices
         text.append('    <content type="html">')
         out += ["".join(text).encode("utf-8"), item.html_xml]
         text = ["</content>\n"]
@@ -195,7 +190,7 @@ def _rss_item(item: FeedItem, podcast: FeedMedia | None, out: list[bytes]) -> No
     """Append `item`'s RSS item to `out`, encoded (see `_atom_entry`)."""
     text = ["    <item>\n      <title>", _plain(item.title), "</title>\n      <link>",
             escape_text(item.url), "</link>\n"]
-    has_body = not _blank(item.html)  # empty elements are left out, never written blank
+    has_body = not item.blank  # empty elements are left out, never written blank
     if item.summary:
         # <description> is HTML in RSS: the plain-text summary is escaped once for it.
         text += ["      <description>", _plain(_summary_html(item.summary)),

@@ -74,7 +74,7 @@ def check_subject(cfg: Config, source: str) -> None:
 
     when = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
     sample = Article(id="tag:example.org,2024-03-05:sample", slug="sample",
-                     title="Sample title", published=when, html="<p>Sample</p>",
+                     title="Sample title", published=when, html_utf8=b"<p>Sample</p>",
                      source="sample.txt")
     try:
         render_subject(cfg, "weekly", [sample], when)

@@ -152,9 +152,10 @@ def make_environment(cfg: Config) -> jinja2.Environment:
 
 def _article_context(cfg: Config, article: Article) -> dict[str, object]:
     url = urljoin(cfg.site.base_url, article.url_path)
-    body = absolute_html(article.html, url)
+    text = article.html
+    body = absolute_html(text, url)
     image = article.image  # shown above the body, unless the body starts with it
-    if image and first_image(article.html) == image:
+    if image and first_image(text) == image:
         image = ""
     return {
         "id": article.id, "title": clean_header_text(article.title), "url": url,

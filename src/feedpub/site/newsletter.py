@@ -59,7 +59,8 @@ def _item(cfg: Config, issue: IssuePage) -> FeedItem:
     body = xml_text(body)
     when = feed_time(issue.created.astimezone(cfg.site.tz))
     return FeedItem(id=f"tag:{cfg.site.domain},{when.date().isoformat()}:newsletter-{issue.number}",
-                    url=url, title=xml_text(issue.subject), html=body, summary="",
+                    url=url, title=xml_text(issue.subject), html_utf8=body.encode("utf-8"),
+                    summary="",
                     author=xml_text(cfg.site.author).strip() or xml_text(cfg.site.title),
                     tags=(), published=when, modified=when, html_xml=xml_content(body),
                     published_iso=when.isoformat(), modified_iso=when.isoformat())

@@ -29,6 +29,7 @@ from ..feeds.entries import clean_tags, may_have_relative_link
 from ..feeds.plan import tag_slugs
 from ..i18n import format_day
 from ..outputs import OutputFile
+from .splice import BODY_MARK, body_spliced, splice
 from .templating import environment
 
 
@@ -281,6 +282,7 @@ class ArticlePages:
         self.tag_links: dict[str, list[FeedLink]] = {}
         self.shared: dict[tuple[str, ...], FeedLinks] = {}
         self.as_written: dict[tuple[str, ...], FeedLinks] = {}  # by the tags as given
+        self.spliced = body_spliced(env, "article.html.j2")  # the body put in as bytes
 
     def feeds(self, tags: Sequence[str]) -> FeedLinks:
         """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
@@ -311,12 +313,14 @@ class ArticlePages:
         neighbours = (older and NEIGHBOUR_SHOWS(older), newer and NEIGHBOUR_SHOWS(newer))
 
         def render() -> bytes:
-            body = (article.html if article.plain_body
+            spliced = article.plain_body and self.spliced  # no links to rewrite: as it is
+            body = (BODY_MARK if spliced else article.html if article.plain_body
                     else page_links(article.html, cfg.site.base_url, "../"))
-            return render_page(env, "article.html.j2", cfg, root="../", feeds=links,
+            page = render_page(env, "article.html.j2", cfg, root="../", feeds=links,
                                article=article, body=body, older=older, newer=newer,
                                tag_paths=self.tag_paths,
                                canonical=cfg.site.base_url + article.url_path).encode("utf-8")
+            return splice(page, article.html_utf8) if spliced else page
 
         def key() -> str:
             # The digest covers the fields a page shows; `updated` is there as set or not.
