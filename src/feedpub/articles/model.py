@@ -123,8 +123,8 @@ def forbidden_in_utf8(data: bytes) -> bool:
         return True
     if b"\xef" in leads and _BMP_NONCHARACTERS.search(data):
         return True
-    return (b"\xbf\xbe" in data or b"\xbf\xbf" in data) \
-        and _ASTRAL_NONCHARACTERS.search(data) is not None
+    # One byte looked for (memchr), not two two-byte sequences (a scan each, 3 µs a body).
+    return b"\xbf" in data and _ASTRAL_NONCHARACTERS.search(data) is not None
 
 
 def strip_forbidden(text: str) -> str:
