@@ -118,7 +118,7 @@ def run_jobs(size: int, jobs: list[Job], runs: int, logs: Path,
                 continue
             job.before_each(i)
             os.sync()
-            if warm is not None and not fresh_memory(warm):
+            if warm is not None and not fresh_memory(warm, NOT_WARMED):
                 print("  --fresh-memory: cannot drop the kernel's caches (not root); "
                       "measuring without", flush=True)
                 warm = None
@@ -259,6 +259,11 @@ def warm_folders(sites: Sites, python: str, pelican: Path | None, old: str | Non
         if exe:  # a venv's bin/python: the venv (lib/, and the links to the interpreter)
             folders.append(Path(os.path.abspath(exe)).parent.parent)
     return [folder for folder in dict.fromkeys(folders) if folder.is_dir()]
+
+
+# Not read back before a run: the base interpreter's own packages, which no tool's
+# environment imports (see `_measure.fresh_memory`).
+NOT_WARMED = (Path(sysconfig.get_paths()["stdlib"]) / "site-packages",)
 
 
 def bench_size(size: int, sites: Sites, python: str, pelican: Path | None, old: str | None,
