@@ -252,3 +252,14 @@ def test_pages_false_builds_the_feeds_only_and_removes_the_pages(make_site) -> N
 def test_pages_must_be_true_or_false(make_site) -> None:
     with pytest.raises(ConfigError, match=r"'site\.pages' must be a bool"):
         make_site(config_text=BASE_CONFIG.replace("[site]\n", '[site]\npages = "no"\n', 1))
+
+
+def test_texts_key_tells_apart_lists_that_join_to_the_same_text() -> None:
+    from feedpub.site.pages import texts_key
+
+    assert texts_key(["a", "b"]) == texts_key(["a", "b"])
+    # A NUL inside a text (a YAML escape in front matter can make one) is not a separator.
+    assert texts_key(["a\x00b"]) != texts_key(["a", "b"])
+    assert texts_key(["a\x00", "b"]) != texts_key(["a", "\x00b"])
+    assert texts_key([]) != texts_key([""])
+    assert len({texts_key(t) for t in (["ab"], ["a", "b"], ["a\x00b"], ["", "ab"])}) == 4

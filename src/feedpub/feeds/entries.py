@@ -242,9 +242,10 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
 def article_digest(article: Article) -> bytes:
     """sha256 of every Article field a feed entry is made from."""
     body = article.html_utf8
+    published = article.published.isoformat()
+    modified = published if article.updated is None else article.updated.isoformat()
     parts = (article.id, article.slug, article.title, article.summary,
-             article.author or "", article.published.isoformat(), article.modified.isoformat(),
-             *article.tags)
+             article.author or "", published, modified, *article.tags)
     if article.image or article.attachments:
         parts = (*parts, article.image, repr(article.attachments))
     # The lengths first, then the fields, then the body's bytes as they are: unambiguous,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 from jinja2 import Environment
 
@@ -21,7 +22,18 @@ from ..articles.model import Article
 from ..config import Config
 from ..feeds.entries import clean_tags, feed_time
 from ..outputs import OutputFile
-from .pages import FeedLink, FeedLinks, TagFeeds, key_of, render_page, site_root, template_digest
+from .pages import (
+    FeedLink,
+    FeedLinks,
+    TagFeeds,
+    key_of,
+    key_seed,
+    listed_texts,
+    render_page,
+    site_root,
+    template_digest,
+    texts_key,
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
     count = max(1, -(-len(ordered) // size))
     templates = template_digest(env, ("base.html.j2", "home.html.j2", "_tags.html.j2"))
     links = FeedLinks(links)  # one list for every page: its HTML is worked out once
+    # Every home page links to every feed of the site, tag feeds included.
+    seed = key_seed(templates, site_key, links.fingerprint)
     outputs = []
     for number in range(1, count + 1) if numbers is None else numbers:
         shown = ordered[(number - 1) * size:number * size]
@@ -82,22 +96,20 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
         root = "" if number == 1 else "../"
         outputs.append(OutputFile(
             home_path(number),
-            _home_key(templates, site_key, shown, pager, topics if number == 1 else (),
-                      tag_paths, links),
+            _home_key(seed, shown, pager, topics if number == 1 else (), tag_paths),
             _home_render(env, cfg, shown, pager, root, links, topics, tag_paths),
             cost=len(shown) + 4, near=(number - 1) * size))
     return outputs
 
 
-def _home_key(templates: bytes, site_key: str, shown: Sequence[Article], pager: Pager,
-              topics: Sequence[Topic], tag_paths: dict[str, str],
-              links: FeedLinks) -> Callable[[], str]:
+def _home_key(seed: Any, shown: Sequence[Article], pager: Pager, topics: Sequence[Topic],
+              tag_paths: dict[str, str]) -> Callable[[], str]:
     def key() -> str:  # worked out by the process that needs it
-        summary = tuple(map(HOME_SHOWS, shown))
         paths = tuple(sorted({(t, tag_paths.get(t)) for a in shown for t in a.tags}))
-        # Every home page links to every feed of the site, tag feeds included.
-        return key_of(templates, site_key, summary, pager, tuple(topics), paths,
-                      links.fingerprint)
+        found = seed.copy()
+        found.update(repr((pager, tuple(topics), paths)).encode("utf-8"))
+        found.update(texts_key(listed_texts(shown, summary=True)))  # HOME_SHOWS
+        return str(found.hexdigest())
     return key
 
 
@@ -122,15 +134,17 @@ def plan_tag_pages(env: Environment, cfg: Config, ordered: Sequence[Article],
             listed = members.get(tag)
             if listed is not None:
                 listed.append(article)
-    templates = template_digest(env, ("base.html.j2", "tag.html.j2"))
+    seed = key_seed(template_digest(env, ("base.html.j2", "tag.html.j2")), site_key)
     outputs = []
     for topic in topics:
         listed = members[topic.tag]
         links = links_for((topic.tag,))
 
         def key(topic: Topic = topic, listed: list[Article] = listed) -> str:
-            rows = tuple(map(TAG_SHOWS, listed))
-            return key_of(templates, site_key, topic, rows)
+            found = seed.copy()
+            found.update(repr(topic).encode("utf-8"))
+            found.update(texts_key(listed_texts(listed, summary=False)))  # TAG_SHOWS
+            return str(found.hexdigest())
 
         def render(topic: Topic = topic, listed: list[Article] = listed,
                    links: Sequence[FeedLink] = links) -> bytes:
@@ -181,7 +195,11 @@ def plan_sitemap(cfg: Config, ordered: Sequence[Article], homes: Sequence[Output
         return found
 
     def key() -> str:
-        return hashlib.sha256(repr((base, rows())).encode("utf-8", "surrogatepass")).hexdigest()
+        # One line a page: a path has no space or line break, a date neither.
+        found = hashlib.sha256(repr(base).encode("utf-8", "surrogatepass"))
+        found.update("\n".join([f"{path} {lastmod}" for path, lastmod in rows()]).encode(
+            "utf-8", "surrogatepass"))
+        return found.hexdigest()
 
     def render() -> bytes:
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n'

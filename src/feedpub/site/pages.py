@@ -9,7 +9,7 @@ its form pages with the same environment (`page_environment`, `render_page`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -51,6 +51,11 @@ class FeedLinks(tuple[FeedLink, ...]):
     def fingerprint(self) -> str:
         """What a page's key needs of the links: each href and title."""
         return repr([(link.href, link.title) for link in self])
+
+    @cached_property
+    def digest(self) -> bytes:
+        """sha256 of `fingerprint`: 32 bytes a key takes as they are."""
+        return hashlib.sha256(self.fingerprint.encode("utf-8", "surrogatepass")).digest()
 
     @cached_property
     def _html(self) -> Markup:
@@ -262,6 +267,39 @@ def key_of(templates: bytes, *parts: object) -> str:
     return hashlib.sha256(templates + repr(parts).encode("utf-8")).hexdigest()
 
 
+def texts_key(texts: Sequence[str]) -> bytes:
+    """The strings `texts` as one value for a key, quicker to make than their repr: joined
+    by NUL when none of them holds one (the usual case: the readers remove it, though a
+    YAML escape may bring it back), else their repr; each form marked as such."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") == max(len(texts) - 1, 0):
+        return b"J%d:" % len(texts) + joined.encode("utf-8", "surrogatepass")
+    return b"R" + repr(tuple(texts)).encode("utf-8", "surrogatepass")
+
+
+def listed_texts(articles: Iterable[Article], summary: bool) -> list[str]:
+    """What a listing (a home page, a tag page) shows of `articles`, as texts for
+    `texts_key`: each one's slug, title, date (as written, and its zone), its tags (after
+    their number) and, with `summary`, its summary."""
+    texts: list[str] = []
+    for article in articles:
+        published = article.published
+        texts += (article.slug, article.title, published.isoformat(), str(published.tzinfo))
+        if summary:
+            texts.append(str(len(article.tags)))
+            texts += article.tags
+            texts.append(article.summary)
+    return texts
+
+
+def key_seed(templates: bytes, *parts: object) -> Any:
+    """`key_of`'s hash of `templates` and `parts`, to be `copy()`ed and `update`d with what
+    differs from one output to the next: what all of a build's outputs of one kind share is
+    hashed once, not in each key. (`repr` of a tuple is closed by its parenthesis, so what
+    follows cannot be read as part of it.)"""
+    return hashlib.sha256(templates + repr(parts).encode("utf-8"))
+
+
 # What an article page shows of its neighbours (the prev/next links); its key covers this.
 NEIGHBOUR_SHOWS = attrgetter("slug", "title")
 
@@ -283,6 +321,7 @@ class ArticlePages:
         self.shared: dict[tuple[str, ...], FeedLinks] = {}
         self.as_written: dict[tuple[str, ...], FeedLinks] = {}  # by the tags as given
         self.spliced = body_spliced(env, "article.html.j2")  # the body put in as bytes
+        self.seed = hashlib.sha256(self.templates)
 
     def feeds(self, tags: Sequence[str]) -> FeedLinks:
         """Autodiscovery links of a page about `tags` (as `site_feeds` gives them)."""
@@ -324,8 +363,12 @@ class ArticlePages:
 
         def key() -> str:
             # The digest covers the fields a page shows; `updated` is there as set or not.
+            # Two digests of 32 bytes, then one repr: each part tells where it ends.
             paths = tuple(self.tag_paths.get(tag) for tag in article.tags)
-            return key_of(self.templates, digest(), article.updated, links.fingerprint,
-                          neighbours, paths)
+            found = self.seed.copy()
+            found.update(digest())
+            found.update(links.digest)
+            found.update(repr((article.updated, neighbours, paths)).encode("utf-8"))
+            return found.hexdigest()
 
         return OutputFile(article.url_path, key, render)
