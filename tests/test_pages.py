@@ -139,6 +139,10 @@ def test_an_article_body_goes_into_its_page_as_bytes_only_when_written_as_it_is(
     # template renders around the body as text.
     assert page(True) == page(False)
     assert body.encode("utf-8") in page(True) and b"\x00" not in page(True)
+    from feedpub.site.pages import page_environment
+    from feedpub.site.splice import body_spliced
+
+    assert body_spliced(page_environment(cfg), "article.html.j2")  # the built-in templates
 
     cfg.templates_dir.mkdir(exist_ok=True)
     template = cfg.templates_dir / "article.html.j2"
@@ -156,6 +160,53 @@ def test_an_article_body_goes_into_its_page_as_bytes_only_when_written_as_it_is(
     assert "Part two" not in shortened
     assert shown.xpath("//main/p/text()") == [str(len(body))]
     assert page(True) == page(False)
+
+
+@pytest.mark.parametrize("main", [
+    "{% filter upper %}{{ body | safe }}{% endfilter %}",
+    "{% filter indent(4) %}<div>\n{{ body | safe }}</div>{% endfilter %}",
+    "{% set c %}{{ body | safe }}{% endset %}<p>{{ c | wordcount }}</p>{{ c }}",
+    "{% macro m() %}{{ body | safe }}{% endmacro %}{{ m() | upper }}",
+    "<div>{{ body | safe }}</div><meta content=\"{{ self.title() | striptags }}\">",
+    "{% include ['missing.html.j2', 'part.html.j2'] ignore missing %}",
+    "{% filter upper %}{% include 'part.html.j2' %}{% endfilter %}",
+])
+def test_a_template_that_changes_what_it_writes_of_the_body_gets_the_body(
+        make_site, main: str) -> None:
+    cfg = make_site()
+    cfg.templates_dir.mkdir(exist_ok=True)
+    (cfg.templates_dir / "part.html.j2").write_text("<section>{{ body | safe }}</section>",
+                                                     encoding="utf-8")
+    (cfg.templates_dir / "article.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block main %}' + main + "{% endblock %}",
+        encoding="utf-8")
+    body = "<p>One two three.</p>\n<h2>Four five</h2>\n<p>Six seven.</p>"
+
+    def page(plain: bool) -> bytes:
+        article = _article("a", 2, html=body, plain_body=plain)
+        return {o.path: o for o in plan_pages([article], cfg)}["posts/a.html"].render()
+
+    assert page(True) == page(False) and b"\x00" not in page(True)
+
+
+def test_the_page_is_the_same_whatever_else_the_page_shows(make_site) -> None:
+    cfg = make_site()
+    cfg.templates_dir.mkdir(exist_ok=True)
+    # A tag list template that reads the body (it gets the page's variables).
+    (cfg.templates_dir / "_tags.html.j2").write_text(
+        "{% for tag in tags %}<a class=\"tag\">{{ tag }}</a>{% endfor %}"
+        "{% if body is defined %}<small>{{ body | striptags | wordcount }}</small>{% endif %}",
+        encoding="utf-8")
+    body = "<p>One two three four.</p>"
+    # A neighbour's title with NUL (a YAML escape can make one) and a mark-like text.
+    older = _article("b", 1, title="Next \x00feedpub-body-\x00 one")
+
+    def page(plain: bool) -> bytes:
+        article = _article("a", 2, html=body, plain_body=plain, tags=("x",))
+        return {o.path: o for o in plan_pages([article, older], cfg)}["posts/a.html"].render()
+
+    assert page(True) == page(False)
+    assert b"<small>4</small>" in page(True) and page(True).count(body.encode()) == 1
 
 
 def test_tag_lists_are_the_include_of_tags_template(make_site) -> None:

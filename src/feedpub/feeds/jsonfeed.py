@@ -29,7 +29,8 @@ def json_text(data: bytes) -> bytes:
     the quotation marks, backslashes, line feeds and tabs it holds are escaped in the bytes
     as they are (orjson escapes nothing else such a text holds: no other control, no
     character beyond ASCII), which spares decoding the body to encode it again. A text with
-    any other control character is left to orjson."""
+    any other control character is left to orjson. The feeds' texts hold no lone surrogate
+    (the readers and `xml_text` remove them), which orjson would refuse and this would not."""
     special = data.translate(None, _NOT_SPECIAL)
     if not special:
         return b"".join((b'"', data, b'"'))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment
 
@@ -34,6 +34,9 @@ from .pages import (
     template_digest,
     texts_key,
 )
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,6 @@ def topics_of(tags: Sequence[str], slugs: dict[str, str],
                            feed.atom if feed else ""))
     return found
 
-
 # What a home page and a tag page show of each article they list; their keys cover this.
 HOME_SHOWS = attrgetter("slug", "title", "published", "tags", "summary")
 TAG_SHOWS = attrgetter("slug", "title", "published")
@@ -102,14 +104,14 @@ def plan_home(env: Environment, cfg: Config, ordered: Sequence[Article],
     return outputs
 
 
-def _home_key(seed: Any, shown: Sequence[Article], pager: Pager, topics: Sequence[Topic],
+def _home_key(seed: _Hash, shown: Sequence[Article], pager: Pager, topics: Sequence[Topic],
               tag_paths: dict[str, str]) -> Callable[[], str]:
     def key() -> str:  # worked out by the process that needs it
         paths = tuple(sorted({(t, tag_paths.get(t)) for a in shown for t in a.tags}))
         found = seed.copy()
         found.update(repr((pager, tuple(topics), paths)).encode("utf-8"))
         found.update(texts_key(listed_texts(shown, summary=True)))  # HOME_SHOWS
-        return str(found.hexdigest())
+        return found.hexdigest()
     return key
 
 
@@ -144,7 +146,7 @@ def plan_tag_pages(env: Environment, cfg: Config, ordered: Sequence[Article],
             found = seed.copy()
             found.update(repr(topic).encode("utf-8"))
             found.update(texts_key(listed_texts(listed, summary=False)))  # TAG_SHOWS
-            return str(found.hexdigest())
+            return found.hexdigest()
 
         def render(topic: Topic = topic, listed: list[Article] = listed,
                    links: Sequence[FeedLink] = links) -> bytes:

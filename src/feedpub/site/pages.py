@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from jinja2 import Environment, Template, meta, pass_context
@@ -31,6 +31,9 @@ from ..i18n import format_day
 from ..outputs import OutputFile
 from .splice import BODY_MARK, body_spliced, splice
 from .templating import environment
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def listed_texts(articles: Iterable[Article], summary: bool) -> list[str]:
     return texts
 
 
-def key_seed(templates: bytes, *parts: object) -> Any:
+def key_seed(templates: bytes, *parts: object) -> _Hash:
     """`key_of`'s hash of `templates` and `parts`, to be `copy()`ed and `update`d with what
     differs from one output to the next: what all of a build's outputs of one kind share is
     hashed once, not in each key. (`repr` of a tuple is closed by its parenthesis, so what
