@@ -47,8 +47,8 @@ def heavy_record(article: Article) -> bytes:
 
 def _copy(value: Any) -> Any:
     """A short-lived copy of a str (the same pickle): pickling a non-ASCII str makes CPython
-    keep its UTF-8 form inside it for as long as it lives, which for every body of a large
-    site is about 45 MB more in the build process (see `cache.pack`)."""
+    keep its UTF-8 form inside it for as long as it lives, which for every summary of a
+    large site would stay in the build process (see `cache.pack`). The body is bytes."""
     return "".join((value, "")) if isinstance(value, str) and value else value  # one copy
 
 
