@@ -450,7 +450,21 @@ def test_link_tokens_are_the_bytes_itsdangerous_makes(monkeypatch) -> None:
     from feedpub.mail import tokens
 
     monkeypatch.setattr(time, "time", lambda: 1_765_000_000.5)
+    import hashlib
+    import random
+    import secrets
+
+    rng = random.Random(5)
+    payloads: list[list[object]] = [
+        [7, "abcdef012345"], [2**40, "0123456789ab", "n" * 80], [3, "a" * 60],
+        [1, "\u00e9t\u00e9 \U0001F600"], [12, "0123456789ab", "n" * 200], [2**70, "ab"]]
+    for n in range(300):  # as mailed: an id, an address digest, a confirm nonce now and then
+        payload: list[object] = [rng.randrange(1, 10**rng.randrange(1, 12)),
+                                 hashlib.sha256(str(n).encode()).hexdigest()[:12]]
+        if n % 3 == 0:
+            payload.append(secrets.token_urlsafe(rng.choice([8, 16, 32])))
+        payloads.append(payload)
     for purpose in tokens.PURPOSES:
-        for payload in ([7, "abcdef012345"], [2**40, "0123456789ab", "n" * 80]):
+        for payload in payloads:
             slow = tokens._signing("site-secret", purpose).dumps(payload)
             assert tokens._fast("site-secret", purpose).dumps(payload, 1_765_000_000) == slow
