@@ -150,8 +150,8 @@ def blank_utf8(data: bytes) -> bool:
     return data.decode("utf-8", "surrogatepass").isspace()
 
 
-def xml_content(html: str) -> bytes:
-    """HTML as the content of an XML element, encoded as UTF-8: one CDATA section, which
+def xml_content(html: bytes) -> bytes:
+    """HTML (its UTF-8) as the content of an XML element: one CDATA section, which
     needs no escaping (a "]]>" inside is split over two sections). With a carriage return,
     which a parser would read as a line feed inside CDATA, the text is escaped instead
     (`escape_text`). A plain-text reader's body (`Article.plain_body`) holds neither, and
@@ -161,10 +161,9 @@ def xml_content(html: str) -> bytes:
     entries as bytes, so a body is never copied into a str as wide as the widest character
     of the whole feed (four bytes a character once one entry holds an emoji) and encoded
     again with all of it."""
-    if "\r" in html:
-        return escape_text(html).encode("utf-8")
-    return b"".join((b"<![CDATA[", html.replace("]]>", "]]]]><![CDATA[>").encode("utf-8"),
-                     b"]]>"))
+    if b"\r" in html:
+        return escape_text(html.decode("utf-8", "surrogatepass")).encode("utf-8")
+    return b"".join((b"<![CDATA[", html.replace(b"]]>", b"]]]]><![CDATA[>"), b"]]>"))
 
 
 def escape_text(text: str) -> str:
@@ -215,7 +214,7 @@ def prepare_item(article: Article, base_url: str, site_author: str) -> FeedItem:
                 xml_text(author))
         html = absolute_links(html, base_url, url)
         body = html.encode("utf-8", "surrogatepass")
-        html_xml = xml_content(html)
+        html_xml = xml_content(body)
     title = title if title and not title.isspace() else article.slug
     if blank_utf8(body) and (not summary or summary.isspace()):
         summary = title  # a title-only entry: readers and validators want some text

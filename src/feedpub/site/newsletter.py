@@ -56,13 +56,13 @@ def _item(cfg: Config, issue: IssuePage) -> FeedItem:
     url = cfg.site.base_url + issue.path
     body = "<ul>" + "".join(f'<li><a href="{html.escape(u)}">{html.escape(t)}</a></li>'
                             for t, u in issue.articles) + "</ul>"
-    body = xml_text(body)
+    body_utf8 = xml_text(body).encode("utf-8")
     when = feed_time(issue.created.astimezone(cfg.site.tz))
     return FeedItem(id=f"tag:{cfg.site.domain},{when.date().isoformat()}:newsletter-{issue.number}",
-                    url=url, title=xml_text(issue.subject), html_utf8=body.encode("utf-8"),
+                    url=url, title=xml_text(issue.subject), html_utf8=body_utf8,
                     summary="",
                     author=xml_text(cfg.site.author).strip() or xml_text(cfg.site.title),
-                    tags=(), published=when, modified=when, html_xml=xml_content(body),
+                    tags=(), published=when, modified=when, html_xml=xml_content(body_utf8),
                     published_iso=when.isoformat(), modified_iso=when.isoformat())
 
 
