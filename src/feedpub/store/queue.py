@@ -22,13 +22,18 @@ _I = schema.issues
 _S = schema.subscribers
 _PENDING = _O.c.status == "pending"
 _DEFERRED = sa.and_(_PENDING, _O.c.next_attempt.is_not(None))
+# The same test for rows looked up by id: written `status || ''` so that SQLite finds them
+# by primary key. Plain `status = 'pending'` lets its planner pick the status index, and
+# while an issue is sent nearly every row is pending: each check of eight rows then walked
+# the whole index (1.5 ms at 10,000 subscribers, ten times that at 100,000).
+_STILL_PENDING = _O.c.status.concat("") == "pending"
 
 # What the sender asks right before each message: is the row still pending, and what is its
 # subscriber's status now? One primary-key lookup on each table.
 _LIVE = (
     sa.select(_S.c.status)
     .select_from(_O.join(_S, _S.c.id == _O.c.subscriber_id))
-    .where(_O.c.id == sa.bindparam("row_id"), _PENDING)
+    .where(_O.c.id == sa.bindparam("row_id"), _STILL_PENDING)
 )
 # The same for a worker: only while the row is still claimed by this worker (a lease that ran
 # out and was claimed by another worker is that worker's to send).
@@ -127,7 +132,8 @@ class LiveStatus:
             keys: list[sa.BindParameter[int]] = [sa.bindparam(f"id{n}", type_=sa.Integer)
                                                  for n in range(len(row_ids))]
             statement = sa.select(_O.c.id, _S.c.status).select_from(
-                _O.join(_S, _S.c.id == _O.c.subscriber_id)).where(_O.c.id.in_(keys), _PENDING)
+                _O.join(_S, _S.c.id == _O.c.subscriber_id)).where(_O.c.id.in_(keys),
+                                                                   _STILL_PENDING)
             if self._owner is not None:
                 statement = statement.where(_O.c.claimed_by == sa.bindparam("owner"))
             prepared = self._many[len(row_ids)] = self._prepare(
