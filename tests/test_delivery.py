@@ -363,7 +363,7 @@ def test_spliced_message_equals_the_reference_part_by_part(make_site, name: str 
     import email.policy
 
     from feedpub.delivery.sender import recipient_for
-    from feedpub.delivery.smtp import dot_stuff
+    from feedpub.delivery.wire import dot_stuff
     from feedpub.mail.message import MessageTemplate
 
     cfg = make_site()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import getaddresses, parseaddr
@@ -95,9 +95,12 @@ class Mailer(Protocol):
         """Send a message to its To addresses; returns the server's reply or the Maildir key."""
         ...
 
-    def send_raw(self, sender: str, recipient: str, data: bytes,
+    def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
                  before_end: Callable[[], None] | None = None) -> str:
         """Send ready-made CRLF message bytes to one recipient (the digest fast path).
+
+        `data` may also be the message as fragments that join into those bytes; a fragment
+        every copy shares is the same object in each, so a backend may prepare it once.
 
         `before_end` runs before the point where the message becomes accepted (SMTP: before
         the final "."); the sender waits there for the previous message's record.

@@ -238,11 +238,16 @@ class Signer:
     def sign_parts(self, head: bytes, body: Sequence[bytes], stamp: int | None = None) -> bytes:
         """`sign(head + b"".join(body))` for a header block (ending with its empty line) and
         body fragments whose static ones recur: those are canonicalised once."""
+        return b"".join(self.signed_parts(head, body, stamp))
+
+    def signed_parts(self, head: bytes, body: Sequence[bytes], stamp: int | None = None
+                     ) -> list[bytes]:
+        """`sign_parts` as fragments: the signatures, the header block, then `body` as
+        given (its shared fragments stay the same objects)."""
         if not self.keys:
-            return head + b"".join(body)
+            return [head, *body]
         headers, _ = rfc822_parse(head)
-        return self._signed(headers, self.bodies.canonical(body), stamp) + head + b"".join(
-            body)
+        return [self._signed(headers, self.bodies.canonical(body), stamp), head, *body]
 
     def _signed(self, headers: Sequence[tuple[bytes, bytes]], canonical_body: bytes,
                 stamp: int | None) -> bytes:

@@ -28,9 +28,10 @@ class Envelope:
         """The copy as sent: signed when DKIM is configured, else unchanged."""
         return data if self.signer is None else self.signer.sign(data)
 
-    def seal_parts(self, head: bytes, body: Sequence[bytes]) -> bytes:
-        """`seal(head + body)` for a copy rendered as fragments (`render_parts`): the
-        signer canonicalises the fragments every copy shares only once."""
+    def seal_parts(self, head: bytes, body: Sequence[bytes]) -> tuple[bytes, ...]:
+        """`seal(head + body)` for a copy rendered as fragments (`render_parts`), as
+        fragments that join into it: the fragments every copy shares stay the same objects,
+        so the signer canonicalises them once and the SMTP backend dot-stuffs them once."""
         if self.signer is None:
-            return head + b"".join(body)
-        return self.signer.sign_parts(head, body)
+            return (head, *body)
+        return tuple(self.signer.signed_parts(head, body))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from types import TracebackType
 
@@ -38,11 +38,11 @@ class MaildirMailer:
         envelope(message)  # same checks as SMTP
         return self._add(message_bytes(message))
 
-    def send_raw(self, sender: str, recipient: str, data: bytes,
+    def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
                  before_end: Callable[[], None] | None = None) -> str:
         if before_end is not None:
             before_end()
-        return self._add(data)
+        return self._add(data if isinstance(data, bytes) else b"".join(data))
 
     def _add(self, data: bytes) -> str:
         if self._box is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +44,7 @@ from .registry import open_mailer, sessions
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-SendRaw = Callable[[str, str, bytes, Callable[[], None]], str]
+SendRaw = Callable[[str, str, Sequence[bytes], Callable[[], None] | None], str]
 Claim = Callable[[], list[OutboxRow]]  # the next batch of rows claimed for this run
 
 
@@ -86,11 +86,35 @@ def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None)
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message as it goes on the wire: envelope sender, recipient and the exact bytes."""
+    """One message as it goes on the wire: envelope sender, recipient and the exact bytes,
+    as fragments (`parts`) whose shared ones are the same objects in every copy."""
 
     sender: str
     recipient: str
-    data: bytes
+    parts: tuple[bytes, ...]
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class _Record:
+    """A session's last group record, as (future, items it settles); calling it waits for
+    the record and marks its items done (a no-op when none is pending)."""
+
+    def __init__(self, work: queue.Queue[tuple[OutboxRow, Outgoing] | None]) -> None:
+        self.work = work
+        self.pending: tuple[Future[None], int] | None = None
+
+    def __call__(self) -> None:
+        if self.pending is None:
+            return
+        (previous, count), self.pending = self.pending, None
+        try:
+            previous.result()
+        finally:
+            for _ in range(count):
+                self.work.task_done()
 
 
 class IssueSender:
@@ -144,7 +168,7 @@ class IssueSender:
             recipient_for(self.cfg, row.subscriber_id, row.email, row.name))
         return Outgoing(sender=self.envelope.sender(row.subscriber_id, row.issue_id),
                         recipient=ascii_address(row.email),
-                        data=self.envelope.seal_parts(head, body))
+                        parts=self.envelope.seal_parts(head, body))
 
     def build(self, row: OutboxRow) -> bytes:
         return self.outgoing_message(row).data
@@ -225,31 +249,20 @@ class IssueSender:
         record is committed. So at most `window` accepted messages per session are ever
         unrecorded. An item counts as done for `run()` only when its record is written.
         """
-        recording: tuple[Future[None], int] | None = None
-
-        def settle() -> None:
-            nonlocal recording
-            if recording is not None:
-                (previous, count), recording = recording, None
-                try:
-                    previous.result()
-                finally:
-                    for _ in range(count):
-                        self.queue.task_done()
-
+        settle = _Record(self.queue)
         try:
             while True:
                 items, more = self._next_window(settle)
                 if items:
                     window = self._send_window(send, live, items, settle)
                     settle()  # no-op unless no message of this window reached its end
-                    recording = window
+                    settle.pending = window
                 if not more:
                     return True
         finally:
             settle()
 
-    def _next_window(self, settle: Callable[[], None]
+    def _next_window(self, settle: _Record
                      ) -> tuple[list[tuple[OutboxRow, Outgoing]], bool]:
         """Up to `window` queued items, waiting only for the first (after finishing the
         pending record); False once the end marker was taken."""
@@ -272,7 +285,7 @@ class IssueSender:
         return items, True
 
     def _send_window(self, send: SendRaw | None, live: LiveStatus | None,
-                     items: list[tuple[OutboxRow, Outgoing]], settle: Callable[[], None]
+                     items: list[tuple[OutboxRow, Outgoing]], settle: _Record
                      ) -> tuple[Future[None], int] | None:
         """Send a window; returns the future of its group record and how many items it
         settles (None: every item is settled already)."""
@@ -307,13 +320,16 @@ class IssueSender:
         return self.recorder.submit(self._record_sent, accepted), len(accepted)
 
     def _send_one(self, send: SendRaw, row: OutboxRow, message: Outgoing, status: str | None,
-                  settle: Callable[[], None]) -> str | None:
+                  settle: _Record) -> str | None:
         """Send one message; returns the server's acceptance (None: recorded already)."""
         if status != "active":  # as read right before the window: see the docstring
             self._skip(row, status)
             return None
         try:
-            return send(message.sender, message.recipient, message.data, settle)
+            # Only a record still pending is waited for before the final ".": without
+            # one, the mailer may send the message and its end in one write.
+            return send(message.sender, message.recipient, message.parts,
+                        settle if settle.pending is not None else None)
         except TemporaryFailure as exc:
             self._defer(row, str(exc))
         except PermanentFailure as exc:

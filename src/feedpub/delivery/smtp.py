@@ -18,7 +18,7 @@ import contextlib
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from .base import (
     is_recipient_failure,
     message_bytes,
 )
+from .wire import END, Stuffer, send_all
 
 PASSWORD_ENV = "FEEDPUB_SMTP_PASSWORD"
 
@@ -66,6 +67,7 @@ class SmtpMailer:
         self.password = secret(PASSWORD_ENV)
         self._client: smtplib.SMTP | None = None
         self._count = 0
+        self._stuffer = Stuffer()  # dot-stuffs the fragments every copy shares once
 
     def __enter__(self) -> SmtpMailer:
         return self
@@ -157,7 +159,7 @@ class SmtpMailer:
         data = message_bytes(message)
         return "; ".join(self.send_raw(sender, rcpt, data) for rcpt in recipients)
 
-    def send_raw(self, sender: str, recipient: str, data: bytes,
+    def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
                  before_end: Callable[[], None] | None = None) -> str:
         client = self._session()
         self._count += 1
@@ -171,7 +173,7 @@ class SmtpMailer:
                 code, reply = client.rcpt(ascii_address(recipient))
                 if code not in (250, 251):
                     self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
-                code, reply = _data(client, data, before_end)
+                code, reply = _data(client, self._stuffer, data, before_end)
             if code != 250:
                 self._fail(code, reply, "DATA", stage="DATA")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -180,8 +182,9 @@ class SmtpMailer:
                 f"connection to {self.where} lost while sending to {recipient}: {exc}") from exc
         return f"{code} {_text(reply)}"
 
-    def _pipelined(self, client: smtplib.SMTP, sender: str, recipient: str, data: bytes,
-                   before_end: Callable[[], None] | None) -> tuple[int, bytes]:
+    def _pipelined(self, client: smtplib.SMTP, sender: str, recipient: str,
+                   data: bytes | Sequence[bytes], before_end: Callable[[], None] | None
+                   ) -> tuple[int, bytes]:
         """MAIL, RCPT and DATA in one write (RFC 2920); every reply is read before any is
         acted on, so the session stays in step whatever the server answered."""
         mail_from, rcpt_to = ascii_address(sender), ascii_address(recipient)
@@ -197,7 +200,7 @@ class SmtpMailer:
             self._fail(rcpt[0], rcpt[1], f"RCPT TO:<{recipient}>", stage="RCPT")
         if start[0] != 354:
             return start
-        return _body(client, data, before_end)
+        return _body(client, self._stuffer, data, before_end)
 
     @property
     def _pipelining(self) -> bool:
@@ -229,7 +232,7 @@ class SmtpMailer:
             self._drop()
 
 
-def _data(client: smtplib.SMTP, data: bytes,
+def _data(client: smtplib.SMTP, stuffer: Stuffer, data: bytes | Sequence[bytes],
           before_end: Callable[[], None] | None) -> tuple[int, bytes]:
     """DATA, with a hook run just before the final "." that lets the server accept it.
 
@@ -240,27 +243,23 @@ def _data(client: smtplib.SMTP, data: bytes,
     code, reply = client.docmd("DATA")
     if code != 354:
         return code, reply
-    return _body(client, data, before_end)
+    return _body(client, stuffer, data, before_end)
 
 
-def _body(client: smtplib.SMTP, data: bytes,
+def _body(client: smtplib.SMTP, stuffer: Stuffer, data: bytes | Sequence[bytes],
           before_end: Callable[[], None] | None) -> tuple[int, bytes]:
-    """The message after a 354: dot-stuffed, then (after `before_end`) the final "."."""
-    client.send(dot_stuff(data))
-    if before_end is not None:
+    """The message after a 354: dot-stuffed, then (after `before_end`) the final ".".
+    With nothing to wait for, the message and its end go out in one write."""
+    if client.sock is None:
+        raise smtplib.SMTPServerDisconnected("please run connect() first")
+    stream = stuffer.stuffed(data)
+    if before_end is None:
+        send_all(client.sock, [*stream, END])
+    else:
+        send_all(client.sock, stream)
         before_end()
-    client.send(b".\r\n")
+        client.sock.sendall(END)
     return client.getreply()
-
-
-def dot_stuff(data: bytes) -> bytes:
-    """CRLF message bytes as DATA carries them: a line starting with "." gets another one
-    (RFC 5321 4.5.2), and the last line ends with CRLF. Two bytes.replace passes instead of
-    a multiline regex, which costs about 20 times more on an 80 KB message."""
-    body = data.replace(b"\n.", b"\n..")
-    if body.startswith(b"."):
-        body = b"." + body
-    return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:
