@@ -33,7 +33,7 @@ def check_cost(db: Path, work: Path, samples: int = 3) -> float:
     """Median microseconds of one live status check, over every row of the issue."""
     sys.path.insert(0, str(ROOT / "src"))
     from feedpub.store.dialect import create_engine
-    from feedpub.store.queue import LiveStatus
+    from feedpub.store.hotpath import LiveStatus
 
     copy = work / "costs.db"
     shutil.copy(db, copy)

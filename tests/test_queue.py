@@ -16,8 +16,9 @@ from feedpub.jobs.mailing import digest_status, plan_issue, send_digest
 from feedpub.jobs.queue import queue_summary, retry_now, run_queue
 from feedpub.store import open_store, schema
 from feedpub.store.dialect import create_engine
+from feedpub.store.hotpath import LiveStatus
 from feedpub.store.outbox import Outbox
-from feedpub.store.queue import DeliveryQueue, LiveStatus
+from feedpub.store.queue import DeliveryQueue
 from mail_helpers import add_subscribers, article
 from smtp_server import SmtpServer, free_port, greylisting
 
@@ -138,36 +139,6 @@ def test_the_live_check_sees_each_commit_made_before_it(make_site) -> None:
             store.delete_subscriber(ids[2])
             assert [live.check(r.id) for r in rows] == ["unsubscribed", "bounced", None]
         assert DeliveryQueue(store).summary().size == 2
-
-
-def test_the_window_check_looks_rows_up_by_id(make_site) -> None:
-    """The check before each window answers like one check per row, and on SQLite finds
-    the rows by primary key: with the status index it walked every pending row of the
-    issue, which while an issue is sent is nearly all of them."""
-    cfg = make_site()
-    with open_store(cfg) as store:
-        ids = add_subscribers(store, 12)
-        now = datetime.now(UTC)
-        issue = plan_issue(cfg, store, "weekly", now=now, articles=[article(1, now=now)])
-        assert issue is not None
-        rows = Outbox(store).due_rows(issue.id, after_id=0, now=now)
-        store.set_status(ids[3], "unsubscribed")
-        Outbox(store).mark_sent_many([(rows[5].id, "250 ok")], now)
-        window = [row.id for row in rows[:8]]
-        with LiveStatus(store.engine) as live:
-            expected = {row_id: live.check(row_id) for row_id in window}
-            assert live.check_many(window) == {
-                row_id: status for row_id, status in expected.items() if status is not None}
-            assert expected[rows[3].id] == "unsubscribed" and expected[rows[5].id] is None
-            if store.engine.dialect.name == "sqlite":
-                prepared = live._many[len(window)]
-                params = [{**prepared.fixed, **{f"id{n}": row_id for n, row_id in
-                                                 enumerate(window)}}[key]
-                          for key in prepared.order or []]
-                with store.engine.connect() as conn:
-                    plan = " | ".join(str(step[-1]) for step in conn.exec_driver_sql(
-                        "EXPLAIN QUERY PLAN " + prepared.sql, tuple(params)))
-                assert "ix_outbox" not in plan and "PRIMARY KEY" in plan, plan
 
 
 def test_store_commits_are_synced_to_disk(make_site) -> None:

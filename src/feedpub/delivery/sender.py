@@ -35,8 +35,8 @@ from ..config import Config
 from ..mail import tokens
 from ..mail.addresses import ascii_address
 from ..mail.message import MessageTemplate, Recipient
+from ..store.hotpath import LiveStatus, SentRecorder
 from ..store.outbox import Issue, Outbox, OutboxRow
-from ..store.queue import LiveStatus
 from .backoff import next_attempt
 from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
 from .envelope import Envelope
@@ -148,6 +148,8 @@ class IssueSender:
         # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
         self.envelope = Envelope(cfg)
         self.recorder: ThreadPoolExecutor | None = None
+        # The group records' connections, one per recording thread at a time.
+        self._recorders: queue.SimpleQueue[SentRecorder] = queue.SimpleQueue()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -200,6 +202,8 @@ class IssueSender:
             for thread in threads:
                 thread.join()
             self.recorder.shutdown(wait=True)
+            while not self._recorders.empty():
+                self._recorders.get().close()
         if self.failure is not None:
             raise self.failure
         return self.tally
@@ -362,7 +366,14 @@ class IssueSender:
         self._count("skipped")
 
     def _record_sent(self, accepted: list[tuple[int, str]]) -> None:
-        changed = self.outbox.mark_sent_many(accepted, self.clock())
+        try:
+            recorder = self._recorders.get_nowait()
+        except queue.Empty:
+            recorder = SentRecorder(self.outbox.engine)
+        try:
+            changed = recorder.record(accepted, self.clock())
+        finally:
+            self._recorders.put(recorder)
         for row_id, _ in accepted:
             if row_id not in changed:
                 self._not_pending(row_id, "delivery")

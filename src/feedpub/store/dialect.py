@@ -102,6 +102,9 @@ class Dialect:
     migration_lock: Callable[[sa.Connection], None]  # inside the migration's transaction
     reset_sequence: Callable[[sa.Connection, sa.Table], None]  # after rows with ids were copied
     clock: Callable[[sa.Connection], float]  # seconds since the epoch, one clock for all nodes
+    # What starts a write transaction on a driver connection (`hotpath`), where the driver
+    # does not begin one itself: SQLite's connections are in autocommit mode (see above).
+    begin_write: str | None
 
 
 def _nothing(*_args: Any) -> None:
@@ -134,9 +137,10 @@ def _pg_clock(conn: sa.Connection) -> float:
 
 
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": Dialect(_sqlite_engine, sqlite.insert, _nothing, _nothing, _local_clock),
+    "sqlite": Dialect(_sqlite_engine, sqlite.insert, _nothing, _nothing, _local_clock,
+                      "BEGIN IMMEDIATE"),
     "postgresql": Dialect(_postgresql_engine, postgresql.insert, _pg_migration_lock,
-                          _pg_reset_sequence, _pg_clock),
+                          _pg_reset_sequence, _pg_clock, None),
 }
 
 
@@ -155,6 +159,12 @@ def dialect_of(engine_or_conn: sa.Engine | sa.Connection) -> Dialect:
         raise StoreError(f"the database dialect {name!r} is not supported "
                          f"(supported: {', '.join(DIALECTS)})")
     return dialect
+
+
+def begin_write(engine: sa.Engine) -> str | None:
+    """The statement that starts a write transaction on one of `engine`'s driver
+    connections (None: the driver begins one with the first statement)."""
+    return dialect_of(engine).begin_write
 
 
 def create_engine(database_url: str) -> sa.Engine:
