@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from cluster_helpers import Process, outbox_counts, plan, wait_until
 from feedpub.config import Config
-from feedpub.delivery.sender import IN_FLIGHT
+from feedpub.delivery.window import IN_FLIGHT
 from feedpub.jobs.mailing import digest_status
 from feedpub.store import open_store
 from feedpub.store.claims import Claims, take_tokens

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpub.config import Config
-from feedpub.delivery.sender import IN_FLIGHT
+from feedpub.delivery.window import IN_FLIGHT
 from feedpub.errors import DigestError
 from feedpub.jobs.mailing import (
     SendBusyError,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from feedpub.config import Config
-from feedpub.delivery.sender import IN_FLIGHT
+from feedpub.delivery.window import IN_FLIGHT
 from feedpub.jobs.mailing import digest_status, plan_issue, send_digest
 from feedpub.mail.tokens import link
 from feedpub.scheduler import JOB_TABLE

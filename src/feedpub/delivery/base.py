@@ -96,14 +96,17 @@ class Mailer(Protocol):
         ...
 
     def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
-                 before_end: Callable[[], None] | None = None) -> str:
+                 before_end: Callable[[], None] | None = None,
+                 then: tuple[str, str] | None = None) -> str:
         """Send ready-made CRLF message bytes to one recipient (the digest fast path).
 
         `data` may also be the message as fragments that join into those bytes; a fragment
         every copy shares is the same object in each, so a backend may prepare it once.
-
         `before_end` runs before the point where the message becomes accepted (SMTP: before
         the final "."); the sender waits there for the previous message's record.
+        `then` is the envelope (sender, recipient) of the message the caller sends next on
+        this mailer, which a backend may announce early (SMTP: its commands travel with
+        this message's final "."). A call for any other message drops what was announced.
         """
         ...
 

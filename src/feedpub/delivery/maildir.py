@@ -39,7 +39,8 @@ class MaildirMailer:
         return self._add(message_bytes(message))
 
     def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
-                 before_end: Callable[[], None] | None = None) -> str:
+                 before_end: Callable[[], None] | None = None,
+                 then: tuple[str, str] | None = None) -> str:
         if before_end is not None:
             before_end()
         return self._add(data if isinstance(data, bytes) else b"".join(data))

@@ -9,7 +9,8 @@ crash can repeat at most the messages accepted but not yet recorded: `IN_FLIGHT`
 Right before each window goes out, its worker looks up the rows and their subscribers again,
 in one query (`LiveStatus.check_many`): an unsubscribe, bounce or removal committed a moment
 earlier stops the message. Under a send rate the window shrinks (see `window`), down to one
-message when sending slowly.
+message when sending slowly. Without one, each message of a window names the next to the
+mailer (`then`), so the SMTP backend sends the next message's commands with this one's end.
 
 Several workers sharing a PostgreSQL queue pass `claim` (the next batch of rows claimed for
 this sender, see `store.claims`) and `owner`: a row whose claim went to another sender
@@ -27,7 +28,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -41,41 +42,17 @@ from .backoff import next_attempt
 from .base import ConnectionFailure, PermanentFailure, RateLimiter, TemporaryFailure
 from .envelope import Envelope
 from .registry import open_mailer, sessions
+from .window import PendingRecord, Tally, window
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-SendRaw = Callable[[str, str, Sequence[bytes], Callable[[], None] | None], str]
+SendRaw = Callable[[str, str, Sequence[bytes], Callable[[], None] | None,
+                    tuple[str, str] | None], str]
 Claim = Callable[[], list[OutboxRow]]  # the next batch of rows claimed for this run
 
 
 class Limiter(Protocol):
     def wait(self) -> None: ...
-
-
-@dataclass
-class Tally:
-    """What one run did to an issue (shared by the worker threads, under `lock`)."""
-
-    sent: int = 0
-    failed: int = 0
-    retried: int = 0  # deferred to a later attempt by this run
-    bounced: int = 0
-    skipped: int = 0  # not sent: the subscriber left (or the row was settled) meanwhile
-    done: int = 0  # rows finished before and during this run, for the progress display
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-IN_FLIGHT = 8  # messages a session sends between two group commits: the duplicate bound
-
-
-def window(cfg: Config) -> int:
-    """How many messages a session sends per status read and group commit: `IN_FLIGHT`, or
-    fewer under a send rate, so a window never spans more than a twentieth of a second and
-    an unsubscribe is still seen by the next message when sending slowly."""
-    rate = cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0
-    if rate <= 0:
-        return IN_FLIGHT
-    return max(1, min(IN_FLIGHT, int(rate / 20)))
 
 
 def recipient_for(cfg: Config, subscriber_id: int, email: str, name: str | None) -> Recipient:
@@ -96,25 +73,6 @@ class Outgoing:
     @property
     def data(self) -> bytes:
         return b"".join(self.parts)
-
-
-class _Record:
-    """A session's last group record, as (future, items it settles); calling it waits for
-    the record and marks its items done (a no-op when none is pending)."""
-
-    def __init__(self, work: queue.Queue[tuple[OutboxRow, Outgoing] | None]) -> None:
-        self.work = work
-        self.pending: tuple[Future[None], int] | None = None
-
-    def __call__(self) -> None:
-        if self.pending is None:
-            return
-        (previous, count), self.pending = self.pending, None
-        try:
-            previous.result()
-        finally:
-            for _ in range(count):
-                self.work.task_done()
 
 
 class IssueSender:
@@ -142,6 +100,7 @@ class IssueSender:
             cfg.delivery.smtp.rate if cfg.delivery.backend == "smtp" else 0.0)
         self.workers = sessions(cfg)
         self.window = window(cfg)
+        self.chain = not (cfg.delivery.backend == "smtp" and cfg.delivery.smtp.rate > 0)
         self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
             maxsize=self.workers * self.window * 2)
         self._templates: dict[int, MessageTemplate] = {}
@@ -253,7 +212,7 @@ class IssueSender:
         record is committed. So at most `window` accepted messages per session are ever
         unrecorded. An item counts as done for `run()` only when its record is written.
         """
-        settle = _Record(self.queue)
+        settle = PendingRecord(self.queue)
         try:
             while True:
                 items, more = self._next_window(settle)
@@ -266,7 +225,7 @@ class IssueSender:
         finally:
             settle()
 
-    def _next_window(self, settle: _Record
+    def _next_window(self, settle: PendingRecord
                      ) -> tuple[list[tuple[OutboxRow, Outgoing]], bool]:
         """Up to `window` queued items, waiting only for the first (after finishing the
         pending record); False once the end marker was taken."""
@@ -289,7 +248,7 @@ class IssueSender:
         return items, True
 
     def _send_window(self, send: SendRaw | None, live: LiveStatus | None,
-                     items: list[tuple[OutboxRow, Outgoing]], settle: _Record
+                     items: list[tuple[OutboxRow, Outgoing]], settle: PendingRecord
                      ) -> tuple[Future[None], int] | None:
         """Send a window; returns the future of its group record and how many items it
         settles (None: every item is settled already)."""
@@ -304,7 +263,9 @@ class IssueSender:
                 if send is not None and not self._halted():
                     if n:
                         self.limiter.wait()
-                    reply = self._send_one(send, row, message, statuses.get(row.id), settle)
+                    then = self._next_to_send(items, n + 1, statuses)
+                    reply = self._send_one(send, row, message, statuses.get(row.id), settle,
+                                           then)
                     if reply is not None:
                         accepted.append((row.id, reply))
                         continue
@@ -323,8 +284,18 @@ class IssueSender:
         assert self.recorder is not None
         return self.recorder.submit(self._record_sent, accepted), len(accepted)
 
+    def _next_to_send(self, items: list[tuple[OutboxRow, Outgoing]], n: int,
+                      statuses: dict[int, str]) -> tuple[str, str] | None:
+        """The envelope of the window's next message when it will be sent right after this
+        one (the mailer may announce it early); never under a send rate, whose wait comes
+        before each message."""
+        if not self.chain or n >= len(items) or statuses.get(items[n][0].id) != "active":
+            return None
+        message = items[n][1]
+        return message.sender, message.recipient
+
     def _send_one(self, send: SendRaw, row: OutboxRow, message: Outgoing, status: str | None,
-                  settle: _Record) -> str | None:
+                  settle: PendingRecord, then: tuple[str, str] | None = None) -> str | None:
         """Send one message; returns the server's acceptance (None: recorded already)."""
         if status != "active":  # as read right before the window: see the docstring
             self._skip(row, status)
@@ -333,7 +304,7 @@ class IssueSender:
             # Only a record still pending is waited for before the final ".": without
             # one, the mailer may send the message and its end in one write.
             return send(message.sender, message.recipient, message.parts,
-                        settle if settle.pending is not None else None)
+                        settle if settle.pending is not None else None, then)
         except TemporaryFailure as exc:
             self._defer(row, str(exc))
         except PermanentFailure as exc:

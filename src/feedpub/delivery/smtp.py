@@ -68,6 +68,8 @@ class SmtpMailer:
         self._client: smtplib.SMTP | None = None
         self._count = 0
         self._stuffer = Stuffer()  # dot-stuffs the fragments every copy shares once
+        self._open = False  # a transaction is under way: its last reply is not read yet
+        self._announced: tuple[str, str] | None = None  # next envelope, commands sent
 
     def __enter__(self) -> SmtpMailer:
         return self
@@ -132,14 +134,23 @@ class SmtpMailer:
         return client
 
     def _session(self) -> smtplib.SMTP:
-        if self._client is not None and self._count >= max(1, self.settings.per_connection):
+        if self._client is not None and self._count >= self._limit:
             self.close()
         if self._client is None:
             self._client = self._connect()
         return self._client
 
+    @property
+    def _limit(self) -> int:
+        return max(1, self.settings.per_connection)
+
     def close(self) -> None:
-        """End the session politely (QUIT), or just drop it if the server is gone."""
+        """End the session politely (QUIT), or just drop it if the server is gone or a
+        transaction is still open (QUIT would be read as message text; a message whose
+        final "." never came is not delivered)."""
+        if self._open:
+            self._drop()
+            return
         client, self._client = self._client, None
         if client is None:
             return
@@ -150,6 +161,7 @@ class SmtpMailer:
 
     def _drop(self) -> None:
         client, self._client = self._client, None
+        self._open, self._announced = False, None
         _abort(client)
 
     # -- sending ----------------------------------------------------------------------------
@@ -160,22 +172,32 @@ class SmtpMailer:
         return "; ".join(self.send_raw(sender, rcpt, data) for rcpt in recipients)
 
     def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
-                 before_end: Callable[[], None] | None = None) -> str:
+                 before_end: Callable[[], None] | None = None,
+                 then: tuple[str, str] | None = None) -> str:
+        if self._announced is not None and self._announced != (sender, recipient):
+            self._drop()  # not the message announced: its transaction must not complete
         client = self._session()
         self._count += 1
         try:
             if self._pipelining:
-                code, reply = self._pipelined(client, sender, recipient, data, before_end)
+                code, reply, ended = self._pipelined(client, sender, recipient, data,
+                                                     before_end, then)
             else:
+                self._open = True
                 code, reply = client.mail(ascii_address(sender))
                 if code != 250:
+                    self._open = False
                     self._fail(code, reply, f"MAIL FROM:<{sender}>", sender_side=True)
                 code, reply = client.rcpt(ascii_address(recipient))
                 if code not in (250, 251):
+                    self._open = False
                     self._fail(code, reply, f"RCPT TO:<{recipient}>", stage="RCPT")
-                code, reply = _data(client, self._stuffer, data, before_end)
+                code, reply, ended = _data(client, self._stuffer, data, before_end)
+                self._open = False
             if code != 250:
-                self._fail(code, reply, "DATA", stage="DATA")
+                # After the final "." the transaction is over: nothing to reset (and the
+                # next message's commands may already be on their way).
+                self._fail(code, reply, "DATA", stage="DATA", reset=not ended)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryFailure(
@@ -183,35 +205,48 @@ class SmtpMailer:
         return f"{code} {_text(reply)}"
 
     def _pipelined(self, client: smtplib.SMTP, sender: str, recipient: str,
-                   data: bytes | Sequence[bytes], before_end: Callable[[], None] | None
-                   ) -> tuple[int, bytes]:
-        """MAIL, RCPT and DATA in one write (RFC 2920); every reply is read before any is
-        acted on, so the session stays in step whatever the server answered."""
-        mail_from, rcpt_to = ascii_address(sender), ascii_address(recipient)
-        client.send(b"MAIL FROM:<" + mail_from.encode("ascii") + b">\r\nRCPT TO:<"
-                    + rcpt_to.encode("ascii") + b">\r\nDATA\r\n")
+                   data: bytes | Sequence[bytes], before_end: Callable[[], None] | None,
+                   then: tuple[str, str] | None) -> tuple[int, bytes, bool]:
+        """MAIL, RCPT and DATA in one write (RFC 2920), unless they went out already with
+        the previous message's end; every reply is read before any is acted on, so the
+        session stays in step whatever the server answered. With `then`, the next
+        message's commands go out with this one's final "." (RFC 2920 lets message
+        content start a group), saving a round trip a message."""
+        if self._announced is None:
+            self._open = True
+            client.sock.sendall(_commands(sender, recipient))  # type: ignore[union-attr]
+        self._announced = None
         mail, rcpt, start = client.getreply(), client.getreply(), client.getreply()
         if start[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             client.send(b".\r\n")  # the server took DATA regardless: end it empty
             client.getreply()
+        if start[0] != 354:
+            self._open = False
         if mail[0] != 250:
+            self._open = False
             self._fail(mail[0], mail[1], f"MAIL FROM:<{sender}>", sender_side=True)
         if rcpt[0] not in (250, 251):
+            self._open = False
             self._fail(rcpt[0], rcpt[1], f"RCPT TO:<{recipient}>", stage="RCPT")
         if start[0] != 354:
-            return start
-        return _body(client, self._stuffer, data, before_end)
+            return start[0], start[1], False
+        following = then if then is not None and self._count < self._limit else None
+        code, reply = _body(client, self._stuffer, data, before_end,
+                            _commands(*following) if following else b"")
+        self._announced = following
+        self._open = following is not None
+        return code, reply, True
 
     @property
     def _pipelining(self) -> bool:
         return self._client is not None and self._client.has_extn("pipelining")
 
     def _fail(self, code: int, reply: bytes | str, command: str, *,
-              sender_side: bool = False, stage: str = "") -> None:
+              sender_side: bool = False, stage: str = "", reset: bool = True) -> None:
         text = f"{self.where} answered {code} {_text(reply)} to {command}"
         if code == 421 or code < 200:
             self._drop()  # 421: the server is closing the session
-        else:
+        elif reset:
             self._reset()
         if 400 <= code < 500 or code == 421 or code < 200:
             raise TemporaryFailure(text, code)
@@ -232,9 +267,15 @@ class SmtpMailer:
             self._drop()
 
 
+def _commands(sender: str, recipient: str) -> bytes:
+    return (b"MAIL FROM:<" + ascii_address(sender).encode("ascii") + b">\r\nRCPT TO:<"
+            + ascii_address(recipient).encode("ascii") + b">\r\nDATA\r\n")
+
+
 def _data(client: smtplib.SMTP, stuffer: Stuffer, data: bytes | Sequence[bytes],
-          before_end: Callable[[], None] | None) -> tuple[int, bytes]:
-    """DATA, with a hook run just before the final "." that lets the server accept it.
+          before_end: Callable[[], None] | None) -> tuple[int, bytes, bool]:
+    """DATA, with a hook run just before the final "." that lets the server accept it;
+    the last item says whether the reply is to the final "." (False: to DATA).
 
     The body streams to the server first; the sender uses the hook to wait until the
     previous window's group record is committed, so at most one window of accepted messages
@@ -242,23 +283,25 @@ def _data(client: smtplib.SMTP, stuffer: Stuffer, data: bytes | Sequence[bytes],
     """
     code, reply = client.docmd("DATA")
     if code != 354:
-        return code, reply
-    return _body(client, stuffer, data, before_end)
+        return code, reply, False
+    return (*_body(client, stuffer, data, before_end), True)
 
 
 def _body(client: smtplib.SMTP, stuffer: Stuffer, data: bytes | Sequence[bytes],
-          before_end: Callable[[], None] | None) -> tuple[int, bytes]:
-    """The message after a 354: dot-stuffed, then (after `before_end`) the final ".".
-    With nothing to wait for, the message and its end go out in one write."""
+          before_end: Callable[[], None] | None, following: bytes = b""
+          ) -> tuple[int, bytes]:
+    """The message after a 354: dot-stuffed, then (after `before_end`) the final "." and
+    `following` (the next message's commands, or nothing). With nothing to wait for, it
+    all goes out in one write."""
     if client.sock is None:
         raise smtplib.SMTPServerDisconnected("please run connect() first")
     stream = stuffer.stuffed(data)
     if before_end is None:
-        send_all(client.sock, [*stream, END])
+        send_all(client.sock, [*stream, END, following])
     else:
         send_all(client.sock, stream)
         before_end()
-        client.sock.sendall(END)
+        client.sock.sendall(END + following)
     return client.getreply()
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..articles.model import Article
 from ..config import Config
 from ..delivery.registry import open_mailer
-from ..delivery.sender import IssueSender, Tally, recipient_for
+from ..delivery.sender import IssueSender, recipient_for
+from ..delivery.window import Tally
 from ..errors import DigestError
 from ..fsutil import atomic_write
 from ..mail.digest import period, render_digest, select_articles

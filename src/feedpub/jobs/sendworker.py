@@ -33,7 +33,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from ..config import Config
-from ..delivery.sender import IssueSender, Tally
+from ..delivery.sender import IssueSender
+from ..delivery.window import Tally
 from ..errors import ClusterError, DeliveryError, StoreError
 from ..logfmt import log_event
 from ..store import Store, open_store
