@@ -7,10 +7,13 @@ The send loop asks this one object for both, so the loop itself knows nothing of
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..mail import verp
-from .dkim import Signer, configured_keys
+
+if TYPE_CHECKING:
+    from .dkim import Signer
 
 
 class Envelope:
@@ -18,7 +21,11 @@ class Envelope:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.signer = Signer(configured_keys(cfg)) if cfg.delivery.dkim.enabled else None
+        self.signer: Signer | None = None
+        if cfg.delivery.dkim.enabled:  # dkimpy and cryptography load only when signing
+            from .dkim import Signer, configured_keys
+
+            self.signer = Signer(configured_keys(cfg))
 
     def sender(self, subscriber_id: int, issue_id: int) -> str:
         """The envelope sender (MAIL FROM) of one copy."""
