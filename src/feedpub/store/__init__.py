@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 
 from ..config import Config
 from ..errors import StoreError, SubscriberError
@@ -52,8 +53,6 @@ def normalize_email(address: str) -> str:
     """Check the syntax (no DNS) and return the address with its domain lower-cased."""
     if not isinstance(address, str) or not address.strip():
         raise SubscriberError("empty email address (give an address such as name@example.org)")
-    from email_validator import EmailNotValidError, validate_email  # only when adding
-
     try:
         info = validate_email(address.strip(), check_deliverability=False,
                               allow_smtputf8=False)
