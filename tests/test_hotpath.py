@@ -73,9 +73,10 @@ def test_the_group_record_says_what_mark_sent_many_says(make_site) -> None:
                 for n, row in enumerate(rows[:5])]
         theirs = [(row.id, "250 2.0.0 queued as A" if n % 2 else "250 ok")
                   for n, row in enumerate(rows[5:])]
-        with SentRecorder(store.engine) as recorder:
-            changed = recorder.record(ours, when)
-            assert recorder.record(ours, when) == set()  # again: nothing is pending now
+        recorder = SentRecorder(store.engine)
+        changed = recorder.record(ours, when)
+        assert recorder.record(ours, when) == set()  # again: nothing is pending now
+        assert store.engine.pool.checkedout() == 0  # a connection only while recording
         assert changed == {row.id for row in rows[:5]} - {rows[1].id}
         assert outbox.mark_sent_many(theirs, when - timedelta(hours=1)) == {
             row.id for row in rows[5:]} - {rows[6].id}

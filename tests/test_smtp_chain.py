@@ -4,9 +4,11 @@ not sent is ever delivered."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from feedpub.delivery.registry import open_mailer
@@ -137,3 +139,57 @@ def test_a_session_renewed_after_per_connection_announces_nothing_across(make_si
         assert report.sent == 8
         assert set(server.handler.copies().values()) == {1}
         assert server.handler.sessions == 3
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_failure_before_the_final_dot_leaves_the_next_message_unharmed(
+        make_site, pipelining: bool) -> None:
+    """The hook before the final "." fails (the previous record could not be written): that
+    message is never completed, and the next one goes out at once on a new session instead
+    of being written into the open DATA and waiting out the timeout."""
+    def fails() -> None:
+        raise RuntimeError("the group record failed")
+
+    with SmtpServer() as server:
+        server.handler.pipelining = pipelining
+        cfg = make_site(extra=server.config())
+        with open_mailer(cfg) as mailer:
+            with pytest.raises(RuntimeError):
+                mailer.send_raw(SENDER, "left@example.com", MESSAGE, fails, None)
+            started = time.monotonic()
+            assert mailer.send_raw(SENDER, "next@example.com", MESSAGE).startswith("250")
+            assert time.monotonic() - started < 5  # the timeout is 10 s
+        time.sleep(0.2)
+        assert server.handler.copies() == {"next@example.com": 1}
+        assert server.handler.sessions == 2
+
+
+def test_many_sessions_stay_within_the_store_connection_pool(make_site) -> None:
+    """Each session holds one database connection for its status checks; the group records
+    take one only while they commit, on at most four threads. Twelve sessions never hold
+    more than 12 + 4 (and the sending thread's own), well inside the pool of 40."""
+    with SmtpServer() as server:
+        cfg = make_site(extra=server.config() + "connections = 12\n")
+        with open_store(cfg) as store:
+            add_subscribers(store, 240)
+        peak, held, lock = [0], [0], threading.Lock()
+
+        def checkout(*_: object) -> None:
+            with lock:
+                held[0] += 1
+                peak[0] = max(peak[0], held[0])
+
+        def checkin(*_: object) -> None:
+            with lock:
+                held[0] -= 1
+
+        sa.event.listen(sa.pool.Pool, "checkout", checkout)
+        sa.event.listen(sa.pool.Pool, "checkin", checkin)
+        try:
+            report = send_digest(cfg, "weekly", now=NOW, articles=[article(1)])
+        finally:
+            sa.event.remove(sa.pool.Pool, "checkout", checkout)
+            sa.event.remove(sa.pool.Pool, "checkin", checkin)
+        assert report.sent == 240
+        assert set(server.handler.copies().values()) == {1}
+        assert 12 <= peak[0] <= 12 + 4 + 2, peak[0]

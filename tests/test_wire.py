@@ -26,10 +26,13 @@ LINES = st.lists(st.sampled_from([b".", b"..", b"a", b"a.", b".a", b"\r\n", b"\r
 
 
 @settings(max_examples=300, deadline=None)
-@given(LINES, st.lists(st.integers(min_value=0, max_value=50_000), max_size=8))
+@given(LINES, st.lists(st.one_of(st.integers(min_value=0, max_value=40),
+                                 st.integers(min_value=0, max_value=50_000)), max_size=8))
 @example(b".a\r\n.\r\n", [1, 2, 4])
 @example(b"a\r\n.b", [3])  # a fragment that starts a line with "."
 @example(b"", [])
+@example(b"abc\r\n", [4])  # the final CRLF split over two fragments
+@example(b"x\r\n.\r\n", [1, 4, 5])
 def test_fragments_are_stuffed_as_the_whole_message(data: bytes, cuts: list[int]) -> None:
     """However a message is cut into fragments (empty ones too), the stream is the whole
     message dot-stuffed; and stuffing again with the same fragment objects (kept ones

@@ -49,6 +49,7 @@ Progress = Callable[[int, int], None]
 SendRaw = Callable[[str, str, Sequence[bytes], Callable[[], None] | None,
                     tuple[str, str] | None], str]
 Claim = Callable[[], list[OutboxRow]]  # the next batch of rows claimed for this run
+RECORDERS = 4  # threads recording windows, at most: a send holds sessions + 4 connections
 
 
 class Limiter(Protocol):
@@ -107,8 +108,7 @@ class IssueSender:
         # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
         self.envelope = Envelope(cfg)
         self.recorder: ThreadPoolExecutor | None = None
-        # The group records' connections, one per recording thread at a time.
-        self._recorders: queue.SimpleQueue[SentRecorder] = queue.SimpleQueue()
+        self.sent_recorder = SentRecorder(outbox.engine)  # the group record's statements
 
     # -- building ---------------------------------------------------------------------------
 
@@ -145,7 +145,9 @@ class IssueSender:
         counts = self.outbox.counts([self.issue.id])[0]
         self.tally.done = counts.sent + counts.failed
         self._report()
-        self.recorder = ThreadPoolExecutor(max_workers=self.workers,
+        # A few recording threads serve every session: each holds a database connection
+        # only while it commits, and more would only queue for the same write lock.
+        self.recorder = ThreadPoolExecutor(max_workers=min(self.workers, RECORDERS),
                                            thread_name_prefix="feedpub-record")
         threads = [threading.Thread(target=self._worker, name=f"feedpub-send-{n}", daemon=True)
                    for n in range(self.workers)]
@@ -161,8 +163,6 @@ class IssueSender:
             for thread in threads:
                 thread.join()
             self.recorder.shutdown(wait=True)
-            while not self._recorders.empty():
-                self._recorders.get().close()
         if self.failure is not None:
             raise self.failure
         return self.tally
@@ -337,14 +337,7 @@ class IssueSender:
         self._count("skipped")
 
     def _record_sent(self, accepted: list[tuple[int, str]]) -> None:
-        try:
-            recorder = self._recorders.get_nowait()
-        except queue.Empty:
-            recorder = SentRecorder(self.outbox.engine)
-        try:
-            changed = recorder.record(accepted, self.clock())
-        finally:
-            self._recorders.put(recorder)
+        changed = self.sent_recorder.record(accepted, self.clock())
         for row_id, _ in accepted:
             if row_id not in changed:
                 self._not_pending(row_id, "delivery")

@@ -174,8 +174,11 @@ class SmtpMailer:
     def send_raw(self, sender: str, recipient: str, data: bytes | Sequence[bytes],
                  before_end: Callable[[], None] | None = None,
                  then: tuple[str, str] | None = None) -> str:
-        if self._announced is not None and self._announced != (sender, recipient):
-            self._drop()  # not the message announced: its transaction must not complete
+        if self._open and self._announced != (sender, recipient):
+            # A transaction is still open: one announced for another message, or one left
+            # mid-DATA by a failure (of `before_end`, say). It must not complete, and our
+            # commands would be read as its text: the connection goes.
+            self._drop()
         client = self._session()
         self._count += 1
         try:

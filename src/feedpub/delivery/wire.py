@@ -49,6 +49,7 @@ class Stuffer:
             return [dot_stuff(data)]
         out: list[bytes] = []
         line_start = True
+        tail = b""  # the message's last two bytes so far (a CRLF may span two fragments)
         for fragment in data:
             if not fragment:
                 continue
@@ -56,9 +57,8 @@ class Stuffer:
                 out.append(b".")
             out.append(self._inner(fragment))
             line_start = fragment[-1:] == b"\n"
-        if not out:
-            return [b"\r\n"]
-        if not out[-1].endswith(b"\r\n"):
+            tail = (tail + fragment[-2:])[-2:]
+        if tail != b"\r\n":
             out.append(b"\r\n")
         return out
 

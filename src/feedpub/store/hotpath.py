@@ -11,6 +11,7 @@ per-call work (a quarter of the cost). Every other operation goes through `outbo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,14 +57,12 @@ class _Prepared:
     order: list[str] | None
 
 
-class _Raw:
-    """A driver connection of its own, and statements prepared for its dialect."""
+class _Prepares:
+    """Statements prepared for one engine's dialect."""
 
     def __init__(self, engine: sa.Engine, extra: dict[str, Any] | None = None) -> None:
         self._dialect = engine.dialect
         self._extra = extra or {}
-        self._raw = engine.raw_connection()
-        self._cursor = self._raw.cursor()
 
     def _prepare(self, statement: sa.ClauseElement, keys: Sequence[str]) -> _Prepared:
         compiled = cast(SQLCompiler, statement.compile(dialect=self._dialect))
@@ -72,18 +71,14 @@ class _Raw:
         order = list(compiled.positiontup or []) if compiled.positional else None
         return _Prepared(str(compiled), fixed, order)
 
-    def _execute(self, prepared: _Prepared, values: dict[str, Any]) -> None:
+    @staticmethod
+    def _execute(cursor: Any, prepared: _Prepared, values: dict[str, Any]) -> None:
         values = {**prepared.fixed, **values}
         order = prepared.order
-        self._cursor.execute(prepared.sql, values if order is None else
-                             [values[k] for k in order])
-
-    def close(self) -> None:
-        self._cursor.close()
-        self._raw.close()
+        cursor.execute(prepared.sql, values if order is None else [values[k] for k in order])
 
 
-class LiveStatus(_Raw):
+class LiveStatus(_Prepares):
     """Per-message check on a connection of its own (one per sending thread).
 
     `check(row_id)` returns the subscriber's status, or None when the row is no longer
@@ -96,13 +91,15 @@ class LiveStatus(_Raw):
 
     def __init__(self, engine: sa.Engine, owner: str | None = None) -> None:
         super().__init__(engine, {"owner": owner} if owner is not None else None)
+        self._raw = engine.raw_connection()  # held while the session sends
+        self._cursor = self._raw.cursor()
         self._owner = owner
         self._one = self._prepare(_LIVE if owner is None else _LIVE_CLAIMED, ["row_id"])
         self._many: dict[int, _Prepared] = {}
 
     def _run(self, prepared: _Prepared, values: dict[str, Any]) -> list[Any]:
         try:
-            self._execute(prepared, values)
+            self._execute(self._cursor, prepared, values)
             return list(self._cursor.fetchall())
         finally:
             self._raw.rollback()  # no-op in autocommit; ends a driver-begun transaction
@@ -130,6 +127,10 @@ class LiveStatus(_Raw):
         found = self._run(prepared, {f"id{n}": row_id for n, row_id in enumerate(row_ids)})
         return {int(row_id): str(status) for row_id, status in found}
 
+    def close(self) -> None:
+        self._cursor.close()
+        self._raw.close()
+
     def __enter__(self) -> LiveStatus:
         return self
 
@@ -138,12 +139,14 @@ class LiveStatus(_Raw):
         self.close()
 
 
-class SentRecorder(_Raw):
-    """The group commit of a window: `record` is `Outbox.mark_sent_many` on a connection of
-    its own (one per recording thread), in one write transaction."""
+class SentRecorder(_Prepares):
+    """The group commit of a window: `record` is `Outbox.mark_sent_many` in one write
+    transaction on a driver connection taken from the pool for that transaction only (so a
+    send holds no more connections than before). Safe to share between threads."""
 
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
+        self._engine = engine
         self._begin = begin_write(engine)
         stamp: Callable[[Any], Any] | None = _O.c.sent_at.type.bind_processor(engine.dialect)
         self._stamp = stamp or (lambda value: value)
@@ -173,29 +176,27 @@ class SentRecorder(_Raw):
             by_reply.setdefault(reply[:1000], []).append(row_id)
         when = self._stamp(now)
         changed: set[int] = set()
+        raw = self._engine.raw_connection()
         try:
+            cursor = raw.cursor()
             if self._begin:
-                self._cursor.execute(self._begin)
+                cursor.execute(self._begin)
             for reply, ids in by_reply.items():  # one reply for all, as a rule
                 mark, _ = self._for(len(ids))
-                self._execute(mark, {**_numbered(ids), "reply": reply, "now": when})
-                changed.update(int(row[0]) for row in self._cursor.fetchall())
+                self._execute(cursor, mark, {**_numbered(ids), "reply": reply, "now": when})
+                changed.update(int(row[0]) for row in cursor.fetchall())
             if changed:
                 ordered = sorted(changed)
                 _, clear = self._for(len(ordered))
-                self._execute(clear, _numbered(ordered))
-            self._raw.commit()
+                self._execute(cursor, clear, _numbered(ordered))
+            raw.commit()
         except BaseException:
-            self._raw.rollback()
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                raw.rollback()
             raise
+        finally:
+            raw.close()  # back to the pool (a broken connection is discarded there)
         return changed
-
-    def __enter__(self) -> SentRecorder:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def _numbered(ids: Sequence[int]) -> dict[str, int]:
