@@ -1,5 +1,6 @@
-"""The send loop's per-window statements on SQLite and PostgreSQL: the status check and the
-group record say what the plain queries say, and find their rows by primary key."""
+"""The send loop's per-window statements on SQLite and PostgreSQL: the status check answers
+as a check per row and finds its rows by primary key; the group record leaves the rows and
+subscribers as a delivery must."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_the_window_check_answers_as_one_check_per_row(make_site) -> None:
     with open_store(cfg) as store:
         ids, rows = _issue_rows(cfg, store, 12)
         store.set_status(ids[3], "unsubscribed")
-        Outbox(store).mark_sent_many([(rows[5].id, "250 ok")], datetime.now(UTC))
+        SentRecorder(store.engine).record([(rows[5].id, "250 ok")], datetime.now(UTC))
         store.delete_subscriber(ids[6])
         window = [row.id for row in rows[:8]]
         with LiveStatus(store.engine) as live:
@@ -55,11 +56,12 @@ def test_the_window_check_answers_as_one_check_per_row(make_site) -> None:
                 assert "ix_outbox" not in plan and "PRIMARY KEY" in plan, plan
 
 
-def test_the_group_record_says_what_mark_sent_many_says(make_site) -> None:
-    """Two halves of an issue, one recorded by `SentRecorder`, one by the plain
-    `Outbox.mark_sent_many`: the same rows change (a row no longer pending is left alone),
-    with the same status, reply, attempts and sent time, and each subscriber's count of
-    hard bounces is reset. The record is committed: a new connection sees it."""
+def test_the_group_record_marks_what_the_server_accepted(make_site) -> None:
+    """Two windows of an issue recorded: the rows still pending become sent with their
+    reply, the sent time and one more attempt, and each subscriber's count of hard bounces
+    is reset; a row no longer pending is left alone (and not reported as changed), also
+    when the same window is recorded twice. The record is committed: a new connection sees
+    it, and no connection stays checked out."""
     cfg = make_site()
     with open_store(cfg) as store:
         _, rows = _issue_rows(cfg, store, 10)
@@ -69,17 +71,14 @@ def test_the_group_record_says_what_mark_sent_many_says(make_site) -> None:
         when = datetime(2026, 12, 6, 21, 30, 15, 123456, tzinfo=UTC)
         outbox.mark_failed(rows[1].id, "550 no")
         outbox.mark_failed(rows[6].id, "550 no")
-        ours = [(row.id, "250 2.0.0 queued as A" if n % 2 else "250 ok")
-                for n, row in enumerate(rows[:5])]
-        theirs = [(row.id, "250 2.0.0 queued as A" if n % 2 else "250 ok")
-                  for n, row in enumerate(rows[5:])]
         recorder = SentRecorder(store.engine)
-        changed = recorder.record(ours, when)
-        assert recorder.record(ours, when) == set()  # again: nothing is pending now
+        for half, stamp in ((rows[:5], when), (rows[5:], when - timedelta(hours=1))):
+            window = [(row.id, "250 2.0.0 queued as A" if n % 2 else "250 ok")
+                      for n, row in enumerate(half)]
+            assert recorder.record(window, stamp) == {row.id for row in half} - {
+                rows[1].id, rows[6].id}
+            assert recorder.record(window, stamp) == set()  # again: nothing is pending now
         assert store.engine.pool.checkedout() == 0  # a connection only while recording
-        assert changed == {row.id for row in rows[:5]} - {rows[1].id}
-        assert outbox.mark_sent_many(theirs, when - timedelta(hours=1)) == {
-            row.id for row in rows[5:]} - {rows[6].id}
         o, s = schema.outbox.c, schema.subscribers.c
         with store.engine.connect() as conn:
             found = {r.id: r for r in conn.execute(sa.select(

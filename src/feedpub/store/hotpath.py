@@ -6,7 +6,7 @@ is now (`LiveStatus`); once the server took them, that they are sent (`SentRecor
 group commit). At hundreds of messages a second these are the store's hot path, so each
 statement is compiled once per window size, and the driver runs it without SQLAlchemy's
 per-call work (a quarter of the cost). Every other operation goes through `outbox` and
-`queue` as usual; these two say the same as `Outbox.mark_sent_many` and a plain select.
+`queue` as usual.
 """
 
 from __future__ import annotations
@@ -140,9 +140,9 @@ class LiveStatus(_Prepares):
 
 
 class SentRecorder(_Prepares):
-    """The group commit of a window: `record` is `Outbox.mark_sent_many` in one write
-    transaction on a driver connection taken from the pool for that transaction only (so a
-    send holds no more connections than before). Safe to share between threads."""
+    """The group commit of a window: `record` marks the rows the server accepted as sent
+    (as `Outbox.mark_sent` does one row), in one write transaction on a driver connection
+    taken from the pool for that transaction only. Safe to share between threads."""
 
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)

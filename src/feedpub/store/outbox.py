@@ -110,25 +110,6 @@ _CLEAR_BOUNCES = (
 )
 
 
-# The same for a group of rows with one reply (`mark_sent_many`): the ids it changed.
-# (`status || ''`: SQLite would otherwise walk the status index, every pending row of the
-# issue, instead of looking the few ids up by primary key; the send would grow quadratic.)
-_MARK_SENT_OF = (
-    _O.update()
-    .where(_O.c.id.in_(sa.bindparam("ids", expanding=True)),
-           _O.c.status.concat("") == "pending")
-    .values(status="sent", reply=sa.bindparam("reply"), sent_at=sa.bindparam("now"),
-            attempts=_O.c.attempts + 1)
-    .returning(_O.c.id)
-)
-_CLEAR_BOUNCES_OF = (
-    _S.update()
-    .where(_S.c.id.in_(sa.select(_O.c.subscriber_id).where(
-        _O.c.id.in_(sa.bindparam("ids", expanding=True)))), _S.c.bounces > 0)
-    .values(bounces=0)
-)
-
-
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:
@@ -340,21 +321,6 @@ class Outbox:
             if changed:
                 conn.execute(_CLEAR_BOUNCES, {"row_id": row_id})
         return int(changed)
-
-    def mark_sent_many(self, sent: Sequence[tuple[int, str]], now: datetime) -> set[int]:
-        """`mark_sent` for a group of (row id, reply) in one transaction: the send loop's
-        group commit. Returns the ids it changed (a row no longer pending is left alone)."""
-        by_reply: dict[str, list[int]] = {}
-        for row_id, reply in sent:
-            by_reply.setdefault(reply[:1000], []).append(row_id)
-        changed: set[int] = set()
-        with self.writer.begin() as conn:
-            for reply, ids in by_reply.items():  # one reply for all, as a rule
-                changed.update(conn.execute(_MARK_SENT_OF, {
-                    "ids": ids, "reply": reply, "now": now}).scalars())
-            if changed:
-                conn.execute(_CLEAR_BOUNCES_OF, {"ids": sorted(changed)})
-        return changed
 
     def mark_retry(self, row_id: int, reply: str, next_attempt: datetime) -> bool:
         """Defer a pending row; False when it was no longer pending (not to be counted)."""
