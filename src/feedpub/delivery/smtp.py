@@ -217,19 +217,17 @@ class SmtpMailer:
         content start a group), saving a round trip a message."""
         if self._announced is None:
             self._open = True
-            client.sock.sendall(_commands(sender, recipient))  # type: ignore[union-attr]
+            client.send(_commands(sender, recipient))
         self._announced = None
         mail, rcpt, start = client.getreply(), client.getreply(), client.getreply()
-        if start[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+        addressed = mail[0] == 250 and rcpt[0] in (250, 251)
+        if start[0] == 354 and not addressed:
             client.send(b".\r\n")  # the server took DATA regardless: end it empty
             client.getreply()
-        if start[0] != 354:
-            self._open = False
+        self._open = start[0] == 354 and addressed  # only then does the message follow
         if mail[0] != 250:
-            self._open = False
             self._fail(mail[0], mail[1], f"MAIL FROM:<{sender}>", sender_side=True)
         if rcpt[0] not in (250, 251):
-            self._open = False
             self._fail(rcpt[0], rcpt[1], f"RCPT TO:<{recipient}>", stage="RCPT")
         if start[0] != 354:
             return start[0], start[1], False
