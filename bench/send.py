@@ -9,6 +9,8 @@ connection count the script times the whole `python -m feedpub digest send` proc
 the issue, rendering, writing 10,000 outbox rows, sending, recording each reply) and reads its
 peak memory (ru_maxrss of the child). The baseline, in the same run, sends the same
 pre-rendered message bytes with smtplib over the same number of connections to the same sink.
+It also reads the sink's own CPU time around each send (from /proc), so that what sending
+costs can be set beside what receiving the same messages costs the server.
 The last step repeats the send with 10x the subscribers and compares peak memory.
 Then, on a copy of the last run's store: the per-message status check (taken right before
 each message) and the cost of one "sent" record with `synchronous = FULL` against `NORMAL`.
@@ -63,6 +65,15 @@ def sink(port: int) -> None:
         sys.stdin.read()  # run until the parent closes our stdin
     finally:
         controller.stop()
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a running process has used so far, or None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -221,10 +232,15 @@ def main() -> None:
         peak_at: dict[int, int] = {}
         for connections in args.connections:
             ours, floors, peaks, signed, cpu, signed_cpu = [], [], [], [], [], []
+            received: list[float] = []
             for run in range(runs):
                 site = make_site(WORK / f"run-{connections}-{run}", port, connections, count,
                                  template)
+                sink_before = process_cpu(server.pid)
                 seconds, peak, line, used = feedpub_send(site)
+                sink_after = process_cpu(server.pid)
+                if sink_before is not None and sink_after is not None:
+                    received.append((sink_after - sink_before) * 1000 / count)
                 ours.append(count / seconds)
                 peaks.append(peak)
                 cpu.append(used * 1000 / count)
@@ -245,6 +261,11 @@ def main() -> None:
             print(f"    sender CPU {statistics.median(cpu):.3f} ms/msg (whole process: start-up,"
                   f" planning, rendering, sending, recording; runs "
                   + ", ".join(f"{x:.3f}" for x in cpu) + ")")
+            if received:
+                print(f"    receiving server (the aiosmtpd sink) CPU "
+                      f"{statistics.median(received):.3f} ms/msg in the same sends -> sender "
+                      f"/ receiver {statistics.median(cpu) / statistics.median(received):.2f}"
+                      " (runs " + ", ".join(f"{x:.3f}" for x in received) + ")")
             print(f"    last run: {line}")
             last_db, last_rate = site / "data" / "feedpub.db", mine
             if signed:
