@@ -11,6 +11,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from feedpub.config import Config
 from feedpub.errors import SchedulerError
+from feedpub.fsutil import Burst
 from feedpub.scheduler import JOB_TABLE, DaemonScheduler, digest_trigger, lock_holder, stored_runs
 
 BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
@@ -158,6 +159,40 @@ def test_article_change_and_publish_time_trigger_rebuilds(make_site) -> None:
     finally:
         sched.shutdown()
     assert sched.stopping.is_set()
+
+
+def test_a_burst_is_taken_once_quiet_for_the_rest_of_the_quiet_time() -> None:
+    # quiet time 0.5 s, of which the watcher's own step (0.125 s) passed before it reported
+    burst = Burst(0.5, 2.0, seen_quiet=0.125)
+    assert burst.take(10.0) == set()  # nothing changed
+    burst.add(["a.md"], 10.0)
+    assert burst.take(10.0) == set()
+    assert burst.take(10.25) == set()
+    burst.add(["b.md", "a.md"], 10.25)  # a second save inside the quiet time
+    assert burst.take(10.5) == set()  # 0.25 s after the last change: not yet
+    assert burst.take(10.625) == {"a.md", "b.md"}  # 0.375 s, and the watcher's 0.125
+    assert burst.take(10.75) == set()  # taken once
+    burst.add([], 11.0)  # a look that saw nothing starts no burst
+    assert burst.take(20.0) == set()
+
+
+def test_a_burst_that_never_pauses_is_taken_after_the_longest_wait() -> None:
+    burst = Burst(0.5, 2.0)
+    now = 0.0
+    taken: list[set[str]] = []
+    while now < 3.0:  # a change every 0.1 s, never 0.5 s apart
+        burst.add([f"{now:.1f}.md"], now)
+        if found := burst.take(now):
+            taken.append(found)
+        now = round(now + 0.1, 1)
+    assert len(taken) == 1 and len(taken[0]) == 21  # changes of 0.0 .. 2.0 s, taken at 2.0 s
+    assert burst.take(now + 0.5) == {f"{t / 10:.1f}" + ".md" for t in range(21, 30)}
+
+
+def test_a_quiet_time_no_longer_than_the_watchers_step_is_taken_at_once() -> None:
+    burst = Burst(0.05, 1.6, seen_quiet=0.05)
+    burst.add(["a.md"], 5.0)
+    assert burst.take(5.0) == {"a.md"}
 
 
 def test_changes_within_the_quiet_time_give_one_rebuild(make_site, tmp_path) -> None:

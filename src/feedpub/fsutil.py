@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either;
-and a new folder filled out of sight, then moved in whole (`fresh_folder`)."""
+a new folder filled out of sight, then moved in whole (`fresh_folder`); and the changes of
+a watched folder gathered into bursts (`Burst`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -162,3 +163,39 @@ def _move_into(source: Path, target: Path) -> None:
         into.mkdir(parents=True, exist_ok=True)
         for name in files:
             os.replace(os.path.join(folder, name), into / name)
+
+
+class Burst:
+    """The paths changed in one burst of file events, taken once the burst is over: `quiet`
+    seconds without a new change (an editor's save is often several events), or `longest`
+    seconds after its first change (a folder that never stops changing is still taken up).
+
+    Pure: the caller passes the time (`time.monotonic()`). A watcher that reports changes
+    only after a short quiet step of its own passes that step as `seen_quiet`, which counts
+    towards the quiet time.
+    """
+
+    def __init__(self, quiet: float, longest: float, seen_quiet: float = 0.0) -> None:
+        self.rest = max(0.0, quiet - seen_quiet)  # quiet still needed after a report
+        self.longest = longest
+        self.paths: set[str] = set()
+        self._first = self._last = 0.0
+
+    def add(self, paths: Iterable[str], now: float) -> None:
+        new = set(paths)
+        if not new:
+            return
+        if not self.paths:
+            self._first = now
+        self.paths |= new
+        self._last = now
+
+    def take(self, now: float) -> set[str]:
+        """The burst's paths once it is over (the next burst then starts empty); an empty
+        set while it goes on, or when nothing changed."""
+        if not self.paths:
+            return set()
+        if now - self._last < self.rest and now - self._first < self.longest:
+            return set()
+        paths, self.paths = self.paths, set()
+        return paths
