@@ -2,11 +2,9 @@
 
 The calling thread streams due rows from the database in batches, builds each message (the
 issue was rendered once; only the recipient's values are filled in, by `outgoing_message`)
-and queues them a window of up to `IN_FLIGHT` at a time; one worker thread per mailer
-session takes a window, sends it and records its acceptance in one transaction (group
-commit). So a crash can repeat at most the messages accepted but not yet recorded:
-`IN_FLIGHT` per session. (A window handed over whole wakes the session and the builder once
-per window, not once per message.)
+and queues it; one worker thread per mailer session sends a window of up to `IN_FLIGHT`
+messages at a time and records their acceptance in one transaction (group commit). So a
+crash can repeat at most the messages accepted but not yet recorded: `IN_FLIGHT` per session.
 
 Right before each window goes out, its worker looks up the rows and their subscribers again,
 in one query (`LiveStatus.check_many`): an unsubscribe, bounce or removal committed a moment
@@ -78,9 +76,6 @@ class Outgoing:
         return b"".join(self.parts)
 
 
-Item = tuple[OutboxRow, Outgoing]  # a queued message and its row
-
-
 class IssueSender:
     """Sends the pending rows of one issue; `run()` returns when none is due or on stop."""
 
@@ -107,8 +102,8 @@ class IssueSender:
         self.workers = sessions(cfg)
         self.window = window(cfg)
         self.chain = not (cfg.delivery.backend == "smtp" and cfg.delivery.smtp.rate > 0)
-        # Windows of built messages, two per session at most; None ends a session.
-        self.queue: queue.Queue[list[Item] | None] = queue.Queue(maxsize=self.workers * 2)
+        self.queue: queue.Queue[tuple[OutboxRow, Outgoing] | None] = queue.Queue(
+            maxsize=self.workers * self.window * 2)
         self._templates: dict[int, MessageTemplate] = {}
         # Deliverability: envelope sender (VERP) and DKIM signature of each copy.
         self.envelope = Envelope(cfg)
@@ -176,10 +171,8 @@ class IssueSender:
         return self.stop.is_set() or self.abort.is_set()
 
     def _feed_due_rows(self) -> int:
-        """Queue every row due now, a window at a time; returns how many rows were taken up
-        (built messages not yet queued when a stop comes are left pending)."""
+        """Queue every row due now; returns how many rows were taken up."""
         after, taken = 0, 0
-        built: list[Item] = []
         while not self._halted():
             if self.claim is not None:
                 rows = self.claim()
@@ -195,12 +188,7 @@ class IssueSender:
                 if row.subscriber_status != "active":
                     self._failed(row, f"not sent: subscriber is {row.subscriber_status}")
                     continue
-                built.append((row, self.outgoing_message(row)))
-                if len(built) >= self.window:
-                    self.queue.put(built)
-                    built = []
-        if built and not self._halted():
-            self.queue.put(built)
+                self.queue.put((row, self.outgoing_message(row)))
         return taken
 
     def _worker(self) -> None:
@@ -214,15 +202,15 @@ class IssueSender:
         self._consume(None, None)  # this session is gone: discard until the end marker
 
     def _consume(self, send: SendRaw | None, live: LiveStatus | None) -> bool:
-        """Send queued windows of up to `window` messages until the end marker (True); a
-        failure propagates.
+        """Send queued items, a window of up to `window` at a time, until the end marker
+        (True); a failure propagates.
 
         The subscribers' statuses of a window are read in one query right before it goes
         out; its accepted messages are recorded in one transaction (group commit) by the
         recorder pool while the next window streams to the server, and the first message of
         that window is only let through to acceptance (the final "." of DATA) once the
         record is committed. So at most `window` accepted messages per session are ever
-        unrecorded. A window counts as done for `run()` only when its record is written.
+        unrecorded. An item counts as done for `run()` only when its record is written.
         """
         settle = PendingRecord(self.queue)
         try:
@@ -237,24 +225,35 @@ class IssueSender:
         finally:
             settle()
 
-    def _next_window(self, settle: PendingRecord) -> tuple[list[Item], bool]:
-        """The next queued window, waiting for it only after finishing the pending record;
-        False once the end marker was taken."""
+    def _next_window(self, settle: PendingRecord
+                     ) -> tuple[list[tuple[OutboxRow, Outgoing]], bool]:
+        """Up to `window` queued items, waiting only for the first (after finishing the
+        pending record); False once the end marker was taken."""
         try:
-            items = self.queue.get_nowait()
+            first = self.queue.get_nowait()
         except queue.Empty:
             settle()
-            items = self.queue.get()
-        if items is None:
+            first = self.queue.get()
+        if first is None:
             return [], False
+        items = [first]
+        while len(items) < self.window:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, False
+            items.append(item)
         return items, True
 
     def _send_window(self, send: SendRaw | None, live: LiveStatus | None,
-                     items: list[Item], settle: PendingRecord
+                     items: list[tuple[OutboxRow, Outgoing]], settle: PendingRecord
                      ) -> tuple[Future[None], int] | None:
-        """Send a window; returns the future of its group record, which settles the window
-        (None: the window is settled already, nothing of it having been accepted)."""
+        """Send a window; returns the future of its group record and how many items it
+        settles (None: every item is settled already)."""
         accepted: list[tuple[int, str]] = []
+        settled = 0
         try:
             statuses: dict[int, str] = {}
             if send is not None and live is not None and not self._halted():
@@ -269,21 +268,24 @@ class IssueSender:
                                            then)
                     if reply is not None:
                         accepted.append((row.id, reply))
+                        continue
+                settled += 1
+                self.queue.task_done()
         except BaseException:
             try:
                 if accepted:  # what the server took is recorded before the failure goes on
                     self._record_sent(accepted)
             finally:
-                self.queue.task_done()
+                for _ in range(len(items) - settled):
+                    self.queue.task_done()
             raise
         if not accepted:
-            self.queue.task_done()
             return None
         assert self.recorder is not None
-        return self.recorder.submit(self._record_sent, accepted), 1
+        return self.recorder.submit(self._record_sent, accepted), len(accepted)
 
-    def _next_to_send(self, items: list[Item], n: int, statuses: dict[int, str]
-                      ) -> tuple[str, str] | None:
+    def _next_to_send(self, items: list[tuple[OutboxRow, Outgoing]], n: int,
+                      statuses: dict[int, str]) -> tuple[str, str] | None:
         """The envelope of the window's next message when it will be sent right after this
         one (the mailer may announce it early); never under a send rate, whose wait comes
         before each message."""

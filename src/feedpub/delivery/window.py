@@ -42,8 +42,8 @@ def window(cfg: Config) -> int:
 
 
 class PendingRecord:
-    """A session's last group record, as (future, queued tasks it settles); calling it waits
-    for the record and marks those tasks done (a no-op when none is pending)."""
+    """A session's last group record, as (future, items it settles); calling it waits for
+    the record and marks its items done (a no-op when none is pending)."""
 
     def __init__(self, work: queue.Queue[Any]) -> None:
         self.work = work
