@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from feedpub.config import Config
 from feedpub.errors import SchedulerError
-from feedpub.fsutil import Burst
+from feedpub.fsutil import Burst, bursts
 from feedpub.scheduler import JOB_TABLE, DaemonScheduler, digest_trigger, lock_holder, stored_runs
 
 BOTH_DATABASES = True  # each test runs on SQLite and on PostgreSQL (conftest)
@@ -193,6 +194,30 @@ def test_a_quiet_time_no_longer_than_the_watchers_step_is_taken_at_once() -> Non
     burst = Burst(0.05, 1.6, seen_quiet=0.05)
     burst.add(["a.md"], 5.0)
     assert burst.take(5.0) == {"a.md"}
+
+
+def test_a_watched_folder_gives_its_changes_a_burst_at_a_time(tmp_path) -> None:
+    stop = threading.Event()
+    got: list[set[str]] = []
+    watcher = threading.Thread(target=lambda: got.extend(bursts(tmp_path, 1000, stop)))
+    watcher.start()
+    try:
+        for attempt in range(10):  # the watcher may still be starting on a busy machine
+            (tmp_path / f"warm-up-{attempt}.txt").write_text("w")
+            if _wait_for(lambda: bool(got), timeout=3):
+                break
+        assert got
+        got.clear()
+        for name in ("a.md", "b.md", "a.md"):  # 0.1 s apart: well inside the quiet second
+            (tmp_path / name).write_text(name + str(time.monotonic()))
+            time.sleep(0.1)
+        assert _wait_for(lambda: bool(got), timeout=10)
+        time.sleep(1.5)  # nothing more comes of it
+        assert got == [{str(tmp_path / "a.md"), str(tmp_path / "b.md")}]
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert not watcher.is_alive()  # the stop ends the watch
 
 
 def test_changes_within_the_quiet_time_give_one_rebuild(make_site, tmp_path) -> None:

@@ -1,6 +1,6 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either;
 a new folder filled out of sight, then moved in whole (`fresh_folder`); and the changes of
-a watched folder gathered into bursts (`Burst`)."""
+a watched folder gathered into bursts (`bursts`, `Burst`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -199,3 +200,31 @@ class Burst:
             return set()
         paths, self.paths = self.paths, set()
         return paths
+
+
+LOOK_MS = 50  # how often `bursts` looks for changes, at most
+
+
+def bursts(folder: Path, quiet_ms: int, stop: threading.Event) -> Iterator[set[str]]:
+    """The paths changed under `folder`, a burst at a time: `quiet_ms` after its last change,
+    or at the latest four times that (at least 1.6 s) after its first; until `stop` is set.
+
+    watchfiles reports changes once its step passed without a new one. With that step as
+    the quiet time, a change was noticed up to a whole quiet time late (a save rebuilt up
+    to about twice the default 500 ms after it); looking every `LOOK_MS` instead, the burst
+    is taken within a look or two of the quiet time's end.
+    """
+    import watchfiles
+
+    quiet = max(1, quiet_ms)
+    look = min(LOOK_MS, quiet)
+    burst = Burst(quiet / 1000, max(1.6, 4 * quiet / 1000), seen_quiet=look / 1000)
+    waits = quiet > look  # else watchfiles' report comes after the whole quiet time
+    for changes in watchfiles.watch(folder, step=look, debounce=max(1600, 4 * quiet),
+                                    rust_timeout=look if waits else 0,
+                                    yield_on_timeout=waits, stop_event=stop,
+                                    raise_interrupt=False):
+        now = time.monotonic()
+        burst.add((path for _, path in changes), now)
+        if paths := burst.take(now):
+            yield paths

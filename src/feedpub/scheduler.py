@@ -23,7 +23,6 @@ import fcntl
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config
 from .errors import SchedulerError
-from .fsutil import Burst
+from .fsutil import bursts
 from .logfmt import log_event
 from .store.dialect import create_engine
 from .store.leader import AdvisoryLock, is_shared
@@ -48,7 +47,6 @@ log = logging.getLogger("feedpub.scheduler")
 
 JOB_TABLE = "feedpub_jobs"
 LOCK_NAME = "scheduler.lock"
-LOOK_MS = 50  # how often the article watcher looks for changes, at most
 CADENCES = ("daily", "weekly")
 
 _RUNNERS: dict[str, Callable[[str], None]] = {}  # data folder -> digest runner of this process
@@ -356,23 +354,8 @@ class DaemonScheduler:
                                max_instances=1, **extra)
 
     def _watch_articles(self) -> None:
-        """Rebuild once per burst of changes (`fsutil.Burst`): `debounce_ms` after its last
-        change, or at the latest four times that (at least 1.6 s) after its first. Looking
-        every `LOOK_MS`, the rebuild starts within a look or two of the quiet time's end."""
-        import watchfiles
-
-        quiet = max(1, self.cfg.schedule.debounce_ms)
-        look = min(LOOK_MS, quiet)
-        burst = Burst(quiet / 1000, max(1.6, 4 * quiet / 1000), seen_quiet=look / 1000)
-        for changes in watchfiles.watch(self.cfg.articles_dir, step=look,
-                                        debounce=max(1600, 4 * quiet), rust_timeout=look,
-                                        yield_on_timeout=True, stop_event=self._stop,
-                                        raise_interrupt=False):
-            now = time.monotonic()
-            burst.add((path for _, path in changes), now)
-            paths = burst.take(now)
-            if not paths:
-                continue
+        """Rebuild once per burst of changes under the articles folder (`fsutil.bursts`)."""
+        for paths in bursts(self.cfg.articles_dir, self.cfg.schedule.debounce_ms, self._stop):
             log_event(log, "articles_changed", files=len(paths))
             if self._changed is not None:
                 self._changed(paths)
