@@ -220,6 +220,33 @@ def test_a_watched_folder_gives_its_changes_a_burst_at_a_time(tmp_path) -> None:
     assert not watcher.is_alive()  # the stop ends the watch
 
 
+def test_a_folder_that_never_stops_changing_is_still_taken_up(tmp_path) -> None:
+    stop = threading.Event()
+    got: list[set[str]] = []
+    watcher = threading.Thread(target=lambda: got.extend(bursts(tmp_path, 500, stop)))
+    watcher.start()
+    try:
+        for attempt in range(10):  # the watcher may still be starting on a busy machine
+            (tmp_path / f"warm-up-{attempt}.txt").write_text("w")
+            if _wait_for(lambda: bool(got), timeout=3):
+                break
+        assert got
+        got.clear()
+        # A new file every 50 ms for 3 s, never the 0.5 s quiet time apart: the burst is
+        # taken after the longest wait of 2 s (4 quiet times), while the files keep coming.
+        end, n = time.monotonic() + 3.0, 0
+        while time.monotonic() < end:
+            (tmp_path / f"busy-{n}.md").write_text("b")
+            n += 1
+            time.sleep(0.05)
+        assert got, "no burst taken during 3 s of changes"
+        assert got[0] <= {str(tmp_path / f"busy-{k}.md") for k in range(n)}
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert not watcher.is_alive()
+
+
 def test_changes_within_the_quiet_time_give_one_rebuild(make_site, tmp_path) -> None:
     cfg = make_site(extra="[schedule]\ndebounce_ms = 2000\n")
     burst = [f"2026-02-0{n + 1}-burst.txt" for n in range(3)]

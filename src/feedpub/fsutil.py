@@ -209,18 +209,19 @@ def bursts(folder: Path, quiet_ms: int, stop: threading.Event) -> Iterator[set[s
     """The paths changed under `folder`, a burst at a time: `quiet_ms` after its last change,
     or at the latest four times that (at least 1.6 s) after its first; until `stop` is set.
 
-    watchfiles reports changes once its step passed without a new one. With that step as
-    the quiet time, a change was noticed up to a whole quiet time late (a save rebuilt up
-    to about twice the default 500 ms after it); looking every `LOOK_MS` instead, the burst
-    is taken within a look or two of the quiet time's end.
+    watchfiles reports changes once a step of its own passed without a new one. Given the
+    quiet time as that step, it would notice a change up to a whole quiet time late (a save
+    taken up to twice the quiet time after it); it looks every `LOOK_MS` instead, reports at
+    least every other look during a stream of changes, and `Burst` waits out the rest.
     """
     import watchfiles
 
     quiet = max(1, quiet_ms)
     look = min(LOOK_MS, quiet)
-    burst = Burst(quiet / 1000, max(1.6, 4 * quiet / 1000), seen_quiet=look / 1000)
-    waits = quiet > look  # else watchfiles' report comes after the whole quiet time
-    for changes in watchfiles.watch(folder, step=look, debounce=max(1600, 4 * quiet),
+    longest = max(1600, 4 * quiet)
+    burst = Burst(quiet / 1000, longest / 1000, seen_quiet=look / 1000)
+    waits = quiet > look  # else watchfiles' own report comes after the whole quiet time
+    for changes in watchfiles.watch(folder, step=look, debounce=look if waits else longest,
                                     rust_timeout=look if waits else 0,
                                     yield_on_timeout=waits, stop_event=stop,
                                     raise_interrupt=False):
