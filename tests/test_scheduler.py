@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -196,42 +198,40 @@ def test_a_quiet_time_no_longer_than_the_watchers_step_is_taken_at_once() -> Non
     assert burst.take(5.0) == {"a.md"}
 
 
-def test_a_watched_folder_gives_its_changes_a_burst_at_a_time(tmp_path) -> None:
+@contextlib.contextmanager
+def _watching(folder: Path, quiet_ms: int) -> Iterator[list[set[str]]]:
+    """The bursts of `folder` as they come, once the watcher is seen to run; on leaving, the
+    stop must end the watch."""
     stop = threading.Event()
     got: list[set[str]] = []
-    watcher = threading.Thread(target=lambda: got.extend(bursts(tmp_path, 1000, stop)))
+    watcher = threading.Thread(target=lambda: got.extend(bursts(folder, quiet_ms, stop)))
     watcher.start()
     try:
         for attempt in range(10):  # the watcher may still be starting on a busy machine
-            (tmp_path / f"warm-up-{attempt}.txt").write_text("w")
+            (folder / f"warm-up-{attempt}.txt").write_text("w")
             if _wait_for(lambda: bool(got), timeout=3):
                 break
         assert got
         got.clear()
+        yield got
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert not watcher.is_alive()
+
+
+def test_a_watched_folder_gives_its_changes_a_burst_at_a_time(tmp_path) -> None:
+    with _watching(tmp_path, 1000) as got:
         for name in ("a.md", "b.md", "a.md"):  # 0.1 s apart: well inside the quiet second
             (tmp_path / name).write_text(name + str(time.monotonic()))
             time.sleep(0.1)
         assert _wait_for(lambda: bool(got), timeout=10)
         time.sleep(1.5)  # nothing more comes of it
         assert got == [{str(tmp_path / "a.md"), str(tmp_path / "b.md")}]
-    finally:
-        stop.set()
-        watcher.join(timeout=5)
-    assert not watcher.is_alive()  # the stop ends the watch
 
 
 def test_a_folder_that_never_stops_changing_is_still_taken_up(tmp_path) -> None:
-    stop = threading.Event()
-    got: list[set[str]] = []
-    watcher = threading.Thread(target=lambda: got.extend(bursts(tmp_path, 500, stop)))
-    watcher.start()
-    try:
-        for attempt in range(10):  # the watcher may still be starting on a busy machine
-            (tmp_path / f"warm-up-{attempt}.txt").write_text("w")
-            if _wait_for(lambda: bool(got), timeout=3):
-                break
-        assert got
-        got.clear()
+    with _watching(tmp_path, 500) as got:
         # A new file every 50 ms for 3 s, never the 0.5 s quiet time apart: the burst is
         # taken after the longest wait of 2 s (4 quiet times), while the files keep coming.
         end, n = time.monotonic() + 3.0, 0
@@ -241,10 +241,6 @@ def test_a_folder_that_never_stops_changing_is_still_taken_up(tmp_path) -> None:
             time.sleep(0.05)
         assert got, "no burst taken during 3 s of changes"
         assert got[0] <= {str(tmp_path / f"busy-{k}.md") for k in range(n)}
-    finally:
-        stop.set()
-        watcher.join(timeout=5)
-    assert not watcher.is_alive()
 
 
 def test_changes_within_the_quiet_time_give_one_rebuild(make_site, tmp_path) -> None:
