@@ -297,6 +297,42 @@ def test_encoded_body_decodes_to_the_filled_in_text(pieces: list[str], values: d
     assert normalize(decoded).rstrip("\n") == normalize(expected).rstrip("\n")
 
 
+_WORDS = st.sampled_from(["Night", "Market", "to", "the", "Quay", "Harbour", "News:", "3",
+                          "new,", "🌙", "café", "crème", "夜市が港に戻ってきました", "مرحبا",
+                          "Ünïcödé", "a" * 40, "-", "(ferry)", '"quoted"', "x=?y?="])
+
+
+@settings(max_examples=300, deadline=None)
+@example(words=["My", "feedpub", "site:", "1", "new,", "Night", "Market", "Returns", "to", "the",
+                "Quay", "🌙"])  # folded right before the encoded-word
+@given(words=st.lists(_WORDS, min_size=1, max_size=30))
+def test_folded_headers_read_back_as_written(words: list[str]) -> None:
+    """A subject or display name, folded and encoded, reads back as the text: no space
+    doubled or lost at a fold. Read as RFC 2047 says (a space between two encoded-words is
+    ignored: `decode_header`), and the subject also by the email package's parser, which
+    reads unstructured headers so (in a display name it keeps that space)."""
+    import email
+    import email.policy
+    from email.header import decode_header, make_header
+    from email.utils import parseaddr
+
+    from feedpub.mail.message import _fold, _fold_address
+
+    text = " ".join(words)
+    subject = _fold("Subject", text)
+    address = _fold_address("From", text, "letters@example.org")
+    for raw, longest in ((subject, 78), (address, 998)):  # a quoted name is not folded
+        assert raw.endswith(b"\r\n") and b" \r\n" not in raw and b"\t\r\n" not in raw
+        assert all(len(line) <= longest for line in raw.split(b"\r\n"))
+    value = subject.decode("ascii")[len("Subject:"):].replace("\r\n", "")
+    assert str(make_header(decode_header(value.strip()))) == text
+    parsed = email.message_from_bytes(subject + b"\r\n", policy=email.policy.default)
+    assert str(parsed["Subject"]).lstrip() == text  # folded right after "Subject:", at times
+    name, found = parseaddr(address.decode("ascii")[len("From:"):].replace("\r\n", ""))
+    assert str(make_header(decode_header(name))) == text
+    assert found == "letters@example.org"
+
+
 @pytest.mark.parametrize(("stage", "code", "reply", "bounce"), [
     ("RCPT", 550, "5.1.1 no such user", True),
     ("DATA", 550, "5.1.1 <a@example.com>: user unknown", True),

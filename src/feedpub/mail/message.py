@@ -16,9 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, quote
 from typing import cast
 
 from ..config import Config
@@ -33,25 +34,52 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 
 def _fold(name: str, value: str) -> bytes:
     """One header, folded and RFC 2047-encoded as needed (value must be a single line)."""
-    header = _POLICY.header_factory(name, clean_header_text(value))
-    return header.fold(policy=_POLICY).encode("ascii")
+    text = clean_header_text(value)
+    folded = _POLICY.header_factory(name, text).fold(policy=_POLICY)
+    return (_encoded(name, text) if "=?" in folded else folded).encode("ascii")
+
+
+def _encoded(name: str, text: str, after: str = "") -> str:
+    """`name: text` as whole UTF-8 encoded-words, each holding its own spaces, folded
+    between them; then `after` (" <address>"), on a line of its own if it would not fit.
+
+    The email package's folder, given text that needs encoded-words, may split it into
+    encoded-words where the space between them is the text's own, or keep a space at the end
+    of a line and start the next with another; RFC 2047 readers (mail programs, and the
+    package's own parser) ignore a space between two encoded-words, and keep both of the
+    others: "Quay 🌙" read back as "Quay  🌙", "Ünïcödé News" as "ÜnïcödéNews".
+    """
+    words = Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+    last = f"{name}: {words}".rsplit("\r\n", 1)[-1]
+    fold = "\r\n" if after and len(last) + len(after) > 78 else ""
+    return f"{name}: {words}{fold}{after}\r\n"
 
 
 def _fold_address(name: str, display_name: str, address: str) -> bytes:
     """An address header; the display name is quoted or RFC 2047-encoded as needed.
 
     An internationalized domain is written in its ASCII (IDNA) form, as in the envelope:
-    RFC 2047 encoded-words are not allowed inside an address.
+    RFC 2047 encoded-words are not allowed inside an address. A name in ASCII is written as
+    it is, or as a quoted string when it holds a special character (never encoded: spam
+    filters mark a From name encoded without need), and the address goes on a line of its
+    own when both do not fit on one.
     """
     display_name = clean_header_text(display_name)
     address = ascii_address(address)
-    if _PLAIN_NAME.fullmatch(display_name) and address.isascii():
-        line = f"{name}: {display_name} <{address}>" if display_name else f"{name}: {address}"
+    if not display_name:
+        return f"{name}: {address}\r\n".encode()
+    if address.isascii() and display_name.isascii():
+        phrase = (display_name if _PLAIN_NAME.fullmatch(display_name) and "=?" not in display_name
+                  else f'"{quote(display_name)}"')
+        line = f"{name}: {phrase} <{address}>"
         if len(line) <= 78:
-            return line.encode("ascii") + CRLF  # common case, no parsing needed
+            return line.encode("ascii") + CRLF
+        if len(line) <= 990:
+            return f"{name}: {phrase}\r\n <{address}>\r\n".encode("ascii")
+    if address.isascii():
+        return _encoded(name, display_name, f" <{address}>").encode("ascii")
     username, _, domain = address.rpartition("@")
-    value = Address(display_name=display_name, username=username,
-                    domain=domain)
+    value = Address(display_name=display_name, username=username, domain=domain)
     return _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
 
 
