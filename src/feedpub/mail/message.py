@@ -60,14 +60,14 @@ def _fold_address(name: str, display_name: str, address: str) -> bytes:
 
     An internationalized domain is written in its ASCII (IDNA) form, as in the envelope:
     RFC 2047 encoded-words are not allowed inside an address. A name in ASCII is written as
-    it is, or as a quoted string when it holds a special character (never encoded: spam
-    filters mark a From name encoded without need), and the address goes on a line of its
-    own when both do not fit on one.
+    it is, or as a quoted string when it holds a special character (not encoded: spam
+    filters mark a From name encoded without need; only a name too long for one line is),
+    and the address goes on a line of its own when both do not fit on one.
     """
     display_name = clean_header_text(display_name)
     address = ascii_address(address)
-    if not display_name:
-        return f"{name}: {address}\r\n".encode()
+    if not display_name and address.isascii():
+        return f"{name}: {address}\r\n".encode("ascii")
     if address.isascii() and display_name.isascii():
         phrase = (display_name if _PLAIN_NAME.fullmatch(display_name) and "=?" not in display_name
                   else f'"{quote(display_name)}"')
