@@ -134,6 +134,21 @@ def test_bad_articles_are_skipped_and_reported(make_site) -> None:
     assert code == 1 and "2 article(s) skipped" in output
 
 
+def test_a_missing_articles_folder_is_an_error_and_leaves_the_site_alone(make_site,
+                                                                       tmp_path) -> None:
+    cfg = make_site(GOOD)
+    assert _run(cfg.root, "build")[0] == 0
+    before = _snapshot(cfg.public_dir)
+    cfg.articles_dir.rename(tmp_path / "aside")  # an unmounted volume, a typo in the path
+    code, output = _run(cfg.root, "build")
+    assert code != 0
+    assert str(cfg.articles_dir) in output and "does not exist" in output
+    assert "[paths] articles" in output  # the fix
+    assert _snapshot(cfg.public_dir) == before  # not replaced by an empty site
+    (tmp_path / "aside").rename(cfg.articles_dir)
+    assert _run(cfg.root, "build")[0] == 0 and _snapshot(cfg.public_dir) == before
+
+
 def test_strict_writes_nothing(make_site) -> None:
     cfg = make_site({**GOOD, "broken.txt": "no header here\n"})
     code, output = _run(cfg.root, "build", "--strict")

@@ -14,6 +14,7 @@ import pytest
 
 from feedpub.articles.cache import BuildCache
 from feedpub.config import Config
+from feedpub.errors import ArticleError
 from feedpub.jobs.live import LiveSite
 from feedpub.jobs.publish import build_feeds
 from feedpub.jobs.stages import _read_all
@@ -204,6 +205,21 @@ def test_unknown_changes_scan_the_folder(make_site, tmp_path) -> None:
     report = site.build([str(cfg.articles_dir / "sub")], now=NOW)  # a folder: scanned
     assert "posts/sub-2025-01-02-b.html" in report.written
     assert _tree(cfg.public_dir) == _cold(cfg, tmp_path / "cold")
+
+
+def test_the_articles_folder_moved_away_leaves_the_site_as_it_was(make_site,
+                                                                  tmp_path) -> None:
+    cfg = make_site({"2025-01-01-a.txt": "date 2025-01-01 A\n\nOne.\n"}, config_text=SMALL)
+    site = LiveSite(cfg)
+    site.build(now=NOW)
+    before = _tree(cfg.public_dir)
+    cfg.articles_dir.rename(tmp_path / "aside")
+    with pytest.raises(ArticleError, match="does not exist"):
+        site.build([str(cfg.articles_dir)], now=NOW)  # what the watcher reports
+    assert _tree(cfg.public_dir) == before
+    (tmp_path / "aside").rename(cfg.articles_dir)
+    site.build([str(cfg.articles_dir)], now=NOW)
+    assert _tree(cfg.public_dir) == before == _cold(cfg, tmp_path / "cold")
 
 
 def test_an_edit_writes_only_what_shows_the_article(make_site) -> None:

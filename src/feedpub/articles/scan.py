@@ -193,7 +193,12 @@ def article_stats(folder: Path, *, split: bool = True) -> dict[str, tuple[int, i
         try:
             entries = list(os.scandir(current))
         except (FileNotFoundError, NotADirectoryError):
-            continue
+            if not prefix:  # the folder itself: an empty site would replace the published one
+                raise ArticleError(folder, "the articles folder does not exist, so nothing "
+                                   "was built and the published files are as they were",
+                                   fix="create it, or set [paths] articles in config.toml to "
+                                   "the folder that holds the articles") from None
+            continue  # a subfolder removed meanwhile
         except OSError:  # an unreadable subfolder: reading it reports the problem
             if prefix:
                 found[prefix.rstrip("/")] = (-1, -1)
